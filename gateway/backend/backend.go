@@ -1,0 +1,94 @@
+// Package backend defines where object bytes live. A Store keeps opaque blobs under keys the
+// engine chooses (one key per object version) and knows nothing of buckets, owners or
+// metadata rows: Postgres remembers what a key means. Stores return their own sentinel
+// errors, never HTTP or S3 wire errors.
+package backend
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotFound is returned when a key (or an upload) does not exist in the store.
+var ErrNotFound = errors.New("backend: not found")
+
+// ErrInvalidKey is returned when a key cannot be stored safely (it would escape the store's
+// root, holds a NUL byte, has an overlong segment, ...). The engine validates keys first; this
+// is the store's own last line of defence.
+var ErrInvalidKey = errors.New("backend: invalid key")
+
+// ErrSizeMismatch is returned by Put/PutPart when the body ended before, or ran past, the
+// declared size. Nothing is left visible under the key.
+var ErrSizeMismatch = errors.New("backend: body size does not match declared size")
+
+// Range selects bytes of a blob. Length < 0 means "to the end". The zero Range is the whole blob.
+type Range struct {
+	Offset int64
+	Length int64
+}
+
+// Whole is the Range of a complete blob.
+var Whole = Range{Offset: 0, Length: -1}
+
+// PutOptions describe a blob being written. Size < 0 means unknown (stream until EOF).
+// ContentType and CacheControl are advisory: stores that can keep them beside the bytes (file
+// xattrs, S3 object headers) do so for data compatibility with the reference server.
+type PutOptions struct {
+	Size         int64
+	ContentType  string
+	CacheControl string
+}
+
+// Written reports what a Put stored.
+type Written struct {
+	Size int64
+}
+
+// Info describes a stored blob.
+type Info struct {
+	Size int64
+}
+
+// Part names one uploaded part when finishing a multipart upload.
+type Part struct {
+	Number int
+	ETag   string
+}
+
+// Store keeps object bytes.
+//
+// Put must be atomic: until it returns nil, nothing is visible under key, and a failed or
+// cancelled Put leaves nothing behind under key (temporary data may remain for a sweep).
+// Overwriting an existing key is allowed but the engine never does it (it writes a new
+// version key instead).
+type Store interface {
+	Put(ctx context.Context, key string, body io.Reader, opts PutOptions) (Written, error)
+	// Open returns the selected bytes. The caller closes the reader.
+	Open(ctx context.Context, key string, r Range) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (Info, error)
+	// Delete removes the keys; keys that do not exist are not an error.
+	Delete(ctx context.Context, keys ...string) error
+}
+
+// Copier is an optional capability: a server-side copy that moves no bytes through the
+// gateway. The engine falls back to Open+Put when a store lacks it.
+type Copier interface {
+	Copy(ctx context.Context, srcKey, dstKey string) (Written, error)
+}
+
+// Multipart is an optional capability of stores that assemble uploads from parts themselves
+// (S3 upstreams). Stores without it get parts as separate blobs that the engine concatenates.
+type Multipart interface {
+	StartUpload(ctx context.Context, key string, opts PutOptions) (uploadID string, err error)
+	PutPart(ctx context.Context, key, uploadID string, n int, body io.Reader, size int64) (etag string, err error)
+	FinishUpload(ctx context.Context, key, uploadID string, parts []Part) (Written, error)
+	AbortUpload(ctx context.Context, key, uploadID string) error
+}
+
+// Composer is an optional capability: it writes dst as the concatenation of existing blobs,
+// in order, without passing the bytes through the gateway's memory (the file store uses
+// copy_file_range). Like Put, it is atomic.
+type Composer interface {
+	Compose(ctx context.Context, dst string, srcs []string, opts PutOptions) (Written, error)
+}
