@@ -1,0 +1,44 @@
+// Package sigv4 verifies AWS Signature Version 4 as Amazon S3 does: the
+// Authorization header, presigned URLs, browser POST policies and the
+// aws-chunked streaming bodies (signed chunks, trailing checksums, trailer
+// signatures).
+//
+// Contract:
+//
+//   - It works on a plain Request (method, raw path, raw query, host,
+//     lower-case headers) and imports nothing but the standard library: no
+//     HTTP server, no fiber, no AWS SDK (the SDK is used only by tests, as the
+//     reference signer).
+//   - The canonical request is built from the path exactly as sent (no
+//     normalisation, no double encoding), the query decoded then re-encoded
+//     per SigV4 and sorted after encoding, and the signed headers with values
+//     trimmed and inner spaces collapsed; "host" comes from Request.Host.
+//     Signatures are compared in constant time.
+//   - Every error is an *Error whose Code is the S3 error code to send; match
+//     with errors.Is against the exported sentinels. Messages never contain
+//     secrets, signatures or canonical strings.
+//   - Bodies are verified while they stream: Result.Body, NewSHA256Reader and
+//     NewChunkedReader return io.Readers that hold a bounded buffer (never the
+//     body, never a buffer sized by a client's declaration) and report a
+//     mismatch as the error of a Read, never as io.EOF. Bytes read before
+//     io.EOF are unverified: a caller must commit an upload only after Read
+//     returned io.EOF.
+//   - Limits: chunk header lines ≤ 256 bytes, chunks ≤ DefaultMaxChunkSize
+//     (8 MiB) unless configured, at most 16 trailing headers, X-Amz-Expires ≤
+//     7 days, clock skew ≤ 15 minutes, POST policies ≤ 64 KiB.
+//
+// Typical use for a header-signed streaming PUT:
+//
+//	res, err := verifier.Verify(req)
+//	if err != nil {
+//		return err // *sigv4.Error: write res.Code
+//	}
+//	body, err := res.Body(stream, sigv4.BodyOptions{
+//		DecodedLength: decodedLength, // x-amz-decoded-content-length, -1 if absent
+//		Trailer:       req.Header.Get("x-amz-trailer"),
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	// store body; commit only when it returned io.EOF
+package sigv4
