@@ -1,0 +1,241 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Sentinel errors, classified by SQLSTATE (never by message text).
+var (
+	ErrNotFound       = errors.New("db: not found")
+	ErrUniqueViolated = errors.New("db: unique violation")              // 23505
+	ErrForbidden      = errors.New("db: insufficient privilege or RLS") // 42501
+	ErrForeignKey     = errors.New("db: foreign key violation")         // 23503
+	ErrLocked         = errors.New("db: lock not available")            // 55P03
+	ErrTimeout        = errors.New("db: statement timeout")             // 57014
+	ErrUnavailable    = errors.New("db: database unavailable")
+)
+
+// Classify maps a pgx error onto the sentinels above, keeping the original wrapped.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505":
+			return fmt.Errorf("%w: %w", ErrUniqueViolated, err)
+		case "42501":
+			return fmt.Errorf("%w: %w", ErrForbidden, err)
+		case "23503":
+			return fmt.Errorf("%w: %w", ErrForeignKey, err)
+		case "55P03":
+			return fmt.Errorf("%w: %w", ErrLocked, err)
+		case "57014":
+			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// Options configure the pool.
+type Options struct {
+	MaxConns         int32
+	ConnectTimeout   time.Duration
+	StatementTimeout time.Duration
+	ApplicationName  string
+}
+
+// DB is the pgx pool plus the per-transaction settings every statement runs with.
+type DB struct {
+	pool     *pgxpool.Pool
+	stmtTime string
+}
+
+// Open connects to url; search_path is storage,public,extensions as in the reference.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.ConnectTimeout > 0 {
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = "storage,public,extensions"
+	if opts.ApplicationName != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = opts.ApplicationName
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	d := &DB{pool: pool}
+	if opts.StatementTimeout > 0 {
+		d.stmtTime = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10) + "ms"
+	}
+	return d, nil
+}
+
+// Pool exposes the pool for migrations and health checks.
+func (d *DB) Pool() *pgxpool.Pool { return d.pool }
+
+// Close closes the pool.
+func (d *DB) Close() { d.pool.Close() }
+
+// Ping checks the database answers within ctx.
+func (d *DB) Ping(ctx context.Context) error {
+	var one int
+	return Classify(d.pool.QueryRow(ctx, "select 1").Scan(&one))
+}
+
+// Scope is the identity and request context a transaction runs with, set the way the
+// reference (and PostgREST) do so that RLS policies written for Supabase keep working.
+type Scope struct {
+	Role      string
+	Claims    string // JSON payload of the JWT
+	Token     string // raw JWT
+	Sub       string
+	Operation string // storage.operation()
+	Method    string
+	Path      string
+	Headers   string // JSON object of request headers
+}
+
+const setScope = `select set_config('role', $1, true),
+	set_config('request.jwt.claim.role', $1, true),
+	set_config('request.jwt', $2, true),
+	set_config('request.jwt.claim.sub', $3, true),
+	set_config('request.jwt.claims', $4, true),
+	set_config('request.headers', $5, true),
+	set_config('request.method', $6, true),
+	set_config('request.path', $7, true),
+	set_config('storage.operation', $8, true),
+	set_config('storage.allow_delete_query', 'true', true),
+	set_config('statement_timeout', $9, true)`
+
+func (d *DB) applyScope(ctx context.Context, tx pgx.Tx, s Scope) error {
+	headers := s.Headers
+	if headers == "" {
+		headers = "{}"
+	}
+	claims := s.Claims
+	if claims == "" {
+		claims = fmt.Sprintf(`{"role":%q}`, s.Role)
+	}
+	stmt := d.stmtTime
+	if stmt == "" {
+		stmt = "0"
+	}
+	_, err := tx.Exec(ctx, setScope, s.Role, s.Token, s.Sub, claims, headers, s.Method, s.Path, s.Operation, stmt)
+	if err != nil {
+		return fmt.Errorf("scope transaction as %q: %w", s.Role, Classify(err))
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction as s.Role with s's claims. set_config(..., true) is
+// transaction-local, so the pooled connection forgets the identity at commit or rollback.
+func (d *DB) InTx(ctx context.Context, s Scope, fn func(Tx) error) error {
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if err := d.applyScope(ctx, tx, s); err != nil {
+			return err
+		}
+		return fn(Tx{tx: tx, db: d})
+	})
+	return Classify(err)
+}
+
+// errProbeDone rolls back a probe transaction on purpose.
+var errProbeDone = errors.New("probe done")
+
+// Probe runs fn as s and always rolls back: the reference's "pre-flight" that lets RLS and
+// unique indexes judge a write before any byte is stored.
+func (d *DB) Probe(ctx context.Context, s Scope, fn func(Tx) error) error {
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errProbeDone
+	})
+	if errors.Is(err, errProbeDone) {
+		return nil
+	}
+	return err
+}
+
+// Tx is a scoped transaction; its methods are the storage queries.
+type Tx struct {
+	tx pgx.Tx
+	db *DB
+}
+
+// AsRole runs fn inside a savepoint as another identity, then restores the outer one, as the
+// reference does for a superuser lookup inside a user-scoped transaction.
+func (t Tx) AsRole(ctx context.Context, outer, inner Scope, fn func(Tx) error) error {
+	sp, err := t.tx.Begin(ctx)
+	if err != nil {
+		return Classify(err)
+	}
+	if err := t.db.applyScope(ctx, sp, inner); err != nil {
+		_ = sp.Rollback(ctx)
+		return err
+	}
+	if err := fn(Tx{tx: sp, db: t.db}); err != nil {
+		_ = sp.Rollback(ctx)
+		return Classify(err)
+	}
+	if err := t.db.applyScope(ctx, sp, outer); err != nil {
+		_ = sp.Rollback(ctx)
+		return err
+	}
+	return Classify(sp.Commit(ctx))
+}
+
+// LockKey takes the per-object advisory lock the reference takes before committing an
+// upload, so reference and Stowage instances on one database serialise on the same key.
+func (t Tx) LockKey(ctx context.Context, bucket, key string) error {
+	if _, err := t.tx.Exec(ctx, `select set_config('lock_timeout', '5000ms', true)`); err != nil {
+		return Classify(err)
+	}
+	if _, err := t.tx.Exec(ctx, `select pg_advisory_xact_lock($1)`, LockHash(bucket+"/"+key)); err != nil {
+		return Classify(err)
+	}
+	_, err := t.tx.Exec(ctx, `select set_config('lock_timeout', '0', true)`)
+	return Classify(err)
+}
+
+// LockHash is the reference's 32-bit djb2-xor hash over UTF-16 code units, as an unsigned
+// value in an int64 (schema.md §6).
+func LockHash(s string) int64 {
+	var h int32 = 5381
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			hi, lo := 0xD800+(r>>10), 0xDC00+(r&0x3FF)
+			h = (h * 33) ^ int32(hi)
+			h = (h * 33) ^ int32(lo)
+			continue
+		}
+		h = (h * 33) ^ int32(r)
+	}
+	return int64(uint32(h))
+}

@@ -1,0 +1,60 @@
+package db
+
+import (
+	"context"
+	"time"
+)
+
+// Intent kinds: a blob being written that no row references yet, or a superseded blob to
+// remove. Recording them first is what lets a sweep clean up after a crash at any point.
+const (
+	IntentWrite  = "write"
+	IntentDelete = "delete"
+)
+
+// Intent is a stowage.blob_intents row.
+type Intent struct {
+	Key  string
+	Kind string
+}
+
+// AddIntent records key; expires is when a write intent may be treated as abandoned.
+func (t Tx) AddIntent(ctx context.Context, key, kind string, expires time.Time) error {
+	_, err := t.tx.Exec(ctx, `insert into stowage.blob_intents (key, kind, expires_at) values ($1, $2, $3)
+		on conflict (key) do update set kind = excluded.kind, expires_at = excluded.expires_at`, key, kind, expires)
+	return Classify(err)
+}
+
+// RemoveIntents forgets keys.
+func (t Tx) RemoveIntents(ctx context.Context, keys ...string) error {
+	_, err := t.tx.Exec(ctx, `delete from stowage.blob_intents where key = any($1)`, keys)
+	return Classify(err)
+}
+
+// DueIntents locks up to limit intents that are due (abandoned writes, pending deletes),
+// skipping rows another node is already handling.
+func (t Tx) DueIntents(ctx context.Context, now time.Time, limit int) ([]Intent, error) {
+	rows, err := t.tx.Query(ctx, `select key, kind from stowage.blob_intents where expires_at <= $1
+		order by expires_at limit $2 for update skip locked`, now, limit)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	defer rows.Close()
+	var out []Intent
+	for rows.Next() {
+		var in Intent
+		if err := rows.Scan(&in.Key, &in.Kind); err != nil {
+			return nil, Classify(err)
+		}
+		out = append(out, in)
+	}
+	return out, Classify(rows.Err())
+}
+
+// VersionReferenced reports whether a row of bucket/name points at version.
+func (t Tx) VersionReferenced(ctx context.Context, bucket, name, version string) (bool, error) {
+	var ok bool
+	err := t.tx.QueryRow(ctx, `select exists(select 1 from storage.objects where bucket_id = $1 and name = $2 and version = $3)`,
+		bucket, name, version).Scan(&ok)
+	return ok, Classify(err)
+}

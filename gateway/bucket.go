@@ -1,0 +1,269 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/db"
+)
+
+// Bucket is a bucket's settings.
+type Bucket struct {
+	ID               string
+	Name             string
+	Owner            string
+	OwnerID          string
+	Public           bool
+	FileSizeLimit    int64 // NoLimit when unset
+	AllowedMimeTypes []string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+func bucketFromRow(b db.Bucket) Bucket {
+	out := Bucket{ID: b.ID, Name: b.Name, Owner: b.Owner, OwnerID: b.OwnerID, Public: b.Public,
+		FileSizeLimit: NoLimit, AllowedMimeTypes: b.AllowedMimeTypes, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+	if b.FileSizeLimit != nil {
+		out.FileSizeLimit = *b.FileSizeLimit
+	}
+	return out
+}
+
+// CreateBucket is the input of Engine.CreateBucket.
+type CreateBucket struct {
+	ID               string
+	Name             string // defaults to ID
+	Public           bool
+	FileSizeLimit    int64 // NoLimit for none
+	AllowedMimeTypes []string
+}
+
+// Opt is an optional update field.
+type Opt[T any] struct {
+	Set   bool
+	Value T
+}
+
+// Some returns a set Opt.
+func Some[T any](v T) Opt[T] { return Opt[T]{Set: true, Value: v} }
+
+// UpdateBucket is the input of Engine.UpdateBucket; unset fields keep their value.
+type UpdateBucket struct {
+	Public           Opt[bool]
+	FileSizeLimit    Opt[int64] // NoLimit clears the limit
+	AllowedMimeTypes Opt[[]string]
+}
+
+// ListBuckets pages a bucket listing.
+type ListBuckets struct {
+	Limit, Offset int
+	Search        string
+	SortColumn    string
+	Descending    bool
+}
+
+func (e *Engine) checkLimit(limit int64) error {
+	if limit > e.opts.MaxObjectSize {
+		return &Error{Code: CodeTooLarge, Message: "file_size_limit is larger than the global upload limit"}
+	}
+	if limit < NoLimit {
+		return &Error{Code: CodeInvalidArgument, Message: "file_size_limit must not be negative"}
+	}
+	return nil
+}
+
+// ownerColumns returns (owner, owner_id): owner_id is the JWT sub verbatim, owner only when
+// it is a UUID (the deprecated uuid column).
+func ownerColumns(sub string) (string, string) {
+	if _, err := uuid.Parse(sub); err == nil && sub != "" {
+		return sub, sub
+	}
+	return "", sub
+}
+
+// CreateBucket creates a bucket; RLS INSERT on storage.buckets decides.
+func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (Bucket, error) {
+	if in.Name == "" {
+		in.Name = in.ID
+	}
+	if !ValidNewBucketName(in.ID) || !ValidNewBucketName(in.Name) {
+		return Bucket{}, &Error{Code: CodeInvalidBucketName, Bucket: in.ID, Message: "Bucket name invalid"}
+	}
+	if err := e.checkLimit(in.FileSizeLimit); err != nil {
+		return Bucket{}, err
+	}
+	owner, ownerID := ownerColumns(c.Sub)
+	row := db.Bucket{ID: in.ID, Name: in.Name, Owner: owner, OwnerID: ownerID, Public: in.Public, AllowedMimeTypes: in.AllowedMimeTypes}
+	if in.FileSizeLimit != NoLimit {
+		row.FileSizeLimit = &in.FileSizeLimit
+	}
+	var out db.Bucket
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		out, err = tx.InsertBucket(ctx, row)
+		return err
+	})
+	if err != nil {
+		return Bucket{}, dbErr(err, CodeNoSuchBucket, in.ID, "")
+	}
+	return bucketFromRow(out), nil
+}
+
+// GetBucket reads a bucket visible to the caller.
+func (e *Engine) GetBucket(ctx context.Context, c Caller, id string) (Bucket, error) {
+	if err := ValidateBucketName(id); err != nil {
+		return Bucket{}, err
+	}
+	var out db.Bucket
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		out, err = tx.GetBucket(ctx, id)
+		return err
+	})
+	if err != nil {
+		return Bucket{}, dbErr(err, CodeNoSuchBucket, id, "")
+	}
+	return bucketFromRow(out), nil
+}
+
+// bucketAsService reads bucket settings without RLS: limits apply whoever uploads, and a
+// missing bucket is reported as NoSuchBucket before any policy is consulted.
+func (e *Engine) bucketAsService(ctx context.Context, c Caller, id string) (Bucket, error) {
+	if err := ValidateBucketName(id); err != nil {
+		return Bucket{}, err
+	}
+	var out db.Bucket
+	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+		var err error
+		out, err = tx.GetBucket(ctx, id)
+		return err
+	})
+	if err != nil {
+		return Bucket{}, dbErr(err, CodeNoSuchBucket, id, "")
+	}
+	return bucketFromRow(out), nil
+}
+
+// ListBuckets lists the buckets visible to the caller.
+func (e *Engine) ListBuckets(ctx context.Context, c Caller, in ListBuckets) ([]Bucket, error) {
+	var rows []db.Bucket
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		rows, err = tx.ListBuckets(ctx, db.ListBucketsOptions{Limit: in.Limit, Offset: in.Offset, Search: in.Search, SortColumn: in.SortColumn, Descending: in.Descending})
+		return err
+	})
+	if err != nil {
+		return nil, dbErr(err, CodeNoSuchBucket, "", "")
+	}
+	out := make([]Bucket, len(rows))
+	for i, r := range rows {
+		out[i] = bucketFromRow(r)
+	}
+	return out, nil
+}
+
+// UpdateBucket changes a bucket's settings; RLS UPDATE decides.
+func (e *Engine) UpdateBucket(ctx context.Context, c Caller, id string, in UpdateBucket) (Bucket, error) {
+	if err := ValidateBucketName(id); err != nil {
+		return Bucket{}, err
+	}
+	var u db.BucketUpdate
+	if in.Public.Set {
+		u.Public = &in.Public.Value
+	}
+	if in.FileSizeLimit.Set {
+		if err := e.checkLimit(in.FileSizeLimit.Value); err != nil {
+			return Bucket{}, err
+		}
+		var lim *int64
+		if in.FileSizeLimit.Value != NoLimit {
+			v := in.FileSizeLimit.Value
+			lim = &v
+		}
+		u.FileSizeLimit = &lim
+	}
+	if in.AllowedMimeTypes.Set {
+		u.AllowedMimeTypes = &in.AllowedMimeTypes.Value
+	}
+	var out db.Bucket
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		out, err = tx.UpdateBucket(ctx, id, u)
+		return err
+	})
+	if err != nil {
+		return Bucket{}, dbErr(err, CodeNoSuchBucket, id, "")
+	}
+	return bucketFromRow(out), nil
+}
+
+// DeleteBucket removes an empty bucket.
+func (e *Engine) DeleteBucket(ctx context.Context, c Caller, id string) error {
+	if err := ValidateBucketName(id); err != nil {
+		return err
+	}
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		if _, err := tx.GetBucket(ctx, id); err != nil {
+			return err
+		}
+		var has bool
+		err := tx.AsRole(ctx, c.scope(), e.service(c), func(tx db.Tx) error {
+			var err error
+			has, err = tx.BucketHasObjects(ctx, id)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if has {
+			return &Error{Code: CodeBucketNotEmpty, Bucket: id}
+		}
+		return tx.DeleteBucket(ctx, id)
+	})
+	return dbErr(err, CodeNoSuchBucket, id, "")
+}
+
+// emptyBatch bounds one delete statement while emptying a bucket.
+const emptyBatch = 1000
+
+// EmptyBucket deletes every object of a bucket the caller may delete, in batches, and
+// returns how many were removed.
+func (e *Engine) EmptyBucket(ctx context.Context, c Caller, id string) (int, error) {
+	if _, err := e.GetBucket(ctx, c, id); err != nil {
+		return 0, err
+	}
+	total, after := 0, ""
+	for {
+		var names []string
+		err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+			rows, err := tx.ObjectsInBucket(ctx, id, after, emptyBatch)
+			for _, r := range rows {
+				names = append(names, r.Name)
+			}
+			return err
+		})
+		if err != nil {
+			return total, dbErr(err, CodeNoSuchBucket, id, "")
+		}
+		if len(names) == 0 {
+			return total, nil
+		}
+		deleted, err := e.DeleteObjects(ctx, c, id, names)
+		total += len(deleted)
+		if err != nil {
+			return total, err
+		}
+		after = names[len(names)-1]
+		if len(names) < emptyBatch {
+			return total, nil
+		}
+	}
+}
+
+// GetBucketAsService reads a bucket's settings without RLS, for dialects deciding whether a
+// bucket is public.
+func (e *Engine) GetBucketAsService(ctx context.Context, c Caller, id string) (Bucket, error) {
+	return e.bucketAsService(ctx, c, id)
+}

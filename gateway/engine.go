@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/backend"
+)
+
+// NoLimit marks an absent bucket size limit (a limit of 0 means 0 bytes).
+const NoLimit int64 = -1
+
+// Options configure an Engine.
+type Options struct {
+	TenantID string
+	Roles    auth.Roles
+	// ServiceKey is the JWT used as request.jwt for the engine's service-role statements.
+	ServiceKey string
+	// MaxObjectSize caps every object (UPLOAD_FILE_SIZE_LIMIT) and bucket limits.
+	MaxObjectSize int64
+	// WriteTimeout bounds one upload; a write intent older than this is abandoned.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Engine is the object engine.
+type Engine struct {
+	db    *db.DB
+	store backend.Store
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+	// hooks let tests stop an operation between two steps, as a crash would.
+	hooks hooks
+}
+
+type hooks struct {
+	afterBlobWrite func() error
+	beforeCleanup  func() error
+}
+
+// New returns an Engine over d and store.
+func New(d *db.DB, store backend.Store, opts Options) *Engine {
+	if opts.TenantID == "" {
+		opts.TenantID = "storage-single-tenant"
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = time.Hour
+	}
+	if opts.MaxObjectSize <= 0 {
+		opts.MaxObjectSize = 50 << 30
+	}
+	e := &Engine{db: d, store: store, opts: opts, log: opts.Logger, now: opts.Now}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e
+}
+
+// Caller is who asks for an operation and the request it came in, for RLS policies that
+// read request.headers, request.method, request.path and storage.operation().
+type Caller struct {
+	auth.Principal
+	Operation string
+	Method    string
+	Path      string
+	Headers   string // JSON object of lower-case request header names to values
+}
+
+func (c Caller) scope() db.Scope {
+	return db.Scope{Role: c.Role, Claims: c.Claims, Token: c.Token, Sub: c.Sub,
+		Operation: c.Operation, Method: c.Method, Path: c.Path, Headers: c.Headers}
+}
+
+// service is the same request acting as the service role (BYPASSRLS).
+func (e *Engine) service(c Caller) db.Scope {
+	s := c.scope()
+	p := e.opts.Roles.ServicePrincipal(e.opts.ServiceKey)
+	s.Role, s.Claims, s.Token, s.Sub = p.Role, p.Claims, p.Token, ""
+	return s
+}
+
+// ServiceCaller is a caller for the engine's own background work.
+func (e *Engine) ServiceCaller(op string) Caller {
+	return Caller{Principal: e.opts.Roles.ServicePrincipal(e.opts.ServiceKey), Operation: op}
+}
+
+// Ping reports whether the database answers.
+func (e *Engine) Ping(ctx context.Context) error { return e.db.Ping(ctx) }
+
+// blobKey is where a version's bytes live: <tenant>/<bucket>/<name>/<version>, the
+// reference's layout, so either server can serve the other's bytes.
+func (e *Engine) blobKey(bucket, name, version string) string {
+	return e.opts.TenantID + "/" + bucket + "/" + name + "/" + version
+}
+
+// dbErr translates db sentinels into engine errors for bucket/key.
+func dbErr(err error, notFound Code, bucket, key string) error {
+	if err == nil {
+		return nil
+	}
+	var ge *Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return newErr(notFound, bucket, key, err)
+	case errors.Is(err, db.ErrForbidden):
+		return &Error{Code: CodeForbidden, Bucket: bucket, Key: key, Message: "new row violates row-level security policy", Err: err}
+	case errors.Is(err, db.ErrUniqueViolated):
+		if key != "" {
+			return newErr(CodeKeyAlreadyExists, bucket, key, err)
+		}
+		return newErr(CodeBucketAlreadyExists, bucket, key, err)
+	case errors.Is(err, db.ErrForeignKey):
+		if key == "" {
+			return newErr(CodeBucketNotEmpty, bucket, key, err)
+		}
+		return newErr(CodeNoSuchBucket, bucket, key, err)
+	case errors.Is(err, db.ErrLocked):
+		return newErr(CodeLocked, bucket, key, err)
+	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable):
+		return newErr(CodeUnavailable, bucket, key, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return newErr(CodeUnavailable, bucket, key, err)
+	}
+	return &Error{Code: CodeDatabaseError, Bucket: bucket, Key: key, Err: fmt.Errorf("database: %w", err)}
+}
+
+// detached returns a context for cleanup that must finish even when the request's context
+// is gone (the client hung up after commit): removing superseded bytes is not the client's
+// to cancel.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+}

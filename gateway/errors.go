@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies engine errors. Each dialect maps every Code exactly once to its wire form,
+// and a test in each dialect fails when a Code lacks an entry.
+type Code int
+
+// The engine's error codes.
+const (
+	CodeInternal Code = iota
+	CodeNoSuchBucket
+	CodeNoSuchKey
+	CodeNoSuchUpload
+	CodeBucketAlreadyExists
+	CodeKeyAlreadyExists
+	CodeBucketNotEmpty
+	CodeForbidden
+	CodeInvalidBucketName
+	CodeInvalidKey
+	CodeInvalidMimeType
+	CodeTooLarge
+	CodeInvalidRange
+	CodeInvalidArgument
+	CodeIncompleteBody
+	CodeLocked
+	CodeUnavailable
+	CodeDatabaseError
+	numCodes
+)
+
+// NumCodes is the number of codes, for the dialects' completeness tests.
+const NumCodes = int(numCodes)
+
+var codeNames = [...]string{
+	CodeInternal:            "Internal",
+	CodeNoSuchBucket:        "NoSuchBucket",
+	CodeNoSuchKey:           "NoSuchKey",
+	CodeNoSuchUpload:        "NoSuchUpload",
+	CodeBucketAlreadyExists: "BucketAlreadyExists",
+	CodeKeyAlreadyExists:    "KeyAlreadyExists",
+	CodeBucketNotEmpty:      "BucketNotEmpty",
+	CodeForbidden:           "Forbidden",
+	CodeInvalidBucketName:   "InvalidBucketName",
+	CodeInvalidKey:          "InvalidKey",
+	CodeInvalidMimeType:     "InvalidMimeType",
+	CodeTooLarge:            "TooLarge",
+	CodeInvalidRange:        "InvalidRange",
+	CodeInvalidArgument:     "InvalidArgument",
+	CodeIncompleteBody:      "IncompleteBody",
+	CodeLocked:              "Locked",
+	CodeUnavailable:         "Unavailable",
+	CodeDatabaseError:       "DatabaseError",
+}
+
+func (c Code) String() string {
+	if c >= 0 && int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return fmt.Sprintf("Code(%d)", int(c))
+}
+
+// Error is the one error type the engine returns to dialects.
+type Error struct {
+	Code        Code
+	Bucket, Key string
+	// Message is safe to show clients; empty means the dialect's default for Code.
+	Message string
+	// Err is the cause: logged, never shown to clients.
+	Err error
+}
+
+func (e *Error) Error() string {
+	s := e.Code.String()
+	if e.Bucket != "" {
+		s += " " + e.Bucket
+		if e.Key != "" {
+			s += "/" + e.Key
+		}
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// CodeOf returns the engine code of err, CodeInternal for foreign errors.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+func newErr(code Code, bucket, key string, cause error) *Error {
+	return &Error{Code: code, Bucket: bucket, Key: key, Err: cause}
+}
+
+func errMsg(code Code, msg string) *Error { return &Error{Code: code, Message: msg} }

@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+
+	"github.com/stowage/stowage/db"
+)
+
+// MaxListKeys bounds one listing page (S3 and list v2 allow at most 1000).
+const MaxListKeys = 1000
+
+// ListObjects is the input of Engine.ListObjects: an S3-style listing in byte order.
+type ListObjects struct {
+	Bucket     string
+	Prefix     string
+	Delimiter  string
+	StartAfter string // exclusive; a common prefix here skips the whole folder
+	MaxKeys    int
+}
+
+// ListResult is one page of a listing.
+type ListResult struct {
+	Objects        []Object
+	CommonPrefixes []string
+	// IsTruncated is true when more entries follow; NextMarker is the last key or common
+	// prefix returned, to pass back as StartAfter.
+	IsTruncated bool
+	NextMarker  string
+}
+
+// listBatch is how many rows one range-scan statement reads.
+const listBatch = 1000
+
+// ListObjects lists the objects visible to the caller (RLS SELECT). With a delimiter, keys
+// that share a prefix up to the first delimiter after Prefix are rolled into one common
+// prefix, and the scan jumps past them instead of reading every key under a folder.
+func (e *Engine) ListObjects(ctx context.Context, c Caller, in ListObjects) (ListResult, error) {
+	if err := ValidateBucketName(in.Bucket); err != nil {
+		return ListResult{}, err
+	}
+	if in.MaxKeys <= 0 || in.MaxKeys > MaxListKeys {
+		in.MaxKeys = MaxListKeys
+	}
+	var res ListResult
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		if _, err := tx.GetBucket(ctx, in.Bucket); err != nil {
+			var visible bool
+			if err2 := tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+				_, err := stx.GetBucket(ctx, in.Bucket)
+				visible = err == nil
+				return nil
+			}); err2 != nil || !visible {
+				return err
+			}
+		}
+		var err error
+		res, err = listPage(ctx, tx, in)
+		return err
+	})
+	if err != nil {
+		return ListResult{}, dbErr(err, CodeNoSuchBucket, in.Bucket, "")
+	}
+	return res, nil
+}
+
+func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error) {
+	var res ListResult
+	after, from := in.StartAfter, ""
+	if in.Delimiter != "" && strings.HasPrefix(after, in.Prefix) {
+		if i := strings.Index(after[len(in.Prefix):], in.Delimiter); i >= 0 {
+			from = db.PrefixUpperBound(after[:len(in.Prefix)+i+len(in.Delimiter)])
+		}
+	}
+	for {
+		rows, err := tx.ListObjects(ctx, in.Bucket, in.Prefix, after, from, listBatch)
+		if err != nil {
+			return res, err
+		}
+		skipped := false
+		for _, r := range rows {
+			if len(res.Objects)+len(res.CommonPrefixes) == in.MaxKeys {
+				res.IsTruncated = true
+				return res, nil
+			}
+			rest := r.Name[len(in.Prefix):]
+			if j := strings.Index(rest, in.Delimiter); in.Delimiter != "" && j >= 0 {
+				cp := r.Name[:len(in.Prefix)+j+len(in.Delimiter)]
+				res.CommonPrefixes = append(res.CommonPrefixes, cp)
+				res.NextMarker = cp
+				// Jump past every key under cp with a fresh range scan.
+				from, after, skipped = db.PrefixUpperBound(cp), "", true
+				break
+			}
+			res.Objects = append(res.Objects, objectFromRow(r))
+			res.NextMarker, after = r.Name, r.Name
+		}
+		if !skipped && len(rows) < listBatch {
+			return res, nil
+		}
+		if skipped && from == "" {
+			return res, nil
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/gateway/backend"
+)
+
+// CopyObject is the input of Engine.CopyObject and Engine.MoveObject.
+type CopyObject struct {
+	SrcBucket, SrcKey string
+	DstBucket, DstKey string
+	Upsert            bool
+	// ReplaceMetadata replaces content type, cache control and user metadata with the
+	// values below instead of copying the source's (S3 MetadataDirective=REPLACE).
+	ReplaceMetadata bool
+	ContentType     string
+	CacheControl    string
+	UserMetadata    json.RawMessage
+}
+
+// copySource reads the source row as the caller (RLS SELECT) and runs the destination
+// checks and preflight.
+func (e *Engine) copySource(ctx context.Context, c Caller, in *CopyObject) (Object, UploadTarget, error) {
+	src, err := e.HeadObject(ctx, c, in.SrcBucket, in.SrcKey, false)
+	if err != nil {
+		return Object{}, UploadTarget{}, err
+	}
+	if !in.ReplaceMetadata {
+		in.ContentType, in.CacheControl, in.UserMetadata = src.ContentType, src.CacheControl, src.UserMetadata
+	}
+	if in.ContentType == "" {
+		in.ContentType = DefaultContentType
+	}
+	if in.CacheControl == "" {
+		in.CacheControl = DefaultCacheControl
+	}
+	target, err := e.PrepareUpload(ctx, c, in.DstBucket, in.DstKey, in.ContentType, src.Size, 0)
+	if err != nil {
+		return Object{}, UploadTarget{}, err
+	}
+	return src, target, nil
+}
+
+// copyBlob writes a new version key holding src's bytes: server-side when the store can,
+// streamed through otherwise.
+func (e *Engine) copyBlob(ctx context.Context, c Caller, src Object, dstKey string, in CopyObject) (int64, error) {
+	srcKey := e.blobKey(src.Bucket, src.Key, src.Version)
+	if cp, ok := e.store.(backend.Copier); ok {
+		if err := e.addIntent(ctx, c, dstKey, db.IntentWrite); err != nil {
+			return 0, err
+		}
+		w, err := cp.Copy(ctx, srcKey, dstKey)
+		if err != nil {
+			e.discardBlob(ctx, c, dstKey)
+			if errors.Is(err, backend.ErrNotFound) {
+				return 0, &Error{Code: CodeNoSuchKey, Bucket: src.Bucket, Key: src.Key, Message: "The resource was not found", Err: err}
+			}
+			return 0, &Error{Code: CodeInternal, Err: fmt.Errorf("store copy: %w", err)}
+		}
+		return w.Size, nil
+	}
+	body, err := e.store.Open(ctx, srcKey, backend.Whole)
+	if err != nil {
+		return 0, &Error{Code: CodeNoSuchKey, Bucket: src.Bucket, Key: src.Key, Message: "The resource was not found", Err: err}
+	}
+	defer body.Close()
+	n, _, err := e.writeBlob(ctx, c, dstKey, body, src.Size, src.Size, backend.PutOptions{ContentType: in.ContentType, CacheControl: in.CacheControl})
+	return n, err
+}
+
+// CopyObject copies an object, within or across buckets. RLS: SELECT on the source, the
+// destination as an upload (INSERT, plus SELECT/UPDATE with Upsert).
+func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Object, error) {
+	src, _, err := e.copySource(ctx, c, &in)
+	if err != nil {
+		return Object{}, err
+	}
+	if err := e.preflight(ctx, c, in.DstBucket, in.DstKey, in.ContentType, src.Size, in.UserMetadata, in.Upsert); err != nil {
+		return Object{}, err
+	}
+	version := uuid.NewString()
+	dstKey := e.blobKey(in.DstBucket, in.DstKey, version)
+	size, err := e.copyBlob(ctx, c, src, dstKey, in)
+	if err != nil {
+		return Object{}, err
+	}
+	owner, ownerID := ownerColumns(c.Sub)
+	row := db.Object{BucketID: in.DstBucket, Name: in.DstKey, Owner: owner, OwnerID: ownerID, Version: version,
+		Metadata:     buildMetadata(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now()),
+		UserMetadata: in.UserMetadata}
+	return e.commitVersion(ctx, c, row, dstKey, in.Upsert)
+}
+
+// MoveObject renames an object, within or across buckets, keeping its id. RLS: SELECT +
+// UPDATE on the source row (the new values must pass UPDATE's WITH CHECK). The bytes are
+// copied to a key under the new name first, since blob keys contain the name.
+func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Object, error) {
+	if in.SrcBucket == in.DstBucket && in.SrcKey == in.DstKey {
+		return e.HeadObject(ctx, c, in.SrcBucket, in.SrcKey, false)
+	}
+	src, _, err := e.copySource(ctx, c, &in)
+	if err != nil {
+		return Object{}, err
+	}
+	version := uuid.NewString()
+	dstKey := e.blobKey(in.DstBucket, in.DstKey, version)
+	size, err := e.copyBlob(ctx, c, src, dstKey, in)
+	if err != nil {
+		return Object{}, err
+	}
+	var out db.Object
+	superseded := []string{e.blobKey(src.Bucket, src.Key, src.Version)}
+	err = e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		if err := tx.LockKey(ctx, in.DstBucket, in.DstKey); err != nil {
+			return err
+		}
+		err := tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			old, err := stx.GetObjectForUpdate(ctx, in.DstBucket, in.DstKey)
+			switch {
+			case err == nil && !in.Upsert:
+				return &Error{Code: CodeKeyAlreadyExists, Bucket: in.DstBucket, Key: in.DstKey}
+			case err == nil:
+				superseded = append(superseded, e.blobKey(old.BucketID, old.Name, old.Version))
+				_, err = stx.DeleteObjects(ctx, in.DstBucket, []string{in.DstKey})
+				return err
+			case !errors.Is(err, db.ErrNotFound):
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		moved := db.Object{BucketID: in.DstBucket, Name: in.DstKey, Version: version, Owner: src.Owner, OwnerID: src.OwnerID}
+		if in.ReplaceMetadata {
+			moved.Metadata = buildMetadata(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now())
+			moved.UserMetadata = in.UserMetadata
+		}
+		if out, err = tx.MoveObject(ctx, in.SrcBucket, in.SrcKey, moved); err != nil {
+			return err
+		}
+		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			for _, k := range superseded {
+				if err := stx.AddIntent(ctx, k, db.IntentDelete, e.now()); err != nil {
+					return err
+				}
+			}
+			return stx.RemoveIntents(ctx, dstKey)
+		})
+	})
+	if err != nil {
+		e.discardBlob(ctx, c, dstKey)
+		return Object{}, dbErr(err, CodeNoSuchKey, in.SrcBucket, in.SrcKey)
+	}
+	e.removeSuperseded(ctx, c, superseded...)
+	return objectFromRow(out), nil
+}

@@ -1,0 +1,291 @@
+package gateway
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/gateway/backend"
+)
+
+// PutObject is the input of Engine.PutObject.
+type PutObject struct {
+	Bucket string
+	Key    string
+	// Body is streamed to the store; it is never held whole.
+	Body io.Reader
+	// Size is the declared length, -1 when unknown (chunked bodies, multipart forms).
+	Size         int64
+	ContentType  string
+	CacheControl string
+	// UserMetadata is stored as user_metadata (nil stores SQL NULL).
+	UserMetadata json.RawMessage
+	XRobotsTag   string
+	Upsert       bool
+	// Limit is an extra per-dialect cap (UPLOAD_FILE_SIZE_LIMIT_STANDARD); 0 = none.
+	Limit int64
+}
+
+// Defaults applied when an upload does not say.
+const (
+	DefaultContentType  = "application/octet-stream"
+	DefaultCacheControl = "no-cache"
+)
+
+// UploadTarget is what a dialect learns before streaming a body: the bucket settings and
+// the effective size limit.
+type UploadTarget struct {
+	Bucket Bucket
+	Limit  int64
+}
+
+// effectiveLimit is min(bucket limit, global limit, dialect limit).
+func (e *Engine) effectiveLimit(b Bucket, extra int64) int64 {
+	limit := e.opts.MaxObjectSize
+	if b.FileSizeLimit != NoLimit && b.FileSizeLimit < limit {
+		limit = b.FileSizeLimit
+	}
+	if extra > 0 && extra < limit {
+		limit = extra
+	}
+	return limit
+}
+
+// PrepareUpload runs the checks that precede the body, in the reference's order: bucket
+// name, bucket exists (without RLS), mime type, declared size, key syntax. Dialects that must
+// learn the limit before reading (multipart forms) call it; PutObject calls it too.
+func (e *Engine) PrepareUpload(ctx context.Context, c Caller, bucket, key, mime string, size, extraLimit int64) (UploadTarget, error) {
+	b, err := e.bucketAsService(ctx, c, bucket)
+	if err != nil {
+		return UploadTarget{}, err
+	}
+	placeholder := isPlaceholder(key)
+	if mime != "" && !placeholder && !MimeAllowed(b.AllowedMimeTypes, mime) {
+		return UploadTarget{}, &Error{Code: CodeInvalidMimeType, Bucket: bucket, Key: key, Message: "mime type " + mime + " is not supported"}
+	}
+	limit := e.effectiveLimit(b, extraLimit)
+	if placeholder {
+		limit = 0
+	}
+	if size > limit {
+		return UploadTarget{}, &Error{Code: CodeTooLarge, Bucket: bucket, Key: key}
+	}
+	if err := ValidateKey(key); err != nil {
+		return UploadTarget{}, err
+	}
+	return UploadTarget{Bucket: b, Limit: limit}, nil
+}
+
+// PutObject stores Body as Bucket/Key. The bytes go to a new version key first; the row is
+// swapped in one transaction after the body ended cleanly; the old version's bytes are
+// removed after commit. Without Upsert the first writer to commit wins and later ones get
+// KeyAlreadyExists; with Upsert the last writer to commit wins.
+func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object, error) {
+	if in.ContentType == "" {
+		in.ContentType = DefaultContentType
+	}
+	if in.CacheControl == "" {
+		in.CacheControl = DefaultCacheControl
+	}
+	target, err := e.PrepareUpload(ctx, c, in.Bucket, in.Key, in.ContentType, in.Size, in.Limit)
+	if err != nil {
+		return Object{}, err
+	}
+	if err := e.preflight(ctx, c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata, in.Upsert); err != nil {
+		return Object{}, err
+	}
+	version := uuid.NewString()
+	key := e.blobKey(in.Bucket, in.Key, version)
+	written, etag, err := e.writeBlob(ctx, c, key, in.Body, in.Size, target.Limit, backend.PutOptions{ContentType: in.ContentType, CacheControl: in.CacheControl})
+	if err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
+	owner, ownerID := ownerColumns(c.Sub)
+	row := db.Object{BucketID: in.Bucket, Name: in.Key, Owner: owner, OwnerID: ownerID, Version: version,
+		Metadata:     buildMetadata(written, etag, in.ContentType, in.CacheControl, in.XRobotsTag, e.now()),
+		UserMetadata: in.UserMetadata}
+	return e.commitVersion(ctx, c, row, key, in.Upsert)
+}
+
+// preflight runs the real insert as the caller and rolls it back, so RLS (and, without
+// upsert, the unique index) judge the write before any byte is stored. An RLS denial is
+// reported before a duplicate, as in the reference.
+func (e *Engine) preflight(ctx context.Context, c Caller, bucket, key, mime string, size int64, userMeta json.RawMessage, upsert bool) error {
+	owner, ownerID := ownerColumns(c.Sub)
+	probe := db.Object{BucketID: bucket, Name: key, Owner: owner, OwnerID: ownerID, Version: "1", UserMetadata: userMeta,
+		Metadata: json.RawMessage(fmt.Sprintf(`{"mimetype":%q,"contentLength":%d}`, mime, max(size, 0)))}
+	err := e.db.Probe(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		if upsert {
+			_, err = tx.UpsertObject(ctx, probe)
+		} else {
+			_, err = tx.InsertObject(ctx, probe)
+		}
+		return err
+	})
+	return dbErr(err, CodeNoSuchBucket, bucket, key)
+}
+
+// writeBlob records a write intent, then streams body into the store under key while
+// hashing it and enforcing limit. It returns the size and the quoted MD5 ETag.
+func (e *Engine) writeBlob(ctx context.Context, c Caller, key string, body io.Reader, size, limit int64, opts backend.PutOptions) (int64, string, error) {
+	if err := e.addIntent(ctx, c, key, db.IntentWrite); err != nil {
+		return 0, "", err
+	}
+	if body == nil {
+		body = eofReader{}
+	}
+	src := &bodyReader{r: body, limit: limit, h: md5.New()}
+	opts.Size = size
+	w, err := e.store.Put(ctx, key, src, opts)
+	if err == nil && e.hooks.afterBlobWrite != nil {
+		err = e.hooks.afterBlobWrite()
+	}
+	if err != nil {
+		e.discardBlob(ctx, c, key)
+		return 0, "", src.classify(err)
+	}
+	return w.Size, `"` + hex.EncodeToString(src.h.Sum(nil)) + `"`, nil
+}
+
+func (e *Engine) addIntent(ctx context.Context, c Caller, key, kind string) error {
+	expires := e.now()
+	if kind == db.IntentWrite {
+		expires = expires.Add(e.opts.WriteTimeout + e.opts.WriteTimeout/4)
+	}
+	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error { return tx.AddIntent(ctx, key, kind, expires) })
+	return dbErr(err, CodeInternal, "", "")
+}
+
+// discardBlob removes the bytes of a write that will not be committed. If that fails too,
+// the write intent stays and the sweep retries.
+func (e *Engine) discardBlob(ctx context.Context, c Caller, key string) {
+	dctx, cancel := detached(ctx)
+	defer cancel()
+	if err := e.store.Delete(dctx, key); err != nil {
+		e.log.Warn("discard blob", "key", key, "err", err)
+		return
+	}
+	_ = e.db.InTx(dctx, e.service(c), func(tx db.Tx) error { return tx.RemoveIntents(dctx, key) })
+}
+
+// commitVersion swaps row in (as the service role, after the caller's preflight) under the
+// per-key advisory lock, then removes the superseded bytes.
+func (e *Engine) commitVersion(ctx context.Context, c Caller, row db.Object, key string, upsert bool) (Object, error) {
+	var out db.Object
+	var oldKey string
+	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+		if err := tx.LockKey(ctx, row.BucketID, row.Name); err != nil {
+			return err
+		}
+		old, err := tx.GetObjectForUpdate(ctx, row.BucketID, row.Name)
+		switch {
+		case err == nil && !upsert:
+			return &Error{Code: CodeKeyAlreadyExists, Bucket: row.BucketID, Key: row.Name}
+		case err == nil && old.Version != "":
+			oldKey = e.blobKey(old.BucketID, old.Name, old.Version)
+			if err := tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now()); err != nil {
+				return err
+			}
+		case err != nil && !errors.Is(err, db.ErrNotFound):
+			return err
+		}
+		if out, err = tx.UpsertObject(ctx, row); err != nil {
+			return err
+		}
+		return tx.RemoveIntents(ctx, key)
+	})
+	if err != nil {
+		e.discardBlob(ctx, c, key)
+		return Object{}, dbErr(err, CodeNoSuchBucket, row.BucketID, row.Name)
+	}
+	if oldKey != "" {
+		e.removeSuperseded(ctx, c, oldKey)
+	}
+	return objectFromRow(out), nil
+}
+
+// removeSuperseded deletes bytes no row points at any more; the delete intent recorded in
+// the commit transaction lets the sweep finish the job if this fails or the process dies.
+func (e *Engine) removeSuperseded(ctx context.Context, c Caller, keys ...string) {
+	if e.hooks.beforeCleanup != nil && e.hooks.beforeCleanup() != nil {
+		return
+	}
+	dctx, cancel := detached(ctx)
+	defer cancel()
+	if err := e.store.Delete(dctx, keys...); err != nil {
+		e.log.Warn("remove superseded blobs", "keys", len(keys), "err", err)
+		return
+	}
+	if err := e.db.InTx(dctx, e.service(c), func(tx db.Tx) error { return tx.RemoveIntents(dctx, keys...) }); err != nil {
+		e.log.Warn("forget delete intents", "err", err)
+	}
+}
+
+// bodyReader hashes the client's body, enforces the size limit and remembers whether a
+// failure came from the client's side of the stream.
+type bodyReader struct {
+	r       io.Reader
+	limit   int64
+	n       int64
+	h       hash.Hash
+	bodyErr error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.n > b.limit {
+		b.bodyErr = &Error{Code: CodeTooLarge}
+		return 0, b.bodyErr
+	}
+	b.h.Write(p[:n])
+	if err != nil && err != io.EOF {
+		b.bodyErr = err
+	}
+	return n, err
+}
+
+// classify turns a failed Put into the engine error the client should see: its own body's
+// failure (too large, truncated, bad signature) is a client error, anything else is ours.
+func (b *bodyReader) classify(err error) error {
+	var ge *Error
+	switch {
+	case b.bodyErr != nil && errors.As(b.bodyErr, &ge):
+		return ge
+	case b.bodyErr != nil:
+		return &Error{Code: CodeIncompleteBody, Err: b.bodyErr}
+	case errors.Is(err, backend.ErrSizeMismatch):
+		return &Error{Code: CodeIncompleteBody, Err: err}
+	case errors.Is(err, backend.ErrInvalidKey):
+		return &Error{Code: CodeInvalidKey, Err: err}
+	case errors.As(err, &ge):
+		return ge
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Code: CodeIncompleteBody, Err: err}
+	}
+	return &Error{Code: CodeInternal, Err: fmt.Errorf("store put: %w", err)}
+}
+
+func withObject(err error, bucket, key string) error {
+	var ge *Error
+	if errors.As(err, &ge) && ge.Bucket == "" {
+		ge.Bucket, ge.Key = bucket, key
+		if ge.Code == CodeInvalidKey && ge.Message == "" {
+			ge.Message = "Invalid key: " + key
+		}
+	}
+	return err
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

@@ -1,0 +1,183 @@
+// Package server builds the fiber applications: listeners, middleware (request id, access
+// log, metrics, recover), operational routes and the dialects' mounts.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/stowage/stowage/gateway"
+	"github.com/stowage/stowage/rest"
+)
+
+// Options configure the server.
+type Options struct {
+	Version string
+	// HeaderTimeout bounds reading request headers (slow clients holding connections).
+	HeaderTimeout time.Duration
+	// RequestTimeout bounds a whole request body and a whole response body.
+	RequestTimeout time.Duration
+	IdleTimeout    time.Duration
+	RequestIDHdr   string
+	Metrics        bool
+	Logger         *slog.Logger
+	// PrefetchLimit is how much of a body fasthttp may buffer before handing the rest over
+	// as a stream; it is NOT a size limit (limits are enforced while streaming).
+	PrefetchLimit int
+}
+
+// Server is the HTTP front of the engine.
+type Server struct {
+	App     *fiber.App
+	engine  *gateway.Engine
+	opts    Options
+	metrics *metrics
+}
+
+// New builds the main application: REST at the root and under /storage/v1, plus /status,
+// /version, /health and /metrics.
+func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
+	if opts.PrefetchLimit <= 0 {
+		opts.PrefetchLimit = 1 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{engine: e, opts: opts, metrics: newMetrics()}
+	app := fiber.New(fiber.Config{
+		AppName:                      "stowage",
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    opts.PrefetchLimit,
+		ReadBufferSize:               16 << 10, // request line + headers cap
+		ReadTimeout:                  opts.HeaderTimeout,
+		WriteTimeout:                 opts.RequestTimeout,
+		IdleTimeout:                  opts.IdleTimeout,
+		DisableStartupMessage:        true,
+		DisableKeepalive:             false,
+		ErrorHandler:                 rest.ErrorHandler(opts.Logger),
+	})
+	// The header timeout guards against slow-header clients; once headers are in, the body
+	// may take as long as the request timeout allows.
+	app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: opts.RequestTimeout}
+	}
+	app.Use(s.recoverPanics, s.requestContext, s.observe)
+	app.Get("/status", s.status)
+	app.Get("/version", func(c *fiber.Ctx) error { return c.SendString(opts.Version) })
+	if opts.Metrics {
+		app.Get("/metrics", s.metrics.handler())
+	}
+	restHandler.Register(app)
+	restHandler.Register(app.Group("/storage/v1"))
+	s.App = app
+	return s
+}
+
+// status answers 200 when the database answers, 503 otherwise.
+func (s *Server) status(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := s.engine.Ping(ctx); err != nil {
+		s.opts.Logger.Warn("status: database unreachable", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "database": "unreachable"})
+	}
+	return c.SendStatus(fiber.StatusOK)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// RequestID returns the request id stored in ctx.
+func RequestID(ctx context.Context) string {
+	v, _ := ctx.Value(requestIDKey).(string)
+	return v
+}
+
+// requestContext builds the request's context. fasthttp's RequestCtx is cancelled only at
+// shutdown, so it is never used as the request context.
+func (s *Server) requestContext(c *fiber.Ctx) error {
+	id := ""
+	if s.opts.RequestIDHdr != "" {
+		id = c.Get(s.opts.RequestIDHdr)
+	}
+	if id == "" || len(id) > 128 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set("X-Request-Id", id)
+	c.SetUserContext(context.WithValue(context.Background(), requestIDKey, id))
+	return c.Next()
+}
+
+// recoverPanics turns a panic into the dialect's InternalError instead of a dropped
+// connection.
+func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.opts.Logger.Error("panic", "request_id", RequestID(c.UserContext()), "panic", fmt.Sprint(r))
+			err = &gateway.Error{Code: gateway.CodeInternal, Err: fmt.Errorf("panic: %v", r)}
+		}
+	}()
+	return c.Next()
+}
+
+// observe writes the access line and the metrics of each request.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	dialect := "rest"
+	bytesIn := int64(c.Request().Header.ContentLength())
+	if bytesIn < 0 {
+		bytesIn = 0
+	}
+	bytesOut := int64(c.Response().Header.ContentLength())
+	if bytesOut < 0 {
+		bytesOut = 0
+	}
+	dur := time.Since(start)
+	s.metrics.observe(dialect, c.Method(), route, status, dur, bytesIn, bytesOut)
+	s.opts.Logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+		slog.String("request_id", RequestID(c.UserContext())), slog.String("dialect", dialect),
+		slog.String("method", c.Method()), slog.String("route", route), slog.Int("status", status),
+		slog.Int64("bytes_in", bytesIn), slog.Int64("bytes_out", bytesOut),
+		slog.Float64("duration_ms", float64(dur.Microseconds())/1000))
+	return nil
+}
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(ln net.Listener) error {
+	err := s.App.Listener(ln)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits up to the context's deadline for
+// in-flight requests to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.App.ShutdownWithContext(ctx)
+}
+
+// Addr formats host:port.
+func Addr(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/stowage/stowage/db"
+)
+
+// SweepStats reports one sweep.
+type SweepStats struct {
+	Removed int // blobs deleted
+	Kept    int // intents dropped because a row still points at the blob
+}
+
+// sweepBatch bounds one sweep transaction.
+const sweepBatch = 100
+
+// TempSweeper is implemented by stores that leave temporary files behind when a process
+// dies mid-write.
+type TempSweeper interface {
+	SweepTemp(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// Sweep removes what interrupted operations left behind: bytes of writes that never
+// committed (their write intent expired) and superseded bytes whose removal after commit did
+// not happen. Intent rows are locked with SKIP LOCKED, so many gateways may sweep at once
+// without double work, and a blob that a row still points at is never deleted.
+func (e *Engine) Sweep(ctx context.Context) (SweepStats, error) {
+	var st SweepStats
+	c := e.ServiceCaller("")
+	for {
+		n := 0
+		err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+			due, err := tx.DueIntents(ctx, e.now(), sweepBatch)
+			if err != nil {
+				return err
+			}
+			n = len(due)
+			for _, in := range due {
+				live, err := e.blobReferenced(ctx, tx, in.Key)
+				if err != nil {
+					return err
+				}
+				if live {
+					st.Kept++
+				} else {
+					if err := e.store.Delete(ctx, in.Key); err != nil {
+						return err
+					}
+					st.Removed++
+				}
+				if err := tx.RemoveIntents(ctx, in.Key); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return st, dbErr(err, CodeInternal, "", "")
+		}
+		if n < sweepBatch {
+			break
+		}
+	}
+	if ts, ok := e.store.(TempSweeper); ok {
+		if _, err := ts.SweepTemp(ctx, e.opts.WriteTimeout+e.opts.WriteTimeout/4); err != nil {
+			return st, &Error{Code: CodeInternal, Err: err}
+		}
+	}
+	return st, nil
+}
+
+// blobReferenced parses <tenant>/<bucket>/<name>/<version> and asks whether that row exists.
+func (e *Engine) blobReferenced(ctx context.Context, tx db.Tx, key string) (bool, error) {
+	rest, ok := strings.CutPrefix(key, e.opts.TenantID+"/")
+	if !ok {
+		return false, nil
+	}
+	bucket, rest, ok1 := strings.Cut(rest, "/")
+	i := strings.LastIndexByte(rest, '/')
+	if !ok1 || i < 0 {
+		return false, nil
+	}
+	return tx.VersionReferenced(ctx, bucket, rest[:i], rest[i+1:])
+}
+
+// RunSweeper sweeps every interval until ctx ends.
+func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st, err := e.Sweep(ctx)
+			if err != nil && ctx.Err() == nil {
+				e.log.Warn("sweep", "err", err)
+			} else if st.Removed > 0 {
+				e.log.Info("sweep", "removed", st.Removed, "kept", st.Kept)
+			}
+		}
+	}
+}
