@@ -1,0 +1,258 @@
+package rest
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
+)
+
+// bucketJSON is a bucket as the reference renders it. owner is "" rather than null.
+type bucketJSON struct {
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Owner            string   `json:"owner"`
+	Public           bool     `json:"public"`
+	Type             string   `json:"type,omitempty"`
+	FileSizeLimit    *int64   `json:"file_size_limit"`
+	AllowedMimeTypes []string `json:"allowed_mime_types"`
+	CreatedAt        string   `json:"created_at"`
+	UpdatedAt        string   `json:"updated_at"`
+}
+
+func renderBucket(b gateway.Bucket, withType bool) bucketJSON {
+	out := bucketJSON{ID: b.ID, Name: b.Name, Owner: b.Owner, Public: b.Public, AllowedMimeTypes: b.AllowedMimeTypes,
+		CreatedAt: isoTime(b.CreatedAt), UpdatedAt: isoTime(b.UpdatedAt)}
+	if withType {
+		out.Type = "STANDARD"
+	}
+	if b.FileSizeLimit != gateway.NoLimit {
+		v := b.FileSizeLimit
+		out.FileSizeLimit = &v
+	}
+	return out
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// bucketBody is the JSON of create and update. Raw fields keep "absent" apart from null.
+type bucketBody struct {
+	ID               string          `json:"id"`
+	Name             string          `json:"name"`
+	Public           json.RawMessage `json:"public"`
+	FileSizeLimit    json.RawMessage `json:"file_size_limit"`
+	AllowedMimeTypes json.RawMessage `json:"allowed_mime_types"`
+}
+
+// parseFileSizeLimit accepts a number, a "20MB"-style string, or null (no limit).
+func parseFileSizeLimit(raw json.RawMessage) (int64, error) {
+	s := strings.TrimSpace(string(raw))
+	if s == "null" {
+		return gateway.NoLimit, nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		var str string
+		_ = json.Unmarshal(raw, &str)
+		s = str
+	}
+	n, err := gateway.ParseSize(s)
+	if err != nil {
+		return 0, newAPIError(400, 400, "InvalidRequest", "InvalidRequest", err.Error())
+	}
+	return n, nil
+}
+
+func parseMimeTypes(raw json.RawMessage) ([]string, error) {
+	if strings.TrimSpace(string(raw)) == "null" {
+		return nil, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, newAPIError(400, 400, "Error", "InvalidRequest", "body/allowed_mime_types must be array")
+	}
+	out := list[:0]
+	for _, m := range list {
+		if m == "" {
+			continue
+		}
+		if !validMimePattern(m) {
+			return nil, newAPIError(400, 415, "invalid_mime_type", "InvalidMimeType", "Invalid mime type format: "+m)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// validMimePattern accepts type/subtype (letters, digits, -+.), an optional ;charset=…, or
+// anything ending in * (image/*).
+func validMimePattern(m string) bool {
+	if len(m) > 1000 {
+		return false
+	}
+	if strings.HasSuffix(m, "*") {
+		return true
+	}
+	base, _, _ := strings.Cut(m, ";")
+	t, st, ok := strings.Cut(base, "/")
+	part := func(s string) bool {
+		if s == "" {
+			return false
+		}
+		for _, r := range s {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-+.", r)) {
+				return false
+			}
+		}
+		return true
+	}
+	return ok && part(t) && part(st)
+}
+
+func parseBool(raw json.RawMessage, field string) (bool, error) {
+	switch strings.TrimSpace(string(raw)) {
+	case "true", `"true"`:
+		return true, nil
+	case "false", `"false"`, "null":
+		return false, nil
+	}
+	return false, newAPIError(400, 400, "Error", "InvalidRequest", "body/"+field+" must be boolean")
+}
+
+func (h *Handler) createBucket(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	var body bucketBody
+	if err := h.readJSON(c, &body, false); err != nil {
+		return err
+	}
+	if body.Name == "" {
+		return newAPIError(400, 400, "Error", "InvalidRequest", "body must have required property 'name'")
+	}
+	in := gateway.CreateBucket{ID: body.ID, Name: body.Name, FileSizeLimit: gateway.NoLimit}
+	if in.ID == "" {
+		in.ID = body.Name
+	}
+	if body.Public != nil {
+		if in.Public, err = parseBool(body.Public, "public"); err != nil {
+			return err
+		}
+	}
+	if body.FileSizeLimit != nil {
+		if in.FileSizeLimit, err = parseFileSizeLimit(body.FileSizeLimit); err != nil {
+			return err
+		}
+	}
+	if body.AllowedMimeTypes != nil {
+		if in.AllowedMimeTypes, err = parseMimeTypes(body.AllowedMimeTypes); err != nil {
+			return err
+		}
+	}
+	b, err := h.engine.CreateBucket(c.UserContext(), h.caller(c, p, "storage.bucket.create"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"name": b.Name})
+}
+
+func (h *Handler) listBuckets(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	in := gateway.ListBuckets{Limit: c.QueryInt("limit", 0), Offset: c.QueryInt("offset", 0), Search: c.Query("search"),
+		SortColumn: c.Query("sortColumn"), Descending: c.Query("sortOrder") == "desc"}
+	if in.Limit < 0 || in.Offset < 0 {
+		return newAPIError(400, 400, "Error", "InvalidRequest", "querystring/limit must be >= 1")
+	}
+	list, err := h.engine.ListBuckets(c.UserContext(), h.caller(c, p, "storage.bucket.list"), in)
+	if err != nil {
+		return err
+	}
+	out := make([]bucketJSON, len(list))
+	for i, b := range list {
+		out[i] = renderBucket(b, true)
+	}
+	return c.JSON(out)
+}
+
+func (h *Handler) getBucket(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	b, err := h.engine.GetBucket(c.UserContext(), h.caller(c, p, "storage.bucket.get"), c.Params("bucket"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(renderBucket(b, false))
+}
+
+func (h *Handler) updateBucket(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	var body bucketBody
+	if err := h.readJSON(c, &body, false); err != nil {
+		return err
+	}
+	var in gateway.UpdateBucket
+	if body.Public != nil {
+		v, err := parseBool(body.Public, "public")
+		if err != nil {
+			return err
+		}
+		in.Public = gateway.Some(v)
+	}
+	if body.FileSizeLimit != nil {
+		v, err := parseFileSizeLimit(body.FileSizeLimit)
+		if err != nil {
+			return err
+		}
+		in.FileSizeLimit = gateway.Some(v)
+	}
+	if body.AllowedMimeTypes != nil {
+		v, err := parseMimeTypes(body.AllowedMimeTypes)
+		if err != nil {
+			return err
+		}
+		in.AllowedMimeTypes = gateway.Some(v)
+	}
+	if !in.Public.Set && !in.FileSizeLimit.Set && !in.AllowedMimeTypes.Set {
+		return newAPIError(400, 400, "Error", "InvalidRequest", "body must have at least 1 properties")
+	}
+	if _, err := h.engine.UpdateBucket(c.UserContext(), h.caller(c, p, "storage.bucket.update"), c.Params("bucket"), in); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"message": "Successfully updated"})
+}
+
+func (h *Handler) deleteBucket(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, p, "storage.bucket.delete"), c.Params("bucket")); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"message": "Successfully deleted"})
+}
+
+func (h *Handler) emptyBucket(c *fiber.Ctx) error {
+	p, ok, err := h.principal(c, accessRequired)
+	if err != nil || !ok {
+		return newAPIError(403, 403, "Unauthorized", "AccessDenied", "Access denied: JWT is not authenticated")
+	}
+	if p.Role != h.opts.Roles.Service {
+		return newAPIError(403, 403, "Unauthorized", "AccessDenied", "Access denied: Invalid role")
+	}
+	if _, err := h.engine.EmptyBucket(c.UserContext(), h.caller(c, p, "storage.bucket.empty"), c.Params("bucket")); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"message": "Empty bucket has been queued. Completion may take up to an hour."})
+}

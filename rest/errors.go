@@ -1,0 +1,101 @@
+package rest
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
+)
+
+// apiError is the reference's JSON error envelope. StatusCode is the logical status as a
+// string; the HTTP status is usually 400 whatever the logical one (rest-api.md §0.5).
+type apiError struct {
+	HTTP       int    `json:"-"`
+	StatusCode string `json:"statusCode"`
+	Err        string `json:"error"`
+	Message    string `json:"message"`
+	Code       string `json:"code"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func newAPIError(httpStatus int, logical int, errTag, code, msg string) *apiError {
+	return &apiError{HTTP: httpStatus, StatusCode: strconv.Itoa(logical), Err: errTag, Message: msg, Code: code}
+}
+
+// errorTable maps every engine code to the reference's envelope. A test fails when a code
+// has no entry.
+var errorTable = map[gateway.Code]apiError{
+	gateway.CodeInternal:            {HTTP: 500, StatusCode: "500", Err: "Internal", Code: "InternalError", Message: "Internal Server Error"},
+	gateway.CodeNoSuchBucket:        {HTTP: 400, StatusCode: "404", Err: "Bucket not found", Code: "NoSuchBucket", Message: "Bucket not found"},
+	gateway.CodeNoSuchKey:           {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchKey", Message: "Object not found"},
+	gateway.CodeNoSuchUpload:        {HTTP: 400, StatusCode: "404", Err: "NoSuchUpload", Code: "NoSuchUpload", Message: "Upload not found"},
+	gateway.CodeBucketAlreadyExists: {HTTP: 400, StatusCode: "409", Err: "Duplicate", Code: "BucketAlreadyExists", Message: "The resource already exists"},
+	gateway.CodeKeyAlreadyExists:    {HTTP: 400, StatusCode: "409", Err: "Duplicate", Code: "KeyAlreadyExists", Message: "The resource already exists"},
+	gateway.CodeBucketNotEmpty:      {HTTP: 400, StatusCode: "409", Err: "ResourceNotEmpty", Code: "ResourceNotEmpty", Message: "The bucket you tried to delete is not empty"},
+	gateway.CodeForbidden:           {HTTP: 400, StatusCode: "403", Err: "Unauthorized", Code: "AccessDenied", Message: "Access denied"},
+	gateway.CodeInvalidBucketName:   {HTTP: 400, StatusCode: "400", Err: "Invalid Input", Code: "InvalidBucketName", Message: "Bucket name invalid"},
+	gateway.CodeInvalidKey:          {HTTP: 400, StatusCode: "400", Err: "InvalidKey", Code: "InvalidKey", Message: "Invalid key"},
+	gateway.CodeInvalidMimeType:     {HTTP: 400, StatusCode: "415", Err: "invalid_mime_type", Code: "InvalidMimeType", Message: "mime type is not supported"},
+	gateway.CodeTooLarge:            {HTTP: 400, StatusCode: "413", Err: "Payload too large", Code: "EntityTooLarge", Message: "The object exceeded the maximum allowed size"},
+	gateway.CodeInvalidRange:        {HTTP: 416, StatusCode: "416", Err: "invalid_range", Code: "InvalidRange", Message: "invalid range provided"},
+	gateway.CodeInvalidArgument:     {HTTP: 400, StatusCode: "400", Err: "InvalidRequest", Code: "InvalidRequest", Message: "Invalid request"},
+	gateway.CodeIncompleteBody:      {HTTP: 400, StatusCode: "400", Err: "InvalidRequest", Code: "InvalidRequest", Message: "The request body ended before it was complete"},
+	gateway.CodeLocked:              {HTTP: 400, StatusCode: "423", Err: "ResourceLocked", Code: "ResourceLocked", Message: "The resource is locked"},
+	// Deviation: the reference answers 544 DatabaseTimeout; a load balancer understands 503.
+	gateway.CodeUnavailable:   {HTTP: 503, StatusCode: "503", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
+	gateway.CodeDatabaseError: {HTTP: 500, StatusCode: "500", Err: "DatabaseError", Code: "DatabaseError", Message: "database error"},
+}
+
+// toAPIError renders any error as the envelope; unknown errors are 500s.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return newAPIError(fe.Code, fe.Code, http.StatusText(fe.Code), "InvalidRequest", fe.Message)
+	}
+	var ge *gateway.Error
+	if !errors.As(err, &ge) {
+		v := errorTable[gateway.CodeInternal]
+		return &v
+	}
+	v, ok := errorTable[ge.Code]
+	if !ok {
+		v = errorTable[gateway.CodeInternal]
+	}
+	if ge.Message != "" && v.HTTP < 500 {
+		v.Message = ge.Message
+	}
+	if ge.Code == gateway.CodeNoSuchKey && ge.Message == "The resource was not found" {
+		v.Err = "Not found"
+	}
+	return &v
+}
+
+// ErrorHandler writes errors of the REST routes: the envelope once, HEAD without a body, the
+// cause logged at error level only for 5xx.
+func ErrorHandler(log *slog.Logger) func(c *fiber.Ctx, err error) error {
+	return func(c *fiber.Ctx, err error) error {
+		ae := toAPIError(err)
+		if ae.HTTP >= 500 {
+			log.ErrorContext(c.UserContext(), "request failed", "status", ae.HTTP, "path", c.Path(), "err", err)
+		} else {
+			log.DebugContext(c.UserContext(), "request rejected", "status", ae.HTTP, "code", ae.Code, "err", err)
+		}
+		if ae.Code == "NoSuchKey" && ae.Err == "Not found" {
+			c.Set(fiber.HeaderCacheControl, "no-store")
+		}
+		c.Status(ae.HTTP)
+		if c.Method() == fiber.MethodHead {
+			return nil
+		}
+		return c.JSON(ae)
+	}
+}
