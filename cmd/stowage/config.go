@@ -1,0 +1,231 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/stowage/stowage/gateway"
+)
+
+// Secret is a configuration value that must never reach a log line or an error message.
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// Config is every setting Stowage reads, under the reference server's environment names.
+// A tag `env:"NAME,LEGACY"` lists the primary name first; legacy names from the Supabase
+// self-hosting files are honoured when the primary one is empty.
+type Config struct {
+	Host           string `env:"SERVER_HOST,HOST" default:"0.0.0.0" help:"address the API listens on"`
+	Port           int    `env:"SERVER_PORT,PORT" default:"5000" help:"port of the REST API (and S3 under /s3)"`
+	S3Port         int    `env:"S3_PORT" default:"0" help:"optional dedicated S3 listener (path- and virtual-host-style at its root); 0 = off"`
+	Region         string `env:"SERVER_REGION,REGION" default:"not-specified" help:"region label; also the S3 region when STORAGE_S3_REGION is unset"`
+	Version        string `env:"VERSION" default:"" help:"returned by GET /version (default: the build version)"`
+	KeepAlive      int    `env:"SERVER_KEEP_ALIVE_TIMEOUT" default:"61" help:"seconds an idle keep-alive connection stays open"`
+	HeadersTimeout int    `env:"SERVER_HEADERS_TIMEOUT" default:"65" help:"seconds allowed to send request headers"`
+	RequestTimeout int    `env:"SERVER_REQUEST_TIMEOUT" default:"3600" help:"seconds allowed for a whole request including its body (uploads); size it for the largest upload at the slowest client"`
+	ShutdownGrace  int    `env:"SERVER_SHUTDOWN_TIMEOUT" default:"30" help:"seconds in-flight requests get to finish on SIGINT/SIGTERM"`
+	LogLevel       string `env:"LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"log level (JSON logs on stdout)"`
+	RequestIDHdr   string `env:"REQUEST_TRACE_HEADER,REQUEST_ID_HEADER" default:"" help:"request header whose value becomes the request id"`
+
+	DataDir         string `env:"STOWAGE_DATA_DIR" default:"./data" help:"folder for the embedded Postgres, generated secrets and the default file backend"`
+	DatabaseURL     Secret `env:"DATABASE_URL" default:"" help:"Postgres URL; empty: start a private Postgres under STOWAGE_DATA_DIR"`
+	DBMaxConns      int    `env:"DATABASE_MAX_CONNECTIONS" default:"20" help:"database pool size"`
+	DBConnTimeout   int    `env:"DATABASE_CONNECTION_TIMEOUT" default:"3000" help:"database connect timeout (ms)"`
+	DBStmtTimeout   int    `env:"DATABASE_STATEMENT_TIMEOUT" default:"30000" help:"statement_timeout of every transaction (ms); 0 = off"`
+	DBInstallRoles  bool   `env:"DB_INSTALL_ROLES" default:"false" help:"let migrations create missing roles (always on for the embedded Postgres)"`
+	DBAnonRole      string `env:"DB_ANON_ROLE" default:"anon" help:"Postgres role of anonymous requests"`
+	DBAuthRole      string `env:"DB_AUTHENTICATED_ROLE" default:"authenticated" help:"Postgres role of signed-in users"`
+	DBServiceRole   string `env:"DB_SERVICE_ROLE" default:"service_role" help:"Postgres role of the service key (bypasses RLS)"`
+	DBSuperUser     string `env:"DB_SUPER_USER" default:"postgres" help:"owner role used by migrations"`
+	TenantID        string `env:"PROJECT_REF,TENANT_ID" default:"storage-single-tenant" help:"tenant id: first segment of every backend key"`
+	JWTSecret       Secret `env:"AUTH_JWT_SECRET,PGRST_JWT_SECRET" default:"" help:"HMAC secret of user JWTs (raw string bytes); generated in embedded mode when unset"`
+	JWTAlgorithm    string `env:"AUTH_JWT_ALGORITHM,PGRST_JWT_ALGORITHM" default:"HS256" enum:"HS256,HS384,HS512" help:"algorithm of AUTH_JWT_SECRET tokens"`
+	JWKS            Secret `env:"JWT_JWKS,AUTH_JWT_JWKS" default:"" help:"JSON Web Key Set for asymmetric (and extra) JWT keys"`
+	AnonKey         Secret `env:"ANON_KEY" default:"" help:"anon JWT (generated when unset)"`
+	ServiceKey      Secret `env:"SERVICE_KEY" default:"" help:"service_role JWT (generated when unset)"`
+	S3AccessKeyID   string `env:"S3_PROTOCOL_ACCESS_KEY_ID" default:"" help:"access key id of the S3 service credentials; generated in embedded mode when unset"`
+	S3AccessSecret  Secret `env:"S3_PROTOCOL_ACCESS_KEY_SECRET" default:"" help:"secret of the S3 service credentials"`
+	Backend         string `env:"STORAGE_BACKEND" default:"file" enum:"file,s3" help:"where object bytes live"`
+	FilePath        string `env:"STORAGE_FILE_BACKEND_PATH,FILE_STORAGE_BACKEND_PATH" default:"" help:"root folder of the file backend (default STOWAGE_DATA_DIR/storage)"`
+	S3Bucket        string `env:"STORAGE_S3_BUCKET,GLOBAL_S3_BUCKET" default:"" help:"backend bucket (also a sub-folder of the file backend root)"`
+	S3Endpoint      string `env:"STORAGE_S3_ENDPOINT,GLOBAL_S3_ENDPOINT" default:"" help:"upstream S3 endpoint (MinIO, R2, ...)"`
+	S3Region        string `env:"STORAGE_S3_REGION" default:"" help:"upstream S3 region; also the region of the S3 protocol"`
+	S3PathStyle     bool   `env:"STORAGE_S3_FORCE_PATH_STYLE,GLOBAL_S3_FORCE_PATH_STYLE" default:"false" help:"path-style addressing for the upstream S3"`
+	S3MaxSockets    int    `env:"STORAGE_S3_MAX_SOCKETS,GLOBAL_S3_MAX_SOCKETS" default:"200" help:"connection pool size towards the upstream S3"`
+	FileSizeLimit   string `env:"UPLOAD_FILE_SIZE_LIMIT,FILE_SIZE_LIMIT" default:"53687091200" help:"largest object, in bytes or like 50GB (decimal units); caps bucket limits"`
+	StandardLimit   string `env:"UPLOAD_FILE_SIZE_LIMIT_STANDARD,FILE_SIZE_LIMIT_STANDARD_UPLOAD" default:"0" help:"extra cap for single-request uploads; 0 = off"`
+	TUSURLPath      string `env:"TUS_URL_PATH" default:"/upload/resumable" help:"path of resumable (TUS) uploads"`
+	MetricsEnabled  bool   `env:"STOWAGE_METRICS_ENABLED" default:"true" help:"serve Prometheus metrics at /metrics"`
+	SweepInterval   int    `env:"STOWAGE_SWEEP_INTERVAL" default:"60" help:"seconds between sweeps of leftover blobs from interrupted writes"`
+	RequestBodyJSON int    `env:"STOWAGE_JSON_BODY_LIMIT" default:"1048576" help:"largest JSON/XML request body (bytes)"`
+}
+
+// envTag is one parsed field of Config.
+type envTag struct {
+	names    []string
+	def      string
+	enum     []string
+	help     string
+	field    reflect.StructField
+	fieldIdx int
+}
+
+func configFields() []envTag {
+	t := reflect.TypeOf(Config{})
+	out := make([]envTag, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := envTag{names: strings.Split(f.Tag.Get("env"), ","), def: f.Tag.Get("default"), help: f.Tag.Get("help"), field: f, fieldIdx: i}
+		if e := f.Tag.Get("enum"); e != "" {
+			tag.enum = strings.Split(e, ",")
+		}
+		out = append(out, tag)
+	}
+	return out
+}
+
+// LoadConfig reads every setting through getenv (os.Getenv in main, a map in tests). Every bad
+// variable is reported by name; unknown values are errors, not silent fallbacks.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var cfg Config
+	v := reflect.ValueOf(&cfg).Elem()
+	var errs []error
+	for _, tag := range configFields() {
+		name, raw := tag.names[0], ""
+		for _, n := range tag.names {
+			if s := strings.TrimSpace(getenv(n)); s != "" {
+				name, raw = n, s
+				break
+			}
+		}
+		if raw == "" {
+			raw = tag.def
+		}
+		if tag.enum != nil && !contains(tag.enum, raw) {
+			errs = append(errs, fmt.Errorf("%s=%q: must be one of %s", name, raw, strings.Join(tag.enum, ", ")))
+			continue
+		}
+		if err := setField(v.Field(tag.fieldIdx), raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, raw, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+func setField(f reflect.Value, raw string) error {
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(raw)
+	case reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return errors.New("must be a whole number")
+		}
+		if n < 0 {
+			return errors.New("must not be negative")
+		}
+		f.SetInt(int64(n))
+	case reflect.Bool:
+		switch strings.ToLower(raw) {
+		case "true", "1":
+			f.SetBool(true)
+		case "false", "0":
+			f.SetBool(false)
+		default:
+			return errors.New("must be true or false")
+		}
+	default:
+		return fmt.Errorf("unsupported kind %s", f.Kind())
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	port := func(name string, p int, zeroOK bool) {
+		if (p == 0 && !zeroOK) || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s=%d: must be a TCP port (1-65535)", name, p))
+		}
+	}
+	port("SERVER_PORT", c.Port, false)
+	port("S3_PORT", c.S3Port, true)
+	if c.S3Port != 0 && c.S3Port == c.Port {
+		errs = append(errs, fmt.Errorf("S3_PORT=%d: must differ from SERVER_PORT", c.S3Port))
+	}
+	if _, err := gateway.ParseSize(c.FileSizeLimit); err != nil {
+		errs = append(errs, fmt.Errorf("UPLOAD_FILE_SIZE_LIMIT=%q: %w", c.FileSizeLimit, err))
+	}
+	if _, err := gateway.ParseSize(c.StandardLimit); err != nil {
+		errs = append(errs, fmt.Errorf("UPLOAD_FILE_SIZE_LIMIT_STANDARD=%q: %w", c.StandardLimit, err))
+	}
+	if !strings.HasPrefix(c.TUSURLPath, "/") {
+		errs = append(errs, fmt.Errorf("TUS_URL_PATH=%q: must start with /", c.TUSURLPath))
+	}
+	if c.Backend == "s3" {
+		errs = append(errs, errors.New("STORAGE_BACKEND=s3: the upstream S3 backend is not available in this build yet (use file)"))
+	}
+	if c.DatabaseURL != "" && c.JWTSecret == "" && c.JWKS == "" {
+		errs = append(errs, errors.New("AUTH_JWT_SECRET: required when DATABASE_URL is set (only the embedded mode generates one)"))
+	}
+	if (c.S3AccessKeyID == "") != (c.S3AccessSecret == "") {
+		errs = append(errs, errors.New("S3_PROTOCOL_ACCESS_KEY_ID and S3_PROTOCOL_ACCESS_KEY_SECRET must be set together"))
+	}
+	for name, role := range map[string]string{"DB_ANON_ROLE": c.DBAnonRole, "DB_AUTHENTICATED_ROLE": c.DBAuthRole, "DB_SERVICE_ROLE": c.DBServiceRole} {
+		if role == "" {
+			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// Embedded reports whether serve starts its own Postgres.
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigTable renders every variable as a Markdown table; README.md embeds its output and a
+// test keeps the two equal.
+func ConfigTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, tag := range configFields() {
+		name := "`" + tag.names[0] + "`"
+		if len(tag.names) > 1 {
+			name += " (`" + strings.Join(tag.names[1:], "`, `") + "`)"
+		}
+		def := tag.def
+		if def == "" {
+			def = "—"
+		} else {
+			def = "`" + def + "`"
+		}
+		help := tag.help
+		if tag.enum != nil {
+			help += " (" + strings.Join(tag.enum, " \\| ") + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, def, help)
+	}
+	return b.String()
+}

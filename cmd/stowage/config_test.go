@@ -1,0 +1,103 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "0.0.0.0" || cfg.Port != 5000 || cfg.Backend != "file" || cfg.TUSURLPath != "/upload/resumable" ||
+		cfg.DBServiceRole != "service_role" || cfg.TenantID != "storage-single-tenant" || !cfg.Embedded() {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+}
+
+func TestLoadConfigLegacyNames(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(env(map[string]string{"PORT": "7000", "PGRST_JWT_SECRET": "s", "DATABASE_URL": "postgres://x",
+		"FILE_STORAGE_BACKEND_PATH": "/srv", "FILE_SIZE_LIMIT": "50MB", "SERVER_PORT": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 7000 || cfg.JWTSecret != "s" || cfg.FilePath != "/srv" || cfg.FileSizeLimit != "50MB" {
+		t.Fatalf("legacy names not honoured: %+v", cfg)
+	}
+	cfg, _ = LoadConfig(env(map[string]string{"PORT": "7000", "SERVER_PORT": "7001"}))
+	if cfg.Port != 7001 {
+		t.Fatalf("the primary name must win, got %d", cfg.Port)
+	}
+}
+
+func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"port not a number", map[string]string{"SERVER_PORT": "abc"}, "SERVER_PORT"},
+		{"port out of range", map[string]string{"SERVER_PORT": "70000"}, "SERVER_PORT"},
+		{"unknown backend", map[string]string{"STORAGE_BACKEND": "gcs"}, "STORAGE_BACKEND"},
+		{"unknown algorithm", map[string]string{"AUTH_JWT_ALGORITHM": "none"}, "AUTH_JWT_ALGORITHM"},
+		{"bad bool", map[string]string{"DB_INSTALL_ROLES": "yes"}, "DB_INSTALL_ROLES"},
+		{"bad size", map[string]string{"UPLOAD_FILE_SIZE_LIMIT": "lots"}, "UPLOAD_FILE_SIZE_LIMIT"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "chatty"}, "LOG_LEVEL"},
+		{"secret required with a database", map[string]string{"DATABASE_URL": "postgres://x"}, "AUTH_JWT_SECRET"},
+		{"half S3 credentials", map[string]string{"S3_PROTOCOL_ACCESS_KEY_ID": "k"}, "S3_PROTOCOL_ACCESS_KEY_SECRET"},
+		{"tus path", map[string]string{"TUS_URL_PATH": "upload"}, "TUS_URL_PATH"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadConfig(env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error naming %s, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	cfg, _ := LoadConfig(env(map[string]string{"AUTH_JWT_SECRET": "hunter2"}))
+	if s := strings.Join([]string{cfg.JWTSecret.String()}, ""); strings.Contains(s, "hunter2") {
+		t.Fatal("secret printed")
+	}
+}
+
+// TestReadmeConfigTable keeps README's table equal to the struct tags it is generated from.
+func TestReadmeConfigTable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), ConfigTable()) {
+		t.Fatal("README.md's configuration table is stale: regenerate it with `go run ./cmd/stowage config-table`")
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	if code := run([]string{"--help"}, env(nil), &out, &out); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, f := range configFields() {
+		if !strings.Contains(out.String(), f.names[0]) {
+			t.Errorf("--help does not mention %s", f.names[0])
+		}
+	}
+	var errOut strings.Builder
+	if code := run([]string{"serve"}, env(map[string]string{"SERVER_PORT": "x"}), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "SERVER_PORT") {
+		t.Fatalf("bad config: exit %d, %q", code, errOut.String())
+	}
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/db/pgcluster"
+	"github.com/stowage/stowage/gateway"
+	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/backend/filebackend"
+	"github.com/stowage/stowage/gateway/server"
+	"github.com/stowage/stowage/rest"
+)
+
+// database opens the configured database, starting the embedded Postgres when DATABASE_URL
+// is unset, and migrates it. stop releases everything it started.
+func database(ctx context.Context, cfg *Config, log *slog.Logger) (d *db.DB, stop func(), err error) {
+	url := string(cfg.DatabaseURL)
+	stop = func() {}
+	installRoles := cfg.DBInstallRoles
+	if cfg.Embedded() {
+		dir := filepath.Join(cfg.DataDir, "postgres")
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Logf: func(f string, a ...any) {
+			log.Info(fmt.Sprintf(f, a...))
+		}})
+		if err != nil {
+			return nil, stop, fmt.Errorf("start embedded postgres: %w", err)
+		}
+		stop = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := cluster.Stop(sctx); err != nil {
+				log.Warn("stop embedded postgres", "err", err)
+			}
+		}
+		url = cluster.URL("postgres")
+		installRoles = true
+		log.Info("embedded postgres running", "url", url)
+	}
+	d, err = db.Open(ctx, url, db.Options{MaxConns: int32(cfg.DBMaxConns),
+		ConnectTimeout:   time.Duration(cfg.DBConnTimeout) * time.Millisecond,
+		StatementTimeout: time.Duration(cfg.DBStmtTimeout) * time.Millisecond,
+		ApplicationName:  "Stowage " + version})
+	if err != nil {
+		stop()
+		return nil, func() {}, err
+	}
+	stopCluster := stop
+	closeAll := func() { d.Close(); stopCluster() }
+	err = db.Migrate(ctx, d.Pool(), db.MigrateOptions{InstallRoles: installRoles, AnonRole: cfg.DBAnonRole,
+		AuthenticatedRole: cfg.DBAuthRole, ServiceRole: cfg.DBServiceRole, SuperUser: cfg.DBSuperUser})
+	if err != nil {
+		closeAll()
+		return nil, func() {}, fmt.Errorf("migrate: %w", err)
+	}
+	return d, closeAll, nil
+}
+
+func migrateOnly(ctx context.Context, cfg Config, log *slog.Logger) error {
+	_, stop, err := database(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	stop()
+	log.Info("migrations applied")
+	return nil
+}
+
+// devSecrets are generated once in embedded mode and kept in the data folder, so keys stay
+// valid across restarts.
+type devSecrets struct {
+	JWTSecret     string `json:"jwt_secret"`
+	S3AccessKeyID string `json:"s3_access_key_id"`
+	S3Secret      string `json:"s3_secret_access_key"`
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+func loadDevSecrets(dir string) (devSecrets, error) {
+	path := filepath.Join(dir, "dev-secrets.json")
+	var s devSecrets
+	if data, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(data, &s); err != nil {
+			return s, fmt.Errorf("read %s: %w", path, err)
+		}
+		return s, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return s, err
+	}
+	s = devSecrets{JWTSecret: randomHex(32), S3AccessKeyID: randomHex(16), S3Secret: randomHex(32)}
+	data, _ := json.MarshalIndent(s, "", "  ")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return s, err
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// credentials fills in what embedded mode generates and returns the verifier and keys.
+func credentials(cfg *Config, roles auth.Roles) (*auth.Verifier, string, string, error) {
+	if cfg.Embedded() && (cfg.JWTSecret == "" || cfg.S3AccessKeyID == "") {
+		s, err := loadDevSecrets(cfg.DataDir)
+		if err != nil {
+			return nil, "", "", err
+		}
+		if cfg.JWTSecret == "" {
+			cfg.JWTSecret = Secret(s.JWTSecret)
+		}
+		if cfg.S3AccessKeyID == "" {
+			cfg.S3AccessKeyID, cfg.S3AccessSecret = s.S3AccessKeyID, Secret(s.S3Secret)
+		}
+	}
+	v, err := auth.NewVerifier(string(cfg.JWTSecret), cfg.JWTAlgorithm, roles)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("AUTH_JWT_SECRET: %w", err)
+	}
+	const tenYears = 10 * 365 * 24 * time.Hour
+	anon, service := string(cfg.AnonKey), string(cfg.ServiceKey)
+	if anon == "" {
+		if anon, err = v.NewKey(roles.Anon, tenYears); err != nil {
+			return nil, "", "", err
+		}
+	}
+	if service == "" {
+		if service, err = v.NewKey(roles.Service, tenYears); err != nil {
+			return nil, "", "", err
+		}
+	}
+	return v, anon, service, nil
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	roles := auth.Roles{Anon: cfg.DBAnonRole, Authenticated: cfg.DBAuthRole, Service: cfg.DBServiceRole}
+	verifier, anonKey, serviceKey, err := credentials(&cfg, roles)
+	if err != nil {
+		return err
+	}
+	d, stopDB, err := database(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	root := cfg.FilePath
+	if root == "" {
+		root = filepath.Join(cfg.DataDir, "storage")
+	}
+	store, err := filebackend.New(root, filebackend.Options{SubDir: cfg.S3Bucket})
+	if err != nil {
+		return fmt.Errorf("STORAGE_FILE_BACKEND_PATH: %w", err)
+	}
+	maxSize, _ := gateway.ParseSize(cfg.FileSizeLimit)
+	standard, _ := gateway.ParseSize(cfg.StandardLimit)
+	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
+	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
+		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, Logger: log})
+	restHandler := rest.New(engine, rest.Options{Verifier: verifier, Roles: roles, StandardLimit: standard,
+		JSONLimit: int64(cfg.RequestBodyJSON), Logger: log})
+	ver := cfg.Version
+	if ver == "" {
+		ver = version
+	}
+	srv := server.New(engine, restHandler, server.Options{Version: ver, HeaderTimeout: time.Duration(cfg.HeadersTimeout) * time.Second,
+		RequestTimeout: requestTimeout, IdleTimeout: time.Duration(cfg.KeepAlive) * time.Second,
+		RequestIDHdr: cfg.RequestIDHdr, Metrics: cfg.MetricsEnabled, Logger: log})
+
+	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))
+	if err != nil {
+		return fmt.Errorf("SERVER_PORT: %w", err)
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go engine.RunSweeper(sweepCtx, time.Duration(max(cfg.SweepInterval, 1))*time.Second)
+
+	if cfg.Embedded() {
+		printDevBanner(stdout, cfg, ln.Addr().String(), anonKey, serviceKey)
+	}
+	log.Info("stowage listening", "addr", ln.Addr().String(), "version", ver, "backend", cfg.Backend)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Listen(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "grace_seconds", cfg.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace)*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	stopSweep()
+	return nil
+}
+
+func printDevBanner(w io.Writer, cfg Config, addr, anon, service string) {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		host = "127.0.0.1"
+	}
+	base := "http://" + net.JoinHostPort(host, port)
+	fmt.Fprintf(w, `
+================ Stowage (embedded development mode) ================
+REST API         %s          (supabase-js: %s/storage/v1)
+S3 endpoint      %s/s3
+Data folder      %s
+SUPABASE_ANON_KEY=%s
+SUPABASE_SERVICE_ROLE_KEY=%s
+AWS_ACCESS_KEY_ID=%s
+AWS_SECRET_ACCESS_KEY=%s
+Try:  curl -H "Authorization: Bearer $SUPABASE_SERVICE_ROLE_KEY" %s/bucket
+======================================================================
+`, base, base, base, cfg.DataDir, anon, service, cfg.S3AccessKeyID, string(cfg.S3AccessSecret), base)
+}

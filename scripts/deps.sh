@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system packages Stowage needs to run (PostgreSQL server binaries) and, with
+# --test, what the test suite needs. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "deps: need root (or sudo) to run: $*" >&2; exit 1; fi
+}
+
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+if [ "$want_test" = 1 ]; then
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc)   # the race detector needs cgo
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's postgresql package starts a system cluster; Stowage runs its own and needs none.
+command -v go >/dev/null 2>&1 || { echo "deps: Go is required (https://go.dev/dl)" >&2; exit 1; }
