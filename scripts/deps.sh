@@ -17,6 +17,12 @@ command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 if [ "$want_test" = 1 ]; then
   command -v gcc >/dev/null 2>&1 || missing+=(gcc)   # the race detector needs cgo
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # Real clients for conformance/: the Debian packages, called by absolute path in tests.
+  [ -x /usr/bin/aws ] || missing+=(awscli)
+  [ -x /usr/bin/rclone ] || missing+=(rclone)
+  [ -x /usr/bin/s3cmd ] || missing+=(s3cmd)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -36,6 +36,15 @@ run_pg "$pgbin/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 \
 export STOWAGE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 echo "test postgres on 127.0.0.1:$port" >&2
 
+# JavaScript clients (storage-js, tus-js-client) for conformance/, from their lock files.
+for pkg in conformance/*/package-lock.json; do
+  [ -e "$pkg" ] || continue
+  d=$(dirname "$pkg")
+  if [ ! -d "$d/node_modules" ] || [ "$pkg" -nt "$d/node_modules/.package-lock.json" ]; then
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
+
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi

@@ -1,0 +1,280 @@
+// Package harness starts the real stowage binary for black-box tests: built once per test
+// binary, run on a free loopback port against a fresh pgtest database, stopped in Cleanup.
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stowage/stowage/db/pgtest"
+	"github.com/stowage/stowage/gateway/auth"
+)
+
+// JWTSecret is the HMAC secret every harness server uses.
+const JWTSecret = "harness-jwt-secret-0123456789-abcdefghij"
+
+// S3 service credentials of every harness server.
+const (
+	S3AccessKeyID = "harnessaccesskey"
+	S3Secret      = "harness-secret-access-key-0123456789"
+)
+
+var roles = auth.Roles{Anon: "anon", Authenticated: "authenticated", Service: "service_role"}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds ./cmd/stowage once per test binary and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "stowage-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "stowage")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/stowage")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Options configure a server.
+type Options struct {
+	// Env adds or overrides environment variables. DATABASE_URL "" selects embedded mode.
+	Env map[string]string
+	// DatabaseURL, when empty, is a fresh pgtest database (unless Embedded).
+	DatabaseURL string
+	// Embedded leaves DATABASE_URL unset: the binary starts its own Postgres.
+	Embedded bool
+	// DataDir defaults to a t.TempDir().
+	DataDir string
+}
+
+// Server is a running stowage process.
+type Server struct {
+	URL        string // http://127.0.0.1:PORT
+	Port       int
+	DataDir    string
+	ServiceKey string
+	AnonKey    string
+	Verifier   *auth.Verifier
+	cmd        *exec.Cmd
+	out        *syncBuffer
+	done       chan struct{}
+	waitErr    error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start runs the binary and waits until /status answers 200.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	env := map[string]string{
+		"PATH": os.Getenv("PATH"), "SERVER_HOST": "127.0.0.1", "LOG_LEVEL": "warn",
+		"AUTH_JWT_SECRET": JWTSecret, "DB_INSTALL_ROLES": "true",
+		"S3_PROTOCOL_ACCESS_KEY_ID": S3AccessKeyID, "S3_PROTOCOL_ACCESS_KEY_SECRET": S3Secret,
+	}
+	if !opts.Embedded {
+		env["DATABASE_URL"] = opts.DatabaseURL
+		if env["DATABASE_URL"] == "" {
+			env["DATABASE_URL"] = pgtest.URL(t)
+		}
+	} else {
+		delete(env, "AUTH_JWT_SECRET")
+		delete(env, "S3_PROTOCOL_ACCESS_KEY_ID")
+		delete(env, "S3_PROTOCOL_ACCESS_KEY_SECRET")
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	env["STOWAGE_DATA_DIR"] = opts.DataDir
+	port := FreePort(t)
+	env["SERVER_PORT"] = strconv.Itoa(port)
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	cmd := exec.Command(Binary(t), "serve")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, DataDir: opts.DataDir, cmd: cmd,
+		out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.waitErr = cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		if t.Failed() {
+			t.Logf("server output:\n%s", s.Output())
+		}
+	})
+	if env["AUTH_JWT_SECRET"] != "" {
+		s.Verifier, _ = auth.NewVerifier(env["AUTH_JWT_SECRET"], "HS256", roles)
+		s.ServiceKey, _ = s.Verifier.NewKey("service_role", time.Hour)
+		s.AnonKey, _ = s.Verifier.NewKey("anon", time.Hour)
+	}
+	s.WaitReady(t, 90*time.Second)
+	return s
+}
+
+// WaitReady polls /status (never a fixed sleep).
+func (s *Server) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			t.Fatalf("server exited early: %v\n%s", s.waitErr, s.Output())
+		default:
+		}
+		if resp, err := http.Get(s.URL + "/status"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server not ready after %v:\n%s", timeout, s.Output())
+}
+
+// Output is what the process printed so far.
+func (s *Server) Output() string { return s.out.String() }
+
+// PID is the process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// UserKey mints a JWT for an authenticated user.
+func (s *Server) UserKey(t testing.TB, sub string) string {
+	t.Helper()
+	k, err := s.Verifier.Sign(map[string]any{"role": "authenticated", "sub": sub, "exp": time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		if s.waitErr != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", s.waitErr, s.Output())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("server did not stop after SIGTERM")
+	}
+}
+
+// Kill stops the process at once, as a crash would.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// PeakRSS reads VmHWM, the process's peak resident set, in bytes.
+func (s *Server) PeakRSS(t testing.TB) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("no VmHWM in /proc/pid/status")
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
+}
+
+// Do sends a request with an optional bearer key; size < 0 means unknown (chunked).
+func Do(t testing.TB, method, url, key string, body io.Reader, size int64, header map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// MustStatus fails the test unless resp has status want; it returns the body.
+func MustStatus(t testing.TB, resp *http.Response, want int) []byte {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, b)
+	}
+	return b
+}
