@@ -223,6 +223,22 @@ func (s *Server) Stop(t testing.TB) {
 	}
 }
 
+// Signal sends sig to the process.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// WaitExit waits for the process to exit cleanly on its own.
+func (s *Server) WaitExit(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-s.done:
+		if s.waitErr != nil {
+			t.Fatalf("exit: %v\n%s", s.waitErr, s.Output())
+		}
+	case <-time.After(timeout):
+		t.Fatalf("server did not exit within %v", timeout)
+	}
+}
+
 // Kill stops the process at once, as a crash would.
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -145,6 +146,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	status := c.Response().StatusCode()
 	route := c.Route().Path
+	// fiber's strings point into fasthttp buffers reused by the next request; metrics keep
+	// their labels, so they get copies.
+	method := strings.Clone(c.Method())
 	dialect := "rest"
 	bytesIn := int64(c.Request().Header.ContentLength())
 	if bytesIn < 0 {
@@ -155,10 +159,10 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		bytesOut = 0
 	}
 	dur := time.Since(start)
-	s.metrics.observe(dialect, c.Method(), route, status, dur, bytesIn, bytesOut)
+	s.metrics.observe(dialect, method, route, status, dur, bytesIn, bytesOut)
 	s.opts.Logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
 		slog.String("request_id", RequestID(c.UserContext())), slog.String("dialect", dialect),
-		slog.String("method", c.Method()), slog.String("route", route), slog.Int("status", status),
+		slog.String("method", method), slog.String("route", route), slog.Int("status", status),
 		slog.Int64("bytes_in", bytesIn), slog.Int64("bytes_out", bytesOut),
 		slog.Float64("duration_ms", float64(dur.Microseconds())/1000))
 	return nil
