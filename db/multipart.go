@@ -1,0 +1,225 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Upload is a storage.s3_multipart_uploads row.
+type Upload struct {
+	ID             string
+	BucketID       string
+	Key            string
+	Version        string
+	OwnerID        string
+	InProgressSize int64
+	// Signature is upload_signature (NOT NULL in the reference schema); see InsertUpload.
+	Signature    string
+	CreatedAt    time.Time
+	UserMetadata json.RawMessage
+	Metadata     json.RawMessage
+}
+
+// UploadPart is a storage.s3_multipart_uploads_parts row. ID (a UUID) also names the
+// part's blob, so a re-uploaded part number gets fresh bytes.
+type UploadPart struct {
+	ID         string
+	UploadID   string
+	PartNumber int
+	Size       int64
+	BucketID   string
+	Key        string
+	ETag       string
+	OwnerID    string
+	Version    string
+	CreatedAt  time.Time
+}
+
+const uploadColumns = `id, bucket_id, key, version, coalesce(owner_id, ''), in_progress_size, upload_signature,
+	created_at, user_metadata, metadata`
+
+func scanUpload(row pgx.Row) (Upload, error) {
+	var u Upload
+	var um, m []byte
+	err := row.Scan(&u.ID, &u.BucketID, &u.Key, &u.Version, &u.OwnerID, &u.InProgressSize, &u.Signature, &u.CreatedAt, &um, &m)
+	if um != nil {
+		u.UserMetadata = um
+	}
+	if m != nil {
+		u.Metadata = m
+	}
+	return u, Classify(err)
+}
+
+const partColumns = `id::text, upload_id, part_number, size, bucket_id, key, etag, coalesce(owner_id, ''), version, created_at`
+
+func scanPart(row pgx.Row) (UploadPart, error) {
+	var p UploadPart
+	err := row.Scan(&p.ID, &p.UploadID, &p.PartNumber, &p.Size, &p.BucketID, &p.Key, &p.ETag, &p.OwnerID, &p.Version, &p.CreatedAt)
+	return p, Classify(err)
+}
+
+func collectParts(rows pgx.Rows, err error) ([]UploadPart, error) {
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UploadPart, error) { return scanPart(r) })
+	return out, Classify(err)
+}
+
+// InsertUpload records a new multipart upload. created_at comes from the caller (the
+// engine's clock), so the expiry sweep and its tests agree on time.
+func (t Tx) InsertUpload(ctx context.Context, u Upload) (Upload, error) {
+	const q = `insert into storage.s3_multipart_uploads
+			(id, bucket_id, key, version, owner_id, in_progress_size, upload_signature, created_at, user_metadata, metadata)
+		values ($1, $2, $3, $4, nullif($5, ''), 0, $6, $7, $8::jsonb, $9::jsonb)
+		returning ` + uploadColumns
+	return scanUpload(t.tx.QueryRow(ctx, q, u.ID, u.BucketID, u.Key, u.Version, u.OwnerID, u.Signature, u.CreatedAt,
+		jsonArg(u.UserMetadata), jsonArg(u.Metadata)))
+}
+
+// GetUpload reads the upload id of bucket/key visible to the scope (ErrNotFound otherwise).
+func (t Tx) GetUpload(ctx context.Context, bucket, key, id string) (Upload, error) {
+	return scanUpload(t.tx.QueryRow(ctx, `select `+uploadColumns+` from storage.s3_multipart_uploads
+		where id = $1 and bucket_id = $2 and key = $3`, id, bucket, key))
+}
+
+// LockUpload reads and row-locks an upload: part commits, completion and abort of one
+// upload serialise on it (each holds it only for a short transaction).
+func (t Tx) LockUpload(ctx context.Context, bucket, key, id string) (Upload, error) {
+	return scanUpload(t.tx.QueryRow(ctx, `select `+uploadColumns+` from storage.s3_multipart_uploads
+		where id = $1 and bucket_id = $2 and key = $3 for update`, id, bucket, key))
+}
+
+// ReplacePart stores p as the one row of its (upload, part number) and returns the rows
+// it replaced. The reference table has no unique constraint and the reference adds a row
+// per upload of a part number; we keep exactly one, so ListParts and completion see the
+// latest upload of each number. Callers hold the upload's row lock (LockUpload), which is
+// what makes delete-then-insert safe against a concurrent upload of the same number.
+func (t Tx) ReplacePart(ctx context.Context, p UploadPart) (replaced []UploadPart, err error) {
+	rows, err := t.tx.Query(ctx, `delete from storage.s3_multipart_uploads_parts
+		where upload_id = $1 and part_number = $2 returning `+partColumns, p.UploadID, p.PartNumber)
+	if replaced, err = collectParts(rows, err); err != nil {
+		return nil, err
+	}
+	const q = `insert into storage.s3_multipart_uploads_parts
+			(id, upload_id, part_number, size, bucket_id, key, etag, owner_id, version, created_at)
+		values ($1::uuid, $2, $3, $4, $5, $6, $7, nullif($8, ''), $9, $10)`
+	if _, err := t.tx.Exec(ctx, q, p.ID, p.UploadID, p.PartNumber, p.Size, p.BucketID, p.Key, p.ETag, p.OwnerID, p.Version, p.CreatedAt); err != nil {
+		return nil, Classify(err)
+	}
+	return replaced, nil
+}
+
+// SetUploadSize stores the sum of the upload's part sizes as in_progress_size and returns it.
+func (t Tx) SetUploadSize(ctx context.Context, id string) (int64, error) {
+	var n int64
+	err := t.tx.QueryRow(ctx, `update storage.s3_multipart_uploads u
+		set in_progress_size = (select coalesce(sum(size), 0) from storage.s3_multipart_uploads_parts p where p.upload_id = u.id)
+		where id = $1 returning in_progress_size`, id).Scan(&n)
+	return n, Classify(err)
+}
+
+// UploadParts returns up to limit parts of an upload numbered after marker, by number.
+// Rows a reference server added for re-uploaded numbers are collapsed to the latest.
+func (t Tx) UploadParts(ctx context.Context, id string, marker, limit int) ([]UploadPart, error) {
+	return collectParts(t.tx.Query(ctx, `select distinct on (part_number) `+partColumns+` from storage.s3_multipart_uploads_parts
+		where upload_id = $1 and part_number > $2 order by part_number, created_at desc limit $3`, id, marker, limit))
+}
+
+// DeleteUpload removes an upload and (by cascade) its parts, returning the parts it held.
+func (t Tx) DeleteUpload(ctx context.Context, id string) ([]UploadPart, error) {
+	parts, err := collectParts(t.tx.Query(ctx, `select `+partColumns+` from storage.s3_multipart_uploads_parts where upload_id = $1`, id))
+	if err != nil {
+		return nil, err
+	}
+	tag, err := t.tx.Exec(ctx, `delete from storage.s3_multipart_uploads where id = $1`, id)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, ErrNotFound
+	}
+	return parts, nil
+}
+
+// ExpiredUploads locks up to limit uploads created before cutoff, skipping uploads
+// another node is sweeping (or a request is completing) right now.
+func (t Tx) ExpiredUploads(ctx context.Context, cutoff time.Time, limit int) ([]Upload, error) {
+	rows, err := t.tx.Query(ctx, `select `+uploadColumns+` from storage.s3_multipart_uploads
+		where created_at < $1 order by created_at limit $2 for update skip locked`, cutoff, limit)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Upload, error) { return scanUpload(r) })
+	return out, Classify(err)
+}
+
+// UploadListing is one entry of ListUploads: an upload, or a common prefix (Prefix true,
+// Key the prefix, ID and CreatedAt of its earliest upload).
+type UploadListing struct {
+	Key       string
+	ID        string
+	CreatedAt time.Time
+	Prefix    bool
+}
+
+// ListUploads lists the uploads of bucket whose key starts with prefix (a byte prefix, not
+// a LIKE pattern), collapsing keys with delimiter after the prefix into common prefixes,
+// ordered by key, initiation time and id, after the (keyMarker, uploadIDMarker) position
+// as S3 pages: with only a key marker everything up to and including that key (or prefix)
+// is skipped; with both, the key's uploads initiated up to the marker upload are skipped.
+func (t Tx) ListUploads(ctx context.Context, bucket, prefix, delimiter, keyMarker, uploadIDMarker string, limit int) ([]UploadListing, error) {
+	const q = `with src as (
+			select coalesce(storage.get_common_prefix(u.key, $2, $3), u.key) as k,
+				storage.get_common_prefix(u.key, $2, $3) is not null as collapsed,
+				u.id, u.created_at
+			from storage.s3_multipart_uploads u
+			where u.bucket_id = $1 and u.key collate "C" >= $2 and ($4 = '' or u.key collate "C" < $4)
+		), entries as (
+			(select distinct on (s.k collate "C") s.k, s.id, s.created_at, true as collapsed from src s
+			 where s.collapsed order by s.k collate "C", s.created_at, s.id)
+			union all
+			select s.k, s.id, s.created_at, false from src s where not s.collapsed
+		), marker as (
+			select coalesce((select created_at from storage.s3_multipart_uploads where id = $6 and bucket_id = $1), '-infinity'::timestamptz) as at
+		)
+		select e.k::text, e.id, e.created_at, e.collapsed from entries e, marker m
+		where $5 = '' or e.k collate "C" > $5
+			or ($6 <> '' and not e.collapsed and e.k = $5 and (e.created_at, e.id collate "C") > (m.at, $6 collate "C"))
+		order by e.k collate "C", e.created_at, e.id collate "C"
+		limit $7`
+	rows, err := t.tx.Query(ctx, q, bucket, prefix, delimiter, PrefixUpperBound(prefix), keyMarker, uploadIDMarker, limit)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UploadListing, error) {
+		var l UploadListing
+		err := r.Scan(&l.Key, &l.ID, &l.CreatedAt, &l.Prefix)
+		return l, err
+	})
+	return out, Classify(err)
+}
+
+// UploadsByID reads the visible uploads among ids, keyed by id.
+func (t Tx) UploadsByID(ctx context.Context, ids []string) (map[string]Upload, error) {
+	out := make(map[string]Upload, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := t.tx.Query(ctx, `select `+uploadColumns+` from storage.s3_multipart_uploads where id = any($1)`, ids)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Upload, error) { return scanUpload(r) })
+	if err != nil {
+		return nil, Classify(err)
+	}
+	for _, u := range list {
+		out[u.ID] = u
+	}
+	return out, nil
+}

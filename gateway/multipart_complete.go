@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/gateway/backend"
+	"github.com/stowage/stowage/multipart"
+)
+
+// CompleteMultipartUpload is the input of Engine.CompleteMultipartUpload.
+type CompleteMultipartUpload struct {
+	Bucket, Key, UploadID string
+	// Parts is the client's part list (multipart.ParseComplete); empty means every
+	// uploaded part, as the reference server allows.
+	Parts []multipart.CompletedPart
+}
+
+// CompleteMultipartUpload assembles the named parts into the object, in order and without
+// moving bytes through memory (backend.Composer or the store's own multipart upload), then
+// commits the object like an upserting PutObject and deletes the upload and its parts.
+// The object's ETag is S3's multipart ETag, "<md5 of the part MD5s>-<part count>".
+func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in CompleteMultipartUpload) (Object, error) {
+	u, err := e.findUpload(ctx, c, in.Bucket, in.Key, in.UploadID)
+	if err != nil {
+		return Object{}, err
+	}
+	m := uploadFromRow(u)
+	parts, err := e.selectParts(ctx, c, u, in.Parts)
+	if err != nil {
+		return Object{}, err
+	}
+	var total int64
+	for _, p := range parts {
+		total += p.Size
+	}
+	if _, err := e.PrepareUpload(ctx, c, in.Bucket, in.Key, "", total, 0); err != nil {
+		return Object{}, err
+	}
+	if err := e.preflight(ctx, c, in.Bucket, in.Key, m.ContentType, total, u.UserMetadata, true); err != nil {
+		return Object{}, err
+	}
+	version, key, size, shared, err := e.assemble(ctx, c, u, m, parts, total)
+	if err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
+	etags := make([]string, len(parts))
+	for i, p := range parts {
+		etags[i] = p.ETag
+	}
+	owner, ownerID := ownerColumns(c.Sub)
+	row := db.Object{BucketID: u.BucketID, Name: u.Key, Owner: owner, OwnerID: ownerID, Version: version,
+		Metadata:     buildMetadataExtra(size, multipart.ETag(etags), m.ContentType, m.CacheControl, "", e.now(), m.Extra),
+		UserMetadata: u.UserMetadata}
+	return e.commitVersionWith(ctx, c, row, key, true, commitExtra{keepOnFailure: shared,
+		inTx: func(tx db.Tx) ([]string, error) { return e.finishUpload(ctx, tx, u, parts) }})
+}
+
+// selectParts reads the upload's parts (one row per number) and applies the completion
+// rules to the client's list.
+func (e *Engine) selectParts(ctx context.Context, c Caller, u db.Upload, requested []multipart.CompletedPart) ([]db.UploadPart, error) {
+	var stored []db.UploadPart
+	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+		var err error
+		stored, err = tx.UploadParts(ctx, u.ID, 0, multipart.MaxParts)
+		return err
+	})
+	if err != nil {
+		return nil, dbErr(err, CodeNoSuchUpload, u.BucketID, u.Key)
+	}
+	rules := make([]multipart.Part, len(stored))
+	byNumber := make(map[int]db.UploadPart, len(stored))
+	for i, p := range stored {
+		rules[i] = multipart.Part{Number: p.PartNumber, ETag: p.ETag, Size: p.Size}
+		byNumber[p.PartNumber] = p
+	}
+	chosen, err := multipart.Select(requested, rules)
+	if err != nil {
+		return nil, mpErr(err, u.BucketID, u.Key)
+	}
+	out := make([]db.UploadPart, len(chosen))
+	for i, p := range chosen {
+		out[i] = byNumber[p.Number]
+	}
+	return out, nil
+}
+
+// assemble writes the object's bytes from parts and returns its version, blob key and
+// size. shared reports a key fixed per upload (store-side completion) that a concurrent
+// completion may already have committed.
+func (e *Engine) assemble(ctx context.Context, c Caller, u db.Upload, m MultipartUpload, parts []db.UploadPart, total int64) (version, key string, size int64, shared bool, err error) {
+	if mp, ok := e.store.(backend.Multipart); ok {
+		key = e.finalKey(u)
+		if err := e.addIntent(ctx, c, key, db.IntentWrite); err != nil {
+			return "", "", 0, false, err
+		}
+		bp := make([]backend.Part, len(parts))
+		for i, p := range parts {
+			bp[i] = backend.Part{Number: p.PartNumber, ETag: p.ETag}
+		}
+		w, err := mp.FinishUpload(ctx, key, u.ID, bp)
+		if err != nil {
+			// The intent stays: if no completion commits, the sweep removes the bytes.
+			return "", "", 0, false, assembleErr(err)
+		}
+		return u.Version, key, w.Size, true, nil
+	}
+	version = uuid.NewString()
+	key = e.blobKey(u.BucketID, u.Key, version)
+	srcs := e.partBlobs(u, parts)
+	opts := backend.PutOptions{Size: total, ContentType: m.ContentType, CacheControl: m.CacheControl}
+	if cm, ok := e.store.(backend.Composer); ok {
+		if err := e.addIntent(ctx, c, key, db.IntentWrite); err != nil {
+			return "", "", 0, false, err
+		}
+		w, err := cm.Compose(ctx, key, srcs, opts)
+		if err == nil && e.hooks.afterBlobWrite != nil {
+			err = e.hooks.afterBlobWrite()
+		}
+		if err != nil {
+			e.discardBlob(ctx, c, key)
+			return "", "", 0, false, assembleErr(err)
+		}
+		return version, key, w.Size, false, nil
+	}
+	// A store that can neither compose nor assemble: stream the parts through, one open
+	// part at a time.
+	pr := &partsReader{ctx: ctx, store: e.store, keys: srcs}
+	defer pr.close()
+	size, _, err = e.writeBlob(ctx, c, key, pr, total, total, opts)
+	if err != nil {
+		if pr.err != nil {
+			return "", "", 0, false, assembleErr(pr.err)
+		}
+		return "", "", 0, false, err
+	}
+	return version, key, size, false, nil
+}
+
+// assembleErr: a part that vanished or changed size under us was replaced or aborted
+// concurrently; the client's part list no longer describes the upload.
+func assembleErr(err error) error {
+	if errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSizeMismatch) {
+		return &Error{Code: CodeInvalidPart, Err: err}
+	}
+	var ge *Error
+	if errors.As(err, &ge) {
+		return ge
+	}
+	return &Error{Code: CodeInternal, Err: fmt.Errorf("assemble parts: %w", err)}
+}
+
+// finishUpload runs in the commit transaction: it deletes the upload (which must still
+// exist and still hold the parts that were assembled) and unlinks every part blob.
+func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used []db.UploadPart) ([]string, error) {
+	gone := &Error{Code: CodeNoSuchUpload, Bucket: u.BucketID, Key: u.Key}
+	if _, err := tx.LockUpload(ctx, u.BucketID, u.Key, u.ID); errors.Is(err, db.ErrNotFound) {
+		return nil, gone
+	} else if err != nil {
+		return nil, err
+	}
+	parts, err := tx.DeleteUpload(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(parts))
+	for _, p := range parts {
+		have[p.ID] = true
+	}
+	for _, p := range used {
+		if !have[p.ID] {
+			// Re-uploaded while we assembled: the bytes we used are no longer the part.
+			return nil, &Error{Code: CodeInvalidPart, Bucket: u.BucketID, Key: u.Key,
+				Err: fmt.Errorf("part %d was replaced during completion", p.PartNumber)}
+		}
+	}
+	keys := e.partBlobs(u, parts)
+	return keys, e.unlinkParts(ctx, tx, keys)
+}
+
+// partsReader concatenates blobs, opening each only when the previous one ended.
+type partsReader struct {
+	ctx   context.Context
+	store backend.Store
+	keys  []string
+	cur   io.ReadCloser
+	err   error // the store's failure, distinct from the writer's
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	for {
+		if p.cur == nil {
+			if len(p.keys) == 0 {
+				return 0, io.EOF
+			}
+			r, err := p.store.Open(p.ctx, p.keys[0], backend.Whole)
+			if err != nil {
+				p.err = err
+				return 0, err
+			}
+			p.cur, p.keys = r, p.keys[1:]
+		}
+		n, err := p.cur.Read(b)
+		if err == io.EOF {
+			p.cur.Close()
+			p.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if err != nil {
+			p.err = err
+		}
+		return n, err
+	}
+}
+
+func (p *partsReader) close() {
+	if p.cur != nil {
+		p.cur.Close()
+	}
+}
