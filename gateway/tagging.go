@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+
+	"github.com/stowage/stowage/db"
+)
+
+// Tag limits (S3 object tagging).
+const (
+	MaxTags        = 10
+	MaxTagKeyLen   = 128
+	MaxTagValueLen = 256
+)
+
+// ValidateTags checks S3's tag rules: at most 10, keys 1..128 and values 0..256 characters,
+// keys unique.
+func ValidateTags(tags []Tag) error {
+	bad := func(msg string) error { return &Error{Code: CodeInvalidArgument, Message: msg} }
+	if len(tags) > MaxTags {
+		return bad("Object tags cannot be greater than 10")
+	}
+	seen := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		switch {
+		case t.Key == "" || utf8.RuneCountInString(t.Key) > MaxTagKeyLen || !utf8.ValidString(t.Key):
+			return bad("The TagKey you have provided is invalid")
+		case utf8.RuneCountInString(t.Value) > MaxTagValueLen || !utf8.ValidString(t.Value):
+			return bad("The TagValue you have provided is invalid")
+		case seen[t.Key]:
+			return bad("Cannot provide multiple Tags with the same key")
+		}
+		seen[t.Key] = true
+	}
+	return nil
+}
+
+// SetObjectTags replaces an object's tags (nil or empty removes them). Only the metadata
+// document's "tags" key changes: the object's bytes, version and other metadata stay. The
+// object must be visible to the caller (else CodeNoSuchKey) and updatable by it under RLS
+// (else CodeForbidden).
+func (e *Engine) SetObjectTags(ctx context.Context, c Caller, bucket, key string, tags []Tag) (Object, error) {
+	if err := ValidateBucketName(bucket); err != nil {
+		return Object{}, err
+	}
+	if err := ValidateKey(key); err != nil {
+		return Object{}, withObject(err, bucket, key)
+	}
+	if err := ValidateTags(tags); err != nil {
+		return Object{}, err
+	}
+	var value json.RawMessage
+	if len(tags) > 0 {
+		value, _ = json.Marshal(tags)
+	}
+	var out db.Object
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		if _, err := tx.GetObject(ctx, bucket, key); err != nil {
+			return err
+		}
+		var err error
+		out, err = tx.SetObjectMetadataKey(ctx, bucket, key, "tags", value)
+		if errors.Is(err, db.ErrNotFound) {
+			// Visible but hidden from UPDATE's USING clause: a policy said no.
+			return &Error{Code: CodeForbidden, Bucket: bucket, Key: key, Message: "Access denied", Err: err}
+		}
+		return err
+	})
+	if err != nil {
+		return Object{}, dbErr(err, CodeNoSuchKey, bucket, key)
+	}
+	return objectFromRow(out), nil
+}

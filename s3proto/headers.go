@@ -1,0 +1,239 @@
+package s3proto
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
+)
+
+// maxUserMetadata is S3's limit on the user-defined metadata of one object (names + values).
+const maxUserMetadata = 2 << 10
+
+// maxTaggingHeader bounds x-amz-tagging (10 tags of 128+256 characters, URL-encoded).
+const maxTaggingHeader = 16 << 10
+
+func parseNonNegative(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, strconv.ErrSyntax
+	}
+	return n, nil
+}
+
+// decodeXML decodes a small document; a body with trailing garbage or none is malformed.
+func decodeXML(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errMalformedXML
+	}
+	return xml.NewDecoder(bytes.NewReader(data)).Decode(v)
+}
+
+// userMetadata collects x-amz-meta-* (names lower-cased) as the user_metadata JSON; nil when
+// there is none.
+func userMetadata(c *fiber.Ctx) (json.RawMessage, error) {
+	meta := map[string]string{}
+	total := 0
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		name := strings.ToLower(string(k))
+		if n, ok := strings.CutPrefix(name, "x-amz-meta-"); ok && n != "" {
+			meta[n] = string(v)
+			total += len(n) + len(v)
+		}
+	})
+	if total > maxUserMetadata {
+		return nil, errMetadataTooLarge
+	}
+	if len(meta) == 0 {
+		return nil, nil
+	}
+	b, _ := json.Marshal(meta)
+	return b, nil
+}
+
+// writeUserMetadata emits x-amz-meta-* for each string entry that is a valid header value,
+// and x-amz-missing-meta counting the entries that are not (as S3 does).
+func writeUserMetadata(c *fiber.Ctx, raw json.RawMessage) {
+	if len(raw) == 0 {
+		return
+	}
+	var meta map[string]any
+	if json.Unmarshal(raw, &meta) != nil {
+		return
+	}
+	names := make([]string, 0, len(meta))
+	for k := range meta {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	// S3 sends x-amz-meta-* in lower case and clients keep the case they get (botocore
+	// would report "Color" for a stored "color").
+	c.Response().Header.DisableNormalizing()
+	missing := 0
+	for _, k := range names {
+		v, ok := meta[k].(string)
+		if !ok || !validHeaderValue(v) || !validHeaderName(k) {
+			missing++
+			continue
+		}
+		c.Set("x-amz-meta-"+strings.ToLower(k), v)
+	}
+	if missing > 0 {
+		c.Set("x-amz-missing-meta", strconv.Itoa(missing))
+	}
+}
+
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// extraHeaders reads the representation headers S3 stores with an object.
+func extraHeaders(c *fiber.Ctx) gateway.Extra {
+	enc := c.Get(fiber.HeaderContentEncoding)
+	// aws-chunked is the transfer framing of a signed stream, not the object's encoding.
+	var kept []string
+	for e := range strings.SplitSeq(enc, ",") {
+		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+			kept = append(kept, e)
+		}
+	}
+	return gateway.Extra{ContentDisposition: c.Get(fiber.HeaderContentDisposition),
+		ContentEncoding: strings.Join(kept, ","), ContentLanguage: c.Get(fiber.HeaderContentLanguage),
+		Expires: c.Get(fiber.HeaderExpires)}
+}
+
+// taggingHeader parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded).
+func taggingHeader(v string) ([]gateway.Tag, error) {
+	if v == "" {
+		return nil, nil
+	}
+	if len(v) > maxTaggingHeader {
+		return nil, errorf(400, "InvalidTag", "The tag header is too long")
+	}
+	q, err := url.ParseQuery(v)
+	if err != nil {
+		return nil, errorf(400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+	}
+	var tags []gateway.Tag
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return nil, errorf(400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+		}
+		tags = append(tags, gateway.Tag{Key: k, Value: vs[0]})
+	}
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
+	return tags, gateway.ValidateTags(tags)
+}
+
+// integrity reads Content-MD5 and the flexible checksum headers: one x-amz-checksum-<alg>
+// header (verified), or a trailer / x-amz-sdk-checksum-algorithm naming the algorithm (the
+// trailer value is verified by the SigV4 chunk reader; the engine computes its own).
+func integrity(c *fiber.Ctx) (gateway.Integrity, error) {
+	in := gateway.Integrity{ContentMD5: c.Get("Content-MD5")}
+	found := 0
+	for _, alg := range gateway.ChecksumAlgorithms {
+		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
+			in.ChecksumAlgorithm, in.Checksum = alg, v
+			found++
+		}
+	}
+	if found > 1 {
+		return in, errorf(400, "InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+	}
+	if found == 0 {
+		for t := range strings.SplitSeq(c.Get("x-amz-trailer"), ",") {
+			if alg, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(t)), "x-amz-checksum-"); ok {
+				in.ChecksumAlgorithm = strings.ToUpper(alg)
+			}
+		}
+	}
+	if in.ChecksumAlgorithm == "" {
+		in.ChecksumAlgorithm = strings.ToUpper(c.Get("x-amz-sdk-checksum-algorithm"))
+	}
+	if in.ChecksumAlgorithm != "" && gateway.NewChecksum(in.ChecksumAlgorithm) == nil {
+		return in, errorf(400, "InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+	}
+	return in, nil
+}
+
+// checkSmallBodyDigests verifies Content-MD5 and an x-amz-checksum-* header of a small body
+// already in memory (DeleteObjects, tagging).
+func checkSmallBodyDigests(c *fiber.Ctx, data []byte) error {
+	if v := c.Get("Content-MD5"); v != "" {
+		sum := md5.Sum(data)
+		if v != base64.StdEncoding.EncodeToString(sum[:]) {
+			return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The Content-MD5 you specified did not match what we received."}
+		}
+	}
+	for _, alg := range gateway.ChecksumAlgorithms {
+		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
+			h := gateway.NewChecksum(alg)
+			h.Write(data)
+			if v != base64.StdEncoding.EncodeToString(h.Sum(nil)) {
+				return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The " + alg + " you specified did not match the calculated checksum."}
+			}
+		}
+	}
+	return nil
+}
+
+// conditions reads If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since (or
+// their x-amz-copy-source-if-* forms with prefix "x-amz-copy-source-"). Unparsable dates are
+// ignored, as HTTP requires.
+func conditions(c *fiber.Ctx, prefix string) gateway.Conditions {
+	date := func(name string) time.Time {
+		t, err := http.ParseTime(c.Get(prefix + name))
+		if err != nil {
+			return time.Time{}
+		}
+		return t
+	}
+	return gateway.Conditions{IfMatch: c.Get(prefix + "If-Match"), IfNoneMatch: c.Get(prefix + "If-None-Match"),
+		IfModifiedSince: date("If-Modified-Since"), IfUnmodifiedSince: date("If-Unmodified-Since")}
+}
+
+// s3URLEncode encodes keys and prefixes for encoding-type=url: everything but unreserved
+// characters and "/" is percent-encoded, so both path and query-style decoders (botocore's
+// unquote_plus included) read the key back.
+func s3URLEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("-_.~/", c) >= 0:
+			b.WriteByte(c)
+		default:
+			b.WriteString("%" + strings.ToUpper(strconv.FormatUint(uint64(c)>>4, 16)+strconv.FormatUint(uint64(c)&15, 16)))
+		}
+	}
+	return b.String()
+}
