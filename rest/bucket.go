@@ -42,6 +42,7 @@ func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.00
 type bucketBody struct {
 	ID               string          `json:"id"`
 	Name             string          `json:"name"`
+	Type             json.RawMessage `json:"type"`
 	Public           json.RawMessage `json:"public"`
 	FileSizeLimit    json.RawMessage `json:"file_size_limit"`
 	AllowedMimeTypes json.RawMessage `json:"allowed_mime_types"`
@@ -133,6 +134,13 @@ func (h *Handler) createBucket(c *fiber.Ctx) error {
 	if body.Name == "" {
 		return newAPIError(400, 400, "Error", "InvalidRequest", "body must have required property 'name'")
 	}
+	if typ, ok, err := stringField(body.Type, "body/type"); err != nil {
+		return err
+	} else if ok && typ == "ANALYTICS" {
+		return newAPIError(400, 409, "FeatureNotEnabled", "FeatureNotEnabled", "Analytics buckets are not enabled")
+	} else if ok && typ != "STANDARD" {
+		return validationError("body/type must be equal to one of the allowed values")
+	}
 	in := gateway.CreateBucket{ID: body.ID, Name: body.Name, FileSizeLimit: gateway.NoLimit}
 	if in.ID == "" {
 		in.ID = body.Name
@@ -156,7 +164,7 @@ func (h *Handler) createBucket(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"name": b.Name})
+	return sendJSON(c, fiber.Map{"name": b.Name})
 }
 
 func (h *Handler) listBuckets(c *fiber.Ctx) error {
@@ -164,10 +172,21 @@ func (h *Handler) listBuckets(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	in := gateway.ListBuckets{Limit: c.QueryInt("limit", 0), Offset: c.QueryInt("offset", 0), Search: c.Query("search"),
-		SortColumn: c.Query("sortColumn"), Descending: c.Query("sortOrder") == "desc"}
-	if in.Limit < 0 || in.Offset < 0 {
-		return newAPIError(400, 400, "Error", "InvalidRequest", "querystring/limit must be >= 1")
+	in := gateway.ListBuckets{Search: c.Query("search"), SortColumn: c.Query("sortColumn"), Descending: c.Query("sortOrder") == "desc"}
+	limit, _, err := intField(queryRaw(c, "limit"), "querystring/limit", 1)
+	if err != nil {
+		return err
+	}
+	offset, _, err := intField(queryRaw(c, "offset"), "querystring/offset", 0)
+	if err != nil {
+		return err
+	}
+	in.Limit, in.Offset = int(min(limit, 1<<31-1)), int(min(offset, 1<<31-1))
+	if in.SortColumn != "" && !contains([]string{"id", "name", "created_at", "updated_at"}, in.SortColumn) {
+		return validationError("querystring/sortColumn must be equal to one of the allowed values")
+	}
+	if o := c.Query("sortOrder"); o != "" && o != "asc" && o != "desc" {
+		return validationError("querystring/sortOrder must be equal to one of the allowed values")
 	}
 	list, err := h.engine.ListBuckets(c.UserContext(), h.caller(c, p, "storage.bucket.list"), in)
 	if err != nil {
@@ -177,7 +196,7 @@ func (h *Handler) listBuckets(c *fiber.Ctx) error {
 	for i, b := range list {
 		out[i] = renderBucket(b, true)
 	}
-	return c.JSON(out)
+	return sendJSON(c, out)
 }
 
 func (h *Handler) getBucket(c *fiber.Ctx) error {
@@ -189,7 +208,7 @@ func (h *Handler) getBucket(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(renderBucket(b, false))
+	return sendJSON(c, renderBucket(b, false))
 }
 
 func (h *Handler) updateBucket(c *fiber.Ctx) error {
@@ -229,7 +248,7 @@ func (h *Handler) updateBucket(c *fiber.Ctx) error {
 	if _, err := h.engine.UpdateBucket(c.UserContext(), h.caller(c, p, "storage.bucket.update"), c.Params("bucket"), in); err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"message": "Successfully updated"})
+	return sendJSON(c, fiber.Map{"message": "Successfully updated"})
 }
 
 func (h *Handler) deleteBucket(c *fiber.Ctx) error {
@@ -240,7 +259,7 @@ func (h *Handler) deleteBucket(c *fiber.Ctx) error {
 	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, p, "storage.bucket.delete"), c.Params("bucket")); err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"message": "Successfully deleted"})
+	return sendJSON(c, fiber.Map{"message": "Successfully deleted"})
 }
 
 func (h *Handler) emptyBucket(c *fiber.Ctx) error {
@@ -254,5 +273,15 @@ func (h *Handler) emptyBucket(c *fiber.Ctx) error {
 	if _, err := h.engine.EmptyBucket(c.UserContext(), h.caller(c, p, "storage.bucket.empty"), c.Params("bucket")); err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"message": "Empty bucket has been queued. Completion may take up to an hour."})
+	return sendJSON(c, fiber.Map{"message": "Empty bucket has been queued. Completion may take up to an hour."})
+}
+
+// queryRaw returns a query parameter as a JSON string for the coercing field readers (nil
+// when absent).
+func queryRaw(c *fiber.Ctx, name string) json.RawMessage {
+	if !c.Request().URI().QueryArgs().Has(name) {
+		return nil
+	}
+	b, _ := json.Marshal(c.Query(name))
+	return b
 }

@@ -27,6 +27,29 @@ func newAPIError(httpStatus int, logical int, errTag, code, msg string) *apiErro
 	return &apiError{HTTP: httpStatus, StatusCode: strconv.Itoa(logical), Err: errTag, Message: msg, Code: code}
 }
 
+// Errors of the dialect itself (validation, tokens), not raised by the engine.
+func validationError(msg string) *apiError {
+	return newAPIError(400, 400, "Error", "InvalidRequest", msg)
+}
+
+func accessDenied(msg string) *apiError {
+	return newAPIError(400, 403, "Unauthorized", "AccessDenied", msg)
+}
+
+func invalidJWT(msg string) *apiError { return newAPIError(400, 400, "InvalidJWT", "InvalidJWT", msg) }
+
+func invalidSignature(msg string) *apiError {
+	return newAPIError(400, 400, "InvalidSignature", "InvalidSignature", msg)
+}
+
+func invalidParameter(name string) *apiError {
+	return newAPIError(400, 400, "InvalidParameter", "InvalidParameter", "Invalid Parameter "+name)
+}
+
+func invalidRequest(msg string) *apiError {
+	return newAPIError(400, 400, "InvalidRequest", "InvalidRequest", msg)
+}
+
 // errorTable maps every engine code to the reference's envelope. A test fails when a code
 // has no entry.
 var errorTable = map[gateway.Code]apiError{
@@ -47,8 +70,16 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeIncompleteBody:      {HTTP: 400, StatusCode: "400", Err: "InvalidRequest", Code: "InvalidRequest", Message: "The request body ended before it was complete"},
 	gateway.CodeLocked:              {HTTP: 400, StatusCode: "423", Err: "ResourceLocked", Code: "ResourceLocked", Message: "The resource is locked"},
 	// Deviation: the reference answers 544 DatabaseTimeout; a load balancer understands 503.
-	gateway.CodeUnavailable:   {HTTP: 503, StatusCode: "503", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
-	gateway.CodeDatabaseError: {HTTP: 500, StatusCode: "500", Err: "DatabaseError", Code: "DatabaseError", Message: "database error"},
+	gateway.CodeUnavailable:        {HTTP: 503, StatusCode: "503", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
+	gateway.CodeDatabaseError:      {HTTP: 500, StatusCode: "500", Err: "DatabaseError", Code: "DatabaseError", Message: "database error"},
+	gateway.CodeBadDigest:          {HTTP: 400, StatusCode: "400", Err: "BadDigest", Code: "BadDigest", Message: "The checksum you specified did not match the calculated checksum"},
+	gateway.CodePreconditionFailed: {HTTP: 412, StatusCode: "412", Err: "PreconditionFailed", Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"},
+	gateway.CodeNotModified:        {HTTP: 304, StatusCode: "304", Err: "NotModified", Code: "NotModified", Message: "Not Modified"},
+	gateway.CodeInvalidPart:        {HTTP: 400, StatusCode: "400", Err: "InvalidPart", Code: "InvalidPart", Message: "One or more of the specified parts could not be found"},
+	gateway.CodeInvalidPartOrder:   {HTTP: 400, StatusCode: "400", Err: "InvalidPartOrder", Code: "InvalidPartOrder", Message: "The list of parts was not in ascending order"},
+	gateway.CodeEntityTooSmall:     {HTTP: 400, StatusCode: "400", Err: "EntityTooSmall", Code: "EntityTooSmall", Message: "Your proposed upload is smaller than the minimum allowed object size"},
+	gateway.CodeConflict:           {HTTP: 409, StatusCode: "409", Err: "Conflict", Code: "Conflict", Message: "The request conflicts with the current state of the resource"},
+	gateway.CodeGone:               {HTTP: 410, StatusCode: "410", Err: "Gone", Code: "Gone", Message: "The resource no longer exists"},
 }
 
 // toAPIError renders any error as the envelope; unknown errors are 500s.
@@ -92,10 +123,15 @@ func ErrorHandler(log *slog.Logger) func(c *fiber.Ctx, err error) error {
 		if ae.Code == "NoSuchKey" && ae.Err == "Not found" {
 			c.Set(fiber.HeaderCacheControl, "no-store")
 		}
+		// A rejected upload leaves the rest of its body unread on the connection: close it
+		// after the reply instead of parsing object bytes as the next request.
+		if cl := c.Request().Header.ContentLength(); cl > 0 || cl == -1 {
+			c.Context().SetConnectionClose()
+		}
 		c.Status(ae.HTTP)
 		if c.Method() == fiber.MethodHead {
 			return nil
 		}
-		return c.JSON(ae)
+		return sendJSON(c, ae)
 	}
 }

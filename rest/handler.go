@@ -4,10 +4,12 @@ package rest
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -23,7 +25,13 @@ type Options struct {
 	StandardLimit int64
 	// JSONLimit caps JSON request bodies.
 	JSONLimit int64
-	Logger    *slog.Logger
+	// SignedUploadExpiry is UPLOAD_SIGNED_URL_EXPIRATION_TIME (default 60 s).
+	SignedUploadExpiry time.Duration
+	// SMaxAge is RESPONSE_S_MAXAGE in seconds (0 = off).
+	SMaxAge int
+	Logger  *slog.Logger
+	// Now is the clock of minted tokens (time.Now when nil).
+	Now func() time.Time
 }
 
 // Handler serves the REST routes over one engine.
@@ -40,11 +48,21 @@ func New(e *gateway.Engine, opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.SignedUploadExpiry <= 0 {
+		opts.SignedUploadExpiry = 60 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Handler{engine: e, opts: opts}
 }
 
-// Register mounts the routes on r (the root and /storage/v1 both use it).
+// Register mounts the routes on r (the root and /storage/v1 both use it). fiber matches
+// routes in registration order, so the fixed /object/<word>/ routes come before the
+// catch-all /object/:bucket/*.
 func (h *Handler) Register(r fiber.Router) {
+	r.Get("/health", h.health)
+
 	r.Post("/bucket", h.createBucket)
 	r.Get("/bucket", h.listBuckets)
 	r.Get("/bucket/:bucket", h.getBucket)
@@ -52,15 +70,41 @@ func (h *Handler) Register(r fiber.Router) {
 	r.Delete("/bucket/:bucket", h.deleteBucket)
 	r.Post("/bucket/:bucket/empty", h.emptyBucket)
 
-	r.Get("/object/authenticated/:bucket/*", h.download(accessRequired))
-	r.Head("/object/authenticated/:bucket/*", h.download(accessRequired))
-	r.Get("/object/public/:bucket/*", h.download(accessPublic))
-	r.Head("/object/public/:bucket/*", h.download(accessPublic))
+	r.Post("/object/move", h.moveObject)
+	r.Post("/object/copy", h.copyObject)
+	r.Post("/object/list/:bucket", h.listObjects)
+	r.Post("/object/list-v2/:bucket", h.listObjectsV2)
+	r.Post("/object/sign/:bucket", h.signURLs)
+	r.Post("/object/sign/:bucket/*", h.signURL)
+	r.Get("/object/sign/:bucket/*", h.signedDownload)
+	r.Head("/object/sign/:bucket/*", h.signedDownload)
+	r.Post("/object/upload/sign/:bucket/*", h.createUploadURL)
+	r.Put("/object/upload/sign/:bucket/*", h.signedUpload)
+
+	for prefix, class := range map[string]access{"/authenticated": accessRequired, "/public": accessPublic} {
+		r.Get("/object/info"+prefix+"/:bucket/*", h.info(class))
+		r.Head("/object/info"+prefix+"/:bucket/*", h.info(class))
+		r.Get("/object"+prefix+"/:bucket/*", h.download(class))
+		r.Head("/object"+prefix+"/:bucket/*", h.download(class))
+	}
+	r.Get("/object/info/:bucket/*", h.info(accessOptional))
+	r.Head("/object/info/:bucket/*", h.info(accessOptional))
+
 	r.Post("/object/:bucket/*", h.upload(false))
 	r.Put("/object/:bucket/*", h.upload(true))
 	r.Get("/object/:bucket/*", h.download(accessOptional))
 	r.Head("/object/:bucket/*", h.download(accessOptional))
+	r.Delete("/object/:bucket", h.deleteObjects)
 	r.Delete("/object/:bucket/*", h.deleteObject)
+
+	r.All("/object", routeNotFound)
+	r.All("/object/*", routeNotFound)
+	r.All("/bucket/*", routeNotFound)
+}
+
+// routeNotFound is the reference's answer for unknown routes under its prefixes.
+func routeNotFound(c *fiber.Ctx) error {
+	return newAPIError(404, 404, "Not Found", "InvalidRequest", "Route "+c.Method()+":"+c.Path()+" not found")
 }
 
 // access is a route's authorisation class (rest-api.md §0.2).
@@ -70,27 +114,45 @@ const (
 	accessRequired access = iota // a valid JWT is mandatory; RLS decides
 	accessOptional               // no/invalid JWT acts as anon: public buckets only
 	accessPublic                 // no JWT read at all; the bucket must be public
+	// accessRequiredNoSchema is required auth on routes without the reference's header
+	// schema: a missing token is AccessDenied "Invalid Compact JWS", not a validation error.
+	accessRequiredNoSchema
 )
 
-// principal reads the caller's identity. A missing or invalid token is an AccessDenied
-// error for required routes; optional routes fall back to anon.
-func (h *Handler) principal(c *fiber.Ctx, class access) (auth.Principal, bool, error) {
+// bearer is the request's token: Authorization, or the apikey header when no
+// Authorization header was sent.
+//
+// Deviation: the reference ignores apikey (its gateway consumes it); supabase-js sends
+// both headers, so accepting apikey alone lets clients talk to Stowage without a gateway.
+func bearer(c *fiber.Ctx) string {
+	if v := c.Get(fiber.HeaderAuthorization); v != "" {
+		return auth.BearerToken(v)
+	}
+	return strings.TrimSpace(c.Get("apikey"))
+}
+
+// principal reads the caller's identity. A missing or invalid token is an error for
+// required routes; optional routes fall back to anon. authed reports a verified token.
+func (h *Handler) principal(c *fiber.Ctx, class access) (p auth.Principal, authed bool, err error) {
 	if class == accessPublic {
 		return h.opts.Roles.Anonymous(), false, nil
 	}
-	token := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	token := bearer(c)
 	if token == "" {
-		if class == accessOptional {
+		switch class {
+		case accessOptional:
 			return h.opts.Roles.Anonymous(), false, nil
+		case accessRequiredNoSchema:
+			return auth.Principal{}, false, accessDenied("Invalid Compact JWS")
 		}
-		return auth.Principal{}, false, newAPIError(400, 400, "Error", "InvalidRequest", "headers must have required property 'authorization'")
+		return auth.Principal{}, false, validationError("headers must have required property 'authorization'")
 	}
-	p, err := h.opts.Verifier.Verify(token)
+	p, err = h.opts.Verifier.Verify(token)
 	if err != nil {
 		if class == accessOptional {
 			return h.opts.Roles.Anonymous(), false, nil
 		}
-		return auth.Principal{}, false, newAPIError(400, 403, "Unauthorized", "AccessDenied", strings.TrimPrefix(err.Error(), auth.ErrInvalidToken.Error()+": "))
+		return auth.Principal{}, false, accessDenied(auth.Message(err))
 	}
 	return p, true, nil
 }
@@ -137,13 +199,48 @@ func (h *Handler) readJSON(c *fiber.Ctx, v any, allowEmpty bool) error {
 		return newAPIError(413, 413, "FastifyError", "EntityTooLarge", "Request body is too large")
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
-		if allowEmpty {
+		if allowEmpty || !strings.HasPrefix(c.Get(fiber.HeaderContentType), "application/json") {
 			return nil
 		}
 		return newAPIError(400, 400, "FastifyError", "InvalidRequest", "Body cannot be empty when content-type is set to 'application/json'")
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if !json.Valid(data) {
 		return newAPIError(400, 400, "FastifyError", "InvalidRequest", "Body is not valid JSON but content-type is set to 'application/json'")
 	}
+	if err := json.Unmarshal(data, v); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return validationError("body/" + strings.ReplaceAll(te.Field, ".", "/") + " must be " + jsonTypeName(te.Type.Kind().String()))
+		}
+		return validationError("body must be object")
+	}
 	return nil
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "slice":
+		return "array"
+	case "struct", "map":
+		return "object"
+	case "bool":
+		return "boolean"
+	}
+	return kind
+}
+
+// sendJSON renders v with the reference's content type.
+func sendJSON(c *fiber.Ctx, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/json; charset=utf-8")
+	return c.Send(b)
 }

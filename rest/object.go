@@ -1,23 +1,20 @@
 package rest
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
+	"mime"
+	"mime/multipart"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
 )
 
-// upload serves POST (create; x-upsert: true overwrites) and PUT (always upsert) of a raw
-// body. The body stays a stream from the socket to the store.
+// upload serves POST (create; x-upsert: true overwrites) and PUT (always upsert) of a raw or
+// multipart/form-data body. The body stays a stream from the socket to the store.
 func (h *Handler) upload(alwaysUpsert bool) fiber.Handler {
 	op := "storage.object.upload"
 	if alwaysUpsert {
@@ -32,24 +29,54 @@ func (h *Handler) upload(alwaysUpsert bool) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		size := int64(c.Request().Header.ContentLength())
-		if size < 0 {
-			size = -1 // chunked: unknown until the end
+		in, err := h.uploadInput(c, bucket, key)
+		if err != nil {
+			return err
 		}
-		var body io.Reader
-		if s := c.Context().RequestBodyStream(); s != nil && size != 0 {
-			body = s
-		}
-		in := gateway.PutObject{Bucket: bucket, Key: key, Body: body, Size: size,
-			ContentType: c.Get(fiber.HeaderContentType), CacheControl: c.Get(fiber.HeaderCacheControl),
-			UserMetadata: userMetadataHeader(c.Get("x-metadata")), XRobotsTag: c.Get("x-robots-tag"),
-			Upsert: alwaysUpsert || c.Get("x-upsert") == "true", Limit: h.opts.StandardLimit}
+		in.Upsert = alwaysUpsert || c.Get("x-upsert") == "true"
 		obj, err := h.engine.PutObject(c.UserContext(), h.caller(c, p, op), in)
 		if err != nil {
 			return err
 		}
-		return c.JSON(fiber.Map{"Key": bucket + "/" + key, "Id": obj.ID})
+		drainForm(c)
+		return sendJSON(c, fiber.Map{"Key": bucket + "/" + key, "Id": obj.ID})
 	}
+}
+
+// uploadInput reads everything an upload needs before its bytes: the raw body with its
+// headers, or the form fields preceding the first file part and that part as the body.
+func (h *Handler) uploadInput(c *fiber.Ctx, bucket, key string) (gateway.PutObject, error) {
+	robots := c.Get("x-robots-tag")
+	if robots != "" && !validRobotsTag(robots) {
+		return gateway.PutObject{}, newAPIError(400, 400, "invalid_x_robots_tag", "InvalidRequest", "Invalid X-Robots-Tag header: "+robots)
+	}
+	in := gateway.PutObject{Bucket: bucket, Key: key, XRobotsTag: robots, Limit: h.opts.StandardLimit}
+	var stream io.Reader
+	if s := c.Context().RequestBodyStream(); s != nil {
+		stream = s
+	}
+	if boundary, ok := formBoundary(c.Get(fiber.HeaderContentType)); ok {
+		if stream == nil {
+			return in, invalidRequest("No content provided")
+		}
+		f, err := readFormHead(multipart.NewReader(stream, boundary))
+		if err != nil {
+			return in, err
+		}
+		in.Body, in.Size, in.ContentType, in.CacheControl, in.UserMetadata = f.body, -1, f.contentType, f.cacheControl, f.userMetadata
+		c.Locals(formLocal{}, f.reader)
+		return in, nil
+	}
+	size := int64(c.Request().Header.ContentLength())
+	if size < 0 {
+		size = -1 // chunked: unknown until the end
+	}
+	if size != 0 {
+		in.Body = stream
+	}
+	in.Size, in.ContentType, in.CacheControl = size, c.Get(fiber.HeaderContentType), c.Get(fiber.HeaderCacheControl)
+	in.UserMetadata = userMetadataHeader(c.Get("x-metadata"))
+	return in, nil
 }
 
 // userMetadataHeader decodes x-metadata (base64 of a JSON object); invalid values are
@@ -61,121 +88,6 @@ func userMetadataHeader(v string) json.RawMessage {
 		}
 	}
 	return json.RawMessage(`{}`)
-}
-
-// download serves GET and HEAD of the three access classes.
-func (h *Handler) download(class access) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		p, authed, err := h.principal(c, class)
-		if err != nil {
-			return err
-		}
-		bucket, key, err := objectPath(c)
-		if err != nil {
-			return err
-		}
-		op := "storage.object.get_authenticated"
-		if class == accessPublic {
-			op = "storage.object.get_public"
-		}
-		caller := h.caller(c, p, op)
-		// Public buckets are served without RLS; otherwise the object is looked up under
-		// the caller's role (anon without a token sees only public buckets).
-		b, err := h.engine.GetBucketAsService(c.UserContext(), caller, bucket)
-		if err != nil {
-			return err
-		}
-		asService := b.Public
-		if !b.Public && (class == accessPublic || (class == accessOptional && !authed)) {
-			return &gateway.Error{Code: gateway.CodeNoSuchBucket, Bucket: bucket}
-		}
-		if c.Method() == fiber.MethodHead {
-			obj, err := h.engine.HeadObject(c.UserContext(), caller, bucket, key, asService)
-			if err != nil {
-				return err
-			}
-			writeObjectHeaders(c, obj)
-			c.Set(fiber.HeaderContentLength, strconv.FormatInt(obj.Size, 10))
-			return nil
-		}
-		ctx, cancel := context.WithCancel(context.WithoutCancel(c.UserContext()))
-		r, err := h.engine.GetObject(ctx, caller, gateway.GetObject{Bucket: bucket, Key: key, Range: c.Get(fiber.HeaderRange), AsService: asService})
-		if err != nil {
-			cancel()
-			return err
-		}
-		writeObjectHeaders(c, r.Object)
-		if notModified(c, r.Object) {
-			r.Body.Close()
-			cancel()
-			return c.SendStatus(http.StatusNotModified)
-		}
-		if args := c.Request().URI().QueryArgs(); args.Has("download") {
-			c.Set(fiber.HeaderContentDisposition, contentDisposition(string(args.Peek("download"))))
-		}
-		length := r.Size
-		if r.Partial {
-			c.Status(http.StatusPartialContent)
-			c.Set(fiber.HeaderContentRange, "bytes "+strconv.FormatInt(r.Range.Start, 10)+"-"+strconv.FormatInt(r.Range.End, 10)+"/"+strconv.FormatInt(r.Size, 10))
-			length = r.Range.Length()
-		}
-		return c.SendStream(releaseOnClose{ReadCloser: r.Body, release: cancel}, int(length))
-	}
-}
-
-func writeObjectHeaders(c *fiber.Ctx, o gateway.Object) {
-	ct := o.ContentType
-	// Served as plain text so a stored page cannot run script in the storage origin.
-	if strings.Contains(ct, "text/html") {
-		ct = "text/plain"
-	}
-	c.Set(fiber.HeaderContentType, ct)
-	c.Set(fiber.HeaderETag, o.ETag)
-	c.Set(fiber.HeaderLastModified, o.LastModified.UTC().Format(http.TimeFormat))
-	c.Set(fiber.HeaderCacheControl, o.CacheControl)
-	c.Set(fiber.HeaderAcceptRanges, "bytes")
-	robots := o.XRobotsTag
-	if robots == "" {
-		robots = "none"
-	}
-	c.Set("X-Robots-Tag", robots)
-	if strings.Contains(o.ContentType, "svg") {
-		c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
-	}
-}
-
-func notModified(c *fiber.Ctx, o gateway.Object) bool {
-	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" {
-		return inm == o.ETag
-	}
-	if ims := c.Get(fiber.HeaderIfModifiedSince); ims != "" {
-		if t, err := http.ParseTime(ims); err == nil {
-			return !o.LastModified.Truncate(time.Second).After(t)
-		}
-	}
-	return false
-}
-
-// contentDisposition renders ?download[=name] as the reference does.
-func contentDisposition(name string) string {
-	if name == "" {
-		return "attachment;"
-	}
-	enc := strings.ReplaceAll(url.QueryEscape(name), "+", "%20")
-	return "attachment; filename=" + enc + "; filename*=UTF-8''" + enc
-}
-
-// releaseOnClose releases the request's upstream resources when fasthttp closes the stream
-// after writing the response, not when the handler returns.
-type releaseOnClose struct {
-	io.ReadCloser
-	release context.CancelFunc
-}
-
-func (r releaseOnClose) Close() error {
-	err := r.ReadCloser.Close()
-	r.release()
-	return err
 }
 
 func (h *Handler) deleteObject(c *fiber.Ctx) error {
@@ -190,5 +102,81 @@ func (h *Handler) deleteObject(c *fiber.Ctx) error {
 	if _, err := h.engine.DeleteObject(c.UserContext(), h.caller(c, p, "storage.object.delete"), bucket, key); err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"message": "Successfully deleted"})
+	return sendJSON(c, fiber.Map{"message": "Successfully deleted"})
+}
+
+// deleteObjects serves storage-js remove(paths): {"prefixes": [...]} are exact keys.
+func (h *Handler) deleteObjects(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Prefixes json.RawMessage `json:"prefixes"`
+	}
+	if err := h.readJSON(c, &body, false); err != nil {
+		return err
+	}
+	if absent(body.Prefixes) {
+		return validationError("body must have required property 'prefixes'")
+	}
+	var keys []string
+	if json.Unmarshal(body.Prefixes, &keys) != nil {
+		return validationError("body/prefixes must be array")
+	}
+	if len(keys) == 0 {
+		return validationError("body/prefixes must NOT have fewer than 1 items")
+	}
+	if len(keys) > gateway.MaxDeleteKeys {
+		return validationError("body/prefixes must NOT have more than 1000 items")
+	}
+	bucket, err := pathParam(c, "bucket")
+	if err != nil {
+		return err
+	}
+	deleted, err := h.engine.DeleteObjects(c.UserContext(), h.caller(c, p, "storage.object.delete_many"), bucket, keys)
+	if err != nil && gateway.CodeOf(err) != gateway.CodeNoSuchBucket {
+		return err
+	}
+	out := make([]objectJSON, len(deleted))
+	for i, o := range deleted {
+		out[i] = renderObject(o)
+	}
+	return sendJSON(c, out)
+}
+
+// objectJSON is an object row as copy and delete-many render it ("" for null owners).
+type objectJSON struct {
+	Name           string          `json:"name"`
+	BucketID       string          `json:"bucket_id"`
+	Owner          string          `json:"owner"`
+	OwnerID        string          `json:"owner_id"`
+	Version        string          `json:"version"`
+	ID             string          `json:"id"`
+	UpdatedAt      string          `json:"updated_at"`
+	CreatedAt      string          `json:"created_at"`
+	LastAccessedAt string          `json:"last_accessed_at"`
+	Metadata       json.RawMessage `json:"metadata"`
+	UserMetadata   json.RawMessage `json:"user_metadata"`
+}
+
+func renderObject(o gateway.Object) objectJSON {
+	return objectJSON{Name: o.Key, BucketID: o.Bucket, Owner: o.Owner, OwnerID: o.OwnerID, Version: o.Version, ID: o.ID,
+		UpdatedAt: isoTime(o.UpdatedAt), CreatedAt: isoTime(o.CreatedAt), LastAccessedAt: isoTime(o.LastAccessedAt),
+		Metadata: nullJSON(o.Metadata), UserMetadata: nullJSON(o.UserMetadata)}
+}
+
+func nullJSON(m json.RawMessage) json.RawMessage {
+	if len(m) == 0 {
+		return json.RawMessage("null")
+	}
+	return m
+}
+
+func formBoundary(contentType string) (string, bool) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return "", false
+	}
+	return params["boundary"], true
 }

@@ -44,10 +44,28 @@ func (r Roles) ServicePrincipal(serviceKey string) Principal {
 // ErrInvalidToken wraps every verification failure; the message is safe to show clients.
 var ErrInvalidToken = errors.New("invalid token")
 
-// Verifier checks JWTs with the configured secret and algorithm.
+// Options configure a Verifier.
+type Options struct {
+	// Secret is AUTH_JWT_SECRET, used as its raw bytes (as the reference does). It may be
+	// empty when JWKS holds the keys.
+	Secret string
+	// Algorithm is AUTH_JWT_ALGORITHM: HS256, HS384 or HS512.
+	Algorithm string
+	// JWKS is JWT_JWKS: {"keys":[...], "urlSigningKey":{...}} (auth-and-config.md §2).
+	JWKS  string
+	Roles Roles
+	// Now is the clock for exp/nbf checks and minted tokens (time.Now when nil).
+	Now func() time.Time
+}
+
+// Verifier checks JWTs with the configured secret, algorithm and JWKS, and mints the
+// tokens the server hands out (signed URLs, generated keys).
 type Verifier struct {
 	secret    []byte
 	algorithm string
+	keys      []jwk
+	urlKey    *jwk
+	methods   []string
 	roles     Roles
 	now       func() time.Time
 }
@@ -55,15 +73,44 @@ type Verifier struct {
 // NewVerifier returns a Verifier for HMAC tokens signed with secret (its raw bytes, as the
 // reference uses it) and algorithm (HS256, HS384 or HS512).
 func NewVerifier(secret, algorithm string, roles Roles) (*Verifier, error) {
-	switch algorithm {
+	return New(Options{Secret: secret, Algorithm: algorithm, Roles: roles})
+}
+
+// New returns a Verifier for opts. The accepted algorithms are opts.Algorithm plus the
+// families of the JWKS keys: RS* for RSA, ES* for EC, EdDSA for OKP, HS* for oct keys.
+func New(opts Options) (*Verifier, error) {
+	switch opts.Algorithm {
 	case "HS256", "HS384", "HS512":
+	case "":
+		opts.Algorithm = "HS256"
 	default:
-		return nil, fmt.Errorf("unsupported JWT algorithm %q", algorithm)
+		return nil, fmt.Errorf("unsupported JWT algorithm %q", opts.Algorithm)
 	}
-	if secret == "" {
-		return nil, errors.New("empty JWT secret")
+	v := &Verifier{secret: []byte(opts.Secret), algorithm: opts.Algorithm, roles: opts.Roles, now: opts.Now}
+	if v.now == nil {
+		v.now = time.Now
 	}
-	return &Verifier{secret: []byte(secret), algorithm: algorithm, roles: roles, now: time.Now}, nil
+	if strings.TrimSpace(opts.JWKS) != "" {
+		keys, urlKey, err := parseJWKS([]byte(opts.JWKS))
+		if err != nil {
+			return nil, err
+		}
+		v.keys, v.urlKey = keys, urlKey
+	}
+	if len(v.secret) == 0 && len(v.keys) == 0 {
+		return nil, errors.New("empty JWT secret and no JWKS keys")
+	}
+	v.methods = allowedMethods(v.algorithm, v.keys)
+	return v, nil
+}
+
+func (v *Verifier) hasKty(kty string) bool {
+	for _, k := range v.keys {
+		if k.kty == kty {
+			return true
+		}
+	}
+	return false
 }
 
 // Verify checks token and returns the principal it names.
@@ -90,21 +137,29 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 func (v *Verifier) Claims(token string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{v.algorithm}),
+		jwt.WithValidMethods(v.methods),
 		jwt.WithTimeFunc(v.now),
 	)
-	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		return v.secret, nil
-	})
+	_, err := parser.ParseWithClaims(token, claims, v.key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, jwtMessage(err))
 	}
 	return claims, nil
 }
 
+// Message returns the client-facing text of a verification error (the JWT library
+// message the reference shows).
+func Message(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrInvalidToken.Error()+": ")
+}
+
 // jwtMessage maps golang-jwt errors onto the messages the reference's JWT library produces,
 // which clients show to users.
 func jwtMessage(err error) string {
+	var ke *keyError
+	if errors.As(err, &ke) {
+		return ke.msg
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "Invalid Compact JWS"
@@ -123,11 +178,47 @@ func jwtMessage(err error) string {
 	return "JWTInvalid"
 }
 
-// Sign mints a token over claims with the verifier's secret and algorithm. Signed URLs and
-// the generated anon/service keys use it.
+// Sign mints a token over claims with the secret and AUTH_JWT_ALGORITHM: the generated
+// anon/service keys and test users' tokens.
 func (v *Verifier) Sign(claims map[string]any) (string, error) {
+	if len(v.secret) == 0 {
+		return "", errors.New("no JWT secret to sign with")
+	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(v.algorithm), jwt.MapClaims(claims))
 	return t.SignedString(v.secret)
+}
+
+// SignURL mints a signed-URL token over claims with the URL-signing key: the JWKS
+// urlSigningKey when configured (its kid in the header, its alg or AUTH_JWT_ALGORITHM),
+// else AUTH_JWT_SECRET. The header carries no "typ", as the reference's tokens.
+func (v *Verifier) SignURL(claims map[string]any) (string, error) {
+	alg, key, kid := v.algorithm, v.secret, ""
+	switch {
+	case v.urlKey != nil:
+		key, kid = v.urlKey.key.([]byte), v.urlKey.kid
+		if v.urlKey.alg != "" {
+			alg = v.urlKey.alg
+		}
+	case len(key) == 0:
+		for _, k := range v.keys {
+			if k.kty == "oct" {
+				key, kid = k.key.([]byte), k.kid
+				if k.alg != "" {
+					alg = k.alg
+				}
+				break
+			}
+		}
+	}
+	if len(key) == 0 {
+		return "", errors.New("no URL signing key: set AUTH_JWT_SECRET or a JWKS urlSigningKey")
+	}
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims(claims))
+	delete(t.Header, "typ")
+	if kid != "" {
+		t.Header["kid"] = kid
+	}
+	return t.SignedString(key)
 }
 
 // NewKey mints a long-lived API key (the anon or service key) for role.

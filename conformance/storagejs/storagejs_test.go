@@ -1,0 +1,90 @@
+// Package storagejs runs the real storage-js client (script.mjs, from the committed
+// package-lock.json) against the real stowage binary.
+package storagejs
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stowage/stowage/conformance/harness"
+	"github.com/stowage/stowage/db/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const userID = "5d6a3c1e-2f4b-4e8a-9c7d-0b1a2c3d4e5f"
+
+// dir is this package's folder (script.mjs, node_modules).
+func dir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Dir(file)
+}
+
+// ensureModules installs the locked storage-js when node_modules is missing (plain
+// `go test`; scripts/test.sh runs npm ci before).
+func ensureModules(t *testing.T, d string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(d, "node_modules", "@supabase", "storage-js", "package.json")); err == nil {
+		return
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = d
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+}
+
+func TestStorageJS(t *testing.T) {
+	d := dir(t)
+	ensureModules(t, d)
+	url := pgtest.URL(t)
+	srv := harness.Start(t, harness.Options{DatabaseURL: url})
+
+	// The policy of the RLS part: a signed-in user reads and writes only under a folder
+	// named after their uid in bucket "rls"; anon has no policy.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`create policy sjs_read on storage.objects for select to authenticated
+			using (bucket_id = 'rls' and (storage.foldername(name))[1] = auth.uid()::text)`,
+		`create policy sjs_write on storage.objects for insert to authenticated
+			with check (bucket_id = 'rls' and (storage.foldername(name))[1] = auth.uid()::text)`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "script.mjs")
+	cmd.Dir = d
+	cmd.Env = append(os.Environ(),
+		"STORAGE_URL="+srv.URL+"/storage/v1",
+		"SERVICE_KEY="+srv.ServiceKey,
+		"ANON_KEY="+srv.AnonKey,
+		"USER_KEY="+srv.UserKey(t, userID),
+		"USER_ID="+userID,
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("storage-js script failed: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}

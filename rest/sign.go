@@ -1,0 +1,215 @@
+package rest
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
+)
+
+// maxExpiresIn bounds signed URL lifetimes (about 100 years): now+expiresIn must stay a
+// representable date.
+const maxExpiresIn = 100 * 365 * 24 * 3600
+
+// expiresIn reads the required expiresIn field (integer seconds ≥ 1).
+func expiresIn(raw json.RawMessage) (time.Duration, error) {
+	n, ok, err := intField(raw, "body/expiresIn", 1)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, validationError("body must have required property 'expiresIn'")
+	}
+	if n > maxExpiresIn {
+		return 0, invalidParameter("expiresIn")
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// downloadToken mints the token of a signed download URL for bucket/key.
+func (h *Handler) downloadToken(bucket, key string, ttl time.Duration) (string, error) {
+	now := h.opts.Now()
+	return h.opts.Verifier.SignURL(map[string]any{"url": bucket + "/" + key, "scope": "download",
+		"iat": now.Unix(), "exp": now.Add(ttl).Unix()})
+}
+
+// signURL serves POST /object/sign/{bucket}/{key}: the object must be visible to the caller.
+func (h *Handler) signURL(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		ExpiresIn json.RawMessage `json:"expiresIn"`
+	}
+	if err := h.readJSON(c, &body, false); err != nil {
+		return err
+	}
+	ttl, err := expiresIn(body.ExpiresIn)
+	if err != nil {
+		return err
+	}
+	bucket, key, err := objectPath(c)
+	if err != nil {
+		return err
+	}
+	if _, err := h.engine.HeadObject(c.UserContext(), h.caller(c, p, "storage.object.sign"), bucket, key, false); err != nil {
+		return err
+	}
+	token, err := h.downloadToken(bucket, key, ttl)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.Map{"signedURL": "/object/sign/" + bucket + "/" + key + "?token=" + token})
+}
+
+// signedURLJSON is one entry of POST /object/sign/{bucket}.
+type signedURLJSON struct {
+	Error     *string `json:"error"`
+	Path      string  `json:"path"`
+	SignedURL *string `json:"signedURL"`
+}
+
+// signURLs serves POST /object/sign/{bucket} {expiresIn, paths}: one entry per path, in
+// request order, with an error for those that are missing or invisible.
+func (h *Handler) signURLs(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		ExpiresIn json.RawMessage `json:"expiresIn"`
+		Paths     json.RawMessage `json:"paths"`
+	}
+	if err := h.readJSON(c, &body, false); err != nil {
+		return err
+	}
+	ttl, err := expiresIn(body.ExpiresIn)
+	if err != nil {
+		return err
+	}
+	if absent(body.Paths) {
+		return validationError("body must have required property 'paths'")
+	}
+	var paths []string
+	if json.Unmarshal(body.Paths, &paths) != nil {
+		return validationError("body/paths must be array")
+	}
+	if len(paths) == 0 {
+		return validationError("body/paths must NOT have fewer than 1 items")
+	}
+	if len(paths) > gateway.MaxFindKeys {
+		return validationError("body/paths must NOT have more than 1000 items")
+	}
+	bucket, err := pathParam(c, "bucket")
+	if err != nil {
+		return err
+	}
+	found, err := h.engine.FindObjects(c.UserContext(), h.caller(c, p, "storage.object.sign_many"), bucket, paths)
+	if err != nil {
+		return err
+	}
+	visible := make(map[string]bool, len(found))
+	for _, o := range found {
+		visible[o.Key] = true
+	}
+	out := make([]signedURLJSON, len(paths))
+	for i, path := range paths {
+		out[i].Path = path
+		if !visible[path] {
+			msg := "Either the object does not exist or you do not have access to it"
+			out[i].Error = &msg
+			continue
+		}
+		token, err := h.downloadToken(bucket, path, ttl)
+		if err != nil {
+			return err
+		}
+		u := "/object/sign/" + bucket + "/" + path + "?token=" + token
+		out[i].SignedURL = &u
+	}
+	return sendJSON(c, out)
+}
+
+// signedDownload serves GET /object/sign/{bucket}/{key}?token=: the token grants access,
+// the object is read without RLS and the public flag does not matter.
+func (h *Handler) signedDownload(c *fiber.Ctx) error {
+	bucket, key, err := objectPath(c)
+	if err != nil {
+		return err
+	}
+	claims, err := h.verifyURLToken(c.Query("token"), bucket, key, "download")
+	if err != nil {
+		return err
+	}
+	var expires time.Time
+	if exp, ok := claims["exp"].(float64); ok {
+		expires = time.Unix(int64(exp), 0)
+	}
+	caller := h.engine.ServiceCaller("storage.object.get_signed")
+	caller.Method, caller.Path = c.Method(), c.OriginalURL()
+	return h.serveObject(c, caller, gateway.GetObject{Bucket: bucket, Key: key, AsService: true}, expires)
+}
+
+// createUploadURL serves POST /object/upload/sign/{bucket}/{key}: the caller's right to
+// create (or, with x-upsert, overwrite) the object is checked now, then a token carrying
+// owner and upsert is minted.
+func (h *Handler) createUploadURL(c *fiber.Ctx) error {
+	p, _, err := h.principal(c, accessRequired)
+	if err != nil {
+		return err
+	}
+	bucket, key, err := objectPath(c)
+	if err != nil {
+		return err
+	}
+	upsert := c.Get("x-upsert") == "true"
+	size := max(int64(c.Request().Header.ContentLength()), 0)
+	if ct := c.Get(fiber.HeaderContentType); ct == "application/json" || len(ct) > 16 && ct[:16] == "application/json" {
+		size = 0 // the JSON body ({}) is not the object
+	}
+	err = h.engine.CheckUpload(c.UserContext(), h.caller(c, p, "storage.object.upload_sign"), gateway.UploadCheck{Bucket: bucket, Key: key,
+		Size: size, UserMetadata: userMetadataHeader(c.Get("x-metadata")), Upsert: upsert})
+	if err != nil {
+		return err
+	}
+	now := h.opts.Now()
+	claims := map[string]any{"url": bucket + "/" + key, "upsert": upsert, "scope": "upload",
+		"iat": now.Unix(), "exp": now.Add(h.opts.SignedUploadExpiry).Unix()}
+	if p.Sub != "" {
+		claims["owner"] = p.Sub
+	}
+	token, err := h.opts.Verifier.SignURL(claims)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.Map{"url": "/object/upload/sign/" + bucket + "/" + key + "?token=" + token, "token": token})
+}
+
+// signedUpload serves PUT /object/upload/sign/{bucket}/{key}?token=: the upload runs as the
+// service role with the token's owner; upsert comes from the token, never x-upsert.
+func (h *Handler) signedUpload(c *fiber.Ctx) error {
+	bucket, key, err := objectPath(c)
+	if err != nil {
+		return err
+	}
+	claims, err := h.verifyURLToken(c.Query("token"), bucket, key, "upload")
+	if err != nil {
+		return err
+	}
+	in, err := h.uploadInput(c, bucket, key)
+	if err != nil {
+		return err
+	}
+	in.Upsert, _ = claims["upsert"].(bool)
+	caller := h.engine.ServiceCaller("storage.object.upload_signed")
+	caller.Sub, _ = claims["owner"].(string)
+	caller.Method, caller.Path = c.Method(), c.OriginalURL()
+	if _, err := h.engine.PutObject(c.UserContext(), caller, in); err != nil {
+		return err
+	}
+	drainForm(c)
+	return sendJSON(c, fiber.Map{"Key": bucket + "/" + key})
+}
