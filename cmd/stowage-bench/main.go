@@ -1,0 +1,278 @@
+// Command stowage-bench is a load generator for S3-compatible servers and Stowage. It runs
+// PutObject/GetObject of 4 KiB and 16 MiB objects and a listing with N concurrent workers
+// against one or more targets in the same run, and prints ops/s, MB/s, p50/p99 per case and
+// the ratio of every target to the first one. It asserts nothing: the numbers are for
+// people (the machines swing 2-6x between runs; compare targets measured together).
+//
+// Targets (-target, repeatable; the first is the baseline of the ratios):
+//
+//	name=minio,kind=s3,url=http://127.0.0.1:9000,bucket=b,access=KEY,secret=SECRET
+//	name=stowage,kind=s3,url=http://127.0.0.1:5000/s3,bucket=b,access=KEY,secret=SECRET
+//	name=stowage-rest,kind=rest,url=http://127.0.0.1:5000,bucket=b,key=SERVICE_JWT
+//	name=store-s3,kind=s3store,url=http://127.0.0.1:9000,bucket=b,access=KEY,secret=SECRET
+//	name=store-file,kind=filestore,url=/tmp/folder
+//
+// kind s3 speaks S3 with aws-sdk-go-v2; rest speaks the Supabase Storage REST API; s3store
+// and filestore drive Stowage's backend stores in-process (the store level, no HTTP server).
+// -endpoint/-compare are shorthands for two s3 targets sharing -bucket and credentials.
+// -local-minio BIN starts that MinIO binary and compares MinIO, the s3 store on it and the
+// file store (make bench-load).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// target is one system under test.
+type target interface {
+	put(ctx context.Context, key string, body []byte) error
+	get(ctx context.Context, key string) (int64, error)
+	list(ctx context.Context, prefix string) (int, error) // errNoList when unsupported
+	cleanup(ctx context.Context, prefix string) error
+}
+
+type named struct {
+	name string
+	t    target
+}
+
+type benchCase struct {
+	name string
+	op   string // put, get, list
+	size int
+}
+
+var allCases = []benchCase{
+	{"put-4KiB", "put", 4 << 10},
+	{"get-4KiB", "get", 4 << 10},
+	{"put-16MiB", "put", 16 << 20},
+	{"get-16MiB", "get", 16 << 20},
+	{"list-1000", "list", 4 << 10},
+}
+
+type result struct {
+	ops      int
+	bytes    int64
+	elapsed  time.Duration
+	p50, p99 time.Duration
+	errs     int
+	firstErr error
+}
+
+func main() {
+	var targets stringList
+	endpoint := flag.String("endpoint", "", "S3 endpoint URL (shorthand for an s3 target named \"endpoint\")")
+	compare := flag.String("compare", "", "second S3 endpoint (e.g. MinIO directly), measured in the same run")
+	bucket := flag.String("bucket", "", "bucket of -endpoint/-compare (must exist)")
+	access := flag.String("access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key of -endpoint")
+	secret := flag.String("secret", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret of -endpoint")
+	cmpAccess := flag.String("compare-access-key", "", "access key of -compare (default -access-key)")
+	cmpSecret := flag.String("compare-secret", "", "secret of -compare (default -secret)")
+	cmpBucket := flag.String("compare-bucket", "", "bucket of -compare (default -bucket)")
+	flag.Var(&targets, "target", "a target: name=..,kind=s3|rest|s3store|filestore,url=..,bucket=..,access=..,secret=..,key=.. (repeatable)")
+	workers := flag.Int("workers", 8, "concurrent workers per case")
+	duration := flag.Duration("duration", 5*time.Second, "how long each case runs (unless -count)")
+	count := flag.Int("count", 0, "operations per case instead of a duration")
+	caseList := flag.String("cases", "", "comma list of cases (default all: put-4KiB,get-4KiB,put-16MiB,get-16MiB,list-1000)")
+	keep := flag.Bool("keep", false, "keep the objects written")
+	local := flag.String("local-minio", "", "MinIO binary: start it and compare MinIO, the s3 store on it and the file store (before any -target)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *local != "" {
+		specs, stopMinIO, err := localMinIO(ctx, *local)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stowage-bench:", err)
+			os.Exit(1)
+		}
+		defer stopMinIO()
+		targets = append(specs, targets...)
+	}
+
+	if *endpoint != "" {
+		targets = append(targets, fmt.Sprintf("name=endpoint,kind=s3,url=%s,bucket=%s,access=%s,secret=%s", *endpoint, *bucket, *access, *secret))
+	}
+	if *compare != "" {
+		targets = append(targets, fmt.Sprintf("name=compare,kind=s3,url=%s,bucket=%s,access=%s,secret=%s",
+			*compare, or(*cmpBucket, *bucket), or(*cmpAccess, *access), or(*cmpSecret, *secret)))
+	}
+	if len(targets) == 0 {
+		fmt.Fprintln(os.Stderr, "stowage-bench: give -endpoint (and -compare) or -target")
+		flag.Usage()
+		os.Exit(2)
+	}
+	var ts []named
+	for _, spec := range targets {
+		n, t, err := parseTarget(ctx, spec)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stowage-bench:", err)
+			return
+		}
+		ts = append(ts, named{n, t})
+	}
+	cases := allCases
+	if *caseList != "" {
+		cases = nil
+		for _, c := range allCases {
+			if slices.Contains(strings.Split(*caseList, ","), c.name) {
+				cases = append(cases, c)
+			}
+		}
+	}
+	prefix := fmt.Sprintf("stowage-bench-%d-%04x/", time.Now().Unix(), rand.N(1<<16))
+	payload := make([]byte, 16<<20)
+	for i := range payload {
+		payload[i] = byte(rand.Uint32())
+	}
+	fmt.Printf("%-10s %-14s %7s %10s %9s %9s %9s %6s  %s\n", "case", "target", "ops", "ops/s", "MB/s", "p50", "p99", "errors", "ratio ops/s vs "+ts[0].name)
+	for _, c := range cases {
+		var base float64
+		for i, nt := range ts {
+			r := run(ctx, nt.t, c, prefix, payload, *workers, *duration, *count)
+			opsPerSec := float64(r.ops) / r.elapsed.Seconds()
+			if i == 0 {
+				base = opsPerSec
+			}
+			ratio := "-"
+			if i > 0 && base > 0 {
+				ratio = fmt.Sprintf("%.2fx", opsPerSec/base)
+			}
+			if r.errs > 0 && r.ops == 0 {
+				fmt.Printf("%-10s %-14s failed: %v\n", c.name, nt.name, r.firstErr)
+				continue
+			}
+			fmt.Printf("%-10s %-14s %7d %10.1f %9.1f %9s %9s %6d  %s\n", c.name, nt.name, r.ops, opsPerSec,
+				float64(r.bytes)/r.elapsed.Seconds()/1e6, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errs, ratio)
+			if r.firstErr != nil {
+				fmt.Fprintf(os.Stderr, "  first error (%s, %s): %v\n", c.name, nt.name, r.firstErr)
+			}
+		}
+	}
+	if !*keep {
+		for _, nt := range ts {
+			if err := nt.t.cleanup(context.WithoutCancel(ctx), prefix); err != nil {
+				fmt.Fprintf(os.Stderr, "stowage-bench: cleanup %s: %v\n", nt.name, err)
+			}
+		}
+	}
+}
+
+// run executes one case against one target. Gets and lists read the objects the put case
+// of the same size wrote; a case run alone writes what it needs first.
+func run(ctx context.Context, t target, c benchCase, prefix string, payload []byte, workers int, d time.Duration, count int) result {
+	sizeDir := prefix + fmt.Sprintf("put-%d/", c.size)
+	if c.op != "put" {
+		seed(ctx, t, sizeDir, payload[:c.size], workers)
+	}
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		lat      []time.Duration
+		res      result
+		wg       sync.WaitGroup
+		deadline = time.Now().Add(d)
+	)
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			var mine []time.Duration
+			var bytes int64
+			var errs int
+			var firstErr error
+			for i := 0; ; i++ {
+				n := next.Add(1)
+				if (count > 0 && n > int64(count)) || (count == 0 && time.Now().After(deadline)) || ctx.Err() != nil {
+					break
+				}
+				t0 := time.Now()
+				var err error
+				var moved int64
+				switch c.op {
+				case "put":
+					err = t.put(ctx, fmt.Sprintf("%s%d-%d", sizeDir, w, i), payload[:c.size])
+					moved = int64(c.size)
+				case "get":
+					moved, err = t.get(ctx, fmt.Sprintf("%s%d-%d", sizeDir, w, i%seedCount(c.size)))
+				case "list":
+					_, err = t.list(ctx, sizeDir)
+				}
+				if err != nil {
+					errs++
+					firstErr = cmpOr(firstErr, err)
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+				bytes += moved
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			res.bytes += bytes
+			res.errs += errs
+			res.firstErr = cmpOr(res.firstErr, firstErr)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.ops = len(lat)
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		res.p50 = lat[len(lat)/2]
+		res.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+	return res
+}
+
+// seedCount is how many objects per worker a get case cycles through.
+func seedCount(size int) int {
+	if size > 1<<20 {
+		return 2
+	}
+	return 64
+}
+
+// seed makes sure the objects a get or list case reads exist: the put case of the same
+// size normally wrote them already.
+func seed(ctx context.Context, t target, dir string, body []byte, workers int) {
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range seedCount(len(body)) {
+				key := fmt.Sprintf("%s%d-%d", dir, w, i)
+				if _, err := t.get(ctx, key); err != nil {
+					_ = t.put(ctx, key, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
