@@ -27,6 +27,13 @@ func newAPIError(httpStatus int, logical int, errTag, code, msg string) *apiErro
 	return &apiError{HTTP: httpStatus, StatusCode: strconv.Itoa(logical), Err: errTag, Message: msg, Code: code}
 }
 
+// NewError returns an error ErrorHandler renders as the reference's envelope, for routes
+// served beside the REST ones (rest/render): httpStatus is the HTTP status, logical the
+// envelope's statusCode.
+func NewError(httpStatus, logical int, tag, code, msg string) error {
+	return newAPIError(httpStatus, logical, tag, code, msg)
+}
+
 // Errors of the dialect itself (validation, tokens), not raised by the engine.
 func validationError(msg string) *apiError {
 	return newAPIError(400, 400, "Error", "InvalidRequest", msg)
@@ -129,6 +136,10 @@ func ErrorHandler(log *slog.Logger) func(c *fiber.Ctx, err error) error {
 			c.Context().SetConnectionClose()
 		}
 		c.Status(ae.HTTP)
+		if ae.HTTP == fiber.StatusServiceUnavailable {
+			// Database or upstream store unavailable: worth retrying shortly (as S3 SlowDown).
+			c.Set(fiber.HeaderRetryAfter, "1")
+		}
 		if c.Method() == fiber.MethodHead {
 			return nil
 		}

@@ -32,6 +32,11 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock of minted tokens (time.Now when nil).
 	Now func() time.Time
+	// SignTransform, when set (image transformation is on), reads the transform object of
+	// POST /object/sign into the token's transformations and format claims; an empty
+	// transformations claim means a plain /object/sign URL. rest/render provides it; nil
+	// ignores transform, as the reference does with transformations off.
+	SignTransform func(transform json.RawMessage) (transformations, format string, err error)
 }
 
 // Handler serves the REST routes over one engine.
@@ -107,8 +112,18 @@ func routeNotFound(c *fiber.Ctx) error {
 	return newAPIError(404, 404, "Not Found", "InvalidRequest", "Route "+c.Method()+":"+c.Path()+" not found")
 }
 
-// access is a route's authorisation class (rest-api.md §0.2).
-type access int
+// Access is a route's authorisation class (rest-api.md §0.2). Routes served beside the
+// REST ones (rest/render) pass AccessRequired or AccessPublic to Handler.Principal.
+type Access int
+
+// access is the name the package's own handlers use.
+type access = Access
+
+// The classes other packages use.
+const (
+	AccessRequired = accessRequired
+	AccessPublic   = accessPublic
+)
 
 const (
 	accessRequired access = iota // a valid JWT is mandatory; RLS decides
@@ -156,6 +171,28 @@ func (h *Handler) principal(c *fiber.Ctx, class access) (p auth.Principal, authe
 	}
 	return p, true, nil
 }
+
+// Principal reads the caller's identity for class as the REST routes do: Authorization
+// (else apikey), anon for AccessPublic.
+func (h *Handler) Principal(c *fiber.Ctx, class Access) (auth.Principal, error) {
+	p, _, err := h.principal(c, class)
+	return p, err
+}
+
+// Caller is the engine's view of the request for RLS policies, as the REST routes build it.
+func (h *Handler) Caller(c *fiber.Ctx, p auth.Principal, op string) gateway.Caller {
+	return h.caller(c, p, op)
+}
+
+// VerifyDownloadToken checks the token of a signed download URL for bucket/key (as
+// GET /object/sign does) and returns its claims.
+func (h *Handler) VerifyDownloadToken(token, bucket, key string) (map[string]any, error) {
+	return h.verifyURLToken(token, bucket, key, "download")
+}
+
+// ObjectPath returns the bucket and the once-percent-decoded key of a /{bucket}/{key...}
+// route.
+func ObjectPath(c *fiber.Ctx) (bucket, key string, err error) { return objectPath(c) }
 
 // caller builds the engine's view of this request for RLS: identity, operation name and
 // the request line and headers PostgREST-style policies may read.

@@ -28,11 +28,42 @@ func expiresIn(raw json.RawMessage) (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-// downloadToken mints the token of a signed download URL for bucket/key.
-func (h *Handler) downloadToken(bucket, key string, ttl time.Duration) (string, error) {
+// downloadToken mints the token of a signed download URL for bucket/key, with the render
+// claims of t when it asks for a transformation.
+func (h *Handler) downloadToken(bucket, key string, ttl time.Duration, t signTransform) (string, error) {
 	now := h.opts.Now()
-	return h.opts.Verifier.SignURL(map[string]any{"url": bucket + "/" + key, "scope": "download",
-		"iat": now.Unix(), "exp": now.Add(ttl).Unix()})
+	claims := map[string]any{"url": bucket + "/" + key, "scope": "download", "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	if t.transformations != "" {
+		claims["transformations"] = t.transformations
+		if t.format != "" {
+			claims["format"] = t.format
+		}
+	}
+	return h.opts.Verifier.SignURL(claims)
+}
+
+// signTransform is the render part of a signed URL (rest-api.md §4.1).
+type signTransform struct{ transformations, format string }
+
+// signTransform reads the optional transform object of POST /object/sign. It is ignored
+// when image transformation is off, as in the reference.
+func (h *Handler) signTransform(raw json.RawMessage) (signTransform, error) {
+	if absent(raw) || string(raw) == "null" || h.opts.SignTransform == nil {
+		return signTransform{}, nil
+	}
+	tr, format, err := h.opts.SignTransform(raw)
+	return signTransform{tr, format}, err
+}
+
+// signedPath is the signedURL of bucket/key: /render/image/sign/... when the token carries
+// transformations, else /object/sign/...; the key is not percent-encoded (storage-js
+// encodes the whole URL).
+func signedPath(bucket, key, token string, t signTransform) string {
+	prefix := "/object/sign/"
+	if t.transformations != "" {
+		prefix = "/render/image/sign/"
+	}
+	return prefix + bucket + "/" + key + "?token=" + token
 }
 
 // signURL serves POST /object/sign/{bucket}/{key}: the object must be visible to the caller.
@@ -43,11 +74,16 @@ func (h *Handler) signURL(c *fiber.Ctx) error {
 	}
 	var body struct {
 		ExpiresIn json.RawMessage `json:"expiresIn"`
+		Transform json.RawMessage `json:"transform"`
 	}
 	if err := h.readJSON(c, &body, false); err != nil {
 		return err
 	}
 	ttl, err := expiresIn(body.ExpiresIn)
+	if err != nil {
+		return err
+	}
+	tr, err := h.signTransform(body.Transform)
 	if err != nil {
 		return err
 	}
@@ -58,11 +94,11 @@ func (h *Handler) signURL(c *fiber.Ctx) error {
 	if _, err := h.engine.HeadObject(c.UserContext(), h.caller(c, p, "storage.object.sign"), bucket, key, false); err != nil {
 		return err
 	}
-	token, err := h.downloadToken(bucket, key, ttl)
+	token, err := h.downloadToken(bucket, key, ttl, tr)
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, fiber.Map{"signedURL": "/object/sign/" + bucket + "/" + key + "?token=" + token})
+	return sendJSON(c, fiber.Map{"signedURL": signedPath(bucket, key, token, tr)})
 }
 
 // signedURLJSON is one entry of POST /object/sign/{bucket}.
@@ -82,11 +118,16 @@ func (h *Handler) signURLs(c *fiber.Ctx) error {
 	var body struct {
 		ExpiresIn json.RawMessage `json:"expiresIn"`
 		Paths     json.RawMessage `json:"paths"`
+		Transform json.RawMessage `json:"transform"`
 	}
 	if err := h.readJSON(c, &body, false); err != nil {
 		return err
 	}
 	ttl, err := expiresIn(body.ExpiresIn)
+	if err != nil {
+		return err
+	}
+	tr, err := h.signTransform(body.Transform)
 	if err != nil {
 		return err
 	}
@@ -123,11 +164,11 @@ func (h *Handler) signURLs(c *fiber.Ctx) error {
 			out[i].Error = &msg
 			continue
 		}
-		token, err := h.downloadToken(bucket, path, ttl)
+		token, err := h.downloadToken(bucket, path, ttl, tr)
 		if err != nil {
 			return err
 		}
-		u := "/object/sign/" + bucket + "/" + path + "?token=" + token
+		u := signedPath(bucket, path, token, tr)
 		out[i].SignedURL = &u
 	}
 	return sendJSON(c, out)

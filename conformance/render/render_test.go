@@ -1,0 +1,180 @@
+// Package render runs storage-js's image transformation options (script.mjs, from the
+// committed package-lock.json) against the real stowage binary, which must be built with
+// libvips (a cgo build), and measures the server's memory under concurrent transforms.
+package render
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	_ "golang.org/x/image/webp" // decode WebP answers
+
+	"github.com/stowage/stowage/conformance/harness"
+	"github.com/stowage/stowage/db/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const bucket = "render-conf"
+
+// dir is this package's folder (script.mjs, node_modules).
+func dir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Dir(file)
+}
+
+// ensureModules installs the locked storage-js when node_modules is missing.
+func ensureModules(t *testing.T, d string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(d, "node_modules", "@supabase", "storage-js", "package.json")); err == nil {
+		return
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = d
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+}
+
+// requireRenderer skips unless the binary renders images itself: a cgo-free build (or a
+// machine without libvips) answers FeatureNotEnabled.
+func requireRenderer(t *testing.T, srv *harness.Server) {
+	t.Helper()
+	resp := harness.Do(t, http.MethodGet, srv.URL+"/render/image/public/no-such-bucket/x.png?width=1", "", nil, 0, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var env struct{ Code string }
+	_ = json.Unmarshal(b, &env)
+	switch env.Code {
+	case "FeatureNotEnabled":
+		t.Skipf("the stowage binary was built without libvips (CGO_ENABLED=0, the novips tag, or no libvips-dev): %s", b)
+	case "NoSuchBucket":
+	default:
+		t.Fatalf("probe of /render/image: status %d %s", resp.StatusCode, b)
+	}
+}
+
+func testImage(w, h int) image.Image {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), uint8((x * y) % 251), 255})
+		}
+	}
+	return img
+}
+
+func TestRender(t *testing.T) {
+	d := dir(t)
+	ensureModules(t, d)
+	srv := harness.Start(t, harness.Options{Env: map[string]string{"IMAGE_TRANSFORMATION_ENABLED": "true"}})
+	requireRenderer(t, srv)
+	// Public, so getPublicUrl's /render/image/public/... answers.
+	harness.MustStatus(t, harness.Do(t, http.MethodPost, srv.URL+"/bucket", srv.ServiceKey,
+		strings.NewReader(`{"name":"`+bucket+`","public":true}`), -1, map[string]string{"Content-Type": "application/json"}), http.StatusOK)
+
+	cases := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{name: "storage-js transform options", run: func(t *testing.T) { storageJS(t, srv, d) }},
+		{name: "16 concurrent transforms of a 2000x1500 JPEG", run: func(t *testing.T) { concurrentTransforms(t, srv) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// storageJS runs script.mjs: download, getPublicUrl and createSignedUrl with transform,
+// each answer's size checked by the script.
+func storageJS(t *testing.T, srv *harness.Server, d string) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, testImage(200, 100)); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "source.png")
+	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "script.mjs")
+	cmd.Dir = d
+	cmd.Env = append(os.Environ(),
+		"STORAGE_URL="+srv.URL+"/storage/v1",
+		"SERVICE_KEY="+srv.ServiceKey,
+		"BUCKET="+bucket,
+		"IMAGE_FILE="+file, "IMAGE_WIDTH=200", "IMAGE_HEIGHT=100",
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("render script failed: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
+// concurrentTransforms sends 16 transforms of one large JPEG at once (distinct widths, so
+// no cache hits) and logs the server's peak RSS; the renderer's concurrency limit queues
+// the excess.
+func concurrentTransforms(t *testing.T, srv *harness.Server) {
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, testImage(2000, 1500), &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	harness.MustStatus(t, harness.Do(t, http.MethodPost, srv.URL+"/object/"+bucket+"/large.jpg", srv.ServiceKey,
+		bytes.NewReader(buf.Bytes()), int64(buf.Len()), map[string]string{"Content-Type": "image/jpeg"}), http.StatusOK)
+	before := srv.PeakRSS(t)
+	const n = 16
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- transform(srv.URL, 400+8*i) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("server peak RSS (VmHWM): %d MiB before, %d MiB after %d concurrent transforms of a 2000×1500 JPEG",
+		before>>20, srv.PeakRSS(t)>>20, n)
+}
+
+// transform fetches one rendition of large.jpg and checks its width; it reports errors
+// rather than failing the test, so goroutines may call it.
+func transform(base string, width int) error {
+	resp, err := http.Get(fmt.Sprintf("%s/render/image/public/%s/large.jpg?width=%d", base, bucket, width))
+	if err != nil {
+		return fmt.Errorf("width %d: %w", width, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("width %d: status %d %.300s %v", width, resp.StatusCode, b, err)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("width %d: decode %s answer: %w", width, resp.Header.Get("Content-Type"), err)
+	}
+	if cfg.Width != width || cfg.Height != width*3/4 {
+		return fmt.Errorf("width %d: got %s %d×%d, want %d×%d", width, format, cfg.Width, cfg.Height, width, width*3/4)
+	}
+	return nil
+}
