@@ -173,7 +173,7 @@ func TestMigrateFresh(t *testing.T) {
 		{
 			name:  "stowage migrations",
 			query: `select id || ' ' || name from stowage.migrations order by id`,
-			want:  []string{"1 blob_intents"},
+			want:  []string{"1 blob_intents", "3 tus_uploads", "4 tus_tail"},
 		},
 		{
 			name:  "auth helpers",
