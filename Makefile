@@ -4,9 +4,21 @@ BIN     := bin/stowage
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test bench fmt vet clean
+.PHONY: run build build-static test bench bench-load bench-stores fmt vet clean
 
+# With libvips (scripts/deps.sh installs libvips-dev) the binary renders /render/image in
+# process; without it, it falls back to the cgo-free build.
 build:
+	@if pkg-config --exists vips 2>/dev/null && command -v gcc >/dev/null 2>&1; then \
+		echo "build: with libvips"; \
+		CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stowage; \
+	else \
+		echo "build: libvips not found, building without image transformations"; \
+		$(MAKE) build-static; \
+	fi
+
+# A static binary without cgo: /render/image answers FeatureNotEnabled unless IMGPROXY_URL is set.
+build-static:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stowage
 
 # Installs PostgreSQL if missing, builds, and serves on embedded defaults (Postgres under
@@ -21,6 +33,18 @@ test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Load test (no assertions): MinIO directly vs Stowage's s3 store on it vs the file store,
+# 8 workers. More targets (a running Stowage's /s3 or REST API): BENCH_ARGS='-target ...',
+# see docs/backends.md.
+# Servers under load: MinIO, Stowage (file backend) and Stowage (s3 backend → that MinIO),
+# same run, ratios against MinIO, peak RSS of each Stowage.
+bench-load:
+	scripts/bench-load.sh $(BENCH_ARGS)
+
+# The store level only: MinIO vs the s3 store on it vs the file store, in process.
+bench-stores:
+	$(GO) run ./cmd/stowage-bench -local-minio "$$(scripts/minio.sh)" $(BENCH_ARGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -67,7 +67,7 @@ func (t Tx) ListBuckets(ctx context.Context, o ListBucketsOptions) ([]Bucket, er
 		limit = o.Limit
 	}
 	q := fmt.Sprintf(`select %s from storage.buckets
-		where type = 'STANDARD' and ($1 = '' or name ilike '%%' || $1 || '%%')
+		where type = 'STANDARD' and ($1 = '' or name ilike '%%' || replace(replace(replace($1, '\', '\\'), '%%', '\%%'), '_', '\_') || '%%')
 		order by %s %s, id limit $2 offset $3`, bucketColumns, pgx.Identifier{col}.Sanitize(), dir)
 	rows, err := t.tx.Query(ctx, q, o.Search, limit, o.Offset)
 	if err != nil {

@@ -234,6 +234,18 @@ func (e *Engine) EmptyBucket(ctx context.Context, c Caller, id string) (int, err
 	if _, err := e.GetBucket(ctx, c, id); err != nil {
 		return 0, err
 	}
+	var count int
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		count, err = tx.CountObjects(ctx, id, e.opts.EmptyBucketMax+1)
+		return err
+	})
+	if err != nil {
+		return 0, dbErr(err, CodeNoSuchBucket, id, "")
+	}
+	if count > e.opts.EmptyBucketMax {
+		return 0, &Error{Code: CodeInvalidArgument, Bucket: id, Message: "Unable to empty the bucket because it contains too many objects"}
+	}
 	total, after := 0, ""
 	for {
 		var names []string

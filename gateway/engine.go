@@ -25,8 +25,11 @@ type Options struct {
 	MaxObjectSize int64
 	// WriteTimeout bounds one upload; a write intent older than this is abandoned.
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// EmptyBucketMax refuses to empty buckets holding more objects (STORAGE_EMPTY_BUCKET_MAX);
+	// 0 means 200000, the reference's default.
+	EmptyBucketMax int
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // Engine is the object engine.
@@ -55,6 +58,9 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 	}
 	if opts.MaxObjectSize <= 0 {
 		opts.MaxObjectSize = 50 << 30
+	}
+	if opts.EmptyBucketMax <= 0 {
+		opts.EmptyBucketMax = 200000
 	}
 	e := &Engine{db: d, store: store, opts: opts, log: opts.Logger, now: opts.Now}
 	if e.log == nil {

@@ -371,7 +371,11 @@ func TestRLS(t *testing.T) {
 	if err != nil || len(res.Objects) != 0 {
 		t.Fatalf("bob lists %d objects, %v", len(res.Objects), err)
 	}
+	// As the reference: the object exists (checked without RLS) but the RLS-scoped delete
+	// removed nothing, so it is a denial; a missing key stays NoSuchKey.
 	_, err = f.e.DeleteObject(ctx, user(bob), "private", alice+"/note.txt")
+	wantCode(t, err, CodeForbidden)
+	_, err = f.e.DeleteObject(ctx, user(bob), "private", bob+"/none.txt")
 	wantCode(t, err, CodeNoSuchKey)
 	// Without an UPDATE policy alice cannot overwrite, even her own file.
 	_, err = f.put(t, user(alice), "private", alice+"/note.txt", []byte("v2"), true)

@@ -29,6 +29,14 @@ const (
 	CodeLocked
 	CodeUnavailable
 	CodeDatabaseError
+	CodeBadDigest
+	CodePreconditionFailed
+	CodeNotModified
+	CodeInvalidPart
+	CodeInvalidPartOrder
+	CodeEntityTooSmall
+	CodeConflict // the request no longer matches the resource's state (a stale TUS offset)
+	CodeGone     // the resource existed but expired (a TUS upload URL)
 	numCodes
 )
 
@@ -54,6 +62,14 @@ var codeNames = [...]string{
 	CodeLocked:              "Locked",
 	CodeUnavailable:         "Unavailable",
 	CodeDatabaseError:       "DatabaseError",
+	CodeBadDigest:           "BadDigest",
+	CodePreconditionFailed:  "PreconditionFailed",
+	CodeNotModified:         "NotModified",
+	CodeInvalidPart:         "InvalidPart",
+	CodeInvalidPartOrder:    "InvalidPartOrder",
+	CodeEntityTooSmall:      "EntityTooSmall",
+	CodeConflict:            "Conflict",
+	CodeGone:                "Gone",
 }
 
 func (c Code) String() string {

@@ -31,6 +31,8 @@ type UploadPart struct {
 type partTarget struct {
 	upload db.Upload
 	limit  int64 // bytes the whole upload may hold
+	// inTx, when set, runs last in commitPart's transaction (TUS swaps its tail there).
+	inTx func(tx db.Tx) error
 }
 
 // preparePart runs the checks before a part's bytes move, in the reference's order:
@@ -135,6 +137,11 @@ func (e *Engine) commitPart(ctx context.Context, c Caller, t partTarget, p db.Up
 		unlinked = e.partBlobs(u, replaced)
 		if err := e.unlinkParts(ctx, tx, unlinked); err != nil {
 			return err
+		}
+		if t.inTx != nil {
+			if err := t.inTx(tx); err != nil {
+				return err
+			}
 		}
 		if key == "" {
 			return nil

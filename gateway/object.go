@@ -29,6 +29,8 @@ type Object struct {
 	Metadata json.RawMessage
 	// XRobotsTag is the per-object X-Robots-Tag value, "" when none was stored.
 	XRobotsTag string
+	// Extra holds the S3 headers, checksum and tags stored with the object.
+	Extra Extra
 }
 
 // systemMetadata is the reference's storage.objects.metadata document (camelCase keys).
@@ -57,6 +59,7 @@ func objectFromRow(r db.Object) Object {
 			o.LastModified = t
 		}
 	}
+	o.Extra = extraFromMetadata(r.Metadata)
 	if string(o.UserMetadata) == "null" {
 		o.UserMetadata = nil
 	}

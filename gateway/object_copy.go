@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,9 +21,19 @@ type CopyObject struct {
 	// ReplaceMetadata replaces content type, cache control and user metadata with the
 	// values below instead of copying the source's (S3 MetadataDirective=REPLACE).
 	ReplaceMetadata bool
-	ContentType     string
-	CacheControl    string
-	UserMetadata    json.RawMessage
+	// InheritSystemMetadata, with ReplaceMetadata, keeps the source's content type and
+	// cache control where ContentType/CacheControl are empty (REST copy with
+	// copyMetadata=false); user metadata is still replaced.
+	InheritSystemMetadata bool
+	ContentType           string
+	CacheControl          string
+	UserMetadata          json.RawMessage
+	// Extra's headers replace the source's with ReplaceMetadata; its tags replace the
+	// source's with ReplaceTags (S3 TaggingDirective=REPLACE). CopyObject only.
+	Extra       Extra
+	ReplaceTags bool
+	// SourceConditions are x-amz-copy-source-if-*; failures are CodePreconditionFailed.
+	SourceConditions Conditions
 }
 
 // copySource reads the source row as the caller (RLS SELECT) and runs the destination
@@ -32,8 +43,14 @@ func (e *Engine) copySource(ctx context.Context, c Caller, in *CopyObject) (Obje
 	if err != nil {
 		return Object{}, UploadTarget{}, err
 	}
+	if err := in.SourceConditions.CheckCopySource(src); err != nil {
+		return Object{}, UploadTarget{}, err
+	}
 	if !in.ReplaceMetadata {
 		in.ContentType, in.CacheControl, in.UserMetadata = src.ContentType, src.CacheControl, src.UserMetadata
+	}
+	if in.ReplaceMetadata && in.InheritSystemMetadata {
+		in.ContentType, in.CacheControl = cmp.Or(in.ContentType, src.ContentType), cmp.Or(in.CacheControl, src.CacheControl)
 	}
 	if in.ContentType == "" {
 		in.ContentType = DefaultContentType
@@ -61,6 +78,9 @@ func (e *Engine) copyBlob(ctx context.Context, c Caller, src Object, dstKey stri
 			e.discardBlob(ctx, c, dstKey)
 			if errors.Is(err, backend.ErrNotFound) {
 				return 0, &Error{Code: CodeNoSuchKey, Bucket: src.Bucket, Key: src.Key, Message: "The resource was not found", Err: err}
+			}
+			if errors.Is(err, backend.ErrUnavailable) {
+				return 0, &Error{Code: CodeUnavailable, Err: err}
 			}
 			return 0, &Error{Code: CodeInternal, Err: fmt.Errorf("store copy: %w", err)}
 		}
@@ -91,9 +111,17 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 	if err != nil {
 		return Object{}, err
 	}
+	extra := src.Extra.headers()
+	if in.ReplaceMetadata {
+		extra = in.Extra.headers()
+	}
+	extra.ChecksumAlgorithm, extra.Checksum, extra.Tags = src.Extra.ChecksumAlgorithm, src.Extra.Checksum, src.Extra.Tags
+	if in.ReplaceTags {
+		extra.Tags = in.Extra.Tags
+	}
 	owner, ownerID := ownerColumns(c.Sub)
 	row := db.Object{BucketID: in.DstBucket, Name: in.DstKey, Owner: owner, OwnerID: ownerID, Version: version,
-		Metadata:     buildMetadata(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now()),
+		Metadata:     buildMetadataExtra(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now(), extra),
 		UserMetadata: in.UserMetadata}
 	return e.commitVersion(ctx, c, row, dstKey, in.Upsert)
 }

@@ -20,6 +20,11 @@ func (e *Engine) DeleteObject(ctx context.Context, c Caller, bucket, key string)
 		return Object{}, err
 	}
 	if len(deleted) == 0 {
+		// As the reference: an object that exists but was not deleted under RLS is a
+		// denial, not a missing key.
+		if _, err := e.HeadObject(ctx, c, bucket, key, true); err == nil {
+			return Object{}, &Error{Code: CodeForbidden, Bucket: bucket, Key: key, Message: "Access denied"}
+		}
 		return Object{}, &Error{Code: CodeNoSuchKey, Bucket: bucket, Key: key}
 	}
 	return deleted[0], nil

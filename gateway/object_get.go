@@ -70,6 +70,9 @@ type GetObject struct {
 	Range string
 	// AsService reads without RLS: public buckets and signed URLs.
 	AsService bool
+	// Conditions are checked against the object before its bytes are opened; on failure
+	// the returned ObjectReader still carries the Object (for 304 headers), without Body.
+	Conditions Conditions
 }
 
 // ObjectReader is an open object. The caller must Close Body.
@@ -114,6 +117,9 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		if err != nil {
 			return ObjectReader{}, err
 		}
+		if err := in.Conditions.Check(obj); err != nil {
+			return ObjectReader{Object: obj}, err
+		}
 		rng, partial, err := ParseRange(in.Range, obj.Size)
 		if err != nil {
 			return ObjectReader{}, withObject(err, in.Bucket, in.Key)
@@ -128,6 +134,9 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		}
 		if errors.Is(err, backend.ErrNotFound) {
 			return ObjectReader{}, &Error{Code: CodeNoSuchKey, Bucket: in.Bucket, Key: in.Key, Message: "The resource was not found", Err: err}
+		}
+		if errors.Is(err, backend.ErrUnavailable) {
+			return ObjectReader{}, &Error{Code: CodeUnavailable, Bucket: in.Bucket, Key: in.Key, Err: err}
 		}
 		if err != nil {
 			return ObjectReader{}, &Error{Code: CodeInternal, Bucket: in.Bucket, Key: in.Key, Err: err}

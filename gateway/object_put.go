@@ -32,6 +32,11 @@ type PutObject struct {
 	Upsert       bool
 	// Limit is an extra per-dialect cap (UPLOAD_FILE_SIZE_LIMIT_STANDARD); 0 = none.
 	Limit int64
+	// Extra is stored with the object (S3 headers, tags); its checksum fields are ignored:
+	// the engine stores the checksum it computed under Integrity.
+	Extra Extra
+	// Integrity declares digests to verify and the checksum to compute while streaming.
+	Integrity Integrity
 }
 
 // Defaults applied when an upload does not say.
@@ -102,15 +107,20 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if err := e.preflight(ctx, c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata, in.Upsert); err != nil {
 		return Object{}, err
 	}
-	version := uuid.NewString()
-	key := e.blobKey(in.Bucket, in.Key, version)
-	written, etag, err := e.writeBlob(ctx, c, key, in.Body, in.Size, target.Limit, backend.PutOptions{ContentType: in.ContentType, CacheControl: in.CacheControl})
+	body, err := newIntegrityReader(in.Body, in.Integrity)
 	if err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
 	}
+	version := uuid.NewString()
+	key := e.blobKey(in.Bucket, in.Key, version)
+	written, etag, err := e.writeBlob(ctx, c, key, body, in.Size, target.Limit, backend.PutOptions{ContentType: in.ContentType, CacheControl: in.CacheControl})
+	if err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
+	in.Extra.ChecksumAlgorithm, in.Extra.Checksum = body.stored()
 	owner, ownerID := ownerColumns(c.Sub)
 	row := db.Object{BucketID: in.Bucket, Name: in.Key, Owner: owner, OwnerID: ownerID, Version: version,
-		Metadata:     buildMetadata(written, etag, in.ContentType, in.CacheControl, in.XRobotsTag, e.now()),
+		Metadata:     buildMetadataExtra(written, etag, in.ContentType, in.CacheControl, in.XRobotsTag, e.now(), in.Extra),
 		UserMetadata: in.UserMetadata}
 	return e.commitVersion(ctx, c, row, key, in.Upsert)
 }
@@ -180,8 +190,26 @@ func (e *Engine) discardBlob(ctx context.Context, c Caller, key string) {
 // commitVersion swaps row in (as the service role, after the caller's preflight) under the
 // per-key advisory lock, then removes the superseded bytes.
 func (e *Engine) commitVersion(ctx context.Context, c Caller, row db.Object, key string, upsert bool) (Object, error) {
+	return e.commitVersionWith(ctx, c, row, key, upsert, commitExtra{})
+}
+
+// commitExtra is more work for commitVersion's transaction (multipart completion).
+type commitExtra struct {
+	// inTx runs last in the commit transaction; it returns blob keys the commit unlinks,
+	// which are removed after commit like the superseded version (with delete intents
+	// recorded by inTx).
+	inTx func(tx db.Tx) (unlinked []string, err error)
+	// keepOnFailure: key is fixed per upload (a store-side multipart completion), so a
+	// concurrent completion may already have committed a row pointing at it; a failed
+	// commit must not discard it (its write intent lets the sweep decide).
+	keepOnFailure bool
+}
+
+// commitVersionWith is commitVersion plus extra's work in the same transaction.
+func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object, key string, upsert bool, extra commitExtra) (Object, error) {
 	var out db.Object
 	var oldKey string
+	var unlinked []string
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
 		if err := tx.LockKey(ctx, row.BucketID, row.Name); err != nil {
 			return err
@@ -201,14 +229,23 @@ func (e *Engine) commitVersion(ctx context.Context, c Caller, row db.Object, key
 		if out, err = tx.UpsertObject(ctx, row); err != nil {
 			return err
 		}
-		return tx.RemoveIntents(ctx, key)
+		if err := tx.RemoveIntents(ctx, key); err != nil || extra.inTx == nil {
+			return err
+		}
+		unlinked, err = extra.inTx(tx)
+		return err
 	})
 	if err != nil {
-		e.discardBlob(ctx, c, key)
+		if !extra.keepOnFailure {
+			e.discardBlob(ctx, c, key)
+		}
 		return Object{}, dbErr(err, CodeNoSuchBucket, row.BucketID, row.Name)
 	}
 	if oldKey != "" {
-		e.removeSuperseded(ctx, c, oldKey)
+		unlinked = append(unlinked, oldKey)
+	}
+	if len(unlinked) > 0 {
+		e.removeSuperseded(ctx, c, unlinked...)
 	}
 	return objectFromRow(out), nil
 }
@@ -265,6 +302,8 @@ func (b *bodyReader) classify(err error) error {
 		return &Error{Code: CodeIncompleteBody, Err: b.bodyErr}
 	case errors.Is(err, backend.ErrSizeMismatch):
 		return &Error{Code: CodeIncompleteBody, Err: err}
+	case errors.Is(err, backend.ErrUnavailable):
+		return &Error{Code: CodeUnavailable, Err: err}
 	case errors.Is(err, backend.ErrInvalidKey):
 		return &Error{Code: CodeInvalidKey, Err: err}
 	case errors.As(err, &ge):

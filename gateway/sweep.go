@@ -95,6 +95,17 @@ func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			// Expired resumable uploads first: their multipart rows are theirs to drop.
+			if n, err := e.SweepTusUploads(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("sweep resumable uploads", "err", err)
+			} else if n > 0 {
+				e.log.Info("sweep resumable uploads", "removed", n)
+			}
+			if n, err := e.SweepUploads(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("sweep uploads", "err", err)
+			} else if n > 0 {
+				e.log.Info("sweep uploads", "aborted", n)
+			}
 			st, err := e.Sweep(ctx)
 			if err != nil && ctx.Err() == nil {
 				e.log.Warn("sweep", "err", err)

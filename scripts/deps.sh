@@ -14,6 +14,9 @@ as_root() {
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+# libvips for the built-in image transformations (cgo build); gcc compiles the binding.
+pkg-config --exists vips 2>/dev/null || missing+=(libvips-dev pkg-config)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 if [ "$want_test" = 1 ]; then
   command -v gcc >/dev/null 2>&1 || missing+=(gcc)   # the race detector needs cgo
   command -v curl >/dev/null 2>&1 || missing+=(curl)

@@ -48,4 +48,8 @@ done
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+# The pinned MinIO (S3 upstream peer for gateway/backend/s3backend and the s3 backend e2e
+# tests); built from the module proxy the first time, cached afterwards.
+STOWAGE_TEST_MINIO_BIN=$(scripts/minio.sh)
+export STOWAGE_TEST_MINIO_BIN
 go test -race -count=1 -timeout 20m "${@:-./...}"

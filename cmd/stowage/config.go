@@ -29,6 +29,7 @@ type Config struct {
 	Host           string `env:"SERVER_HOST,HOST" default:"0.0.0.0" help:"address the API listens on"`
 	Port           int    `env:"SERVER_PORT,PORT" default:"5000" help:"port of the REST API (and S3 under /s3)"`
 	S3Port         int    `env:"S3_PORT" default:"0" help:"optional dedicated S3 listener (path- and virtual-host-style at its root); 0 = off"`
+	S3Domains      string `env:"S3_VIRTUAL_HOST_DOMAINS" default:"localhost" help:"comma-separated host names under which the S3 listener takes virtual-hosted-style requests (<bucket>.<domain>)"`
 	Region         string `env:"SERVER_REGION,REGION" default:"not-specified" help:"region label; also the S3 region when STORAGE_S3_REGION is unset"`
 	Version        string `env:"VERSION" default:"" help:"returned by GET /version (default: the build version)"`
 	KeepAlive      int    `env:"SERVER_KEEP_ALIVE_TIMEOUT" default:"61" help:"seconds an idle keep-alive connection stays open"`
@@ -63,12 +64,30 @@ type Config struct {
 	S3Region        string `env:"STORAGE_S3_REGION" default:"" help:"upstream S3 region; also the region of the S3 protocol"`
 	S3PathStyle     bool   `env:"STORAGE_S3_FORCE_PATH_STYLE,GLOBAL_S3_FORCE_PATH_STYLE" default:"false" help:"path-style addressing for the upstream S3"`
 	S3MaxSockets    int    `env:"STORAGE_S3_MAX_SOCKETS,GLOBAL_S3_MAX_SOCKETS" default:"200" help:"connection pool size towards the upstream S3"`
+	S3PartSize      int    `env:"STORAGE_S3_UPLOAD_PART_SIZE" default:"16777216" help:"part size (bytes, 5 MiB to 5 GiB) of streamed uploads of unknown size to the upstream S3; each such upload buffers at most two parts"`
+	S3ClientTimeout int    `env:"STORAGE_S3_CLIENT_TIMEOUT" default:"0" help:"ms an upstream S3 call without a body may take, and the longest wait for an answer's headers; 0 = no whole-call limit (headers still within 5 minutes)"`
+	S3CABundle      string `env:"AWS_CA_BUNDLE" default:"" help:"PEM file of extra CA certificates for an https upstream S3 (ignored for http endpoints); upstream credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the AWS SDK's default chain"`
 	FileSizeLimit   string `env:"UPLOAD_FILE_SIZE_LIMIT,FILE_SIZE_LIMIT" default:"53687091200" help:"largest object, in bytes or like 50GB (decimal units); caps bucket limits"`
 	StandardLimit   string `env:"UPLOAD_FILE_SIZE_LIMIT_STANDARD,FILE_SIZE_LIMIT_STANDARD_UPLOAD" default:"0" help:"extra cap for single-request uploads; 0 = off"`
+	SignedUploadTTL int    `env:"UPLOAD_SIGNED_URL_EXPIRATION_TIME,SIGNED_UPLOAD_URL_EXPIRATION_TIME" default:"60" help:"seconds a signed upload URL stays valid"`
+	SMaxAge         int    `env:"RESPONSE_S_MAXAGE" default:"0" help:"s-maxage (seconds) added to Cache-Control of conditional downloads; 0 = off"`
+	EmptyBucketMax  int    `env:"STORAGE_EMPTY_BUCKET_MAX" default:"200000" help:"largest bucket POST /bucket/{id}/empty accepts (objects)"`
 	TUSURLPath      string `env:"TUS_URL_PATH" default:"/upload/resumable" help:"path of resumable (TUS) uploads"`
+	TUSURLExpiry    int    `env:"TUS_URL_EXPIRY_MS" default:"86400000" help:"ms a resumable (TUS) upload may stay incomplete before its URL expires and its parts are swept (at most 24 h)"`
 	MetricsEnabled  bool   `env:"STOWAGE_METRICS_ENABLED" default:"true" help:"serve Prometheus metrics at /metrics"`
 	SweepInterval   int    `env:"STOWAGE_SWEEP_INTERVAL" default:"60" help:"seconds between sweeps of leftover blobs from interrupted writes"`
 	RequestBodyJSON int    `env:"STOWAGE_JSON_BODY_LIMIT" default:"1048576" help:"largest JSON/XML request body (bytes)"`
+
+	ImageTransform     bool   `env:"IMAGE_TRANSFORMATION_ENABLED,ENABLE_IMAGE_TRANSFORMATION" default:"true" help:"mount /render/image; on by default because libvips is built in (a cgo-free build answers FeatureNotEnabled unless IMGPROXY_URL is set)"`
+	ImgproxyURL        string `env:"IMGPROXY_URL" default:"" help:"render through this imgproxy instead of the built-in libvips"`
+	ImgproxySourceURL  string `env:"STOWAGE_IMGPROXY_SOURCE_URL" default:"" help:"base URL imgproxy fetches originals from (signed /object/sign URLs); default http://127.0.0.1:SERVER_PORT"`
+	ImageMinSize       int    `env:"IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE" default:"1" help:"smallest width/height a transformation may ask for (smaller values are clamped)"`
+	ImageMaxSize       int    `env:"IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE" default:"2500" help:"largest width/height a transformation may ask for (larger values are clamped)"`
+	RenderConcurrency  int    `env:"STOWAGE_RENDER_CONCURRENCY" default:"0" help:"transformations running at once; more wait (then 429); 0 = CPU count"`
+	RenderTimeout      int    `env:"STOWAGE_RENDER_TIMEOUT" default:"15" help:"seconds a transformation may wait for a slot (then 429) and may run (then 503)"`
+	RenderCacheSize    string `env:"STOWAGE_RENDER_CACHE_SIZE" default:"1GB" help:"disk cap of rendered variants under STOWAGE_DATA_DIR/render-cache (least recently used go first); 0 = no cache"`
+	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
+	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
 }
 
 // envTag is one parsed field of Config.
@@ -172,11 +191,25 @@ func (c *Config) validate() error {
 	if _, err := gateway.ParseSize(c.StandardLimit); err != nil {
 		errs = append(errs, fmt.Errorf("UPLOAD_FILE_SIZE_LIMIT_STANDARD=%q: %w", c.StandardLimit, err))
 	}
+	for name, v := range map[string]string{"STOWAGE_RENDER_CACHE_SIZE": c.RenderCacheSize, "STOWAGE_RENDER_MAX_SOURCE_BYTES": c.RenderMaxSource} {
+		if _, err := gateway.ParseSize(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+	}
+	if c.ImageMinSize < 1 || c.ImageMaxSize < c.ImageMinSize {
+		errs = append(errs, fmt.Errorf("IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE=%d, IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE=%d: need 1 <= min <= max", c.ImageMinSize, c.ImageMaxSize))
+	}
+	if c.TUSURLExpiry < 1 || c.TUSURLExpiry > 86400000 {
+		errs = append(errs, fmt.Errorf("TUS_URL_EXPIRY_MS=%d: must be between 1 and 86400000 (24 h)", c.TUSURLExpiry))
+	}
 	if !strings.HasPrefix(c.TUSURLPath, "/") {
 		errs = append(errs, fmt.Errorf("TUS_URL_PATH=%q: must start with /", c.TUSURLPath))
 	}
-	if c.Backend == "s3" {
-		errs = append(errs, errors.New("STORAGE_BACKEND=s3: the upstream S3 backend is not available in this build yet (use file)"))
+	if c.Backend == "s3" && c.S3Bucket == "" {
+		errs = append(errs, errors.New("STORAGE_S3_BUCKET: required when STORAGE_BACKEND=s3"))
+	}
+	if c.S3PartSize < 5<<20 || c.S3PartSize > 5<<30 {
+		errs = append(errs, fmt.Errorf("STORAGE_S3_UPLOAD_PART_SIZE=%d: must be between 5 MiB (5242880) and 5 GiB", c.S3PartSize))
 	}
 	if c.DatabaseURL != "" && c.JWTSecret == "" && c.JWKS == "" {
 		errs = append(errs, errors.New("AUTH_JWT_SECRET: required when DATABASE_URL is set (only the embedded mode generates one)"))

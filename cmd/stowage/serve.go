@@ -12,15 +12,20 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgcluster"
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/backend"
 	"github.com/stowage/stowage/gateway/backend/filebackend"
+	"github.com/stowage/stowage/gateway/backend/s3backend"
 	"github.com/stowage/stowage/gateway/server"
 	"github.com/stowage/stowage/rest"
+	"github.com/stowage/stowage/rest/tus"
+	"github.com/stowage/stowage/s3proto"
 )
 
 // database opens the configured database, starting the embedded Postgres when DATABASE_URL
@@ -129,9 +134,9 @@ func credentials(cfg *Config, roles auth.Roles) (*auth.Verifier, string, string,
 			cfg.S3AccessKeyID, cfg.S3AccessSecret = s.S3AccessKeyID, Secret(s.S3Secret)
 		}
 	}
-	v, err := auth.NewVerifier(string(cfg.JWTSecret), cfg.JWTAlgorithm, roles)
+	v, err := auth.New(auth.Options{Secret: string(cfg.JWTSecret), Algorithm: cfg.JWTAlgorithm, JWKS: string(cfg.JWKS), Roles: roles})
 	if err != nil {
-		return nil, "", "", fmt.Errorf("AUTH_JWT_SECRET: %w", err)
+		return nil, "", "", fmt.Errorf("AUTH_JWT_SECRET / JWT_JWKS: %w", err)
 	}
 	const tenYears = 10 * 365 * 24 * time.Hour
 	anon, service := string(cfg.AnonKey), string(cfg.ServiceKey)
@@ -148,6 +153,42 @@ func credentials(cfg *Config, roles auth.Roles) (*auth.Verifier, string, string,
 	return v, anon, service, nil
 }
 
+// newStore opens the configured backend: a local folder, or an upstream S3 bucket (whose
+// reachability is only logged at start, so an upstream outage does not stop the server).
+func newStore(ctx context.Context, cfg Config, log *slog.Logger) (backend.Store, error) {
+	if cfg.Backend != "s3" {
+		root := cfg.FilePath
+		if root == "" {
+			root = filepath.Join(cfg.DataDir, "storage")
+		}
+		store, err := filebackend.New(root, filebackend.Options{SubDir: cfg.S3Bucket})
+		if err != nil {
+			return nil, fmt.Errorf("STORAGE_FILE_BACKEND_PATH: %w", err)
+		}
+		return store, nil
+	}
+	opts := s3backend.Options{Bucket: cfg.S3Bucket, Endpoint: cfg.S3Endpoint, Region: cfg.S3Region,
+		ForcePathStyle: cfg.S3PathStyle, MaxSockets: cfg.S3MaxSockets, PartSize: int64(cfg.S3PartSize),
+		Timeout: time.Duration(cfg.S3ClientTimeout) * time.Millisecond}
+	if cfg.S3CABundle != "" && !strings.HasPrefix(cfg.S3Endpoint, "http://") { // only TLS uses it
+		pem, err := os.ReadFile(cfg.S3CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
+		}
+		opts.CABundle = pem
+	}
+	store, err := s3backend.New(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("STORAGE_BACKEND=s3: %w", err)
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := store.Check(checkCtx); err != nil {
+		log.Warn("upstream S3 bucket not usable yet", "bucket", cfg.S3Bucket, "endpoint", cfg.S3Endpoint, "error", err.Error())
+	}
+	return store, nil
+}
+
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	roles := auth.Roles{Anon: cfg.DBAnonRole, Authenticated: cfg.DBAuthRole, Service: cfg.DBServiceRole}
 	verifier, anonKey, serviceKey, err := credentials(&cfg, roles)
@@ -159,28 +200,36 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	defer stopDB()
-	root := cfg.FilePath
-	if root == "" {
-		root = filepath.Join(cfg.DataDir, "storage")
-	}
-	store, err := filebackend.New(root, filebackend.Options{SubDir: cfg.S3Bucket})
+	store, err := newStore(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("STORAGE_FILE_BACKEND_PATH: %w", err)
+		return err
 	}
 	maxSize, _ := gateway.ParseSize(cfg.FileSizeLimit)
 	standard, _ := gateway.ParseSize(cfg.StandardLimit)
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
 	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
-		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, Logger: log})
+		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax, Logger: log})
 	restHandler := rest.New(engine, rest.Options{Verifier: verifier, Roles: roles, StandardLimit: standard,
-		JSONLimit: int64(cfg.RequestBodyJSON), Logger: log})
+		JSONLimit: int64(cfg.RequestBodyJSON), SignedUploadExpiry: time.Duration(cfg.SignedUploadTTL) * time.Second,
+		SMaxAge: cfg.SMaxAge, SignTransform: signTransform(cfg), Logger: log})
 	ver := cfg.Version
 	if ver == "" {
 		ver = version
 	}
-	srv := server.New(engine, restHandler, server.Options{Version: ver, HeaderTimeout: time.Duration(cfg.HeadersTimeout) * time.Second,
+	srvOpts := server.Options{Version: ver, HeaderTimeout: time.Duration(cfg.HeadersTimeout) * time.Second,
 		RequestTimeout: requestTimeout, IdleTimeout: time.Duration(cfg.KeepAlive) * time.Second,
-		RequestIDHdr: cfg.RequestIDHdr, Metrics: cfg.MetricsEnabled, Logger: log})
+		RequestIDHdr: cfg.RequestIDHdr, Metrics: cfg.MetricsEnabled, Logger: log,
+		S3: s3Handler(engine, cfg, verifier, roles, anonKey, serviceKey, standard, requestTimeout, log)}
+	renderHandler, err := renderRoutes(engine, cfg, verifier, restHandler, log)
+	if err != nil {
+		return err
+	}
+	if renderHandler != nil {
+		srvOpts.Render = renderHandler
+	}
+	srvOpts.TUS = tus.New(engine, tus.Options{Verifier: verifier, Roles: roles, URLPath: cfg.TUSURLPath,
+		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log})
+	srv := server.New(engine, restHandler, srvOpts)
 
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))
 	if err != nil {
@@ -194,8 +243,25 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		printDevBanner(stdout, cfg, ln.Addr().String(), anonKey, serviceKey)
 	}
 	log.Info("stowage listening", "addr", ln.Addr().String(), "version", ver, "backend", cfg.Backend)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Listen(ln) }()
+	if cfg.S3Port != 0 {
+		s3ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.S3Port))
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fmt.Errorf("S3_PORT: %w", err)
+		}
+		s3srv := server.NewS3(engine, srvOpts)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace)*time.Second)
+			defer cancel()
+			if err := s3srv.Shutdown(sctx); err != nil {
+				log.Warn("shutdown s3 listener", "err", err)
+			}
+		}()
+		log.Info("stowage s3 listening", "addr", s3ln.Addr().String())
+		go func() { errc <- s3srv.Listen(s3ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -229,4 +295,24 @@ AWS_SECRET_ACCESS_KEY=%s
 Try:  curl -H "Authorization: Bearer $SUPABASE_SERVICE_ROLE_KEY" %s/bucket
 ======================================================================
 `, base, base, base, cfg.DataDir, anon, service, cfg.S3AccessKeyID, string(cfg.S3AccessSecret), base)
+}
+
+// s3Handler builds the S3 dialect: service credentials act as the service role; the tenant
+// id with the anon key as secret takes a user JWT as session token.
+func s3Handler(e *gateway.Engine, cfg Config, v *auth.Verifier, roles auth.Roles, anonKey, serviceKey string,
+	standard int64, requestTimeout time.Duration, log *slog.Logger) *s3proto.Handler {
+	region := cfg.S3Region
+	if region == "" {
+		region = cfg.Region
+	}
+	var domains []string
+	for d := range strings.SplitSeq(cfg.S3Domains, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	return s3proto.New(e, s3proto.Options{AccessKeyID: cfg.S3AccessKeyID, SecretKey: string(cfg.S3AccessSecret),
+		TenantID: cfg.TenantID, AnonKey: anonKey, Verifier: v, Roles: roles, ServiceKey: serviceKey, Region: region,
+		StandardLimit: standard, XMLLimit: max(int64(cfg.RequestBodyJSON), 2<<20), VirtualHostDomains: domains,
+		DownloadTimeout: requestTimeout, Logger: log})
 }

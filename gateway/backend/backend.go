@@ -22,6 +22,12 @@ var ErrInvalidKey = errors.New("backend: invalid key")
 // declared size. Nothing is left visible under the key.
 var ErrSizeMismatch = errors.New("backend: body size does not match declared size")
 
+// ErrUnavailable is returned when the store cannot serve right now: its upstream refused the
+// connection, timed out, answered with a server error or throttling, or is misconfigured
+// (a missing upstream bucket). The engine reports it as 503 (S3 SlowDown/ServiceUnavailable)
+// so clients retry, instead of as a missing object or an internal error.
+var ErrUnavailable = errors.New("backend: unavailable")
+
 // Range selects bytes of a blob. Length < 0 means "to the end". The zero Range is the whole blob.
 type Range struct {
 	Offset int64

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/rest"
+	"github.com/stowage/stowage/s3proto"
 )
 
 // Options configure the server.
@@ -35,7 +36,19 @@ type Options struct {
 	// PrefetchLimit is how much of a body fasthttp may buffer before handing the rest over
 	// as a stream; it is NOT a size limit (limits are enforced while streaming).
 	PrefetchLimit int
+	// S3, when set, serves the S3 dialect under /s3 (and at the root of NewS3's app).
+	S3 *s3proto.Handler
+	// Render, when set, mounts /render/image (rest/render) beside the REST routes.
+	Render interface{ Register(fiber.Router) }
+	// TUS, when set, mounts the resumable upload routes (rest/tus) beside the REST routes.
+	TUS interface{ Register(fiber.Router) }
 }
+
+// s3Prefix is where the main app serves S3.
+const s3Prefix = "/s3"
+
+// isS3Path reports whether a main-app path belongs to the S3 dialect.
+func isS3Path(p string) bool { return p == s3Prefix || strings.HasPrefix(p, s3Prefix+"/") }
 
 // Server is the HTTP front of the engine.
 type Server struct {
@@ -43,18 +56,71 @@ type Server struct {
 	engine  *gateway.Engine
 	opts    Options
 	metrics *metrics
+	s3Only  bool // the S3 listener: every request is the S3 dialect
 }
 
 // New builds the main application: REST at the root and under /storage/v1, plus /status,
 // /version, /health and /metrics.
 func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
+	s := newServer(e, opts)
+	restErrors := rest.ErrorHandler(s.opts.Logger)
+	errorHandler := restErrors
+	if opts.S3 != nil {
+		// Errors under /s3 are S3 XML, everything else the REST envelope.
+		errorHandler = func(c *fiber.Ctx, err error) error {
+			if isS3Path(c.Path()) {
+				return opts.S3.ErrorHandler(c, err)
+			}
+			return restErrors(c, err)
+		}
+	}
+	app := s.newApp(errorHandler)
+	app.Get("/status", s.status)
+	app.Get("/version", func(c *fiber.Ctx) error { return c.SendString(opts.Version) })
+	if opts.Metrics {
+		app.Get("/metrics", s.metrics.handler())
+	}
+	if opts.S3 != nil {
+		opts.S3.Mount(app, s3Prefix)
+	}
+	if opts.TUS != nil {
+		opts.TUS.Register(app)
+		opts.TUS.Register(app.Group("/storage/v1"))
+	}
+	restHandler.Register(app)
+	restHandler.Register(app.Group("/storage/v1"))
+	if opts.Render != nil {
+		opts.Render.Register(app)
+		opts.Render.Register(app.Group("/storage/v1"))
+	}
+	s.App = app
+	return s
+}
+
+// NewS3 builds the S3 listener's application: the S3 dialect at the root (path- and
+// virtual-hosted-style), with the same middleware as the main app. opts.S3 must be set.
+func NewS3(e *gateway.Engine, opts Options) *Server {
+	s := newServer(e, opts)
+	s.s3Only = true
+	app := s.newApp(opts.S3.ErrorHandler)
+	opts.S3.MountRoot(app)
+	s.App = app
+	return s
+}
+
+func newServer(e *gateway.Engine, opts Options) *Server {
 	if opts.PrefetchLimit <= 0 {
 		opts.PrefetchLimit = 1 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{engine: e, opts: opts, metrics: newMetrics()}
+	return &Server{engine: e, opts: opts, metrics: newMetrics()}
+}
+
+// newApp returns a fiber app with streaming bodies, timeouts and the middleware.
+func (s *Server) newApp(errorHandler fiber.ErrorHandler) *fiber.App {
+	opts := s.opts
 	app := fiber.New(fiber.Config{
 		AppName:                      "stowage",
 		StreamRequestBody:            true,
@@ -66,7 +132,7 @@ func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
 		IdleTimeout:                  opts.IdleTimeout,
 		DisableStartupMessage:        true,
 		DisableKeepalive:             false,
-		ErrorHandler:                 rest.ErrorHandler(opts.Logger),
+		ErrorHandler:                 errorHandler,
 	})
 	// The header timeout guards against slow-header clients; once headers are in, the body
 	// may take as long as the request timeout allows.
@@ -74,15 +140,7 @@ func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
 		return fasthttp.RequestConfig{ReadTimeout: opts.RequestTimeout}
 	}
 	app.Use(s.recoverPanics, s.requestContext, s.observe)
-	app.Get("/status", s.status)
-	app.Get("/version", func(c *fiber.Ctx) error { return c.SendString(opts.Version) })
-	if opts.Metrics {
-		app.Get("/metrics", s.metrics.handler())
-	}
-	restHandler.Register(app)
-	restHandler.Register(app.Group("/storage/v1"))
-	s.App = app
-	return s
+	return app
 }
 
 // status answers 200 when the database answers, 503 otherwise.
@@ -150,6 +208,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// their labels, so they get copies.
 	method := strings.Clone(c.Method())
 	dialect := "rest"
+	if s.s3Only || (s.opts.S3 != nil && isS3Path(c.Path())) {
+		dialect = "s3"
+	}
 	bytesIn := int64(c.Request().Header.ContentLength())
 	if bytesIn < 0 {
 		bytesIn = 0

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The load benchmark against running servers, with peers measured in the same run:
+#   minio            MinIO directly (the peer)
+#   stowage-s3       Stowage's S3 dialect (/s3), file backend
+#   stowage-proxy    Stowage's S3 dialect (/s3), s3 backend → the same MinIO
+# Each Stowage runs on embedded defaults (its own Postgres) in a temporary folder. Prints the
+# bench table (ratios against MinIO) and each Stowage's peak RSS. Asserts nothing.
+# Usage: scripts/bench-load.sh [stowage-bench flags, e.g. -duration 10s -workers 8]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unset AWS_CA_BUNDLE
+minio=$(scripts/minio.sh)
+go build -o bin/stowage ./cmd/stowage
+go build -o bin/stowage-bench ./cmd/stowage-bench
+tmp=$(mktemp -d /tmp/stowage-bench-XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+port() { local p; for _ in $(seq 50); do p=$((20000 + RANDOM % 30000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done; return 1; }
+wait_http() { for _ in $(seq 600); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
+
+ak=benchaccesskey; sk=bench-secret-key-0123456789
+mport=$(port)
+MINIO_ROOT_USER=$ak MINIO_ROOT_PASSWORD=$sk "$minio" server --quiet --address "127.0.0.1:$mport" "$tmp/minio" >"$tmp/minio.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$mport/minio/health/live"
+
+start_stowage() { # name port extra-env...
+  local name=$1 p=$2; shift 2
+  env -i PATH="$PATH" HOME="$HOME" SERVER_HOST=127.0.0.1 SERVER_PORT="$p" STOWAGE_DATA_DIR="$tmp/$name" LOG_LEVEL=error \
+    S3_PROTOCOL_ACCESS_KEY_ID=$ak S3_PROTOCOL_ACCESS_KEY_SECRET=$sk "$@" bin/stowage serve >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  echo $! >"$tmp/$name.pid"
+  wait_http "http://127.0.0.1:$p/status"
+}
+fport=$(port); start_stowage file "$fport"
+pport=$(port); start_stowage proxy "$pport" STORAGE_BACKEND=s3 STORAGE_S3_BUCKET=upstream \
+  STORAGE_S3_ENDPOINT="http://127.0.0.1:$mport" STORAGE_S3_REGION=us-east-1 STORAGE_S3_FORCE_PATH_STYLE=true \
+  AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk
+
+export AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION=us-east-1
+mb() { /usr/bin/aws --endpoint-url "$1" s3 mb "s3://$2" >/dev/null; }
+mb "http://127.0.0.1:$mport" upstream
+mb "http://127.0.0.1:$mport" bench
+mb "http://127.0.0.1:$fport/s3" bench
+mb "http://127.0.0.1:$pport/s3" bench
+
+bin/stowage-bench "$@" \
+  -target "name=minio,kind=s3,url=http://127.0.0.1:$mport,bucket=bench,access=$ak,secret=$sk" \
+  -target "name=stowage-s3,kind=s3,url=http://127.0.0.1:$fport/s3,bucket=bench,access=$ak,secret=$sk" \
+  -target "name=stowage-proxy,kind=s3,url=http://127.0.0.1:$pport/s3,bucket=bench,access=$ak,secret=$sk"
+
+for name in file proxy; do
+  pid=$(cat "$tmp/$name.pid")
+  echo "peak RSS stowage ($name backend): $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
+done
