@@ -78,6 +78,18 @@ func (t Tx) SwapTusTail(ctx context.Context, version, oldKey, newKey string, siz
 	return Classify(err)
 }
 
+// ClaimWriteIntent drops the write intent of a blob about to be linked to a row that the
+// sweep cannot see (a TUS tail). ErrNotFound means the sweep took the intent first, and
+// may have deleted the blob: the caller must not link it. While a sweep holds the intent
+// row, this waits for it.
+func (t Tx) ClaimWriteIntent(ctx context.Context, key string) error {
+	tag, err := t.tx.Exec(ctx, `delete from stowage.blob_intents where key = $1 and kind = 'write'`, key)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return Classify(err)
+}
+
 // CompleteTusUpload marks an upload finished (its multipart rows are gone by then).
 func (t Tx) CompleteTusUpload(ctx context.Context, version string) error {
 	tag, err := t.tx.Exec(ctx, `update stowage.tus_uploads set completed = true

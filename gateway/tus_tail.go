@@ -130,15 +130,20 @@ func (e *Engine) tusGrowTail(ctx context.Context, c Caller, st *tusState, body i
 		return withObject(err, u.BucketID, u.Key)
 	}
 	err = e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+		// The sweep cannot tell a tail from an orphan (no object row names it): the write
+		// intent must still be ours, or its bytes may be gone already.
+		if err := tx.ClaimWriteIntent(ctx, newKey); errors.Is(err, db.ErrNotFound) {
+			return &Error{Code: CodeInternal, Err: errors.New("upload tail outlived its write intent")}
+		} else if err != nil {
+			return err
+		}
 		if err := tx.SwapTusTail(ctx, st.row.Version, oldKey, newKey, written); err != nil {
 			return err
 		}
-		if oldKey != "" {
-			if err := tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now()); err != nil {
-				return err
-			}
+		if oldKey == "" {
+			return nil
 		}
-		return tx.RemoveIntents(ctx, newKey)
+		return tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now())
 	})
 	if err != nil {
 		e.discardBlob(ctx, c, newKey)

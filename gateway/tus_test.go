@@ -253,6 +253,40 @@ func TestTusS3Tail(t *testing.T) {
 		}
 	})
 
+	t.Run("SweepTakesSlowTailWrite", func(t *testing.T) {
+		// A tail write that outlives its write intent: the sweep removes the new tail blob
+		// before the swap, so the swap must fail rather than record missing bytes.
+		data := randomBytes(6, 3*tusMiB)
+		up := start(t, "slow.bin", int64(len(data)))
+		up = tusPatch(t, g.e[0], up, 0, data[:tusMiB], tusMiB)
+		key := g.e[0].blobKey("tus-s3", "slow.bin", up.Version)
+		var swept SweepStats
+		g.e[0].hooks.afterBlobWrite = func() error {
+			g.clock.Add(int64(2 * time.Minute))
+			var err error
+			swept, err = g.e[1].Sweep(ctx)
+			return err
+		}
+		_, err := g.e[0].TusPatch(ctx, service(), TusPatch{Bucket: up.Bucket, Key: up.Key, Version: up.Version,
+			Offset: tusMiB, Length: -1, Body: bytes.NewReader(data[tusMiB : 2*tusMiB]), Size: tusMiB})
+		g.e[0].hooks.afterBlobWrite = nil
+		wantCode(t, err, CodeInternal)
+		if swept.Removed != 1 {
+			t.Fatalf("sweep during the write removed %d blobs, want the new tail", swept.Removed)
+		}
+		head, err := g.e[1].TusHead(ctx, service(), up.Bucket, up.Key, up.Version)
+		if err != nil || head.Offset != tusMiB {
+			t.Fatalf("offset %d (%v), want the committed %d", head.Offset, err, tusMiB)
+		}
+		up = tusPatch(t, g.e[1], up, tusMiB, data[tusMiB:], int64(len(data)-tusMiB))
+		if got := readObject(t, g.e[0], "tus-s3", "slow.bin"); !up.Completed || !bytes.Equal(got, data) {
+			t.Fatalf("completed %v; object differs from the uploaded bytes", up.Completed)
+		}
+		if left := g.upstream(t, key+".tail/"); len(left) != 0 {
+			t.Errorf("tail blobs left upstream: %v", left)
+		}
+	})
+
 	t.Run("DeferredLengthDeclaredAtTail", func(t *testing.T) {
 		data := randomBytes(4, 2*tusMiB)
 		up := start(t, "deferred.bin", -1)

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/backend/s3backend/miniotest"
 )
 
 // JWTSecret is the HMAC secret every harness server uses.
@@ -85,6 +87,47 @@ type Options struct {
 	Embedded bool
 	// DataDir defaults to a t.TempDir().
 	DataDir string
+	// Backend is the byte store: "" or "file" (the default), or "s3". For "s3" the server
+	// runs STORAGE_BACKEND=s3 against MinIO, or against a fresh miniotest server when MinIO
+	// is nil. Env still overrides every variable this sets.
+	Backend string
+	// MinIO is the upstream of an "s3" server; several servers may share one (same bucket).
+	MinIO *miniotest.MinIO
+}
+
+// BackendsEnv names the variable that narrows Backends, e.g. STOWAGE_TEST_BACKENDS=file.
+const BackendsEnv = "STOWAGE_TEST_BACKENDS"
+
+// Backends are the byte stores a conformance suite runs against: "file" and "s3", or the
+// comma-separated list in $STOWAGE_TEST_BACKENDS.
+func Backends() []string {
+	if v := os.Getenv(BackendsEnv); v != "" {
+		var out []string
+		for _, b := range strings.Split(v, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	return []string{"file", "s3"}
+}
+
+// ForEachBackend runs fn as one named subtest per backend of Backends.
+func ForEachBackend(t *testing.T, fn func(t *testing.T, backend string)) {
+	t.Helper()
+	for _, b := range Backends() {
+		t.Run(b, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// S3Env is the environment that points a server at MinIO m's test bucket.
+func S3Env(m *miniotest.MinIO) map[string]string {
+	return map[string]string{
+		"STORAGE_BACKEND": "s3", "STORAGE_S3_BUCKET": m.Bucket, "STORAGE_S3_ENDPOINT": m.Endpoint,
+		"STORAGE_S3_REGION": "us-east-1", "STORAGE_S3_FORCE_PATH_STYLE": "true",
+		"AWS_ACCESS_KEY_ID": m.AccessKey, "AWS_SECRET_ACCESS_KEY": m.Secret,
+	}
 }
 
 // Server is a running stowage process.
@@ -92,6 +135,8 @@ type Server struct {
 	URL        string // http://127.0.0.1:PORT
 	Port       int
 	DataDir    string
+	Backend    string           // "file" or "s3"
+	MinIO      *miniotest.MinIO // the upstream of an "s3" server
 	ServiceKey string
 	AnonKey    string
 	Verifier   *auth.Verifier
@@ -142,6 +187,19 @@ func Start(t testing.TB, opts Options) *Server {
 	env["STOWAGE_DATA_DIR"] = opts.DataDir
 	port := FreePort(t)
 	env["SERVER_PORT"] = strconv.Itoa(port)
+	switch opts.Backend {
+	case "", "file":
+		opts.Backend = "file"
+	case "s3":
+		if opts.MinIO == nil {
+			opts.MinIO = miniotest.Start(t)
+		}
+		for k, v := range S3Env(opts.MinIO) {
+			env[k] = v
+		}
+	default:
+		t.Fatalf("harness: unknown backend %q", opts.Backend)
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -150,7 +208,7 @@ func Start(t testing.TB, opts Options) *Server {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, DataDir: opts.DataDir, cmd: cmd,
-		out: &syncBuffer{}, done: make(chan struct{})}
+		Backend: opts.Backend, MinIO: opts.MinIO, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

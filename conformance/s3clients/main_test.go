@@ -39,10 +39,10 @@ type env struct {
 	multipart bool // the multipart handlers are implemented
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, backend string) *env {
 	t.Helper()
 	s3Port := harness.FreePort(t)
-	srv := harness.Start(t, harness.Options{Env: map[string]string{"S3_PORT": strconv.Itoa(s3Port), "STORAGE_S3_REGION": region}})
+	srv := harness.Start(t, harness.Options{Backend: backend, Env: map[string]string{"S3_PORT": strconv.Itoa(s3Port), "STORAGE_S3_REGION": region}})
 	e := &env{srv: srv, endpoint: srv.URL + "/s3", s3Port: s3Port}
 	e.multipart = e.detectMultipart(t)
 	return e
@@ -182,12 +182,15 @@ func sameFile(t *testing.T, a, b string) {
 	}
 }
 
-// TestClients starts one server and runs every client against it in parallel.
+// TestClients starts one server per backend (harness.Backends) and runs every client
+// against it in parallel.
 func TestClients(t *testing.T) {
-	e := start(t)
-	t.Run("awscli", func(t *testing.T) { t.Parallel(); testAWSCLI(t, e) })
-	t.Run("rclone", func(t *testing.T) { t.Parallel(); testRclone(t, e) })
-	t.Run("s3cmd", func(t *testing.T) { t.Parallel(); testS3cmd(t, e) })
-	t.Run("sdk", func(t *testing.T) { t.Parallel(); testSDK(t, e) })
-	t.Run("multipart", func(t *testing.T) { t.Parallel(); testMultipart(t, e) })
+	harness.ForEachBackend(t, func(t *testing.T, backend string) {
+		e := start(t, backend)
+		t.Run("awscli", func(t *testing.T) { t.Parallel(); testAWSCLI(t, e) })
+		t.Run("rclone", func(t *testing.T) { t.Parallel(); testRclone(t, e) })
+		t.Run("s3cmd", func(t *testing.T) { t.Parallel(); testS3cmd(t, e) })
+		t.Run("sdk", func(t *testing.T) { t.Parallel(); testSDK(t, e) })
+		t.Run("multipart", func(t *testing.T) { t.Parallel(); testMultipart(t, e) })
+	})
 }

@@ -45,11 +45,16 @@ func ensureModules(t *testing.T, d string) {
 	}
 }
 
+// TestStorageJS runs the script once per backend (harness.Backends), each on a fresh database.
 func TestStorageJS(t *testing.T) {
 	d := dir(t)
 	ensureModules(t, d)
+	harness.ForEachBackend(t, func(t *testing.T, backend string) { storageJS(t, d, backend) })
+}
+
+func storageJS(t *testing.T, d, backend string) {
 	url := pgtest.URL(t)
-	srv := harness.Start(t, harness.Options{DatabaseURL: url})
+	srv := harness.Start(t, harness.Options{DatabaseURL: url, Backend: backend})
 
 	// The policy of the RLS part: a signed-in user reads and writes only under a folder
 	// named after their uid in bucket "rls"; anon has no policy.

@@ -262,7 +262,8 @@ func (z *zeroReader) Read(p []byte) (int, error) {
 	return int(n), nil
 }
 
-// TestThroughput compares a 1 GiB TUS upload in 6 MiB chunks with one 1 GiB PUT, on each
+// TestThroughput compares a 1 GiB TUS upload in 6 MiB chunks (STOWAGE_BENCH_CHUNK_MIB) with
+// one 1 GiB PUT, on each
 // backend, and logs both rates and the peak RSS of each (a fresh server per upload, so
 // each peak is that upload's). It takes tens of seconds on these machines, so it runs only
 // with STOWAGE_BENCH=1 (and never with -short). No thresholds: figures only.
@@ -271,7 +272,11 @@ func TestThroughput(t *testing.T) {
 		t.Skip("set STOWAGE_BENCH=1 (without -short) to measure")
 	}
 	harness.ForEachBackend(t, func(t *testing.T, backend string) {
-		const size, chunk = int64(1 << 30), int64(6 << 20)
+		const size = int64(1 << 30)
+		chunk := int64(6 << 20)
+		if v, err := strconv.ParseInt(os.Getenv("STOWAGE_BENCH_CHUNK_MIB"), 10, 64); err == nil && v > 0 {
+			chunk = v << 20
+		}
 		dbURL := pgtest.URL(t)
 		putSrv := harness.Start(t, harness.Options{DatabaseURL: dbURL, Backend: backend})
 		createBucket(t, putSrv, "bench")
@@ -293,8 +298,8 @@ func TestThroughput(t *testing.T) {
 		}
 		tusTime := time.Since(start)
 		mib := float64(size) / (1 << 20)
-		t.Logf("%s: 1 GiB single PUT: %v (%.0f MiB/s, peak RSS %d MiB); TUS 6 MiB chunks: %v (%.0f MiB/s, peak RSS %d MiB); TUS/PUT time ratio %.2f",
-			backend, put.Round(time.Millisecond), mib/put.Seconds(), putRSS>>20, tusTime.Round(time.Millisecond),
+		t.Logf("%s: 1 GiB single PUT: %v (%.0f MiB/s, peak RSS %d MiB); TUS %d MiB chunks: %v (%.0f MiB/s, peak RSS %d MiB); TUS/PUT time ratio %.2f",
+			backend, put.Round(time.Millisecond), mib/put.Seconds(), putRSS>>20, chunk>>20, tusTime.Round(time.Millisecond),
 			mib/tusTime.Seconds(), srv.PeakRSS(t)>>20, tusTime.Seconds()/put.Seconds())
 	})
 }
