@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -116,4 +117,23 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// requiredStrings reads a required, non-empty JSON array of strings of at most max items,
+// with the reference's validation messages.
+func requiredStrings(raw json.RawMessage, field string, max int) ([]string, error) {
+	if absent(raw) {
+		return nil, validationError("body must have required property '" + field + "'")
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) != nil {
+		return nil, validationError("body/" + field + " must be array")
+	}
+	if len(list) == 0 {
+		return nil, validationError("body/" + field + " must NOT have fewer than 1 items")
+	}
+	if len(list) > max {
+		return nil, validationError(fmt.Sprintf("body/%s must NOT have more than %d items", field, max))
+	}
+	return list, nil
 }

@@ -117,18 +117,9 @@ func (h *Handler) deleteObjects(c *fiber.Ctx) error {
 	if err := h.readJSON(c, &body, false); err != nil {
 		return err
 	}
-	if absent(body.Prefixes) {
-		return validationError("body must have required property 'prefixes'")
-	}
-	var keys []string
-	if json.Unmarshal(body.Prefixes, &keys) != nil {
-		return validationError("body/prefixes must be array")
-	}
-	if len(keys) == 0 {
-		return validationError("body/prefixes must NOT have fewer than 1 items")
-	}
-	if len(keys) > gateway.MaxDeleteKeys {
-		return validationError("body/prefixes must NOT have more than 1000 items")
+	keys, err := requiredStrings(body.Prefixes, "prefixes", gateway.MaxDeleteKeys)
+	if err != nil {
+		return err
 	}
 	bucket, err := pathParam(c, "bucket")
 	if err != nil {

@@ -131,18 +131,9 @@ func (h *Handler) signURLs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if absent(body.Paths) {
-		return validationError("body must have required property 'paths'")
-	}
-	var paths []string
-	if json.Unmarshal(body.Paths, &paths) != nil {
-		return validationError("body/paths must be array")
-	}
-	if len(paths) == 0 {
-		return validationError("body/paths must NOT have fewer than 1 items")
-	}
-	if len(paths) > gateway.MaxFindKeys {
-		return validationError("body/paths must NOT have more than 1000 items")
+	paths, err := requiredStrings(body.Paths, "paths", gateway.MaxFindKeys)
+	if err != nil {
+		return err
 	}
 	bucket, err := pathParam(c, "bucket")
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,29 +30,6 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const bucket = "render-conf"
-
-// dir is this package's folder (script.mjs, node_modules).
-func dir(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller")
-	}
-	return filepath.Dir(file)
-}
-
-// ensureModules installs the locked storage-js when node_modules is missing.
-func ensureModules(t *testing.T, d string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(d, "node_modules", "@supabase", "storage-js", "package.json")); err == nil {
-		return
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = d
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci: %v\n%s", err, out)
-	}
-}
 
 // requireRenderer skips unless the binary renders images itself: a cgo-free build (or a
 // machine without libvips) answers FeatureNotEnabled.
@@ -84,8 +60,8 @@ func testImage(w, h int) image.Image {
 }
 
 func TestRender(t *testing.T) {
-	d := dir(t)
-	ensureModules(t, d)
+	d := harness.CallerDir(t)
+	harness.NodeModules(t, d, "@supabase/storage-js")
 	srv := harness.Start(t, harness.Options{Env: map[string]string{"IMAGE_TRANSFORMATION_ENABLED": "true"}})
 	requireRenderer(t, srv)
 	// Public, so getPublicUrl's /render/image/public/... answers.

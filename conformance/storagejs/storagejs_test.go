@@ -6,8 +6,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -21,34 +19,10 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const userID = "5d6a3c1e-2f4b-4e8a-9c7d-0b1a2c3d4e5f"
 
-// dir is this package's folder (script.mjs, node_modules).
-func dir(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller")
-	}
-	return filepath.Dir(file)
-}
-
-// ensureModules installs the locked storage-js when node_modules is missing (plain
-// `go test`; scripts/test.sh runs npm ci before).
-func ensureModules(t *testing.T, d string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(d, "node_modules", "@supabase", "storage-js", "package.json")); err == nil {
-		return
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = d
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci: %v\n%s", err, out)
-	}
-}
-
 // TestStorageJS runs the script once per backend (harness.Backends), each on a fresh database.
 func TestStorageJS(t *testing.T) {
-	d := dir(t)
-	ensureModules(t, d)
+	d := harness.CallerDir(t)
+	harness.NodeModules(t, d, "@supabase/storage-js")
 	harness.ForEachBackend(t, func(t *testing.T, backend string) { storageJS(t, d, backend) })
 }
 

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,30 +23,6 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// dir is this package's folder (script.mjs, node_modules).
-func dir(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller")
-	}
-	return filepath.Dir(file)
-}
-
-// ensureModules installs the locked tus-js-client when node_modules is missing (plain
-// `go test`; scripts/test.sh runs npm ci before).
-func ensureModules(t *testing.T, d string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(d, "node_modules", "tus-js-client", "package.json")); err == nil {
-		return
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = d
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci: %v\n%s", err, out)
-	}
-}
 
 // randomFile writes n random bytes to a temporary file.
 func randomFile(t *testing.T, n int64) string {
@@ -142,8 +117,8 @@ func TestTusJSClient(t *testing.T) {
 }
 
 func testTusJSClient(t *testing.T, backend string) {
-	d := dir(t)
-	ensureModules(t, d)
+	d := harness.CallerDir(t)
+	harness.NodeModules(t, d, "tus-js-client")
 	chunk := int64(6 << 20)
 	if backend == "s3" {
 		chunk = 2 << 20
