@@ -33,23 +33,46 @@ func (e *Engine) DeleteObject(ctx context.Context, c Caller, bucket, key string)
 // DeleteObjects removes the named objects the caller may delete and returns those removed;
 // names that do not exist are skipped. Their bytes are removed after the commit.
 func (e *Engine) DeleteObjects(ctx context.Context, c Caller, bucket string, keys []string) ([]Object, error) {
+	r, err := e.deleteObjects(ctx, c, bucket, keys, false)
+	return r.Deleted, err
+}
+
+// DeleteReport is the outcome of DeleteObjectsReport.
+type DeleteReport struct {
+	Deleted []Object
+	// Refused are the requested names that exist but the caller may not delete (RLS).
+	Refused []string
+}
+
+// DeleteObjectsReport is DeleteObjects that also reports the names that exist but were not
+// deleted, and answers CodeNoSuchBucket for a missing bucket (S3's DeleteObject(s)).
+func (e *Engine) DeleteObjectsReport(ctx context.Context, c Caller, bucket string, keys []string) (DeleteReport, error) {
+	return e.deleteObjects(ctx, c, bucket, keys, true)
+}
+
+func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, keys []string, report bool) (DeleteReport, error) {
 	if err := ValidateBucketName(bucket); err != nil {
-		return nil, err
+		return DeleteReport{}, err
 	}
 	if len(keys) > MaxDeleteKeys {
-		return nil, &Error{Code: CodeInvalidArgument, Bucket: bucket, Message: "at most 1000 keys may be deleted at once"}
+		return DeleteReport{}, &Error{Code: CodeInvalidArgument, Bucket: bucket, Message: "at most 1000 keys may be deleted at once"}
 	}
-	if len(keys) == 0 {
-		return nil, nil
+	if len(keys) == 0 && !report {
+		return DeleteReport{}, nil
 	}
 	var rows []db.Object
-	var blobs []string
+	var blobs, refused []string
 	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
 		var err error
 		if rows, err = tx.DeleteObjects(ctx, bucket, keys); err != nil {
 			return err
 		}
 		return tx.AsRole(ctx, c.scope(), e.service(c), func(tx db.Tx) error {
+			if report {
+				if refused, err = e.refusedDeletes(ctx, tx, bucket, keys, len(rows) > 0); err != nil {
+					return err
+				}
+			}
 			for _, r := range rows {
 				if r.Version == "" {
 					continue
@@ -64,14 +87,34 @@ func (e *Engine) DeleteObjects(ctx context.Context, c Caller, bucket string, key
 		})
 	})
 	if err != nil {
-		return nil, dbErr(err, CodeNoSuchBucket, bucket, "")
+		return DeleteReport{}, dbErr(err, CodeNoSuchBucket, bucket, "")
 	}
 	if len(blobs) > 0 {
 		e.removeSuperseded(ctx, c, blobs...)
 	}
-	out := make([]Object, len(rows))
+	out := DeleteReport{Deleted: make([]Object, len(rows)), Refused: refused}
 	for i, r := range rows {
-		out[i] = objectFromRow(r)
+		out.Deleted[i] = objectFromRow(r)
 	}
 	return out, nil
+}
+
+// refusedDeletes runs as the service role after the caller's delete: the requested names
+// still present are those RLS refused. With nothing deleted and nothing left, the bucket
+// itself is checked (db.ErrNotFound when it is missing).
+func (e *Engine) refusedDeletes(ctx context.Context, tx db.Tx, bucket string, keys []string, deletedAny bool) ([]string, error) {
+	left, err := tx.GetObjects(ctx, bucket, keys)
+	if err != nil {
+		return nil, err
+	}
+	if len(left) == 0 && !deletedAny {
+		if _, err := tx.GetBucket(ctx, bucket); err != nil {
+			return nil, err
+		}
+	}
+	refused := make([]string, len(left))
+	for i, r := range left {
+		refused[i] = r.Name
+	}
+	return refused, nil
 }

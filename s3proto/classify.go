@@ -39,6 +39,7 @@ const (
 	opAbortMultipartUpload
 	opListParts
 	opListMultipartUploads
+	opPostObject
 	numOps
 )
 
@@ -54,7 +55,7 @@ var opNames = [...]string{
 	opGetObjectACL: "GetObjectAcl", opCreateMultipartUpload: "CreateMultipartUpload", opUploadPart: "UploadPart",
 	opUploadPartCopy: "UploadPartCopy", opCompleteMultipartUpload: "CompleteMultipartUpload",
 	opAbortMultipartUpload: "AbortMultipartUpload", opListParts: "ListParts",
-	opListMultipartUploads: "ListMultipartUploads",
+	opListMultipartUploads: "ListMultipartUploads", opPostObject: "PostObject",
 }
 
 func (o op) String() string {
@@ -85,6 +86,7 @@ var unsupportedSubresources = []string{"acl", "cors", "policy", "lifecycle", "en
 // header is what classify needs from the request headers.
 type header struct {
 	copySource bool // x-amz-copy-source present
+	formData   bool // Content-Type multipart/form-data (a browser POST upload)
 }
 
 // classify picks the operation from method, path shape, sub-resources and headers. It is the
@@ -100,10 +102,10 @@ func classify(method, bucket string, hasKey bool, q url.Values, h header) op {
 	case hasKey:
 		return classifyObject(method, q, h)
 	}
-	return classifyBucket(method, q)
+	return classifyBucket(method, q, h)
 }
 
-func classifyBucket(method string, q url.Values) op {
+func classifyBucket(method string, q url.Values, h header) op {
 	switch method {
 	case "GET":
 		switch {
@@ -138,10 +140,13 @@ func classifyBucket(method string, q url.Values) op {
 		}
 		return opDeleteBucket
 	case "POST":
-		if q.Has("delete") {
+		switch {
+		case h.formData:
+			return opPostObject
+		case q.Has("delete"):
 			return opDeleteObjects
 		}
-		return opNotImplemented // browser POST uploads (PostObject) are not implemented
+		return opNotImplemented
 	}
 	return opUnknown
 }

@@ -38,7 +38,7 @@ func TestClassify(t *testing.T) {
 		{"list bad type", "GET", "b", false, "list-type=3", false, opUnknown},
 		{"list v1", "GET", "b", false, "prefix=a&marker=b", false, opListObjects},
 		{"delete objects", "POST", "b", false, "delete", false, opDeleteObjects},
-		{"post form", "POST", "b", false, "", false, opNotImplemented},
+		{"post without form", "POST", "b", false, "", false, opNotImplemented},
 		{"upload part copy", "PUT", "b", true, "partNumber=1&uploadId=u", true, opUploadPartCopy},
 		{"upload part", "PUT", "b", true, "partNumber=1&uploadId=u", false, opUploadPart},
 		{"put tagging", "PUT", "b", true, "tagging", false, opPutObjectTagging},
@@ -71,6 +71,29 @@ func TestClassify(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got := classify(tc.method, tc.bucket, tc.hasKey, q, header{copySource: tc.copySource}); got != tc.want {
+				t.Fatalf("classify = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClassifyPostForm(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, method, contentType string
+		hasKey                    bool
+		want                      op
+	}{
+		{"form upload", "POST", "multipart/form-data; boundary=x", false, opPostObject},
+		{"form upload upper case", "POST", "Multipart/Form-Data;boundary=x", false, opPostObject},
+		{"form on a key", "POST", "multipart/form-data; boundary=x", true, opNotImplemented},
+		{"form as PUT", "PUT", "multipart/form-data; boundary=x", false, opCreateBucket},
+		{"other multipart", "POST", "multipart/mixed; boundary=x", false, opNotImplemented},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := classify(tc.method, "b", tc.hasKey, url.Values{}, header{formData: isFormData(tc.contentType)}); got != tc.want {
 				t.Fatalf("classify = %v, want %v", got, tc.want)
 			}
 		})

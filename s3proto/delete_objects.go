@@ -6,9 +6,10 @@ import (
 	"github.com/stowage/stowage/gateway"
 )
 
-// deleteObjects removes up to 1000 keys named by an XML body read through a size cap. Every
-// requested key that is gone afterwards is reported Deleted (S3 reports keys that did not
-// exist as deleted too); Quiet mode reports only errors.
+// deleteObjects removes up to 1000 keys named by an XML body read through a size cap. A
+// requested key that exists but that RLS refused is an AccessDenied Error; every other key
+// is reported Deleted (S3 reports keys that did not exist as deleted too). Quiet mode
+// reports only errors.
 func (h *Handler) deleteObjects(c *fiber.Ctx, req *request) error {
 	var body deleteRequest
 	if err := h.readXMLBody(c, req, &body); err != nil {
@@ -24,14 +25,21 @@ func (h *Handler) deleteObjects(c *fiber.Ctx, req *request) error {
 	for i, o := range body.Objects {
 		keys[i] = o.Key
 	}
-	if _, err := h.engine.DeleteObjects(c.UserContext(), h.caller(c, req), req.bucket, keys); err != nil {
+	r, err := h.engine.DeleteObjectsReport(c.UserContext(), h.caller(c, req), req.bucket, keys)
+	if err != nil {
 		return err
 	}
+	refused := make(map[string]bool, len(r.Refused))
+	for _, k := range r.Refused {
+		refused[k] = true
+	}
 	var out deleteResult
-	if !body.Quiet {
-		out.Deleted = make([]deletedEntry, len(keys))
-		for i, k := range keys {
-			out.Deleted[i] = deletedEntry{Key: k}
+	for _, k := range keys {
+		switch {
+		case refused[k]:
+			out.Errors = append(out.Errors, deleteError{Key: k, Code: "AccessDenied", Message: "Access Denied"})
+		case !body.Quiet:
+			out.Deleted = append(out.Deleted, deletedEntry{Key: k})
 		}
 	}
 	return writeXML(c, fiber.StatusOK, out)

@@ -169,7 +169,11 @@ func (h *Handler) parse(c *fiber.Ctx, prefix string, virtualHost bool) (*request
 	if req.query, err = url.ParseQuery(rawQuery); err != nil {
 		return req, errorf(400, "InvalidArgument", "Invalid query string")
 	}
-	req.op = classify(c.Method(), req.bucket, req.hasKey, req.query, header{copySource: c.Get("x-amz-copy-source") != ""})
+	req.op = classify(c.Method(), req.bucket, req.hasKey, req.query, header{copySource: c.Get("x-amz-copy-source") != "",
+		formData: isFormData(c.Get(fiber.HeaderContentType))})
+	if req.op == opPostObject {
+		return req, nil // signed by its form fields: postObject authenticates (spec §2.1.3)
+	}
 	sreq := sigv4.Request{Method: c.Method(), RawPath: rawPath, RawQuery: rawQuery, Host: string(c.Request().Host()), Header: sigv4.Header{}}
 	c.Request().Header.VisitAll(func(k, v []byte) { sreq.Header.Add(string(k), string(v)) })
 	if req.sig, err = h.verifier.Verify(sreq); err != nil {
@@ -255,6 +259,7 @@ func (h *Handler) operations() map[op]func(*fiber.Ctx, *request) error {
 		opAbortMultipartUpload:    h.abortMultipartUpload,
 		opListParts:               h.listParts,
 		opListMultipartUploads:    h.listMultipartUploads,
+		opPostObject:              h.postObject,
 	}
 }
 

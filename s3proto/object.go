@@ -129,11 +129,15 @@ func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
 	return nil
 }
 
-// deleteObject removes an object: 204 whether or not it existed (S3 is idempotent here).
+// deleteObject removes an object: 204 whether or not it existed (S3 is idempotent here),
+// NoSuchBucket for a missing bucket, AccessDenied when RLS refused an existing object.
 func (h *Handler) deleteObject(c *fiber.Ctx, req *request) error {
-	_, err := h.engine.DeleteObject(c.UserContext(), h.caller(c, req), req.bucket, req.key)
-	if err != nil && gateway.CodeOf(err) != gateway.CodeNoSuchKey {
+	r, err := h.engine.DeleteObjectsReport(c.UserContext(), h.caller(c, req), req.bucket, []string{req.key})
+	if err != nil {
 		return err
+	}
+	if len(r.Refused) > 0 {
+		return &gateway.Error{Code: gateway.CodeForbidden, Bucket: req.bucket, Key: req.key, Message: "Access denied"}
 	}
 	return noContent(c)
 }
