@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -111,11 +112,26 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
 	}
+	opts := backend.PutOptions{Size: in.Size, ContentType: in.ContentType, CacheControl: in.CacheControl}
+	// When the store reports the MD5, Content-MD5 is checked against it after the bytes are
+	// stored (and before the commit) instead of hashing the body a second time here.
+	contentMD5 := ""
+	if in.Integrity.ContentMD5 != "" && e.storeProvidesMD5(opts) {
+		contentMD5, body.md5 = in.Integrity.ContentMD5, nil
+	}
 	version := uuid.NewString()
 	key := e.blobKey(in.Bucket, in.Key, version)
-	written, etag, err := e.writeBlob(ctx, c, key, body, in.Size, target.Limit, backend.PutOptions{ContentType: in.ContentType, CacheControl: in.CacheControl})
+	written, etag, err := e.writeBlob(ctx, c, key, body, in.Size, target.Limit, opts)
 	if err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
+	if contentMD5 != "" {
+		want, _ := base64.StdEncoding.DecodeString(contentMD5) // checked by newIntegrityReader
+		if etag != `"`+hex.EncodeToString(want)+`"` {
+			e.discardBlob(ctx, c, key)
+			return Object{}, &Error{Code: CodeBadDigest, Bucket: in.Bucket, Key: in.Key,
+				Message: "The Content-MD5 you specified did not match what we received."}
+		}
 	}
 	in.Extra.ChecksumAlgorithm, in.Extra.Checksum = body.stored()
 	owner, ownerID := ownerColumns(c.Sub)
@@ -145,7 +161,8 @@ func (e *Engine) preflight(ctx context.Context, c Caller, bucket, key, mime stri
 }
 
 // writeBlob records a write intent, then streams body into the store under key while
-// hashing it and enforcing limit. It returns the size and the quoted MD5 ETag.
+// hashing it and enforcing limit. It returns the size and the quoted MD5 ETag. When the
+// store provides the MD5 itself (backend.MD5Provider), the bytes are not hashed here.
 func (e *Engine) writeBlob(ctx context.Context, c Caller, key string, body io.Reader, size, limit int64, opts backend.PutOptions) (int64, string, error) {
 	if err := e.addIntent(ctx, c, key, db.IntentWrite); err != nil {
 		return 0, "", err
@@ -153,8 +170,11 @@ func (e *Engine) writeBlob(ctx context.Context, c Caller, key string, body io.Re
 	if body == nil {
 		body = eofReader{}
 	}
-	src := &bodyReader{r: body, limit: limit, h: md5.New()}
 	opts.Size = size
+	src := &bodyReader{r: body, limit: limit}
+	if !e.storeProvidesMD5(opts) {
+		src.h = md5.New()
+	}
 	w, err := e.store.Put(ctx, key, src, opts)
 	if err == nil && e.hooks.afterBlobWrite != nil {
 		err = e.hooks.afterBlobWrite()
@@ -163,7 +183,38 @@ func (e *Engine) writeBlob(ctx context.Context, c Caller, key string, body io.Re
 		e.discardBlob(ctx, c, key)
 		return 0, "", src.classify(err)
 	}
-	return w.Size, `"` + hex.EncodeToString(src.h.Sum(nil)) + `"`, nil
+	sum := w.MD5
+	switch {
+	case src.h != nil:
+		sum = src.h.Sum(nil)
+	case len(sum) != md5.Size:
+		// The store promised an MD5 and could not give one: hash what it stored.
+		if sum, err = e.hashBlob(ctx, key); err != nil {
+			e.discardBlob(ctx, c, key)
+			return 0, "", &Error{Code: CodeInternal, Err: fmt.Errorf("hash stored blob: %w", err)}
+		}
+	}
+	return w.Size, `"` + hex.EncodeToString(sum) + `"`, nil
+}
+
+// storeProvidesMD5 reports whether the store will report the MD5 of a Put of opts.
+func (e *Engine) storeProvidesMD5(opts backend.PutOptions) bool {
+	p, ok := e.store.(backend.MD5Provider)
+	return ok && p.ProvidesMD5(opts)
+}
+
+// hashBlob reads a stored blob back and returns its MD5.
+func (e *Engine) hashBlob(ctx context.Context, key string) ([]byte, error) {
+	r, err := e.store.Open(ctx, key, backend.Whole)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 func (e *Engine) addIntent(ctx context.Context, c Caller, key, kind string) error {
@@ -273,7 +324,7 @@ type bodyReader struct {
 	r       io.Reader
 	limit   int64
 	n       int64
-	h       hash.Hash
+	h       hash.Hash // nil when the store provides the MD5
 	bodyErr error
 }
 
@@ -284,7 +335,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.bodyErr = &Error{Code: CodeTooLarge}
 		return 0, b.bodyErr
 	}
-	b.h.Write(p[:n])
+	if b.h != nil {
+		b.h.Write(p[:n])
+	}
 	if err != nil && err != io.EOF {
 		b.bodyErr = err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -229,6 +230,21 @@ type releaseOnClose struct {
 	io.ReadCloser
 	release context.CancelFunc
 }
+
+// WriteTo copies the body to the response with a 256 KiB buffer: fewer, larger reads from
+// the store's stream and writes to the socket than fasthttp's own copy (about a sixth less
+// CPU per 16 MiB GET through the s3 backend, docs/backends.md).
+func (r releaseOnClose) WriteTo(w io.Writer) (int64, error) {
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	return io.CopyBuffer(writerOnly{w}, readerOnly{r.ReadCloser}, *buf)
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// writerOnly and readerOnly hide ReadFrom and WriteTo, so io.CopyBuffer uses its buffer.
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
 
 func (r releaseOnClose) Close() error {
 	err := r.ReadCloser.Close()

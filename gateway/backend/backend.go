@@ -49,6 +49,9 @@ type PutOptions struct {
 // Written reports what a Put stored.
 type Written struct {
 	Size int64
+	// MD5 is the MD5 digest (16 bytes) of the stored bytes when the store learned it while
+	// storing them (an S3 upstream's ETag of a single PutObject), nil otherwise.
+	MD5 []byte
 }
 
 // Info describes a stored blob.
@@ -75,6 +78,16 @@ type Store interface {
 	Stat(ctx context.Context, key string) (Info, error)
 	// Delete removes the keys; keys that do not exist are not an error.
 	Delete(ctx context.Context, keys ...string) error
+}
+
+// MD5Provider is an optional capability: a store that learns the MD5 of the bytes it stores
+// without hashing them in the gateway (an S3 upstream computes it for its ETag). The engine
+// asks before a Put streams; when the answer is true it skips its own MD5 pass and takes
+// Written.MD5. A store that answered true but returns no Written.MD5 (the upstream turned
+// out to answer other ETags, e.g. SSE-KMS) costs the engine a read-back of the blob, so it
+// should answer false from then on.
+type MD5Provider interface {
+	ProvidesMD5(opts PutOptions) bool
 }
 
 // Copier is an optional capability: a server-side copy that moves no bytes through the

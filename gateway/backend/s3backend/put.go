@@ -3,9 +3,12 @@ package s3backend
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,14 +45,39 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, opts backen
 		return s.putLarge(ctx, k, body, opts)
 	}
 	er := &exactReader{r: body, left: opts.Size}
-	if err := s.putObject(ctx, k, er, opts.Size, opts); err != nil {
+	sum, err := s.putObject(ctx, k, er, opts.Size, opts)
+	if err != nil {
 		return backend.Written{}, err
 	}
-	return backend.Written{Size: opts.Size}, nil
+	return backend.Written{Size: opts.Size, MD5: sum}, nil
 }
 
-// putObject sends one PutObject. body is an *exactReader or a *bytes.Reader of size bytes.
-func (s *Store) putObject(ctx context.Context, k *string, body io.Reader, size int64, opts backend.PutOptions) error {
+// ProvidesMD5 implements backend.MD5Provider: a Put of known size up to the single-PUT limit
+// is one PutObject, whose ETag is the MD5 of its body (unless the upstream encrypts with
+// SSE-KMS or SSE-C; once such an answer was seen, the store stops promising). Unknown sizes
+// and multipart uploads (ETag "<md5 of md5s>-<n>") leave the hashing to the engine.
+func (s *Store) ProvidesMD5(opts backend.PutOptions) bool {
+	return opts.Size >= 0 && opts.Size <= s.singlePutMax && !s.etagNotMD5.Load()
+}
+
+// etagMD5 is the MD5 digest a PutObject's answer names, nil when its ETag is not a plain
+// MD5 of the body.
+func (s *Store) etagMD5(out *s3.PutObjectOutput) []byte {
+	etag := strings.Trim(aws.ToString(out.ETag), `"`)
+	sse := out.ServerSideEncryption
+	if len(etag) == 2*md5.Size && out.SSECustomerAlgorithm == nil &&
+		sse != types.ServerSideEncryptionAwsKms && sse != types.ServerSideEncryptionAwsKmsDsse {
+		if sum, err := hex.DecodeString(etag); err == nil {
+			return sum
+		}
+	}
+	s.etagNotMD5.Store(true)
+	return nil
+}
+
+// putObject sends one PutObject and returns the body's MD5 as the upstream's ETag names it
+// (nil when it does not). body is an *exactReader or a *bytes.Reader of size bytes.
+func (s *Store) putObject(ctx context.Context, k *string, body io.Reader, size int64, opts backend.PutOptions) ([]byte, error) {
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: k, ContentLength: aws.Int64(size),
 		ContentType: optional(opts.ContentType), CacheControl: optional(opts.CacheControl)}
 	if size > 0 {
@@ -57,11 +85,14 @@ func (s *Store) putObject(ctx context.Context, k *string, body io.Reader, size i
 	} else if er, ok := body.(*exactReader); ok {
 		// An empty PUT reads no body, so look for unexpected bytes (or a failing body) first.
 		if _, err := er.Read(nil); err != nil && err != io.EOF {
-			return fmt.Errorf("s3backend: put %q: %w", *k, err)
+			return nil, fmt.Errorf("s3backend: put %q: %w", *k, err)
 		}
 	}
-	_, err := s.client.PutObject(ctx, in, bodyCall)
-	return s.bodyErr(ctx, "put", *k, body, err)
+	out, err := s.client.PutObject(ctx, in, bodyCall)
+	if err != nil {
+		return nil, s.bodyErr(ctx, "put", *k, body, err)
+	}
+	return s.etagMD5(out), nil
 }
 
 // bodyErr prefers the failure of the caller's body (what the engine must see: the client's
@@ -89,8 +120,8 @@ func (s *Store) putUnknown(ctx context.Context, k *string, body io.Reader, opts 
 	}
 	if n < len(*buf) {
 		defer s.putBuf(buf)
-		err := s.putObject(ctx, k, bytes.NewReader((*buf)[:n]), int64(n), opts)
-		return backend.Written{Size: int64(n)}, err
+		sum, err := s.putObject(ctx, k, bytes.NewReader((*buf)[:n]), int64(n), opts)
+		return backend.Written{Size: int64(n), MD5: sum}, err
 	}
 	id, err := s.createUpload(ctx, k, opts)
 	if err != nil {

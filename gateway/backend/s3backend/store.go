@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,6 +43,8 @@ var (
 	_ backend.Copier    = (*Store)(nil)
 	_ backend.Composer  = (*Store)(nil)
 	_ backend.Multipart = (*Store)(nil)
+
+	_ backend.MD5Provider = (*Store)(nil)
 )
 
 // S3 limits the store works within.
@@ -97,6 +100,9 @@ type Store struct {
 	// singlePutMax is the largest known-size Put sent as one PutObject (5 GiB; tests lower
 	// it to exercise the streamed multipart path).
 	singlePutMax int64
+	// etagNotMD5 is set once a PutObject answered an ETag that is not the body's MD5
+	// (SSE-KMS, SSE-C, an upstream with other ETags): ProvidesMD5 then answers false.
+	etagNotMD5 atomic.Bool
 }
 
 // New returns a Store for opts. It does no network I/O; Check verifies the bucket.
@@ -164,6 +170,8 @@ func newHTTPClient(opts Options, tlsEndpoint bool) (*http.Client, error) {
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ExpectContinueTimeout = time.Second
 	tr.ForceAttemptHTTP2 = false
+	// Larger than the 4 KiB defaults: fewer syscalls per streamed body.
+	tr.ReadBufferSize, tr.WriteBufferSize = 64<<10, 64<<10
 	if tlsEndpoint && len(opts.CABundle) > 0 {
 		pool, err := systemPoolWith(opts.CABundle)
 		if err != nil {

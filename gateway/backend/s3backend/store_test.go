@@ -3,6 +3,7 @@ package s3backend
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -579,5 +580,74 @@ func TestCABundleInEnvironment(t *testing.T) {
 				t.Errorf("read back bytes differ")
 			}
 		})
+	}
+}
+
+// TestProvidedMD5 checks backend.MD5Provider: a known-size Put up to the single-PUT limit is
+// promised and reports the MD5 of its bytes (the upstream's ETag); unknown sizes and
+// streamed multipart uploads are not promised, so the engine hashes them itself, and any
+// MD5 they do report is still the bytes' MD5.
+func TestProvidedMD5(t *testing.T) {
+	m := miniotest.Start(t)
+	s := newStore(t, m, func(o *Options) { o.PartSize = 5 * mib })
+	s.singlePutMax = 12 * mib
+	for _, tc := range []struct {
+		name     string
+		size     int64
+		declared bool
+		promised bool
+	}{
+		{"Known/Empty", 0, true, true},
+		{"Known/Small", 4 << 10, true, true},
+		{"Known/AtSinglePutLimit", 12 * mib, true, true},
+		{"Known/StreamedMultipart", 12*mib + 1, true, false},
+		{"Unknown/Small", 4 << 10, false, false},
+		{"Unknown/TwoParts", 10*mib + 1, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := backend.PutOptions{Size: -1}
+			if tc.declared {
+				opts.Size = tc.size
+			}
+			if got := s.ProvidesMD5(opts); got != tc.promised {
+				t.Fatalf("ProvidesMD5(size %d) = %v, want %v", opts.Size, got, tc.promised)
+			}
+			w, err := s.Put(t.Context(), "md5/"+tc.name, newCycleReader(tc.size), opts)
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			h := md5.New()
+			_, _ = io.Copy(h, newCycleReader(tc.size))
+			want := h.Sum(nil)
+			switch {
+			case tc.promised && !bytes.Equal(w.MD5, want):
+				t.Errorf("Written.MD5 = %x, want %x", w.MD5, want)
+			case !tc.promised && w.MD5 != nil && !bytes.Equal(w.MD5, want):
+				t.Errorf("unpromised Written.MD5 = %x, want nil or %x", w.MD5, want)
+			}
+		})
+	}
+	if !s.ProvidesMD5(backend.PutOptions{Size: 1}) {
+		t.Errorf("plain ETags must keep the promise")
+	}
+}
+
+// TestETagNotMD5StopsPromising checks that an upstream answer whose ETag is not a body's
+// MD5 (SSE-KMS, multipart-style) yields no MD5 and ends the promise for later Puts.
+func TestETagNotMD5StopsPromising(t *testing.T) {
+	s := &Store{singlePutMax: 12 * mib}
+	kms := &s3.PutObjectOutput{ETag: aws.String(`"0123456789abcdef0123456789abcdef"`), ServerSideEncryption: "aws:kms"}
+	plain := &s3.PutObjectOutput{ETag: aws.String(`"0123456789abcdef0123456789abcdef"`)}
+	if sum := s.etagMD5(plain); len(sum) != md5.Size {
+		t.Fatalf("plain ETag: MD5 = %x", sum)
+	}
+	for _, out := range []*s3.PutObjectOutput{kms, {ETag: aws.String(`"0123456789abcdef0123456789abcdef-2"`)}, {}} {
+		s := &Store{singlePutMax: 12 * mib}
+		if sum := s.etagMD5(out); sum != nil {
+			t.Errorf("ETag %q (sse %q): MD5 = %x, want nil", aws.ToString(out.ETag), out.ServerSideEncryption, sum)
+		}
+		if s.ProvidesMD5(backend.PutOptions{Size: 1}) {
+			t.Errorf("ETag %q: still promising an MD5", aws.ToString(out.ETag))
+		}
 	}
 }
