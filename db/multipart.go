@@ -36,6 +36,10 @@ type UploadPart struct {
 	OwnerID    string
 	Version    string
 	CreatedAt  time.Time
+	// ChecksumAlgorithm and Checksum are the part's additional checksum (a
+	// stowage.part_checksums row), "" when it was uploaded without one. Only ReplacePart
+	// writes and PartChecksums reads them.
+	ChecksumAlgorithm, Checksum string
 }
 
 const uploadColumns = `id, bucket_id, key, version, coalesce(owner_id, ''), in_progress_size, upload_signature,
@@ -111,6 +115,12 @@ func (t Tx) ReplacePart(ctx context.Context, p UploadPart) (replaced []UploadPar
 	if _, err := t.tx.Exec(ctx, q, p.ID, p.UploadID, p.PartNumber, p.Size, p.BucketID, p.Key, p.ETag, p.OwnerID, p.Version, p.CreatedAt); err != nil {
 		return nil, Classify(err)
 	}
+	if p.ChecksumAlgorithm != "" {
+		const qc = `insert into stowage.part_checksums (part_id, algorithm, checksum) values ($1::uuid, $2, $3)`
+		if _, err := t.tx.Exec(ctx, qc, p.ID, p.ChecksumAlgorithm, p.Checksum); err != nil {
+			return nil, Classify(err)
+		}
+	}
 	return replaced, nil
 }
 
@@ -128,6 +138,42 @@ func (t Tx) SetUploadSize(ctx context.Context, id string) (int64, error) {
 func (t Tx) UploadParts(ctx context.Context, id string, marker, limit int) ([]UploadPart, error) {
 	return collectParts(t.tx.Query(ctx, `select distinct on (part_number) `+partColumns+` from storage.s3_multipart_uploads_parts
 		where upload_id = $1 and part_number > $2 order by part_number, created_at desc limit $3`, id, marker, limit))
+}
+
+// PartChecksums fills in the checksums of parts (by ID) from stowage.part_checksums. It is
+// separate from UploadParts because that table is the service role's only: UploadParts
+// also runs as the caller, whom the parts table's RLS decides about.
+func (t Tx) PartChecksums(ctx context.Context, parts []UploadPart) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	ids := make([]string, len(parts))
+	for i, p := range parts {
+		ids[i] = p.ID
+	}
+	rows, err := t.tx.Query(ctx, `select part_id::text, algorithm, checksum from stowage.part_checksums where part_id = any($1::uuid[])`, ids)
+	if err != nil {
+		return Classify(err)
+	}
+	type sum struct{ id, alg, value string }
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sum, error) {
+		var s sum
+		err := r.Scan(&s.id, &s.alg, &s.value)
+		return s, err
+	})
+	if err != nil {
+		return Classify(err)
+	}
+	byID := make(map[string]sum, len(list))
+	for _, s := range list {
+		byID[s.id] = s
+	}
+	for i := range parts {
+		if s, ok := byID[parts[i].ID]; ok {
+			parts[i].ChecksumAlgorithm, parts[i].Checksum = s.alg, s.value
+		}
+	}
+	return nil
 }
 
 // DeleteUpload removes an upload and (by cascade) its parts, returning the parts it held.

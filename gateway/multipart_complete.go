@@ -35,6 +35,16 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 	if err != nil {
 		return Object{}, err
 	}
+	if err := checkPartChecksums(in.Parts, parts); err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
+	extra := m.Extra
+	if extra.Checksum, err = objectChecksum(extra.ChecksumAlgorithm, extra.ChecksumType, parts); err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
+	if extra.Checksum == "" {
+		extra.ChecksumAlgorithm, extra.ChecksumType = "", ""
+	}
 	var total int64
 	for _, p := range parts {
 		total += p.Size
@@ -55,10 +65,65 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 	}
 	owner, ownerID := ownerColumns(c.Sub)
 	row := db.Object{BucketID: u.BucketID, Name: u.Key, Owner: owner, OwnerID: ownerID, Version: version,
-		Metadata:     buildMetadataExtra(size, multipart.ETag(etags), m.ContentType, m.CacheControl, "", e.now(), m.Extra),
+		Metadata:     buildMetadataExtra(size, multipart.ETag(etags), m.ContentType, m.CacheControl, "", e.now(), extra),
 		UserMetadata: u.UserMetadata}
 	return e.commitVersionWith(ctx, c, row, key, true, commitExtra{keepOnFailure: shared,
 		inTx: func(tx db.Tx) ([]string, error) { return e.finishUpload(ctx, tx, u, parts) }})
+}
+
+// checkPartChecksums compares the checksums the client's part list names with the ones
+// verified when the parts were uploaded. S3 answers InvalidPart when one differs, or names
+// a checksum the part was not uploaded with.
+func checkPartChecksums(requested []multipart.CompletedPart, parts []db.UploadPart) error {
+	if len(requested) == 0 {
+		return nil
+	}
+	byNumber := make(map[int]db.UploadPart, len(parts))
+	for _, p := range parts {
+		byNumber[p.PartNumber] = p
+	}
+	for _, r := range requested {
+		p := byNumber[r.PartNumber]
+		for _, c := range [...]struct{ alg, value string }{{"CRC32", r.ChecksumCRC32}, {"CRC32C", r.ChecksumCRC32C},
+			{"CRC64NVME", r.ChecksumCRC64NVME}, {"SHA1", r.ChecksumSHA1}, {"SHA256", r.ChecksumSHA256}} {
+			if c.value != "" && (p.ChecksumAlgorithm != c.alg || p.Checksum != c.value) {
+				return &Error{Code: CodeInvalidPart, Err: fmt.Errorf("part %d: %s checksum does not match the uploaded part", r.PartNumber, c.alg)}
+			}
+		}
+	}
+	return nil
+}
+
+// objectChecksum is the checksum of an upload's object from its parts' checksums: S3's
+// COMPOSITE (digest of the digests, "-N") or FULL_OBJECT (the CRCs combined). "" when the
+// upload has no checksum algorithm.
+func objectChecksum(alg, typ string, parts []db.UploadPart) (string, error) {
+	if alg == "" {
+		return "", nil
+	}
+	sums := make([]string, len(parts))
+	sizes := make([]int64, len(parts))
+	for i, p := range parts {
+		if p.ChecksumAlgorithm != alg || p.Checksum == "" {
+			// UploadPart gives every part of such an upload this checksum; a part without
+			// it was written by another server.
+			return "", &Error{Code: CodeInvalidPart, Err: fmt.Errorf("part %d has no %s checksum", p.PartNumber, alg)}
+		}
+		sums[i], sizes[i] = p.Checksum, p.Size
+	}
+	var (
+		sum string
+		err error
+	)
+	if typ == ChecksumFullObject {
+		sum, err = multipart.FullObject(multipart.Algorithm(alg), sums, sizes)
+	} else {
+		sum, err = multipart.Composite(multipart.Algorithm(alg), sums)
+	}
+	if err != nil {
+		return "", &Error{Code: CodeInternal, Err: fmt.Errorf("object checksum: %w", err)}
+	}
+	return sum, nil
 }
 
 // selectParts reads the upload's parts (one row per number) and applies the completion
@@ -67,8 +132,10 @@ func (e *Engine) selectParts(ctx context.Context, c Caller, u db.Upload, request
 	var stored []db.UploadPart
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
 		var err error
-		stored, err = tx.UploadParts(ctx, u.ID, 0, multipart.MaxParts)
-		return err
+		if stored, err = tx.UploadParts(ctx, u.ID, 0, multipart.MaxParts); err != nil {
+			return err
+		}
+		return tx.PartChecksums(ctx, stored)
 	})
 	if err != nil {
 		return nil, dbErr(err, CodeNoSuchUpload, u.BucketID, u.Key)

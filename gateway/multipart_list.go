@@ -48,12 +48,18 @@ func (e *Engine) ListParts(ctx context.Context, c Caller, in ListParts) (PartLis
 	if err != nil {
 		return PartList{}, dbErr(err, CodeNoSuchUpload, in.Bucket, in.Key)
 	}
+	// The checksums table is the service role's; the caller already saw these rows.
+	err = e.db.InTx(ctx, e.service(c), func(tx db.Tx) error { return tx.PartChecksums(ctx, rows) })
+	if err != nil {
+		return PartList{}, dbErr(err, CodeNoSuchUpload, in.Bucket, in.Key)
+	}
 	out := PartList{Upload: uploadFromRow(u)}
 	if len(rows) > limit {
 		rows, out.IsTruncated = rows[:limit], true
 	}
 	for _, p := range rows {
-		out.Parts = append(out.Parts, Part{Number: p.PartNumber, ETag: p.ETag, Size: p.Size, LastModified: p.CreatedAt})
+		out.Parts = append(out.Parts, Part{Number: p.PartNumber, ETag: p.ETag, Size: p.Size, LastModified: p.CreatedAt,
+			ChecksumAlgorithm: p.ChecksumAlgorithm, Checksum: p.Checksum})
 	}
 	if len(rows) > 0 {
 		out.NextPartNumberMarker = rows[len(rows)-1].PartNumber

@@ -68,7 +68,19 @@ func (e *Engine) UploadPart(ctx context.Context, c Caller, in UploadPart) (Part,
 	if err != nil {
 		return Part{}, err
 	}
-	body, err := newIntegrityReader(in.Body, in.Integrity)
+	integ := in.Integrity
+	if alg := uploadFromRow(t.upload).Extra.ChecksumAlgorithm; alg != "" {
+		// S3: every part of an upload created with a checksum algorithm carries that
+		// checksum; a part sent without one gets it computed.
+		if integ.ChecksumAlgorithm == "" {
+			integ.ChecksumAlgorithm = alg
+		} else if !strings.EqualFold(integ.ChecksumAlgorithm, alg) {
+			return Part{}, &Error{Code: CodeInvalidArgument, Bucket: in.Bucket, Key: in.Key,
+				Message: "Checksum Type mismatch occurred, expected checksum Type: " + strings.ToLower(alg) +
+					", actual checksum Type: " + strings.ToLower(integ.ChecksumAlgorithm)}
+		}
+	}
+	body, err := newIntegrityReader(in.Body, integ)
 	if err != nil {
 		return Part{}, withObject(err, in.Bucket, in.Key)
 	}
@@ -77,9 +89,9 @@ func (e *Engine) UploadPart(ctx context.Context, c Caller, in UploadPart) (Part,
 	if err != nil {
 		return Part{}, withObject(err, in.Bucket, in.Key)
 	}
-	part, err := e.commitPart(ctx, c, t, db.UploadPart{ID: partID, PartNumber: in.PartNumber, Size: size, ETag: etag}, key)
-	part.ChecksumAlgorithm, part.Checksum = body.stored()
-	return part, err
+	row := db.UploadPart{ID: partID, PartNumber: in.PartNumber, Size: size, ETag: etag}
+	row.ChecksumAlgorithm, row.Checksum = body.stored()
+	return e.commitPart(ctx, c, t, row, key)
 }
 
 // storePart moves a part's bytes: into the store's own upload when it has one
@@ -157,7 +169,8 @@ func (e *Engine) commitPart(ctx context.Context, c Caller, t partTarget, p db.Up
 	if len(unlinked) > 0 {
 		e.removeSuperseded(ctx, c, unlinked...)
 	}
-	return Part{Number: p.PartNumber, ETag: p.ETag, Size: p.Size, LastModified: p.CreatedAt}, nil
+	return Part{Number: p.PartNumber, ETag: p.ETag, Size: p.Size, LastModified: p.CreatedAt,
+		ChecksumAlgorithm: p.ChecksumAlgorithm, Checksum: p.Checksum}, nil
 }
 
 // UploadPartCopy is the input of Engine.UploadPartCopy.
@@ -188,8 +201,12 @@ func (e *Engine) UploadPartCopy(ctx context.Context, c Caller, in UploadPartCopy
 	partID := uuid.NewString()
 	var size int64
 	var etag, key string
+	// An upload with a checksum algorithm needs the part's checksum: the bytes are read
+	// and hashed rather than copied server-side.
+	alg := uploadFromRow(t.upload).Extra.ChecksumAlgorithm
+	var sum *integrityReader
 	_, storeSide := e.store.(backend.Multipart)
-	if _, copier := e.store.(backend.Copier); copier && whole && !storeSide && isPlainMD5(src.ETag) {
+	if _, copier := e.store.(backend.Copier); copier && whole && !storeSide && isPlainMD5(src.ETag) && alg == "" {
 		// The part is the whole source, whose ETag is its MD5: a server-side copy needs
 		// no hashing.
 		key = e.partKey(t.upload, in.PartNumber, partID)
@@ -205,13 +222,25 @@ func (e *Engine) UploadPartCopy(ctx context.Context, c Caller, in UploadPartCopy
 		if err != nil {
 			return Part{}, &Error{Code: CodeNoSuchKey, Bucket: src.Bucket, Key: src.Key, Message: "The resource was not found", Err: err}
 		}
-		size, etag, key, err = e.storePart(ctx, c, t, in.PartNumber, partID, body, rng.Length())
+		var r io.Reader = body
+		if alg != "" {
+			if sum, err = newIntegrityReader(body, Integrity{ChecksumAlgorithm: alg}); err != nil {
+				body.Close()
+				return Part{}, withObject(err, in.Bucket, in.Key)
+			}
+			r = sum
+		}
+		size, etag, key, err = e.storePart(ctx, c, t, in.PartNumber, partID, r, rng.Length())
 		body.Close()
 	}
 	if err != nil {
 		return Part{}, withObject(err, in.Bucket, in.Key)
 	}
-	return e.commitPart(ctx, c, t, db.UploadPart{ID: partID, PartNumber: in.PartNumber, Size: size, ETag: etag}, key)
+	row := db.UploadPart{ID: partID, PartNumber: in.PartNumber, Size: size, ETag: etag}
+	if sum != nil {
+		row.ChecksumAlgorithm, row.Checksum = sum.stored()
+	}
+	return e.commitPart(ctx, c, t, row, key)
 }
 
 // parseCopyRange reads x-amz-copy-source-range: "bytes=first-last" with both bounds, inside

@@ -115,7 +115,7 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 	if in.ReplaceMetadata {
 		extra = in.Extra.headers()
 	}
-	extra.ChecksumAlgorithm, extra.Checksum, extra.Tags = src.Extra.ChecksumAlgorithm, src.Extra.Checksum, src.Extra.Tags
+	extra.ChecksumAlgorithm, extra.Checksum, extra.ChecksumType, extra.Tags = src.Extra.ChecksumAlgorithm, src.Extra.Checksum, src.Extra.ChecksumType, src.Extra.Tags
 	if in.ReplaceTags {
 		extra.Tags = in.Extra.Tags
 	}

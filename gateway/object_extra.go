@@ -18,6 +18,9 @@ type Extra struct {
 	// ChecksumAlgorithm is CRC32, CRC32C, CRC64NVME, SHA1 or SHA256; Checksum its base64 value.
 	ChecksumAlgorithm string `json:"checksumAlgorithm,omitempty"`
 	Checksum          string `json:"checksum,omitempty"`
+	// ChecksumType is COMPOSITE or FULL_OBJECT; "" is FULL_OBJECT (a single PUT). A
+	// COMPOSITE Checksum ends in "-<part count>", as S3 returns it.
+	ChecksumType string `json:"checksumType,omitempty"`
 	// Tags are the object's tags in the order given (S3 object tagging).
 	Tags []Tag `json:"tags,omitempty"`
 }

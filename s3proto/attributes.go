@@ -30,7 +30,7 @@ func (h *Handler) getObjectAttributes(c *fiber.Ctx, req *request) error {
 		out.ETag = strings.Trim(obj.ETag, `"`)
 	}
 	if want["Checksum"] && obj.Extra.Checksum != "" {
-		cs := newChecksums(obj.Extra.ChecksumAlgorithm, obj.Extra.Checksum)
+		cs := objectChecksums(obj.Extra)
 		out.Checksum = &cs
 	}
 	if want["StorageClass"] {

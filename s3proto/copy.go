@@ -44,7 +44,7 @@ func (h *Handler) copyObject(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	res := copyObjectResult{ETag: obj.ETag, LastModified: isoTime(obj.LastModified),
-		checksums: newChecksums(obj.Extra.ChecksumAlgorithm, obj.Extra.Checksum)}
+		checksums: objectChecksums(obj.Extra)}
 	return writeXML(c, fiber.StatusOK, res)
 }
 

@@ -30,6 +30,7 @@ type completeMultipartUploadResult struct {
 	Bucket   string   `xml:"Bucket"`
 	Key      string   `xml:"Key"`
 	ETag     string   `xml:"ETag"`
+	checksums
 }
 
 type partEntry struct {
@@ -37,6 +38,7 @@ type partEntry struct {
 	LastModified string `xml:"LastModified"`
 	ETag         string `xml:"ETag"`
 	Size         int64  `xml:"Size"`
+	checksums
 }
 
 type listPartsResult struct {
@@ -47,6 +49,8 @@ type listPartsResult struct {
 	Initiator            *owner      `xml:"Initiator,omitempty"`
 	Owner                *owner      `xml:"Owner,omitempty"`
 	StorageClass         string      `xml:"StorageClass"`
+	ChecksumAlgorithm    string      `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType         string      `xml:"ChecksumType,omitempty"`
 	PartNumberMarker     int         `xml:"PartNumberMarker"`
 	NextPartNumberMarker int         `xml:"NextPartNumberMarker"`
 	MaxParts             int         `xml:"MaxParts"`
@@ -100,9 +104,14 @@ func (h *Handler) createMultipartUpload(c *fiber.Ctx, req *request) error {
 	drain(body, h.opts.XMLLimit)
 	u, err := h.engine.CreateMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CreateMultipartUpload{
 		Bucket: req.bucket, Key: req.key, ContentType: c.Get(fiber.HeaderContentType),
-		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, Extra: extraHeaders(c)})
+		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, Extra: extraHeaders(c),
+		ChecksumAlgorithm: c.Get("x-amz-checksum-algorithm"), ChecksumType: c.Get("x-amz-checksum-type")})
 	if err != nil {
 		return err
+	}
+	if u.Extra.ChecksumAlgorithm != "" {
+		c.Set("x-amz-checksum-algorithm", u.Extra.ChecksumAlgorithm)
+		c.Set("x-amz-checksum-type", u.Extra.ChecksumType)
 	}
 	return writeXML(c, fiber.StatusOK, initiateMultipartUploadResult{Bucket: u.Bucket, Key: u.Key, UploadID: u.ID})
 }
@@ -177,7 +186,7 @@ func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	return writeXML(c, fiber.StatusOK, completeMultipartUploadResult{Location: req.bucket + "/" + req.key,
-		Bucket: req.bucket, Key: req.key, ETag: obj.ETag})
+		Bucket: req.bucket, Key: req.key, ETag: obj.ETag, checksums: objectChecksums(obj.Extra)})
 }
 
 // completeBodyError maps the parser's typed errors; a body that failed its signature or
@@ -239,12 +248,15 @@ func (h *Handler) listParts(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	res := listPartsResult{Bucket: req.bucket, Key: req.key, UploadID: l.Upload.ID, StorageClass: "STANDARD",
+		ChecksumAlgorithm: l.Upload.Extra.ChecksumAlgorithm, ChecksumType: l.Upload.Extra.ChecksumType,
 		PartNumberMarker: marker, NextPartNumberMarker: l.NextPartNumberMarker, MaxParts: maxParts, IsTruncated: l.IsTruncated}
 	if l.Upload.OwnerID != "" {
 		res.Initiator, res.Owner = &owner{ID: l.Upload.OwnerID}, &owner{ID: l.Upload.OwnerID}
 	}
 	for _, p := range l.Parts {
-		res.Parts = append(res.Parts, partEntry{PartNumber: p.Number, LastModified: isoTime(p.LastModified), ETag: p.ETag, Size: p.Size})
+		cs := newChecksums(p.ChecksumAlgorithm, p.Checksum)
+		cs.ChecksumType = "" // per upload, not per part
+		res.Parts = append(res.Parts, partEntry{PartNumber: p.Number, LastModified: isoTime(p.LastModified), ETag: p.ETag, Size: p.Size, checksums: cs})
 	}
 	return writeXML(c, fiber.StatusOK, res)
 }

@@ -190,7 +190,11 @@ func writeObjectHeaders(c *fiber.Ctx, o gateway.Object, withChecksum bool) {
 func writeChecksum(c *fiber.Ctx, e gateway.Extra) {
 	if e.ChecksumAlgorithm != "" && e.Checksum != "" {
 		c.Set("x-amz-checksum-"+strings.ToLower(e.ChecksumAlgorithm), e.Checksum)
-		c.Set("x-amz-checksum-type", "FULL_OBJECT")
+		typ := e.ChecksumType
+		if typ == "" {
+			typ = gateway.ChecksumFullObject
+		}
+		c.Set("x-amz-checksum-type", typ)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
 )
 
 // ns is the S3 XML namespace every response root carries.
@@ -141,6 +143,15 @@ type checksums struct {
 	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
 	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
 	ChecksumType      string `xml:"ChecksumType,omitempty"`
+}
+
+// objectChecksums are an object's checksum elements, with its checksum type.
+func objectChecksums(e gateway.Extra) checksums {
+	c := newChecksums(e.ChecksumAlgorithm, e.Checksum)
+	if c.ChecksumType != "" && e.ChecksumType != "" {
+		c.ChecksumType = e.ChecksumType
+	}
+	return c
 }
 
 func newChecksums(algorithm, value string) checksums {

@@ -192,6 +192,7 @@ func TestClients(t *testing.T) {
 		t.Run("s3cmd", func(t *testing.T) { t.Parallel(); testS3cmd(t, e) })
 		t.Run("sdk", func(t *testing.T) { t.Parallel(); testSDK(t, e) })
 		t.Run("multipart", func(t *testing.T) { t.Parallel(); testMultipart(t, e) })
+		t.Run("multipart checksums", func(t *testing.T) { t.Parallel(); testMultipartChecksums(t, e) })
 		t.Run("post", func(t *testing.T) { t.Parallel(); testPostObject(t, e) })
 	})
 }
