@@ -111,6 +111,24 @@ func (f *fixture) blobs(t *testing.T) []string {
 	return out
 }
 
+// ownFolderPolicies creates the policies Supabase's docs recommend on bucket: a user may
+// touch only objects in the folder named after their user id, for the given commands
+// (select, insert, update, delete).
+func (f *fixture) ownFolderPolicies(t *testing.T, bucket string, commands ...string) {
+	t.Helper()
+	for _, cmd := range commands {
+		cond := fmt.Sprintf("bucket_id = '%s' and (storage.foldername(name))[1] = auth.uid()::text", bucket)
+		clause := "using (" + cond + ")"
+		if cmd == "insert" {
+			clause = "with check (" + cond + ")"
+		}
+		q := fmt.Sprintf("create policy own_%s_%s on storage.objects for %s to authenticated %s", bucket, cmd, cmd, clause)
+		if _, err := f.db.Pool().Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func wantCode(t *testing.T, err error, code Code) {
 	t.Helper()
 	if CodeOf(err) != code || err == nil {
@@ -339,15 +357,7 @@ func TestRLS(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.bucket(t, "private")
-	for _, q := range []string{
-		`create policy own_read on storage.objects for select to authenticated using (bucket_id = 'private' and (storage.foldername(name))[1] = auth.uid()::text)`,
-		`create policy own_insert on storage.objects for insert to authenticated with check (bucket_id = 'private' and (storage.foldername(name))[1] = auth.uid()::text)`,
-		`create policy own_delete on storage.objects for delete to authenticated using (bucket_id = 'private' and (storage.foldername(name))[1] = auth.uid()::text)`,
-	} {
-		if _, err := f.db.Pool().Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.ownFolderPolicies(t, "private", "select", "insert", "delete")
 	alice, bob := "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 	obj, err := f.put(t, user(alice), "private", alice+"/note.txt", []byte("alice's"), false)
 	if err != nil {

@@ -355,15 +355,7 @@ func TestMultipartRLS(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.bucket(t, "private")
-	for _, q := range []string{
-		`create policy own_read on storage.objects for select to authenticated using (bucket_id = 'private' and (storage.foldername(name))[1] = auth.uid()::text)`,
-		`create policy own_insert on storage.objects for insert to authenticated with check (bucket_id = 'private' and (storage.foldername(name))[1] = auth.uid()::text)`,
-		`create policy own_update on storage.objects for update to authenticated using (bucket_id = 'private' and (storage.foldername(name))[1] = auth.uid()::text)`,
-	} {
-		if _, err := f.db.Pool().Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.ownFolderPolicies(t, "private", "select", "insert", "update")
 	alice, bob := "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 	cases := []struct {
 		name string
