@@ -232,6 +232,8 @@ func TestObjectRoundTrip(t *testing.T) {
 		{"if-modified-since future", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304, ""},
 		{"part 1", "GET", "/s3/b/dir/hello%20world.txt?partNumber=1", nil, 200, "hello, stowage"},
 		{"part 2", "GET", "/s3/b/dir/hello%20world.txt?partNumber=2", nil, 416, "InvalidPartNumber"},
+		{"part number with a sign", "GET", "/s3/b/dir/hello%20world.txt?partNumber=%2B1", nil, 400, "InvalidArgument"},
+		{"part number out of range", "GET", "/s3/b/dir/hello%20world.txt?partNumber=10001", nil, 400, "InvalidArgument"},
 		{"override", "GET", "/s3/b/dir/hello%20world.txt?response-content-type=image%2Fpng", nil, 200, "hello"},
 		{"missing key", "GET", "/s3/b/nope", nil, 404, "<Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Resource>b/nope</Resource>"},
 		{"head", "HEAD", "/s3/b/dir/hello%20world.txt", nil, 200, ""},

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
+	"github.com/stowage/stowage/multipart"
 )
 
 // putObject stores the body as bucket/key (always an upsert, as S3). The body stays a
@@ -148,10 +149,10 @@ func checkPartNumber(req *request) error {
 	if !req.query.Has("partNumber") {
 		return nil
 	}
-	n, err := strconv.Atoi(req.query.Get("partNumber"))
+	n, err := multipart.ParsePartNumber(req.query.Get("partNumber"))
 	switch {
-	case err != nil || n < 1 || n > 10000:
-		return errorf(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+	case err != nil:
+		return errBadPartNumber
 	case n != 1:
 		return errInvalidPartNum
 	}

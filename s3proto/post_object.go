@@ -152,8 +152,9 @@ type lengthRangeReader struct {
 }
 
 func (l *lengthRangeReader) Read(p []byte) (int, error) {
-	if l.rng.Set && int64(len(p)) > l.rng.Max-l.n+1 {
-		p = p[:l.rng.Max-l.n+1] // one byte past the maximum is enough to know
+	// room+1 would overflow for a policy maximum of math.MaxInt64; room < len(p) keeps it small.
+	if room := l.rng.Max - l.n; l.rng.Set && room < int64(len(p)) {
+		p = p[:max(room+1, 0)] // one byte past the maximum is enough to know
 	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)
