@@ -83,13 +83,14 @@ func (t Tx) UpsertObject(ctx context.Context, o Object) (Object, error) {
 }
 
 // MoveObject renames the row of srcBucket/srcName (keeping its id) and points it at a new
-// version; ErrNotFound when no visible row matched.
-func (t Tx) MoveObject(ctx context.Context, srcBucket, srcName string, dst Object) (Object, error) {
+// version, only while the row still holds srcVersion (the version whose bytes were copied
+// for dst); ErrNotFound when no visible row matched.
+func (t Tx) MoveObject(ctx context.Context, srcBucket, srcName, srcVersion string, dst Object) (Object, error) {
 	const q = `update storage.objects set bucket_id = $3, name = $4, version = $5,
 			metadata = coalesce($6::jsonb, metadata), user_metadata = coalesce($7::jsonb, user_metadata),
 			owner = nullif($8, '')::uuid, owner_id = nullif($9, '')
-		where bucket_id = $1 and name = $2 returning ` + objectColumns
-	return scanObject(t.tx.QueryRow(ctx, q, srcBucket, srcName, dst.BucketID, dst.Name, dst.Version, jsonArg(dst.Metadata), jsonArg(dst.UserMetadata), dst.Owner, dst.OwnerID))
+		where bucket_id = $1 and name = $2 and coalesce(version, '') = $10 returning ` + objectColumns
+	return scanObject(t.tx.QueryRow(ctx, q, srcBucket, srcName, dst.BucketID, dst.Name, dst.Version, jsonArg(dst.Metadata), jsonArg(dst.UserMetadata), dst.Owner, dst.OwnerID, srcVersion))
 }
 
 // DeleteObjects deletes the visible rows among names and returns them.

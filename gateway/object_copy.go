@@ -171,7 +171,10 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 			moved.Metadata = buildMetadata(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now())
 			moved.UserMetadata = in.UserMetadata
 		}
-		if out, err = tx.MoveObject(ctx, in.SrcBucket, in.SrcKey, moved); err != nil {
+		// Only the version whose bytes were copied moves: a source overwritten meanwhile
+		// would otherwise get the old bytes under its new metadata, and its own blob would
+		// be left without a row or an intent.
+		if out, err = tx.MoveObject(ctx, in.SrcBucket, in.SrcKey, src.Version, moved); err != nil {
 			return err
 		}
 		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
