@@ -194,6 +194,10 @@ func (h *Handler) VerifyDownloadToken(token, bucket, key string) (map[string]any
 // route.
 func ObjectPath(c *fiber.Ctx) (bucket, key string, err error) { return objectPath(c) }
 
+// ContentDisposition is the Content-Disposition of ?download[=name], as the object routes
+// send it.
+func ContentDisposition(name string) string { return contentDisposition(name) }
+
 // caller builds the engine's view of this request for RLS: identity, operation name and
 // the request line and headers PostgREST-style policies may read.
 func (h *Handler) caller(c *fiber.Ctx, p auth.Principal, op string) gateway.Caller {

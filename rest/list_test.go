@@ -2,6 +2,7 @@ package rest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -114,4 +115,12 @@ func TestListing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJSONBodyCap checks JSON bodies are refused past the cap (1 MiB by default).
+func TestJSONBodyCap(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	big := `{"prefix":"` + strings.Repeat("a", 1<<20) + `"}`
+	want := envelope{413, "413", "EntityTooLarge", "Request body is too large"}
+	f.checkError(f.do("POST", "/object/list/any", f.service, big, "Content-Type", "application/json"), want)
 }

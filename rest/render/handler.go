@@ -184,7 +184,7 @@ func (h *Handler) writeHeaders(c *fiber.Ctx, obj gateway.Object, o Options, etag
 	c.Set("X-Transformations", strings.Join(o.imgproxySegments(), ","))
 	c.Set("X-Robots-Tag", "none")
 	if args := c.Request().URI().QueryArgs(); args.Has("download") {
-		c.Set(fiber.HeaderContentDisposition, contentDisposition(string(args.Peek("download"))))
+		c.Set(fiber.HeaderContentDisposition, rest.ContentDisposition(string(args.Peek("download"))))
 	}
 }
 
@@ -215,13 +215,4 @@ func SignTransform(l Limits) func(json.RawMessage) (transformations, format stri
 		transformations, format := o.Claims()
 		return transformations, format, nil
 	}
-}
-
-// contentDisposition renders ?download[=name] as the reference does.
-func contentDisposition(name string) string {
-	if name == "" {
-		return "attachment;"
-	}
-	enc := strings.ReplaceAll(url.QueryEscape(name), "+", "%20")
-	return "attachment; filename=" + enc + "; filename*=UTF-8''" + enc
 }

@@ -687,3 +687,16 @@ func TestConcurrentTransforms(t *testing.T) {
 	}
 	t.Logf("peak RSS before %d MiB, after 16 concurrent transforms %d MiB", before>>20, peakRSS(t)>>20)
 }
+
+// TestDownloadName checks ?download=name is encoded as the object routes encode it
+// (encodeURIComponent: ' stays as is).
+func TestDownloadName(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{})
+	f.put(t, "pub", "photo.png", "image/png", encodePNG(t, testImage(30, 20)))
+	r := f.get(t, "/render/image/public/pub/photo.png?width=10&download=my%20file%27s.png", nil)
+	want := "attachment; filename=my%20file's.png; filename*=UTF-8''my%20file's.png"
+	if got := r.header.Get("Content-Disposition"); r.status != 200 || got != want {
+		t.Fatalf("status %d, Content-Disposition %q, want %q", r.status, got, want)
+	}
+}
