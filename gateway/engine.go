@@ -149,3 +149,16 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 }
+
+// storeErr translates a store failure on bucket/key: missing bytes are NoSuchKey (the row
+// exists but its blob does not), an unreachable store is Unavailable (503, retryable),
+// anything else is ours.
+func storeErr(err error, bucket, key string) *Error {
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return &Error{Code: CodeNoSuchKey, Bucket: bucket, Key: key, Message: "The resource was not found", Err: err}
+	case errors.Is(err, backend.ErrUnavailable):
+		return &Error{Code: CodeUnavailable, Bucket: bucket, Key: key, Err: err}
+	}
+	return &Error{Code: CodeInternal, Bucket: bucket, Key: key, Err: fmt.Errorf("store: %w", err)}
+}

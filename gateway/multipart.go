@@ -170,7 +170,7 @@ func (e *Engine) CreateMultipartUpload(ctx context.Context, c Caller, in CreateM
 		id, err = mp.StartUpload(ctx, e.blobKey(in.Bucket, in.Key, version),
 			backend.PutOptions{Size: -1, ContentType: in.ContentType, CacheControl: in.CacheControl})
 		if err != nil {
-			return MultipartUpload{}, &Error{Code: CodeInternal, Bucket: in.Bucket, Key: in.Key, Err: err}
+			return MultipartUpload{}, storeErr(err, in.Bucket, in.Key)
 		}
 	}
 	// The upload's Extra holds the checksum algorithm and type (no value): completion

@@ -220,7 +220,7 @@ func (e *Engine) UploadPartCopy(ctx context.Context, c Caller, in UploadPartCopy
 		var body io.ReadCloser
 		body, err = e.store.Open(ctx, e.blobKey(src.Bucket, src.Key, src.Version), br)
 		if err != nil {
-			return Part{}, &Error{Code: CodeNoSuchKey, Bucket: src.Bucket, Key: src.Key, Message: "The resource was not found", Err: err}
+			return Part{}, storeErr(err, src.Bucket, src.Key)
 		}
 		var r io.Reader = body
 		if alg != "" {

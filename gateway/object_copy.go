@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 
@@ -76,19 +75,13 @@ func (e *Engine) copyBlob(ctx context.Context, c Caller, src Object, dstKey stri
 		w, err := cp.Copy(ctx, srcKey, dstKey)
 		if err != nil {
 			e.discardBlob(ctx, c, dstKey)
-			if errors.Is(err, backend.ErrNotFound) {
-				return 0, &Error{Code: CodeNoSuchKey, Bucket: src.Bucket, Key: src.Key, Message: "The resource was not found", Err: err}
-			}
-			if errors.Is(err, backend.ErrUnavailable) {
-				return 0, &Error{Code: CodeUnavailable, Err: err}
-			}
-			return 0, &Error{Code: CodeInternal, Err: fmt.Errorf("store copy: %w", err)}
+			return 0, storeErr(err, src.Bucket, src.Key)
 		}
 		return w.Size, nil
 	}
 	body, err := e.store.Open(ctx, srcKey, backend.Whole)
 	if err != nil {
-		return 0, &Error{Code: CodeNoSuchKey, Bucket: src.Bucket, Key: src.Key, Message: "The resource was not found", Err: err}
+		return 0, storeErr(err, src.Bucket, src.Key)
 	}
 	defer body.Close()
 	n, _, err := e.writeBlob(ctx, c, dstKey, body, src.Size, src.Size, backend.PutOptions{ContentType: in.ContentType, CacheControl: in.CacheControl})

@@ -132,14 +132,8 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		if errors.Is(err, backend.ErrNotFound) && attempt < 2 {
 			continue
 		}
-		if errors.Is(err, backend.ErrNotFound) {
-			return ObjectReader{}, &Error{Code: CodeNoSuchKey, Bucket: in.Bucket, Key: in.Key, Message: "The resource was not found", Err: err}
-		}
-		if errors.Is(err, backend.ErrUnavailable) {
-			return ObjectReader{}, &Error{Code: CodeUnavailable, Bucket: in.Bucket, Key: in.Key, Err: err}
-		}
 		if err != nil {
-			return ObjectReader{}, &Error{Code: CodeInternal, Bucket: in.Bucket, Key: in.Key, Err: err}
+			return ObjectReader{}, storeErr(err, in.Bucket, in.Key)
 		}
 		return ObjectReader{Object: obj, Body: body, Range: rng, Partial: partial}, nil
 	}

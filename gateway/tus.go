@@ -163,7 +163,7 @@ func (e *Engine) startTus(ctx context.Context, c Caller, in TusCreate) (tusState
 		var err error
 		id, err = mp.StartUpload(ctx, key, backend.PutOptions{Size: -1, ContentType: in.ContentType, CacheControl: in.CacheControl})
 		if err != nil {
-			return tusState{}, &Error{Code: CodeInternal, Bucket: in.Bucket, Key: in.Key, Err: err}
+			return tusState{}, storeErr(err, in.Bucket, in.Key)
 		}
 	}
 	meta, _ := json.Marshal(uploadMetadata{Mimetype: in.ContentType, CacheControl: in.CacheControl})
