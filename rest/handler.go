@@ -139,6 +139,10 @@ const (
 //
 // Deviation: the reference ignores apikey (its gateway consumes it); supabase-js sends
 // both headers, so accepting apikey alone lets clients talk to Stowage without a gateway.
+// RequestToken is the credential of a request as every JWT route reads it: Authorization
+// ("Bearer" optional), else the apikey header that supabase-js sends too.
+func RequestToken(c *fiber.Ctx) string { return bearer(c) }
+
 func bearer(c *fiber.Ctx) string {
 	if v := c.Get(fiber.HeaderAuthorization); v != "" {
 		return auth.BearerToken(v)
@@ -181,7 +185,7 @@ func (h *Handler) Principal(c *fiber.Ctx, class Access) (auth.Principal, error) 
 
 // Caller is the engine's view of the request for RLS policies, as the REST routes build it.
 func (h *Handler) Caller(c *fiber.Ctx, p auth.Principal, op string) gateway.Caller {
-	return h.caller(c, p, op)
+	return NewCaller(c, p, op)
 }
 
 // VerifyDownloadToken checks the token of a signed download URL for bucket/key (as
@@ -201,6 +205,13 @@ func ContentDisposition(name string) string { return contentDisposition(name) }
 // caller builds the engine's view of this request for RLS: identity, operation name and
 // the request line and headers PostgREST-style policies may read.
 func (h *Handler) caller(c *fiber.Ctx, p auth.Principal, op string) gateway.Caller {
+	return NewCaller(c, p, op)
+}
+
+// NewCaller is the engine's view of a request for RLS policies: identity, operation name,
+// and the request line and all headers (lower-case names, authorization included, as the
+// reference sets request.headers), for every dialect that speaks over fiber and JWTs.
+func NewCaller(c *fiber.Ctx, p auth.Principal, op string) gateway.Caller {
 	headers := make(map[string]string)
 	c.Request().Header.VisitAll(func(k, v []byte) {
 		headers[strings.ToLower(string(k))] = string(v)

@@ -276,13 +276,7 @@ func (h *Handler) verifyURLToken(token, bucket, key, scope string) (map[string]a
 	if err != nil {
 		return nil, invalidJWT(auth.Message(err))
 	}
-	sc, hasScope := claims["scope"].(string)
-	_, hasUpsert := claims["upsert"]
-	switch {
-	case hasScope && sc == scope:
-	case !hasScope && scope == "download" && !hasUpsert:
-	case !hasScope && scope == "upload" && hasUpsert:
-	default:
+	if !auth.ScopeAllows(claims, scope) {
 		return nil, invalidSignature("Token is not scoped for " + scope)
 	}
 	if u, _ := claims["url"].(string); u != bucket+"/"+key {

@@ -227,6 +227,23 @@ func (v *Verifier) NewKey(role string, lifetime time.Duration) (string, error) {
 	return v.Sign(map[string]any{"role": role, "iss": "stowage", "iat": now.Unix(), "exp": now.Add(lifetime).Unix()})
 }
 
+// ScopeAllows reports whether a signed-URL token's claims grant scope ("download" or
+// "upload"): an explicit scope claim, or a legacy token without one that has an upsert
+// claim (upload) or none (download), as the reference accepts.
+func ScopeAllows(claims map[string]any, scope string) bool {
+	sc, hasScope := claims["scope"].(string)
+	_, hasUpsert := claims["upsert"]
+	switch {
+	case hasScope:
+		return sc == scope
+	case scope == "upload":
+		return hasUpsert
+	case scope == "download":
+		return !hasUpsert
+	}
+	return false
+}
+
 // BearerToken extracts the token from an Authorization header value: "Bearer" is matched
 // case-insensitively and is optional, as in the reference.
 func BearerToken(header string) string {

@@ -5,18 +5,17 @@
 package tus
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/rest"
 )
 
 // Version is the TUS protocol version spoken.
@@ -152,8 +151,7 @@ func (h *Handler) wrap(signed bool, fn func(*fiber.Ctx, request) error) fiber.Ha
 			if err != nil {
 				return writeError(c, h.opts.Logger, protocol(400, auth.Message(err)))
 			}
-			sc, hasScope := claims["scope"].(string)
-			if _, hasUpsert := claims["upsert"]; !(hasScope && sc == "upload") && (hasScope || !hasUpsert) {
+			if !auth.ScopeAllows(claims, "upload") {
 				return writeError(c, h.opts.Logger, protocol(400, "Token is not scoped for upload"))
 			}
 			// Signed uploads run as the service role with the token's owner (no RLS).
@@ -207,12 +205,7 @@ func checkHeaders(c *fiber.Ctx) error {
 
 // principal verifies the bearer token (Authorization, else apikey, as the REST dialect).
 func (h *Handler) principal(c *fiber.Ctx) (auth.Principal, error) {
-	token := ""
-	if v := c.Get(fiber.HeaderAuthorization); v != "" {
-		token = auth.BearerToken(v)
-	} else {
-		token = strings.TrimSpace(c.Get("apikey"))
-	}
+	token := rest.RequestToken(c)
 	if token == "" {
 		return auth.Principal{}, &gateway.Error{Code: gateway.CodeForbidden, Message: "Invalid Compact JWS"}
 	}
@@ -223,22 +216,15 @@ func (h *Handler) principal(c *fiber.Ctx) (auth.Principal, error) {
 	return p, nil
 }
 
-// caller is the engine's view of the request for RLS policies.
+// caller is the engine's view of the request for RLS policies, built as the REST routes
+// build it, with the TUS operation names.
 func (h *Handler) caller(c *fiber.Ctx, p auth.Principal, signed bool) gateway.Caller {
-	headers := make(map[string]string)
-	c.Request().Header.VisitAll(func(k, v []byte) {
-		name := strings.ToLower(string(k))
-		if name != "authorization" && name != "x-signature" && name != "apikey" {
-			headers[name] = string(v)
-		}
-	})
-	hj, _ := json.Marshal(headers)
 	op := map[string]string{fiber.MethodPost: "storage.tus.upload.create", fiber.MethodPatch: "storage.tus.upload.part",
 		fiber.MethodHead: "storage.tus.upload.get", fiber.MethodDelete: "storage.tus.upload.delete"}[c.Method()]
 	if signed {
 		op += "_signed"
 	}
-	return gateway.Caller{Principal: p, Operation: op, Method: c.Method(), Path: c.OriginalURL(), Headers: string(hj)}
+	return rest.NewCaller(c, p, op)
 }
 
 // bodyStream is a request body and its declared size (-1 unknown).
