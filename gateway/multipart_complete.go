@@ -179,11 +179,23 @@ func (e *Engine) assemble(ctx context.Context, c Caller, u db.Upload, m Multipar
 	}
 	version = uuid.NewString()
 	key = e.blobKey(u.BucketID, u.Key, version)
+	size, _, err = e.assembleLocal(ctx, c, u, m, parts, total, key)
+	if err != nil {
+		return "", "", 0, false, err
+	}
+	return version, key, size, false, nil
+}
+
+// assembleLocal writes the part blobs of u, in order, as one blob under key (recorded as
+// a write intent first): composed by the store when it can (copy_file_range on the file
+// store), otherwise streamed through one open part at a time. The MD5 ETag comes back
+// only from the streamed path ("" when composed).
+func (e *Engine) assembleLocal(ctx context.Context, c Caller, u db.Upload, m MultipartUpload, parts []db.UploadPart, total int64, key string) (int64, string, error) {
 	srcs := e.partBlobs(u, parts)
 	opts := backend.PutOptions{Size: total, ContentType: m.ContentType, CacheControl: m.CacheControl}
-	if cm, ok := e.store.(backend.Composer); ok {
+	if cm, ok := e.store.(backend.Composer); ok && len(parts) > 0 {
 		if err := e.addIntent(ctx, c, key, db.IntentWrite); err != nil {
-			return "", "", 0, false, err
+			return 0, "", err
 		}
 		w, err := cm.Compose(ctx, key, srcs, opts)
 		if err == nil && e.hooks.afterBlobWrite != nil {
@@ -191,22 +203,17 @@ func (e *Engine) assemble(ctx context.Context, c Caller, u db.Upload, m Multipar
 		}
 		if err != nil {
 			e.discardBlob(ctx, c, key)
-			return "", "", 0, false, assembleErr(err)
+			return 0, "", assembleErr(err)
 		}
-		return version, key, w.Size, false, nil
+		return w.Size, "", nil
 	}
-	// A store that can neither compose nor assemble: stream the parts through, one open
-	// part at a time.
 	pr := &partsReader{ctx: ctx, store: e.store, keys: srcs}
 	defer pr.close()
-	size, _, err = e.writeBlob(ctx, c, key, pr, total, total, opts)
-	if err != nil {
-		if pr.err != nil {
-			return "", "", 0, false, assembleErr(pr.err)
-		}
-		return "", "", 0, false, err
+	size, etag, err := e.writeBlob(ctx, c, key, pr, total, total, opts)
+	if err != nil && pr.err != nil {
+		return 0, "", assembleErr(pr.err)
 	}
-	return version, key, size, false, nil
+	return size, etag, err
 }
 
 // assembleErr: a part that vanished or changed size under us was replaced or aborted

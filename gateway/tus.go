@@ -474,24 +474,7 @@ func (e *Engine) tusAssemble(ctx context.Context, c Caller, u db.Upload, m Multi
 		_, key, size, shared, err := e.assemble(ctx, c, u, m, parts, total)
 		return key, size, "", shared, err
 	}
-	opts := backend.PutOptions{Size: total, ContentType: m.ContentType, CacheControl: m.CacheControl}
-	if cm, ok := e.store.(backend.Composer); ok && len(parts) > 0 {
-		if err := e.addIntent(ctx, c, key, db.IntentWrite); err != nil {
-			return "", 0, "", false, err
-		}
-		w, err := cm.Compose(ctx, key, e.partBlobs(u, parts), opts)
-		if err != nil {
-			e.discardBlob(ctx, c, key)
-			return "", 0, "", false, assembleErr(err)
-		}
-		return key, w.Size, "", false, nil
-	}
-	pr := &partsReader{ctx: ctx, store: e.store, keys: e.partBlobs(u, parts)}
-	defer pr.close()
-	size, etag, err := e.writeBlob(ctx, c, key, pr, total, total, opts)
-	if err != nil && pr.err != nil {
-		err = assembleErr(pr.err)
-	}
+	size, etag, err := e.assembleLocal(ctx, c, u, m, parts, total, key)
 	return key, size, etag, false, err
 }
 
