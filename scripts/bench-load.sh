@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The load benchmark against running servers, with peers measured in the same run:
 #   minio            MinIO directly (the peer)
+#   minio-relay      MinIO behind a bare TCP relay (stowage-bench relay: splices bytes, does
+#                    nothing else): the physical limit of any gateway in front of MinIO here
 #   stowage-s3       Stowage's S3 dialect (/s3), file backend
 #   stowage-proxy    Stowage's S3 dialect (/s3), s3 backend → the same MinIO
 # Each Stowage runs on embedded defaults (its own Postgres) in a temporary folder. Prints the
-# bench table (ratios against MinIO) and each Stowage's peak RSS. Asserts nothing.
+# bench table (ratios against MinIO), the CPU each process (with its children: a Stowage's
+# embedded Postgres counts towards it) spent per operation, and each Stowage's peak RSS.
+# Asserts nothing.
 # Usage: scripts/bench-load.sh [stowage-bench flags, e.g. -duration 10s -workers 8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +29,7 @@ ak=benchaccesskey; sk=bench-secret-key-0123456789
 mport=$(port)
 MINIO_ROOT_USER=$ak MINIO_ROOT_PASSWORD=$sk "$minio" server --quiet --address "127.0.0.1:$mport" "$tmp/minio" >"$tmp/minio.log" 2>&1 &
 pids+=($!)
+minio_pid=$!
 wait_http "http://127.0.0.1:$mport/minio/health/live"
 
 start_stowage() { # name port extra-env...
@@ -35,6 +40,10 @@ start_stowage() { # name port extra-env...
   echo $! >"$tmp/$name.pid"
   wait_http "http://127.0.0.1:$p/status"
 }
+rport=$(port)
+bin/stowage-bench relay "127.0.0.1:$rport" "127.0.0.1:$mport" >"$tmp/relay.log" 2>&1 &
+pids+=($!)
+relay_pid=$!
 fport=$(port); start_stowage file "$fport"
 pport=$(port); start_stowage proxy "$pport" STORAGE_BACKEND=s3 STORAGE_S3_BUCKET=upstream \
   STORAGE_S3_ENDPOINT="http://127.0.0.1:$mport" STORAGE_S3_REGION=us-east-1 STORAGE_S3_FORCE_PATH_STYLE=true \
@@ -47,8 +56,9 @@ mb "http://127.0.0.1:$mport" bench
 mb "http://127.0.0.1:$fport/s3" bench
 mb "http://127.0.0.1:$pport/s3" bench
 
-bin/stowage-bench "$@" \
+bin/stowage-bench -also-vs minio-relay -cpu "minio=$minio_pid" -cpu "relay=$relay_pid" -cpu "stowage-file=$(cat "$tmp/file.pid")" -cpu "stowage-proxy=$(cat "$tmp/proxy.pid")" "$@" \
   -target "name=minio,kind=s3,url=http://127.0.0.1:$mport,bucket=bench,access=$ak,secret=$sk" \
+  -target "name=minio-relay,kind=s3,url=http://127.0.0.1:$rport,bucket=bench,access=$ak,secret=$sk" \
   -target "name=stowage-s3,kind=s3,url=http://127.0.0.1:$fport/s3,bucket=bench,access=$ak,secret=$sk" \
   -target "name=stowage-proxy,kind=s3,url=http://127.0.0.1:$pport/s3,bucket=bench,access=$ak,secret=$sk"
 

@@ -67,6 +67,7 @@ type result struct {
 	p50, p99 time.Duration
 	errs     int
 	firstErr error
+	cpu      string // CPU per operation of the watched processes, when -cpu is given
 }
 
 func main() {
@@ -85,7 +86,17 @@ func main() {
 	count := flag.Int("count", 0, "operations per case instead of a duration")
 	caseList := flag.String("cases", "", "comma list of cases (default all: put-4KiB,get-4KiB,put-16MiB,get-16MiB,list-1000)")
 	keep := flag.Bool("keep", false, "keep the objects written")
+	var cpuSpecs stringList
+	flag.Var(&cpuSpecs, "cpu", "name=pid of a server process whose CPU (with its children) to report per operation (repeatable)")
 	local := flag.String("local-minio", "", "MinIO binary: start it and compare MinIO, the s3 store on it and the file store (before any -target)")
+	baseline2 := flag.String("also-vs", "", "name of a second target to print ratios against (e.g. MinIO behind a bare relay)")
+	if len(os.Args) == 4 && os.Args[1] == "relay" {
+		if err := relay(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "stowage-bench relay:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -110,6 +121,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stowage-bench: give -endpoint (and -compare) or -target")
 		flag.Usage()
 		os.Exit(2)
+	}
+	var watches []cpuWatch
+	for _, v := range cpuSpecs {
+		w, err := parseCPUWatch(v)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stowage-bench:", err)
+			os.Exit(2)
+		}
+		watches = append(watches, w)
 	}
 	var ts []named
 	for _, spec := range targets {
@@ -136,9 +156,9 @@ func main() {
 	}
 	fmt.Printf("%-10s %-14s %7s %10s %9s %9s %9s %6s  %s\n", "case", "target", "ops", "ops/s", "MB/s", "p50", "p99", "errors", "ratio ops/s vs "+ts[0].name)
 	for _, c := range cases {
-		var base float64
+		var base, base2 float64
 		for i, nt := range ts {
-			r := run(ctx, nt.t, c, prefix, payload, *workers, *duration, *count)
+			r := run(ctx, nt.t, c, prefix, payload, *workers, *duration, *count, watches)
 			opsPerSec := float64(r.ops) / r.elapsed.Seconds()
 			if i == 0 {
 				base = opsPerSec
@@ -147,12 +167,20 @@ func main() {
 			if i > 0 && base > 0 {
 				ratio = fmt.Sprintf("%.2fx", opsPerSec/base)
 			}
+			if nt.name == *baseline2 {
+				base2 = opsPerSec
+			} else if base2 > 0 {
+				ratio += fmt.Sprintf("  %.2fx vs %s", opsPerSec/base2, *baseline2)
+			}
 			if r.errs > 0 && r.ops == 0 {
 				fmt.Printf("%-10s %-14s failed: %v\n", c.name, nt.name, r.firstErr)
 				continue
 			}
 			fmt.Printf("%-10s %-14s %7d %10.1f %9.1f %9s %9s %6d  %s\n", c.name, nt.name, r.ops, opsPerSec,
 				float64(r.bytes)/r.elapsed.Seconds()/1e6, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errs, ratio)
+			if r.cpu != "" {
+				fmt.Printf("%-10s %-14s   %s\n", "", "", r.cpu)
+			}
 			if r.firstErr != nil {
 				fmt.Fprintf(os.Stderr, "  first error (%s, %s): %v\n", c.name, nt.name, r.firstErr)
 			}
@@ -169,7 +197,7 @@ func main() {
 
 // run executes one case against one target. Gets and lists read the objects the put case
 // of the same size wrote; a case run alone writes what it needs first.
-func run(ctx context.Context, t target, c benchCase, prefix string, payload []byte, workers int, d time.Duration, count int) result {
+func run(ctx context.Context, t target, c benchCase, prefix string, payload []byte, workers int, d time.Duration, count int, watches []cpuWatch) result {
 	sizeDir := prefix + fmt.Sprintf("put-%d/", c.size)
 	if c.op != "put" {
 		seed(ctx, t, sizeDir, payload[:c.size], workers)
@@ -182,6 +210,7 @@ func run(ctx context.Context, t target, c benchCase, prefix string, payload []by
 		wg       sync.WaitGroup
 		deadline = time.Now().Add(d)
 	)
+	cpu0 := sampleCPU(watches)
 	start := time.Now()
 	for w := range workers {
 		wg.Go(func() {
@@ -225,6 +254,9 @@ func run(ctx context.Context, t target, c benchCase, prefix string, payload []by
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	res.ops = len(lat)
+	if len(watches) > 0 {
+		res.cpu = cpuPerOp(watches, cpu0, sampleCPU(watches), res.ops)
+	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		res.p50 = lat[len(lat)/2]

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat; 100 on every Linux
+// this runs on (sysconf needs cgo to ask).
+const clockTicks = 100
+
+// cpuWatch names a server process whose CPU time (with all its descendants, so an embedded
+// Postgres counts towards the Stowage that started it) is reported per operation. Throughput
+// ratios on a shared machine hide where the time goes; CPU per operation does not.
+type cpuWatch struct {
+	name string
+	pid  int
+}
+
+// treeCPU sums utime+stime of pid and every live descendant. Descendants that exited are
+// lost, which is fine for servers whose workers live as long as they do.
+func treeCPU(root int) time.Duration {
+	parent := map[int]int{}
+	ticks := map[int]int64{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces: fields start after ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		parent[pid] = ppid
+		ticks[pid] = ut + st
+	}
+	var sum int64
+	for pid, t := range ticks {
+		for p := pid; p > 1; p = parent[p] {
+			if p == root {
+				sum += t
+				break
+			}
+		}
+	}
+	return time.Duration(sum) * time.Second / clockTicks
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+type cpuSample []time.Duration
+
+func sampleCPU(ws []cpuWatch) cpuSample {
+	s := cpuSample{selfCPU()}
+	for _, w := range ws {
+		s = append(s, treeCPU(w.pid))
+	}
+	return s
+}
+
+// cpuPerOp formats the CPU each watched process (and the bench client itself) spent per
+// operation between two samples.
+func cpuPerOp(ws []cpuWatch, a, b cpuSample, ops int) string {
+	if ops == 0 || len(a) == 0 {
+		return ""
+	}
+	per := func(d time.Duration) string {
+		return fmt.Sprintf("%.2fms", float64(d)/float64(ops)/1e6)
+	}
+	out := []string{"client=" + per(b[0]-a[0])}
+	for i, w := range ws {
+		out = append(out, w.name+"="+per(b[i+1]-a[i+1]))
+	}
+	return "cpu/op " + strings.Join(out, " ")
+}
+
+func parseCPUWatch(v string) (cpuWatch, error) {
+	name, p, ok := strings.Cut(v, "=")
+	pid, err := strconv.Atoi(p)
+	if !ok || err != nil || pid <= 1 {
+		return cpuWatch{}, fmt.Errorf("-cpu %q: want name=pid", v)
+	}
+	return cpuWatch{name, pid}, nil
+}
