@@ -162,7 +162,7 @@ func newHTTPClient(opts Options, tlsEndpoint bool) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment
-	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.DialContext = dialChunked((&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
 	tr.MaxConnsPerHost = maxConns
 	tr.MaxIdleConns = maxConns
 	tr.MaxIdleConnsPerHost = maxConns
