@@ -81,18 +81,23 @@ func sampleCPU(ws []cpuWatch) cpuSample {
 	return s
 }
 
-// cpuPerOp formats the CPU each watched process (and the bench client itself) spent per
-// operation between two samples.
-func cpuPerOp(ws []cpuWatch, a, b cpuSample, ops int) string {
+// cpuPerOp is the CPU the bench client itself and each watched process spent per
+// operation between two samples, in milliseconds.
+func cpuPerOp(a, b cpuSample, ops int) []float64 {
 	if ops == 0 || len(a) == 0 {
-		return ""
+		return nil
 	}
-	per := func(d time.Duration) string {
-		return fmt.Sprintf("%.2fms", float64(d)/float64(ops)/1e6)
+	out := make([]float64, len(a))
+	for i := range a {
+		out[i] = float64(b[i]-a[i]) / float64(ops) / 1e6
 	}
-	out := []string{"client=" + per(b[0]-a[0])}
+	return out
+}
+
+func formatCPU(ws []cpuWatch, ms []float64) string {
+	out := []string{fmt.Sprintf("client=%.2fms", ms[0])}
 	for i, w := range ws {
-		out = append(out, w.name+"="+per(b[i+1]-a[i+1]))
+		out = append(out, fmt.Sprintf("%s=%.2fms", w.name, ms[i+1]))
 	}
 	return "cpu/op " + strings.Join(out, " ")
 }

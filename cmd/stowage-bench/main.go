@@ -67,7 +67,7 @@ type result struct {
 	p50, p99 time.Duration
 	errs     int
 	firstErr error
-	cpu      string // CPU per operation of the watched processes, when -cpu is given
+	cpu      []float64 // ms of CPU per operation: the client, then each -cpu process
 }
 
 func main() {
@@ -84,11 +84,13 @@ func main() {
 	workers := flag.Int("workers", 8, "concurrent workers per case")
 	duration := flag.Duration("duration", 5*time.Second, "how long each case runs (unless -count)")
 	count := flag.Int("count", 0, "operations per case instead of a duration")
+	rounds := flag.Int("rounds", 1, "run every case this many times, the targets taking turns, and print medians (the ratios are taken within each round)")
 	caseList := flag.String("cases", "", "comma list of cases (default all: put-4KiB,get-4KiB,put-16MiB,get-16MiB,list-1000)")
 	keep := flag.Bool("keep", false, "keep the objects written")
 	var cpuSpecs stringList
 	flag.Var(&cpuSpecs, "cpu", "name=pid of a server process whose CPU (with its children) to report per operation (repeatable)")
 	local := flag.String("local-minio", "", "MinIO binary: start it and compare MinIO, the s3 store on it and the file store (before any -target)")
+	payloadMode := flag.String("payload", "signed", "how s3 targets send PutObject bodies: signed (the payload SHA-256, as SDKs must over plain http) or unsigned (UNSIGNED-PAYLOAD, as SDKs do over TLS)")
 	baseline2 := flag.String("also-vs", "", "name of a second target to print ratios against (e.g. MinIO behind a bare relay)")
 	if len(os.Args) == 4 && os.Args[1] == "relay" {
 		if err := relay(os.Args[2], os.Args[3]); err != nil {
@@ -98,6 +100,11 @@ func main() {
 		return
 	}
 	flag.Parse()
+	if *payloadMode != "signed" && *payloadMode != "unsigned" {
+		fmt.Fprintln(os.Stderr, "stowage-bench: -payload must be signed or unsigned")
+		os.Exit(2)
+	}
+	unsignedPayload = *payloadMode == "unsigned"
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if *local != "" {
@@ -156,34 +163,66 @@ func main() {
 	}
 	fmt.Printf("%-10s %-14s %7s %10s %9s %9s %9s %6s  %s\n", "case", "target", "ops", "ops/s", "MB/s", "p50", "p99", "errors", "ratio ops/s vs "+ts[0].name)
 	for _, c := range cases {
-		var base, base2 float64
+		// Per target, per round: ops/s, the ratios measured in that round, CPU per op.
+		type series struct {
+			ops, ratio, ratio2 []float64
+			cpu                [][]float64
+		}
+		all := make([]series, len(ts))
+		for round := range *rounds {
+			var base, base2 float64
+			for i, nt := range ts {
+				r := run(ctx, nt.t, c, prefix, payload, *workers, *duration, *count, watches)
+				opsPerSec := float64(r.ops) / r.elapsed.Seconds()
+				if i == 0 {
+					base = opsPerSec
+				}
+				ratio := "-"
+				if i > 0 && base > 0 {
+					ratio = fmt.Sprintf("%.2fx", opsPerSec/base)
+					all[i].ratio = append(all[i].ratio, opsPerSec/base)
+				}
+				if nt.name == *baseline2 {
+					base2 = opsPerSec
+				} else if base2 > 0 {
+					ratio += fmt.Sprintf("  %.2fx vs %s", opsPerSec/base2, *baseline2)
+					all[i].ratio2 = append(all[i].ratio2, opsPerSec/base2)
+				}
+				name := nt.name
+				if *rounds > 1 {
+					name = fmt.Sprintf("%s #%d", nt.name, round+1)
+				}
+				if r.errs > 0 && r.ops == 0 {
+					fmt.Printf("%-10s %-14s failed: %v\n", c.name, name, r.firstErr)
+					continue
+				}
+				all[i].ops = append(all[i].ops, opsPerSec)
+				fmt.Printf("%-10s %-14s %7d %10.1f %9.1f %9s %9s %6d  %s\n", c.name, name, r.ops, opsPerSec,
+					float64(r.bytes)/r.elapsed.Seconds()/1e6, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errs, ratio)
+				if r.cpu != nil {
+					all[i].cpu = append(all[i].cpu, r.cpu)
+					fmt.Printf("%-10s %-14s   %s\n", "", "", formatCPU(watches, r.cpu))
+				}
+				if r.firstErr != nil {
+					fmt.Fprintf(os.Stderr, "  first error (%s, %s): %v\n", c.name, nt.name, r.firstErr)
+				}
+			}
+		}
+		if *rounds < 2 {
+			continue
+		}
 		for i, nt := range ts {
-			r := run(ctx, nt.t, c, prefix, payload, *workers, *duration, *count, watches)
-			opsPerSec := float64(r.ops) / r.elapsed.Seconds()
-			if i == 0 {
-				base = opsPerSec
+			line := fmt.Sprintf("%-10s %-14s median of %d: %.1f ops/s", c.name, nt.name, len(all[i].ops), median(all[i].ops))
+			if len(all[i].ratio) > 0 {
+				line += fmt.Sprintf(", %.2fx %s", median(all[i].ratio), ts[0].name)
 			}
-			ratio := "-"
-			if i > 0 && base > 0 {
-				ratio = fmt.Sprintf("%.2fx", opsPerSec/base)
+			if len(all[i].ratio2) > 0 {
+				line += fmt.Sprintf(", %.2fx %s", median(all[i].ratio2), *baseline2)
 			}
-			if nt.name == *baseline2 {
-				base2 = opsPerSec
-			} else if base2 > 0 {
-				ratio += fmt.Sprintf("  %.2fx vs %s", opsPerSec/base2, *baseline2)
+			if len(all[i].cpu) > 0 {
+				line += ", " + formatCPU(watches, medianCPU(all[i].cpu))
 			}
-			if r.errs > 0 && r.ops == 0 {
-				fmt.Printf("%-10s %-14s failed: %v\n", c.name, nt.name, r.firstErr)
-				continue
-			}
-			fmt.Printf("%-10s %-14s %7d %10.1f %9.1f %9s %9s %6d  %s\n", c.name, nt.name, r.ops, opsPerSec,
-				float64(r.bytes)/r.elapsed.Seconds()/1e6, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errs, ratio)
-			if r.cpu != "" {
-				fmt.Printf("%-10s %-14s   %s\n", "", "", r.cpu)
-			}
-			if r.firstErr != nil {
-				fmt.Fprintf(os.Stderr, "  first error (%s, %s): %v\n", c.name, nt.name, r.firstErr)
-			}
+			fmt.Println(line)
 		}
 	}
 	if !*keep {
@@ -255,7 +294,7 @@ func run(ctx context.Context, t target, c benchCase, prefix string, payload []by
 	res.elapsed = time.Since(start)
 	res.ops = len(lat)
 	if len(watches) > 0 {
-		res.cpu = cpuPerOp(watches, cpu0, sampleCPU(watches), res.ops)
+		res.cpu = cpuPerOp(cpu0, sampleCPU(watches), res.ops)
 	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
@@ -288,6 +327,31 @@ func seed(ctx context.Context, t target, dir string, body []byte, workers int) {
 		})
 	}
 	wg.Wait()
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianCPU is the per-process median over rounds of CPU-per-op vectors.
+func medianCPU(rounds [][]float64) []float64 {
+	out := make([]float64, len(rounds[0]))
+	for j := range out {
+		col := make([]float64, 0, len(rounds))
+		for _, r := range rounds {
+			col = append(col, r[j])
+		}
+		out[j] = median(col)
+	}
+	return out
 }
 
 func cmpOr(a, b error) error {

@@ -11,9 +11,11 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/stowage/stowage/gateway/backend"
 	"github.com/stowage/stowage/gateway/backend/filebackend"
@@ -55,10 +57,19 @@ type s3Target struct {
 	bucket string
 }
 
+// unsignedPayload makes s3 targets send PutObject bodies as UNSIGNED-PAYLOAD, as the SDKs
+// do over TLS, instead of the payload SHA-256 they must sign over plain http (-payload).
+var unsignedPayload bool
+
 func newS3Target(kv map[string]string) *s3Target {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 256}}
+	var apiOptions []func(*middleware.Stack) error
+	if unsignedPayload {
+		apiOptions = append(apiOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+	}
 	return &s3Target{bucket: kv["bucket"], c: s3.New(s3.Options{
-		Region: or(kv["region"], "us-east-1"), BaseEndpoint: aws.String(kv["url"]), UsePathStyle: true,
+		APIOptions: apiOptions,
+		Region:     or(kv["region"], "us-east-1"), BaseEndpoint: aws.String(kv["url"]), UsePathStyle: true,
 		Credentials:                credentials.NewStaticCredentialsProvider(kv["access"], kv["secret"], ""),
 		HTTPClient:                 hc,
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
