@@ -158,12 +158,7 @@ func scopeSQL(arg func(i int) string) string {
 var setScope = scopeSQL(func(i int) string { return "$" + strconv.Itoa(i+1) })
 
 func (d *DB) applyScope(ctx context.Context, tx pgx.Tx, s Scope) error {
-	vals := d.scopeValues(s)
-	args := make([]any, len(vals))
-	for i, v := range vals {
-		args[i] = v
-	}
-	if _, err := tx.Exec(ctx, setScope, args...); err != nil {
+	if _, err := tx.Exec(ctx, setScope, anyArgs(d.scopeValues(s))...); err != nil {
 		return fmt.Errorf("scope transaction as %q: %w", s.Role, Classify(err))
 	}
 	return nil
@@ -273,10 +268,14 @@ func (t Tx) LockKey(ctx context.Context, bucket, key string) error {
 	// One round trip: the three statements go as a pipeline; a lock that times out fails
 	// its statement and the rest are skipped with it.
 	b := &pgx.Batch{}
+	queueLock(b, bucket, key)
+	return Classify(t.tx.SendBatch(ctx, b).Close())
+}
+
+func queueLock(b *pgx.Batch, bucket, key string) {
 	b.Queue(`select set_config('lock_timeout', '5000ms', true)`)
 	b.Queue(`select pg_advisory_xact_lock($1)`, LockHash(bucket+"/"+key))
 	b.Queue(`select set_config('lock_timeout', '0', true)`)
-	return Classify(t.tx.SendBatch(ctx, b).Close())
 }
 
 // LockHash is the reference's 32-bit djb2-xor hash over UTF-16 code units, as an unsigned

@@ -18,10 +18,12 @@ type Intent struct {
 	Kind string
 }
 
+const addIntentSQL = `insert into stowage.blob_intents (key, kind, expires_at) values ($1, $2, $3)
+	on conflict (key) do update set kind = excluded.kind, expires_at = excluded.expires_at`
+
 // AddIntent records key; expires is when a write intent may be treated as abandoned.
 func (t Tx) AddIntent(ctx context.Context, key, kind string, expires time.Time) error {
-	_, err := t.tx.Exec(ctx, `insert into stowage.blob_intents (key, kind, expires_at) values ($1, $2, $3)
-		on conflict (key) do update set kind = excluded.kind, expires_at = excluded.expires_at`, key, kind, expires)
+	_, err := t.tx.Exec(ctx, addIntentSQL, key, kind, expires)
 	return Classify(err)
 }
 

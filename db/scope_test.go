@@ -96,3 +96,51 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// ReadObject's pipeline leaves nothing behind on the pooled connection: not the caller's
+// settings, not an open transaction, whether the read found a row, found none, or failed.
+func TestReadObjectPipeline(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, pgtest.URL(t), Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	svc := Scope{Role: "service_role"}
+	if err := d.InTx(ctx, svc, func(tx Tx) error {
+		if _, err := tx.tx.Exec(ctx, `insert into storage.buckets (id, name) values ('rp', 'rp')`); err != nil {
+			return err
+		}
+		_, err := tx.InsertObject(ctx, Object{BucketID: "rp", Name: "a.txt", Version: "v1", Metadata: json.RawMessage(`{"size":1}`)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clean := func(when string) {
+		t.Helper()
+		var user, sub string
+		if err := d.pool.QueryRow(ctx, `select current_user::text, coalesce(current_setting('request.jwt.claim.sub', true), '')`).Scan(&user, &sub); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if user == "service_role" || user == "anon" || sub != "" {
+			t.Fatalf("%s: the connection kept the scope: user %q sub %q", when, user, sub)
+		}
+	}
+	o, err := d.ReadObject(ctx, Scope{Role: "service_role", Sub: "someone"}, "rp", "a.txt")
+	if err != nil || o.Version != "v1" {
+		t.Fatalf("read: %+v, %v", o, err)
+	}
+	clean("after a read")
+	// anon has no SELECT policy on storage.objects: RLS hides the row.
+	if _, err := d.ReadObject(ctx, Scope{Role: "anon", Sub: "x"}, "rp", "a.txt"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("anon read: %v, want not found", err)
+	}
+	clean("after a hidden read")
+	if _, err := d.ReadObject(ctx, Scope{Role: "no_such_role"}, "rp", "a.txt"); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown role: %v", err)
+	}
+	clean("after a failed read")
+	if _, err := d.ReadObject(ctx, svc, "rp", "a.txt"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -710,3 +710,68 @@ func TestCopyMove(t *testing.T) {
 		t.Fatalf("%d blobs, want 1", got)
 	}
 }
+
+// A write refused before its body (RLS, an existing key, a mime type the bucket refuses, a
+// malformed digest header) leaves no intent, no blob and no row: the write intent is
+// recorded in the transaction whose probe judges the write, and dies with it.
+func TestRefusedWriteLeavesNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.bucket(t, "r")
+	f.ownFolderPolicies(t, "r", "select", "insert")
+	if _, err := f.e.UpdateBucket(ctx, service(), "r", UpdateBucket{AllowedMimeTypes: Some([]string{"text/plain"})}); err != nil {
+		t.Fatal(err)
+	}
+	alice := "11111111-1111-4111-8111-111111111111"
+	if _, err := f.put(t, service(), "r", "taken.txt", []byte("first"), false); err != nil {
+		t.Fatal(err)
+	}
+	intents := func() int {
+		var n int
+		if err := f.db.Pool().QueryRow(ctx, `select count(*) from stowage.blob_intents`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := intents(); n != 0 {
+		t.Fatalf("%d intents after a successful put", n)
+	}
+	blobs := len(f.blobs(t))
+	cases := []struct {
+		name string
+		c    Caller
+		in   PutObject
+		code Code
+	}{
+		{"rls", user(alice), PutObject{Key: "someone-else/x.txt"}, CodeForbidden},
+		{"anon", anon(), PutObject{Key: alice + "/x.txt"}, CodeForbidden},
+		{"exists", service(), PutObject{Key: "taken.txt"}, CodeKeyAlreadyExists},
+		{"mime", service(), PutObject{Key: "x.png", ContentType: "image/png"}, CodeInvalidMimeType},
+		{"digest", service(), PutObject{Key: "y.txt", Integrity: Integrity{ContentMD5: "not base64"}}, CodeBadDigest},
+	}
+	for _, tc := range cases {
+		tc.in.Bucket, tc.in.Body, tc.in.Size = "r", strings.NewReader("body"), 4
+		if tc.in.ContentType == "" {
+			tc.in.ContentType = "text/plain"
+		}
+		_, err := f.e.PutObject(ctx, tc.c, tc.in)
+		if CodeOf(err) != tc.code {
+			t.Fatalf("%s: want %v, got %v", tc.name, tc.code, err)
+		}
+		if n := intents(); n != 0 {
+			t.Fatalf("%s: %d intents left", tc.name, n)
+		}
+		if n := len(f.blobs(t)); n != blobs {
+			t.Fatalf("%s: %d blobs, want %d", tc.name, n, blobs)
+		}
+		if _, err := f.read(t, service(), "r", tc.in.Key); tc.name != "exists" && CodeOf(err) != CodeNoSuchKey {
+			t.Fatalf("%s: the refused key reads as %v", tc.name, err)
+		}
+	}
+	// The caller's scope ended with its transaction: the next write on the pooled
+	// connections runs as whoever makes it.
+	if _, err := f.put(t, user(alice), "r", alice+"/ok.txt", []byte("mine"), false); err != nil {
+		t.Fatal(err)
+	}
+}

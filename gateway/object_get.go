@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/backend"
 )
 
@@ -96,12 +95,7 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 	if asService {
 		scope = e.service(c)
 	}
-	var row db.Object
-	err := e.db.InTx(ctx, scope, func(tx db.Tx) error {
-		var err error
-		row, err = tx.GetObject(ctx, bucket, key)
-		return err
-	})
+	row, err := e.db.ReadObject(ctx, scope, bucket, key)
 	if err != nil {
 		return Object{}, dbErr(err, CodeNoSuchKey, bucket, key)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -73,16 +74,21 @@ func (e *Engine) PrepareUpload(ctx context.Context, c Caller, bucket, key, mime 
 	if err != nil {
 		return UploadTarget{}, err
 	}
+	return e.checkUpload(b, key, mime, size, extraLimit)
+}
+
+// checkUpload is PrepareUpload after the bucket lookup.
+func (e *Engine) checkUpload(b Bucket, key, mime string, size, extraLimit int64) (UploadTarget, error) {
 	placeholder := isPlaceholder(key)
 	if mime != "" && !placeholder && !MimeAllowed(b.AllowedMimeTypes, mime) {
-		return UploadTarget{}, &Error{Code: CodeInvalidMimeType, Bucket: bucket, Key: key, Message: "mime type " + mime + " is not supported"}
+		return UploadTarget{}, &Error{Code: CodeInvalidMimeType, Bucket: b.ID, Key: key, Message: "mime type " + mime + " is not supported"}
 	}
 	limit := e.effectiveLimit(b, extraLimit)
 	if placeholder {
 		limit = 0
 	}
 	if size > limit {
-		return UploadTarget{}, &Error{Code: CodeTooLarge, Bucket: bucket, Key: key}
+		return UploadTarget{}, &Error{Code: CodeTooLarge, Bucket: b.ID, Key: key}
 	}
 	if err := ValidateKey(key); err != nil {
 		return UploadTarget{}, err
@@ -101,15 +107,15 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if in.CacheControl == "" {
 		in.CacheControl = DefaultCacheControl
 	}
-	target, err := e.PrepareUpload(ctx, c, in.Bucket, in.Key, in.ContentType, in.Size, in.Limit)
+	version := uuid.NewString()
+	key := e.blobKey(in.Bucket, in.Key, version)
+	target, err := e.reserveWrite(ctx, c, in, key)
 	if err != nil {
-		return Object{}, err
-	}
-	if err := e.preflight(ctx, c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata, in.Upsert); err != nil {
 		return Object{}, err
 	}
 	body, err := newIntegrityReader(in.Body, in.Integrity)
 	if err != nil {
+		e.discardBlob(ctx, c, key)
 		return Object{}, withObject(err, in.Bucket, in.Key)
 	}
 	opts := backend.PutOptions{Size: in.Size, ContentType: in.ContentType, CacheControl: in.CacheControl}
@@ -119,9 +125,7 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if in.Integrity.ContentMD5 != "" && e.storeProvidesMD5(opts) {
 		contentMD5, body.md5 = in.Integrity.ContentMD5, nil
 	}
-	version := uuid.NewString()
-	key := e.blobKey(in.Bucket, in.Key, version)
-	written, etag, err := e.writeBlob(ctx, c, key, body, in.Size, target.Limit, opts)
+	written, etag, err := e.storeBlob(ctx, c, key, body, in.Size, target.Limit, opts)
 	if err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
 	}
@@ -141,13 +145,39 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	return e.commitVersion(ctx, c, row, key, in.Upsert)
 }
 
+// reserveWrite is PrepareUpload, preflight and the write intent of key in one transaction:
+// four round trips instead of nine for the three on their own.
+func (e *Engine) reserveWrite(ctx context.Context, c Caller, in PutObject, key string) (UploadTarget, error) {
+	if err := ValidateBucketName(in.Bucket); err != nil {
+		return UploadTarget{}, err
+	}
+	var target UploadTarget
+	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+		row, err := tx.GetBucket(ctx, in.Bucket)
+		if err != nil {
+			return dbErr(err, CodeNoSuchBucket, in.Bucket, "")
+		}
+		if target, err = e.checkUpload(bucketFromRow(row), in.Key, in.ContentType, in.Size, in.Limit); err != nil {
+			return err
+		}
+		return tx.ReserveWrite(ctx, c.scope(), e.probeRow(c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata),
+			in.Upsert, key, e.intentExpiry(db.IntentWrite))
+	})
+	return target, dbErr(err, CodeNoSuchBucket, in.Bucket, in.Key)
+}
+
+// probeRow is the row a preflight inserts and rolls back.
+func (e *Engine) probeRow(c Caller, bucket, key, mime string, size int64, userMeta json.RawMessage) db.Object {
+	owner, ownerID := ownerColumns(c.Sub)
+	return db.Object{BucketID: bucket, Name: key, Owner: owner, OwnerID: ownerID, Version: "1", UserMetadata: userMeta,
+		Metadata: json.RawMessage(fmt.Sprintf(`{"mimetype":%q,"contentLength":%d}`, mime, max(size, 0)))}
+}
+
 // preflight runs the real insert as the caller and rolls it back, so RLS (and, without
 // upsert, the unique index) judge the write before any byte is stored. An RLS denial is
 // reported before a duplicate, as in the reference.
 func (e *Engine) preflight(ctx context.Context, c Caller, bucket, key, mime string, size int64, userMeta json.RawMessage, upsert bool) error {
-	owner, ownerID := ownerColumns(c.Sub)
-	probe := db.Object{BucketID: bucket, Name: key, Owner: owner, OwnerID: ownerID, Version: "1", UserMetadata: userMeta,
-		Metadata: json.RawMessage(fmt.Sprintf(`{"mimetype":%q,"contentLength":%d}`, mime, max(size, 0)))}
+	probe := e.probeRow(c, bucket, key, mime, size, userMeta)
 	err := e.db.Probe(ctx, c.scope(), func(tx db.Tx) error {
 		var err error
 		if upsert {
@@ -167,6 +197,11 @@ func (e *Engine) writeBlob(ctx context.Context, c Caller, key string, body io.Re
 	if err := e.addIntent(ctx, c, key, db.IntentWrite); err != nil {
 		return 0, "", err
 	}
+	return e.storeBlob(ctx, c, key, body, size, limit, opts)
+}
+
+// storeBlob is writeBlob once key's write intent is recorded.
+func (e *Engine) storeBlob(ctx context.Context, c Caller, key string, body io.Reader, size, limit int64, opts backend.PutOptions) (int64, string, error) {
 	if body == nil {
 		body = eofReader{}
 	}
@@ -218,12 +253,19 @@ func (e *Engine) hashBlob(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (e *Engine) addIntent(ctx context.Context, c Caller, key, kind string) error {
+	expires := e.intentExpiry(kind)
+	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error { return tx.AddIntent(ctx, key, kind, expires) })
+	return dbErr(err, CodeInternal, "", "")
+}
+
+// intentExpiry is when an intent of kind recorded now falls to the sweep: a write may take
+// WriteTimeout (plus a margin), a delete is due at once.
+func (e *Engine) intentExpiry(kind string) time.Time {
 	expires := e.now()
 	if kind == db.IntentWrite {
 		expires = expires.Add(e.opts.WriteTimeout + e.opts.WriteTimeout/4)
 	}
-	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error { return tx.AddIntent(ctx, key, kind, expires) })
-	return dbErr(err, CodeInternal, "", "")
+	return expires
 }
 
 // discardBlob removes the bytes of a write that will not be committed. If that fails too,
@@ -262,10 +304,7 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 	var oldKey string
 	var unlinked []string
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
-		if err := tx.LockKey(ctx, row.BucketID, row.Name); err != nil {
-			return err
-		}
-		old, err := tx.GetObjectForUpdate(ctx, row.BucketID, row.Name)
+		old, err := tx.LockObject(ctx, row.BucketID, row.Name)
 		switch {
 		case err == nil && !upsert:
 			return &Error{Code: CodeKeyAlreadyExists, Bucket: row.BucketID, Key: row.Name}
@@ -277,10 +316,7 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 		case err != nil && !errors.Is(err, db.ErrNotFound):
 			return err
 		}
-		if out, err = tx.UpsertObject(ctx, row); err != nil {
-			return err
-		}
-		if err := tx.RemoveIntents(ctx, key); err != nil || extra.inTx == nil {
+		if out, err = tx.CommitObject(ctx, row, key); err != nil || extra.inTx == nil {
 			return err
 		}
 		unlinked, err = extra.inTx(tx)
