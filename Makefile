@@ -34,11 +34,10 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Load test (no assertions): MinIO directly vs Stowage's s3 store on it vs the file store,
-# 8 workers. More targets (a running Stowage's /s3 or REST API): BENCH_ARGS='-target ...',
-# see docs/backends.md.
-# Servers under load: MinIO, Stowage (file backend) and Stowage (s3 backend → that MinIO),
-# same run, ratios against MinIO, peak RSS of each Stowage.
+# Load test (no assertions), 8 workers: MinIO, MinIO behind a bare relay, Stowage (file
+# backend) and Stowage (s3 backend → that MinIO), same run; ratios against MinIO and the
+# relay, CPU per operation of each process, peak RSS of each Stowage. BENCH_ARGS passes
+# flags on (-rounds 3, -payload unsigned, -cases ..., -target ...); see docs/backends.md.
 bench-load:
 	scripts/bench-load.sh $(BENCH_ARGS)
 

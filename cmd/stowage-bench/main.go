@@ -16,7 +16,13 @@
 // and filestore drive Stowage's backend stores in-process (the store level, no HTTP server).
 // -endpoint/-compare are shorthands for two s3 targets sharing -bucket and credentials.
 // -local-minio BIN starts that MinIO binary and compares MinIO, the s3 store on it and the
-// file store (make bench-load).
+// file store (make bench-stores).
+//
+// -cpu name=PID (repeatable) reports the CPU that process and its children spent per
+// operation; -rounds N runs every case N times with the targets taking turns and prints
+// medians; -also-vs NAME prints ratios against a second target; -payload unsigned sends
+// UNSIGNED-PAYLOAD bodies. `stowage-bench relay LISTEN UPSTREAM` is a bare TCP relay, the
+// physical-limit peer for a gateway in front of an S3 server (make bench-load runs both).
 package main
 
 import (
