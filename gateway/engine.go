@@ -28,8 +28,12 @@ type Options struct {
 	// EmptyBucketMax refuses to empty buckets holding more objects (STORAGE_EMPTY_BUCKET_MAX);
 	// 0 means 200000, the reference's default.
 	EmptyBucketMax int
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// MaxTusChunks caps the PATCHes (parts) one resumable upload is assembled from on a
+	// store without its own multipart uploads (the file store keeps each chunk as a blob and
+	// a row until completion); 0 means DefaultMaxTusChunks.
+	MaxTusChunks int
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Engine is the object engine.
@@ -55,6 +59,9 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Hour
+	}
+	if opts.MaxTusChunks <= 0 {
+		opts.MaxTusChunks = DefaultMaxTusChunks
 	}
 	if opts.MaxObjectSize <= 0 {
 		opts.MaxObjectSize = 50 << 30

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"time"
@@ -372,6 +373,11 @@ func (e *Engine) declareLength(ctx context.Context, c Caller, st tusState, lengt
 	return row, nil
 }
 
+// DefaultMaxTusChunks is how many chunks a resumable upload on the file store may have:
+// 600 GiB in tus-js-client's recommended 6 MiB chunks. (On upstream S3, chunks are
+// gathered into parts of at least 5 MiB and S3 allows 10000 of them.)
+const DefaultMaxTusChunks = 100_000
+
 // tusAppend stores body as the upload's next part and returns its size. Its bytes stream
 // to the store (a part blob of its own, or the store's own upload) and are recorded only
 // when the body ended cleanly: a cut-off chunk adds nothing, and the client resumes from
@@ -388,6 +394,11 @@ func (e *Engine) tusAppend(ctx context.Context, c Caller, st tusState, body io.R
 		return 0, dbErr(err, CodeNoSuchUpload, u.BucketID, u.Key)
 	}
 	n++
+	if n > e.opts.MaxTusChunks {
+		// Without a cap, 1-byte PATCHes would make one blob and one row per byte.
+		return 0, &Error{Code: CodeInvalidArgument, Bucket: u.BucketID, Key: u.Key,
+			Message: fmt.Sprintf("An upload is assembled from at most %d chunks; upload with larger chunks", e.opts.MaxTusChunks)}
+	}
 	t := partTarget{upload: u, limit: total}
 	partID := uuid.NewString()
 	var written int64

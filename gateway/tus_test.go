@@ -317,3 +317,52 @@ func TestTusS3Tail(t *testing.T) {
 		}
 	})
 }
+
+// On the file store every chunk is a blob and a row until completion, so the number of
+// chunks is capped: the PATCH past the cap is refused (400) before its body is read and
+// leaves the offset and the stored chunks as they were. Such an upload cannot grow any more;
+// the client starts a new one with larger chunks.
+func TestTusChunkCap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.e.opts.MaxTusChunks = 3
+	ctx := context.Background()
+	f.bucket(t, "tc")
+	data := randomBytes(7, 40)
+	up, err := f.e.TusCreate(ctx, service(), TusCreate{Bucket: "tc", Key: "k", Length: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		up = tusPatch(t, f.e, up, int64(i), data[i:i+1], 1)
+	}
+	blobs := len(f.blobs(t))
+	body := &countingReader{r: bytes.NewReader(data[3:4])}
+	_, err = f.e.TusPatch(ctx, service(), TusPatch{Bucket: "tc", Key: "k", Version: up.Version, Offset: 3, Length: -1, Body: body, Size: 1})
+	wantCode(t, err, CodeInvalidArgument)
+	if body.n != 0 {
+		t.Fatalf("the refused chunk's body was read (%d bytes)", body.n)
+	}
+	if n := len(f.blobs(t)); n != blobs {
+		t.Fatalf("%d blobs after the refused chunk, want %d", n, blobs)
+	}
+	got, err := f.e.TusHead(ctx, service(), "tc", "k", up.Version)
+	if err != nil || got.Offset != 3 {
+		t.Fatalf("offset after the refused chunk: %+v, %v", got, err)
+	}
+	if _, err := f.e.TusPatch(ctx, service(), TusPatch{Bucket: "tc", Key: "k", Version: up.Version, Offset: 3, Length: -1,
+		Body: bytes.NewReader(data[3:]), Size: int64(len(data) - 3)}); CodeOf(err) != CodeInvalidArgument {
+		t.Fatalf("a big last chunk past the cap: %v", err)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
