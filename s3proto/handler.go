@@ -16,6 +16,7 @@ import (
 
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/forwarded"
 	"github.com/stowage/stowage/sigv4"
 )
 
@@ -43,6 +44,17 @@ type Options struct {
 	// VirtualHostDomains are the host names under which the S3 listener's root accepts
 	// virtual-hosted-style requests (<bucket>.<domain>).
 	VirtualHostDomains []string
+	// What the client signed when a proxy stands in front (spec s3-api §2.2): PathPrefix
+	// (S3_PROTOCOL_PREFIX) goes before the path that arrives, or X-Forwarded-Prefix when
+	// AllowForwardedPath (REQUEST_ALLOW_X_FORWARDED_PATH). The signed host is, in order,
+	// PublicHost (STORAGE_PUBLIC_URL's), Forwarded: host= when AllowForwardedHeader
+	// (S3_ALLOW_FORWARDED_HEADER), the header HostHeader names
+	// (S3_PROTOCOL_NON_CANONICAL_HOST_HEADER), X-Forwarded-Host, then Host.
+	PathPrefix           string
+	AllowForwardedPath   bool
+	PublicHost           string
+	AllowForwardedHeader bool
+	HostHeader           string
 	// DownloadTimeout bounds one GetObject's upstream read; 0 means one hour.
 	DownloadTimeout time.Duration
 	Logger          *slog.Logger
@@ -174,13 +186,51 @@ func (h *Handler) parse(c *fiber.Ctx, prefix string, virtualHost bool) (*request
 	if req.op == opPostObject {
 		return req, nil // signed by its form fields: postObject authenticates (spec §2.1.3)
 	}
-	sreq := sigv4.Request{Method: c.Method(), RawPath: rawPath, RawQuery: rawQuery, Host: string(c.Request().Host()), Header: sigv4.Header{}}
+	sreq := sigv4.Request{Method: c.Method(), RawPath: h.signedPrefix(c) + rawPath, RawQuery: rawQuery, Host: h.signedHost(c), Header: sigv4.Header{}}
 	c.Request().Header.VisitAll(func(k, v []byte) { sreq.Header.Add(string(k), string(v)) })
 	if req.sig, err = h.verifier.Verify(sreq); err != nil {
 		return req, err
 	}
 	req.principal, err = h.principal(req.sig)
 	return req, err
+}
+
+// signedPrefix is the path prefix a proxy in front stripped from what the client signed.
+func (h *Handler) signedPrefix(c *fiber.Ctx) string {
+	if h.opts.AllowForwardedPath {
+		if p := c.Get("X-Forwarded-Prefix"); p != "" {
+			return forwarded.Prefix(p)
+		}
+	}
+	return forwarded.Prefix(h.opts.PathPrefix)
+}
+
+// signedHost is the host the client signed (see Options).
+func (h *Handler) signedHost(c *fiber.Ctx) string {
+	if h.opts.PublicHost != "" {
+		return h.opts.PublicHost
+	}
+	if h.opts.AllowForwardedHeader {
+		if host, _ := forwarded.Parse(c.Get("Forwarded")); host != "" {
+			return host
+		}
+	}
+	if h.opts.HostHeader != "" {
+		if v := c.Get(h.opts.HostHeader); v != "" {
+			return v
+		}
+	}
+	if xh := c.Get("X-Forwarded-Host"); xh != "" {
+		xh = strings.ToLower(xh)
+		if p := c.Get("X-Forwarded-Port"); p != "" && p != "80" && p != "443" {
+			if i := strings.LastIndexByte(xh, ':'); i >= 0 && !strings.HasSuffix(xh, "]") {
+				xh = xh[:i]
+			}
+			xh += ":" + p
+		}
+		return xh
+	}
+	return string(c.Request().Host())
 }
 
 // principal maps verified credentials to an identity (spec §2.3): a session token is a user

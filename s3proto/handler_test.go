@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,10 @@ type fixture struct {
 	anonKey  string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+
+// newFixtureWith lets a test change the dialect's options first.
+func newFixtureWith(t *testing.T, adjust func(*Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, pgtest.URL(t), db.Options{MaxConns: 10})
@@ -61,8 +65,12 @@ func newFixture(t *testing.T) *fixture {
 	}
 	anonKey, _ := v.NewKey("anon", time.Hour)
 	e := gateway.New(d, store, gateway.Options{Roles: testRoles, MaxObjectSize: 1 << 30, WriteTimeout: time.Minute})
-	h := New(e, Options{AccessKeyID: testAccessKey, SecretKey: testSecret, TenantID: testTenant, AnonKey: anonKey,
-		Verifier: v, Roles: testRoles, Region: testRegion, VirtualHostDomains: []string{"s3.test"}})
+	opts := Options{AccessKeyID: testAccessKey, SecretKey: testSecret, TenantID: testTenant, AnonKey: anonKey,
+		Verifier: v, Roles: testRoles, Region: testRegion, VirtualHostDomains: []string{"s3.test"}}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	h := New(e, opts)
 	app := fiber.New(fiber.Config{StreamRequestBody: true, DisablePreParseMultipartForm: true, ErrorHandler: h.ErrorHandler})
 	app.Use(func(c *fiber.Ctx) error { c.Set("X-Request-Id", "req-1"); return c.Next() })
 	h.Mount(app, "/s3")
@@ -524,5 +532,72 @@ func TestVirtualHostedStyle(t *testing.T) {
 	// proving the host, not the path, named the bucket.
 	if resp.StatusCode != 404 || !strings.Contains(string(data), "<Resource>vh/root/dir/k</Resource>") {
 		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+}
+
+// Behind the Supabase gateway, clients sign https://<project host>/storage/v1/s3/...; the
+// gateway strips /storage/v1 and forwards to the storage host with X-Forwarded-Host. Each
+// way the reference offers to recover what was signed is honoured, and without one the
+// signature does not match.
+func TestSignedBehindProxy(t *testing.T) {
+	t.Parallel()
+	const public = "project.example.com"
+	cases := []struct {
+		name       string
+		opts       func(*Options)
+		signedHost string
+		hdr        map[string]string
+		want       int
+	}{
+		{"prefix + X-Forwarded-Host", func(o *Options) { o.PathPrefix = "/storage/v1/" }, public,
+			map[string]string{"X-Forwarded-Host": "Project.Example.com"}, 200},
+		{"no prefix configured", nil, public, map[string]string{"X-Forwarded-Host": public}, 403},
+		{"X-Forwarded-Prefix allowed", func(o *Options) { o.AllowForwardedPath = true }, public,
+			map[string]string{"X-Forwarded-Host": public, "X-Forwarded-Prefix": "/storage/v1"}, 200},
+		{"X-Forwarded-Prefix not allowed", nil, public,
+			map[string]string{"X-Forwarded-Host": public, "X-Forwarded-Prefix": "/storage/v1"}, 403},
+		{"public URL host", func(o *Options) { o.PathPrefix, o.PublicHost = "/storage/v1", public }, public, nil, 200},
+		{"X-Forwarded-Port", func(o *Options) { o.PathPrefix = "/storage/v1" }, public + ":8443",
+			map[string]string{"X-Forwarded-Host": public + ":9999", "X-Forwarded-Port": "8443"}, 200},
+		{"Forwarded header allowed", func(o *Options) { o.PathPrefix, o.AllowForwardedHeader = "/storage/v1", true }, public,
+			map[string]string{"Forwarded": "for=10.0.0.1;host=" + public + ";proto=https"}, 200},
+		{"Forwarded header not allowed", func(o *Options) { o.PathPrefix = "/storage/v1" }, public,
+			map[string]string{"Forwarded": "host=" + public}, 403},
+		{"own host header", func(o *Options) { o.PathPrefix, o.HostHeader = "/storage/v1", "X-Original-Host" }, public,
+			map[string]string{"X-Original-Host": public, "X-Forwarded-Host": "elsewhere.example.com"}, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixtureWith(t, tc.opts)
+			req, err := http.NewRequest("PUT", "https://"+tc.signedHost+"/storage/v1/s3/proxied", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(nil)
+			req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+			if err := s3Signer().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: testSecret},
+				req, hex.EncodeToString(sum[:]), "s3", testRegion, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			// What the proxy forwards: the prefix stripped, its own Host, its headers.
+			req.URL, _ = url.Parse("http://storage:5000/s3/proxied")
+			req.Host = "storage:5000"
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := f.app.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%d, want %d: %s", resp.StatusCode, tc.want, data)
+			}
+			if tc.want == 403 && !strings.Contains(string(data), "SignatureDoesNotMatch") {
+				t.Fatalf("refused with %s", data)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -73,6 +74,12 @@ type Config struct {
 	SMaxAge         int    `env:"RESPONSE_S_MAXAGE" default:"0" help:"s-maxage (seconds) added to Cache-Control of conditional downloads; 0 = off"`
 	EmptyBucketMax  int    `env:"STORAGE_EMPTY_BUCKET_MAX" default:"200000" help:"largest bucket POST /bucket/{id}/empty accepts (objects)"`
 	TUSURLPath      string `env:"TUS_URL_PATH" default:"/upload/resumable" help:"path of resumable (TUS) uploads"`
+	PublicURL       string `env:"STORAGE_PUBLIC_URL" default:"" help:"public base URL of the server behind a proxy: scheme and host of TUS Location URLs, and the host S3 signatures are checked against"`
+	AllowFwdPath    bool   `env:"REQUEST_ALLOW_X_FORWARDED_PATH" default:"false" help:"honour X-Forwarded-Prefix in TUS Location URLs and in the path S3 signatures are checked against"`
+	NodeEnv         string `env:"NODE_ENV" default:"" help:"production forces https in TUS Location URLs"`
+	S3Prefix        string `env:"S3_PROTOCOL_PREFIX" default:"" help:"path prefix S3 clients signed that a proxy in front strips (e.g. /storage/v1)"`
+	S3AllowFwdHdr   bool   `env:"S3_ALLOW_FORWARDED_HEADER" default:"false" help:"check S3 signatures against the host= of the Forwarded header"`
+	S3HostHeader    string `env:"S3_PROTOCOL_NON_CANONICAL_HOST_HEADER" default:"" help:"header whose value S3 signatures are checked against as the host"`
 	TUSURLExpiry    int    `env:"TUS_URL_EXPIRY_MS" default:"86400000" help:"ms a resumable (TUS) upload may stay incomplete before its URL expires and its parts are swept (at most 24 h)"`
 	MetricsEnabled  bool   `env:"STOWAGE_METRICS_ENABLED" default:"true" help:"serve Prometheus metrics at /metrics"`
 	SweepInterval   int    `env:"STOWAGE_SWEEP_INTERVAL" default:"60" help:"seconds between sweeps of leftover blobs from interrupted writes"`
@@ -204,6 +211,14 @@ func (c *Config) validate() error {
 	}
 	if !strings.HasPrefix(c.TUSURLPath, "/") {
 		errs = append(errs, fmt.Errorf("TUS_URL_PATH=%q: must start with /", c.TUSURLPath))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("STORAGE_PUBLIC_URL=%q: want an http or https URL", c.PublicURL))
+		}
+	}
+	if c.S3Prefix != "" && !strings.HasPrefix(c.S3Prefix, "/") {
+		errs = append(errs, fmt.Errorf("S3_PROTOCOL_PREFIX=%q: must start with /", c.S3Prefix))
 	}
 	if c.Backend == "s3" && c.S3Bucket == "" {
 		errs = append(errs, errors.New("STORAGE_S3_BUCKET: required when STORAGE_BACKEND=s3"))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,7 +229,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		srvOpts.Render = renderHandler
 	}
 	srvOpts.TUS = tus.New(engine, tus.Options{Verifier: verifier, Roles: roles, URLPath: cfg.TUSURLPath,
-		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log})
+		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log,
+		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
+		AllowForwardedPath: cfg.AllowFwdPath})
 	srv := server.New(engine, restHandler, srvOpts)
 
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))
@@ -314,5 +317,16 @@ func s3Handler(e *gateway.Engine, cfg Config, v *auth.Verifier, roles auth.Roles
 	return s3proto.New(e, s3proto.Options{AccessKeyID: cfg.S3AccessKeyID, SecretKey: string(cfg.S3AccessSecret),
 		TenantID: cfg.TenantID, AnonKey: anonKey, Verifier: v, Roles: roles, ServiceKey: serviceKey, Region: region,
 		StandardLimit: standard, XMLLimit: max(int64(cfg.RequestBodyJSON), 2<<20), VirtualHostDomains: domains,
-		DownloadTimeout: requestTimeout, Logger: log})
+		DownloadTimeout: requestTimeout, Logger: log,
+		PathPrefix: cfg.S3Prefix, AllowForwardedPath: cfg.AllowFwdPath, PublicHost: publicURL(cfg).Host,
+		AllowForwardedHeader: cfg.S3AllowFwdHdr, HostHeader: cfg.S3HostHeader})
+}
+
+// publicURL is STORAGE_PUBLIC_URL parsed (checked by LoadConfig), empty when unset.
+func publicURL(cfg Config) *url.URL {
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || cfg.PublicURL == "" {
+		return &url.URL{}
+	}
+	return u
 }

@@ -41,7 +41,13 @@ type Options struct {
 	Expiry time.Duration
 	// MaxSize is UPLOAD_FILE_SIZE_LIMIT, advertised as Tus-Max-Size.
 	MaxSize int64
-	Logger  *slog.Logger
+	// PublicProto and PublicHost come from STORAGE_PUBLIC_URL and override the request's
+	// own in Location; ForceHTTPS is NODE_ENV=production; AllowForwardedPath
+	// (REQUEST_ALLOW_X_FORWARDED_PATH) puts X-Forwarded-Prefix before URLPath.
+	PublicProto, PublicHost string
+	ForceHTTPS              bool
+	AllowForwardedPath      bool
+	Logger                  *slog.Logger
 }
 
 // Handler serves the TUS routes over one engine.
@@ -299,7 +305,7 @@ func (h *Handler) create(c *fiber.Ctx, req request) error {
 		return err
 	}
 	// Created (even if the first bytes failed): the client resumes at Location.
-	c.Set(fiber.HeaderLocation, location(c, h.opts.URLPath, uploadURLID(up.Bucket, up.Key, up.Version), req.signed))
+	c.Set(fiber.HeaderLocation, h.location(c, uploadURLID(up.Bucket, up.Key, up.Version), req.signed))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway/forwarded"
 )
 
 // maxMetadataPairs bounds Upload-Metadata (the header itself is bounded by the server's
@@ -136,41 +138,41 @@ func intHeader(c *fiber.Ctx, name string) (int64, error) {
 	return n, nil
 }
 
-// location builds the upload URL (tus.md §6): proto and host from Forwarded, then
-// X-Forwarded-Host/-Proto (with a non-default X-Forwarded-Port), then Host over http.
-func location(c *fiber.Ctx, basePath, id string, signed bool) string {
-	proto, host := "", ""
-	if fwd := c.Get("Forwarded"); fwd != "" {
-		first, _, _ := strings.Cut(fwd, ",")
-		for _, kv := range strings.Split(first, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
-			v = strings.Trim(v, `"`)
-			switch strings.ToLower(k) {
-			case "host":
-				host = v
-			case "proto":
-				proto = v
+// location builds the upload URL (tus.md §6): proto and host from STORAGE_PUBLIC_URL, else
+// Forwarded, then X-Forwarded-Host/-Proto (with a non-default X-Forwarded-Port), then Host
+// over http; NODE_ENV=production forces https. With REQUEST_ALLOW_X_FORWARDED_PATH the
+// base path is prefixed with X-Forwarded-Prefix.
+func (h *Handler) location(c *fiber.Ctx, id string, signed bool) string {
+	proto, host := h.opts.PublicProto, h.opts.PublicHost
+	if host == "" {
+		if fwd := c.Get("Forwarded"); fwd != "" {
+			host, proto = forwarded.Parse(fwd)
+		}
+		if host == "" {
+			if xh := c.Get("X-Forwarded-Host"); xh != "" {
+				host = xh
+				if p := c.Get("X-Forwarded-Port"); p != "" && p != "80" && p != "443" && !strings.Contains(xh, ":") {
+					host += ":" + p
+				}
 			}
 		}
-	}
-	if host == "" {
-		if xh := c.Get("X-Forwarded-Host"); xh != "" {
-			host = xh
-			if p := c.Get("X-Forwarded-Port"); p != "" && p != "80" && p != "443" && !strings.Contains(xh, ":") {
-				host += ":" + p
-			}
+		if proto == "" {
+			proto = c.Get("X-Forwarded-Proto")
 		}
-	}
-	if proto == "" {
-		proto = c.Get("X-Forwarded-Proto")
-	}
-	if host == "" {
-		host = c.Hostname()
+		if host == "" {
+			host = c.Hostname()
+		}
 	}
 	if proto != "https" {
 		proto = "http"
 	}
-	base := strings.TrimRight(basePath, "/")
+	if h.opts.ForceHTTPS {
+		proto = "https"
+	}
+	base := strings.TrimRight(h.opts.URLPath, "/")
+	if h.opts.AllowForwardedPath {
+		base = forwarded.Prefix(c.Get("X-Forwarded-Prefix")) + base
+	}
 	if signed {
 		base += "/sign"
 	}
