@@ -28,9 +28,9 @@ type Options struct {
 	// EmptyBucketMax refuses to empty buckets holding more objects (STORAGE_EMPTY_BUCKET_MAX);
 	// 0 means 200000, the reference's default.
 	EmptyBucketMax int
-	// MaxTusChunks caps the PATCHes (parts) one resumable upload is assembled from on a
-	// store without its own multipart uploads (the file store keeps each chunk as a blob and
-	// a row until completion); 0 means DefaultMaxTusChunks.
+	// MaxTusChunks caps the parts one resumable upload is assembled from (on the file
+	// store every PATCH is one, kept as a blob and a row until completion; on upstream S3
+	// S3's own 10000 caps it too); 0 means DefaultMaxTusChunks.
 	MaxTusChunks int
 	Logger       *slog.Logger
 	Now          func() time.Time

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"time"
@@ -373,9 +372,9 @@ func (e *Engine) declareLength(ctx context.Context, c Caller, st tusState, lengt
 	return row, nil
 }
 
-// DefaultMaxTusChunks is how many chunks a resumable upload on the file store may have:
-// 600 GiB in tus-js-client's recommended 6 MiB chunks. (On upstream S3, chunks are
-// gathered into parts of at least 5 MiB and S3 allows 10000 of them.)
+// DefaultMaxTusChunks is how many parts a resumable upload on the file store may have
+// (every chunk is one): 600 GiB in tus-js-client's recommended 6 MiB chunks. On upstream S3
+// chunks are gathered into parts of at least 5 MiB, and S3 allows 10000 of them.
 const DefaultMaxTusChunks = 100_000
 
 // tusAppend stores body as the upload's next part and returns its size. Its bytes stream
@@ -384,20 +383,9 @@ const DefaultMaxTusChunks = 100_000
 // the unchanged offset.
 func (e *Engine) tusAppend(ctx context.Context, c Caller, st tusState, body io.Reader, size, remaining, total int64) (int64, error) {
 	u := st.upload
-	var n int
-	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
-		var err error
-		n, err = tx.LastPartNumber(ctx, u.ID)
-		return err
-	})
+	n, err := e.nextPartNumber(ctx, c, u)
 	if err != nil {
-		return 0, dbErr(err, CodeNoSuchUpload, u.BucketID, u.Key)
-	}
-	n++
-	if n > e.opts.MaxTusChunks {
-		// Without a cap, 1-byte PATCHes would make one blob and one row per byte.
-		return 0, &Error{Code: CodeInvalidArgument, Bucket: u.BucketID, Key: u.Key,
-			Message: fmt.Sprintf("An upload is assembled from at most %d chunks; upload with larger chunks", e.opts.MaxTusChunks)}
+		return 0, err
 	}
 	t := partTarget{upload: u, limit: total}
 	partID := uuid.NewString()

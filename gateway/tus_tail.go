@@ -183,5 +183,15 @@ func (e *Engine) nextPartNumber(ctx context.Context, c Caller, u db.Upload) (int
 	if err != nil {
 		return 0, dbErr(err, CodeNoSuchUpload, u.BucketID, u.Key)
 	}
+	limit := e.opts.MaxTusChunks
+	if _, upstream := e.store.(backend.Multipart); upstream {
+		limit = min(limit, multipart.MaxPartNumber)
+	}
+	if n >= limit {
+		// On the file store every part is a blob and a row until completion (1-byte
+		// PATCHes must not make one of each per byte); upstream S3 stops at 10000 parts.
+		return 0, &Error{Code: CodeInvalidArgument, Bucket: u.BucketID, Key: u.Key,
+			Message: fmt.Sprintf("An upload is assembled from at most %d parts; upload with larger chunks", limit)}
+	}
 	return n + 1, nil
 }

@@ -366,3 +366,36 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += n
 	return n, err
 }
+
+// On upstream S3 the part cap is S3's 10000 (or a lower MaxTusChunks): the PATCH that would
+// need one part more is refused with 400 before it reads its body, not with S3's own error
+// after streaming it.
+func TestTusS3PartCap(t *testing.T) {
+	t.Parallel()
+	g := newS3Gateways(t)
+	e := g.e[0]
+	e.opts.MaxTusChunks = 2
+	ctx := context.Background()
+	if _, err := e.CreateBucket(ctx, service(), CreateBucket{ID: "tus-cap", FileSizeLimit: NoLimit}); err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(5, 3*int(multipart.MinPartSize))
+	up, err := e.TusCreate(ctx, service(), TusCreate{Bucket: "tus-cap", Key: "k", Length: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		off := int64(i) * multipart.MinPartSize
+		up = tusPatch(t, e, up, off, data[off:off+multipart.MinPartSize], multipart.MinPartSize)
+	}
+	body := &countingReader{r: bytes.NewReader(data[2*multipart.MinPartSize:])}
+	_, err = e.TusPatch(ctx, service(), TusPatch{Bucket: "tus-cap", Key: "k", Version: up.Version, Offset: 2 * multipart.MinPartSize,
+		Length: -1, Body: body, Size: multipart.MinPartSize})
+	wantCode(t, err, CodeInvalidArgument)
+	if body.n != 0 {
+		t.Fatalf("the refused chunk's body was read (%d bytes)", body.n)
+	}
+	if got, err := e.TusHead(ctx, service(), "tus-cap", "k", up.Version); err != nil || got.Offset != 2*multipart.MinPartSize {
+		t.Fatalf("offset after the refused chunk: %+v, %v", got, err)
+	}
+}
