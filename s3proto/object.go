@@ -27,7 +27,9 @@ func (h *Handler) putObject(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	in.Body, in.Size, in.Limit = body, size, h.opts.StandardLimit
-	if size == 0 {
+	if size == 0 && !req.sig.Payload.Streaming() {
+		// An aws-chunked body still holds a signed final chunk (and maybe trailers): the
+		// engine reads it to its end, which checks them.
 		in.Body = nil
 	}
 	// A folder marker: the dashboard's placeholder convention (spec §1).
