@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -19,6 +20,37 @@ type CompleteMultipartUpload struct {
 	// Parts is the client's part list (multipart.ParseComplete); empty means every
 	// uploaded part, as the reference server allows.
 	Parts []multipart.CompletedPart
+	// Checksum is a whole-object checksum the client sent (x-amz-checksum-<alg>); it must
+	// match the one computed from the parts, or nothing is completed.
+	Checksum ObjectChecksum
+}
+
+// ObjectChecksum is a checksum a client claims for a whole object: an algorithm as S3
+// names it (CRC32, ...) and the base64 value (a COMPOSITE value with or without its "-N").
+type ObjectChecksum struct {
+	Algorithm, Value string
+}
+
+// checkObjectChecksum compares a claimed whole-object checksum with the computed one in
+// extra. An upload created without an algorithm has nothing to compare with: the claim is
+// not checked, as before S3 had flexible checksums.
+func checkObjectChecksum(claim ObjectChecksum, extra Extra) error {
+	if claim.Value == "" || extra.Checksum == "" {
+		return nil
+	}
+	if !strings.EqualFold(claim.Algorithm, extra.ChecksumAlgorithm) {
+		return &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf(
+			"The upload was created using the %s checksum algorithm; the complete request names %s.",
+			strings.ToLower(extra.ChecksumAlgorithm), strings.ToLower(claim.Algorithm))}
+	}
+	// Base64 has no "-": what follows one is a COMPOSITE value's part count.
+	got, _, _ := strings.Cut(extra.Checksum, "-")
+	want, _, _ := strings.Cut(claim.Value, "-")
+	if got != want {
+		return &Error{Code: CodeBadDigest, Message: fmt.Sprintf("The %s you specified did not match the calculated checksum.",
+			strings.ToLower(extra.ChecksumAlgorithm))}
+	}
+	return nil
 }
 
 // CompleteMultipartUpload assembles the named parts into the object, in order and without
@@ -44,6 +76,9 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 	}
 	if extra.Checksum == "" {
 		extra.ChecksumAlgorithm, extra.ChecksumType = "", ""
+	}
+	if err := checkObjectChecksum(in.Checksum, extra); err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
 	}
 	var total int64
 	for _, p := range parts {

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -181,12 +182,22 @@ func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 		return completeBodyError(err)
 	}
 	obj, err := h.engine.CompleteMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CompleteMultipartUpload{
-		Bucket: req.bucket, Key: req.key, UploadID: req.query.Get("uploadId"), Parts: parts})
+		Bucket: req.bucket, Key: req.key, UploadID: req.query.Get("uploadId"), Parts: parts, Checksum: claimedChecksum(c)})
 	if err != nil {
 		return err
 	}
 	return writeXML(c, fiber.StatusOK, completeMultipartUploadResult{Location: req.bucket + "/" + req.key,
 		Bucket: req.bucket, Key: req.key, ETag: obj.ETag, checksums: objectChecksums(obj.Extra)})
+}
+
+// claimedChecksum is the whole-object x-amz-checksum-<alg> header of a completion, if any.
+func claimedChecksum(c *fiber.Ctx) gateway.ObjectChecksum {
+	for _, alg := range []string{"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"} {
+		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
+			return gateway.ObjectChecksum{Algorithm: alg, Value: v}
+		}
+	}
+	return gateway.ObjectChecksum{}
 }
 
 // completeBodyError maps the parser's typed errors; a body that failed its signature or

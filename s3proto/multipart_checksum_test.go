@@ -114,7 +114,23 @@ func TestMultipartChecksums(t *testing.T) {
 			} else {
 				_, want = testSum(tc.alg, p1, p2)
 			}
-			_, data = f.must(t, "POST", base, []byte(completeXMLWithChecksums(tc.alg, []string{etag1, etag2}, []string{sum1, sum2})), nil, 200)
+			// A whole-object checksum that does not match, or of another algorithm, completes
+			// nothing; the right one (a COMPOSITE value with or without its "-N") does.
+			body := []byte(completeXMLWithChecksums(tc.alg, []string{etag1, etag2}, []string{sum1, sum2}))
+			_, wrong := testSum(tc.alg, p2, p1)
+			_, data = f.must(t, "POST", base, body, map[string]string{hname: wrong}, 400)
+			wantContains(t, data, "<Code>BadDigest</Code>")
+			other := "x-amz-checksum-sha1"
+			if tc.alg == "SHA1" {
+				other = "x-amz-checksum-sha256"
+			}
+			_, data = f.must(t, "POST", base, body, map[string]string{other: sum1}, 400)
+			wantContains(t, data, "<Code>InvalidArgument</Code>")
+			claim := want
+			if tc.wantType == "COMPOSITE" {
+				claim = strings.TrimSuffix(want, "-2")
+			}
+			_, data = f.must(t, "POST", base, body, map[string]string{hname: claim}, 200)
 			wantContains(t, data, "<Checksum"+tc.alg+">"+want+"</Checksum"+tc.alg+">", "<ChecksumType>"+tc.wantType+"</ChecksumType>")
 
 			for _, method := range []string{"HEAD", "GET"} {
