@@ -66,6 +66,9 @@ type uploadEntry struct {
 	Owner        *owner `xml:"Owner,omitempty"`
 	StorageClass string `xml:"StorageClass"`
 	Initiated    string `xml:"Initiated"`
+	// As S3 lists them, for uploads created with a checksum algorithm.
+	ChecksumAlgorithm string `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType      string `xml:"ChecksumType,omitempty"`
 }
 
 type listMultipartUploadsResult struct {
@@ -296,7 +299,8 @@ func (h *Handler) listMultipartUploads(c *fiber.Ctx, req *request) error {
 		res.EncodingType = "url"
 	}
 	for _, u := range l.Uploads {
-		e := uploadEntry{Key: p.enc(u.Key), UploadID: u.ID, StorageClass: "STANDARD", Initiated: isoTime(u.Initiated)}
+		e := uploadEntry{Key: p.enc(u.Key), UploadID: u.ID, StorageClass: "STANDARD", Initiated: isoTime(u.Initiated),
+			ChecksumAlgorithm: u.Extra.ChecksumAlgorithm, ChecksumType: u.Extra.ChecksumType}
 		if u.OwnerID != "" {
 			e.Initiator, e.Owner = &owner{ID: u.OwnerID}, &owner{ID: u.OwnerID}
 		}

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"hash/crc64"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -100,6 +101,10 @@ func TestMultipartChecksums(t *testing.T) {
 			if resp.Header.Get(hname) != sum2 {
 				t.Fatalf("part 2 %s = %q, want %q", hname, resp.Header.Get(hname), sum2)
 			}
+			// ListMultipartUploads names the upload's algorithm and type, as S3 does.
+			_, data = f.must(t, "GET", "/s3/mpsum?uploads&prefix="+url.QueryEscape(strings.TrimPrefix(key, "/s3/mpsum/")), nil, nil, 200)
+			wantContains(t, data, "<UploadId>"+init.UploadID+"</UploadId>", "<ChecksumAlgorithm>"+tc.alg+"</ChecksumAlgorithm>",
+				"<ChecksumType>"+tc.wantType+"</ChecksumType>")
 			_, data = f.must(t, "GET", base, nil, nil, 200)
 			wantContains(t, data, "<ChecksumAlgorithm>"+tc.alg+"</ChecksumAlgorithm>", "<ChecksumType>"+tc.wantType+"</ChecksumType>",
 				"<Checksum"+tc.alg+">"+sum1+"</Checksum"+tc.alg+">", "<Checksum"+tc.alg+">"+sum2+"</Checksum"+tc.alg+">")
