@@ -252,7 +252,8 @@ func (e *Engine) assembleLocal(ctx context.Context, c Caller, u db.Upload, m Mul
 }
 
 // assembleErr: a part that vanished or changed size under us was replaced or aborted
-// concurrently; the client's part list no longer describes the upload.
+// concurrently; the client's part list no longer describes the upload. Any other store
+// failure is mapped as everywhere else (storeErr: an unreachable store is Unavailable).
 func assembleErr(err error) error {
 	if errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSizeMismatch) {
 		return &Error{Code: CodeInvalidPart, Err: err}
@@ -261,7 +262,7 @@ func assembleErr(err error) error {
 	if errors.As(err, &ge) {
 		return ge
 	}
-	return &Error{Code: CodeInternal, Err: fmt.Errorf("assemble parts: %w", err)}
+	return storeErr(fmt.Errorf("assemble parts: %w", err), "", "")
 }
 
 // finishUpload runs in the commit transaction: it deletes the upload (which must still

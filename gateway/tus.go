@@ -377,37 +377,37 @@ func (e *Engine) declareLength(ctx context.Context, c Caller, st tusState, lengt
 // chunks are gathered into parts of at least 5 MiB, and S3 allows 10000 of them.
 const DefaultMaxTusChunks = 100_000
 
-// tusAppend stores body as the upload's next part and returns its size. Its bytes stream
-// to the store (a part blob of its own, or the store's own upload) and are recorded only
-// when the body ended cleanly: a cut-off chunk adds nothing, and the client resumes from
-// the unchanged offset.
+// tusAppend stores body as the upload's next part on a store without its own multipart
+// uploads (upstream S3 goes through tusAppendUpstream) and returns its size. Its bytes
+// stream to a part blob of their own and are recorded only when the body ended cleanly: a
+// cut-off chunk adds nothing, and the client resumes from the unchanged offset.
 func (e *Engine) tusAppend(ctx context.Context, c Caller, st tusState, body io.Reader, size, remaining, total int64) (int64, error) {
 	u := st.upload
 	n, err := e.nextPartNumber(ctx, c, u)
 	if err != nil {
 		return 0, err
 	}
-	t := partTarget{upload: u, limit: total}
 	partID := uuid.NewString()
-	var written int64
-	var etag, key string
-	if _, ok := e.store.(backend.Multipart); ok {
-		written, etag, key, err = e.storePart(ctx, c, partTarget{upload: u, limit: remaining}, n, partID, body, size)
-	} else {
-		// No 5 GiB part cap here: the file store's parts are plain blobs.
-		key = e.partKey(u, n, partID)
-		written, etag, err = e.writeBlob(ctx, c, key, body, size, remaining, backend.PutOptions{})
-	}
+	// No 5 GiB part cap here: the file store's parts are plain blobs.
+	key := e.partKey(u, n, partID)
+	written, etag, err := e.writeBlob(ctx, c, key, body, size, remaining, backend.PutOptions{})
 	if err != nil {
-		if ge := (*Error)(nil); errors.As(err, &ge) && ge.Code == CodeTooLarge && ge.Message == "" {
-			ge.Message = "upload's size exceeded"
-		}
-		return 0, withObject(err, u.BucketID, u.Key)
+		return 0, tusWriteErr(err, u)
 	}
+	t := partTarget{upload: u, limit: total}
 	if _, err := e.commitPart(ctx, c, t, db.UploadPart{ID: partID, PartNumber: n, Size: written, ETag: etag}, key); err != nil {
 		return 0, err
 	}
 	return written, nil
+}
+
+// tusWriteErr names the object in a failed chunk write and words a chunk past the
+// upload's length as the reference does.
+func tusWriteErr(err error, u db.Upload) error {
+	if ge := (*Error)(nil); errors.As(err, &ge) && ge.Code == CodeTooLarge && ge.Message == "" {
+		ge.Message = "upload's size exceeded"
+	}
+	return withObject(err, u.BucketID, u.Key)
 }
 
 // tusComplete assembles the parts under the blob key of the upload's version and commits

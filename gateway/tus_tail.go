@@ -83,10 +83,7 @@ func (e *Engine) tusUpstreamPart(ctx context.Context, c Caller, st *tusState, bo
 	partID := uuid.NewString()
 	written, etag, _, err := e.storePart(ctx, c, partTarget{upload: u, limit: tailSize + remaining}, n, partID, src, tailSize+size)
 	if err != nil {
-		if ge := (*Error)(nil); errors.As(err, &ge) && ge.Code == CodeTooLarge && ge.Message == "" {
-			ge.Message = "upload's size exceeded"
-		}
-		return withObject(err, u.BucketID, u.Key)
+		return tusWriteErr(err, u)
 	}
 	t := partTarget{upload: u, limit: total, inTx: func(tx db.Tx) error {
 		if tailKey == "" {
@@ -166,8 +163,12 @@ func (e *Engine) withTail(ctx context.Context, tailKey string, body io.Reader) (
 		return body, func() {}, nil
 	}
 	r, err := e.store.Open(ctx, tailKey, backend.Whole)
-	if err != nil {
+	if errors.Is(err, backend.ErrNotFound) {
+		// The TUS row names the tail: missing bytes are ours to explain, not NoSuchKey.
 		return nil, nil, &Error{Code: CodeInternal, Err: fmt.Errorf("open upload tail: %w", err)}
+	}
+	if err != nil {
+		return nil, nil, storeErr(fmt.Errorf("open upload tail: %w", err), "", "")
 	}
 	return io.MultiReader(r, body), func() { r.Close() }, nil
 }
