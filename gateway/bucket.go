@@ -113,29 +113,22 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 
 // GetBucket reads a bucket visible to the caller.
 func (e *Engine) GetBucket(ctx context.Context, c Caller, id string) (Bucket, error) {
-	if err := ValidateBucketName(id); err != nil {
-		return Bucket{}, err
-	}
-	var out db.Bucket
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		var err error
-		out, err = tx.GetBucket(ctx, id)
-		return err
-	})
-	if err != nil {
-		return Bucket{}, dbErr(err, CodeNoSuchBucket, id, "")
-	}
-	return bucketFromRow(out), nil
+	return e.getBucket(ctx, c.scope(), id)
 }
 
 // bucketAsService reads bucket settings without RLS: limits apply whoever uploads, and a
 // missing bucket is reported as NoSuchBucket before any policy is consulted.
 func (e *Engine) bucketAsService(ctx context.Context, c Caller, id string) (Bucket, error) {
+	return e.getBucket(ctx, e.service(c), id)
+}
+
+// getBucket reads bucket id in scope.
+func (e *Engine) getBucket(ctx context.Context, scope db.Scope, id string) (Bucket, error) {
 	if err := ValidateBucketName(id); err != nil {
 		return Bucket{}, err
 	}
 	var out db.Bucket
-	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+	err := e.db.InTx(ctx, scope, func(tx db.Tx) error {
 		var err error
 		out, err = tx.GetBucket(ctx, id)
 		return err
