@@ -32,22 +32,18 @@ func (s *Store) concat(ctx context.Context, op, dst string, srcs []string, opts 
 	if err != nil {
 		return backend.Written{}, err
 	}
-	files := make([]*os.File, 0, len(srcs))
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
+	// Sizes first, so a wrong declared size or a missing source fails before any byte is
+	// copied; then one source open at a time: a multipart upload has up to 10,000 parts, and
+	// holding them all open would spend that many descriptors on one request.
 	sizes := make([]int64, len(srcs))
 	var total int64
 	for i, key := range srcs {
-		f, size, err := s.openBlob(ctx, op, key)
+		info, err := s.Stat(ctx, key)
 		if err != nil {
 			return backend.Written{}, err
 		}
-		files = append(files, f)
-		sizes[i] = size
-		total += size
+		sizes[i] = info.Size
+		total += info.Size
 	}
 	if opts.Size >= 0 && total != opts.Size {
 		return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w: declared %d bytes, sources hold %d",
@@ -58,23 +54,41 @@ func (s *Store) concat(ctx context.Context, op, dst string, srcs []string, opts 
 		return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w", op, dst, err)
 	}
 	defer t.discard()
-	for i, f := range files {
-		if err := copyFile(ctx, t.f, f, sizes[i]); err != nil {
-			return backend.Written{}, fmt.Errorf("filebackend: %s %q from %q: %w", op, dst, srcs[i], err)
+	copyAttrs := keepXattrs && len(srcs) == 1
+	for i, key := range srcs {
+		if err := s.appendBlob(ctx, op, t, key, sizes[i], copyAttrs); err != nil {
+			return backend.Written{}, fmt.Errorf("filebackend: %s %q from %q: %w", op, dst, key, err)
 		}
 	}
-	if keepXattrs && len(files) == 1 {
-		err = copyXattrs(t.fd(), int(files[0].Fd()))
-	} else {
-		err = setXattrs(t.fd(), opts.ContentType, opts.CacheControl)
-	}
-	if err != nil {
-		return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w", op, dst, err)
+	if !copyAttrs {
+		if err := setXattrs(t.fd(), opts.ContentType, opts.CacheControl); err != nil {
+			return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w", op, dst, err)
+		}
 	}
 	if err := t.commit(ctx); err != nil {
 		return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w", op, dst, err)
 	}
 	return backend.Written{Size: total}, nil
+}
+
+// appendBlob appends key's blob, which must still hold size bytes, to t; with keepXattrs it
+// also copies the blob's extended attributes.
+func (s *Store) appendBlob(ctx context.Context, op string, t *tempFile, key string, size int64, keepXattrs bool) error {
+	f, got, err := s.openBlob(ctx, op, key)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if got != size {
+		return fmt.Errorf("%w: source changed from %d to %d bytes", backend.ErrSizeMismatch, size, got)
+	}
+	if err := copyFile(ctx, t.f, f, size); err != nil {
+		return err
+	}
+	if keepXattrs {
+		return copyXattrs(t.fd(), int(f.Fd()))
+	}
+	return nil
 }
 
 // copyFile appends size bytes of src to dst. io.CopyN between two *os.File becomes
