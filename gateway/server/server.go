@@ -108,9 +108,27 @@ func NewS3(e *gateway.Engine, opts Options) *Server {
 	return s
 }
 
+// Time limits used when Options leave them zero: the configuration's defaults. Zero never
+// means "unlimited" (a client could hold a connection forever), and a zero request timeout
+// must not leave a body to the header timeout's few seconds.
+const (
+	defaultHeaderTimeout  = 65 * time.Second
+	defaultRequestTimeout = time.Hour
+	defaultIdleTimeout    = 61 * time.Second
+)
+
 func newServer(e *gateway.Engine, opts Options) *Server {
 	if opts.PrefetchLimit <= 0 {
 		opts.PrefetchLimit = 1 << 20
+	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = defaultHeaderTimeout
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = defaultRequestTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = defaultIdleTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
