@@ -213,6 +213,10 @@ func (v *Verifier) SignURL(claims map[string]any) (string, error) {
 	if len(key) == 0 {
 		return "", errors.New("no URL signing key: set AUTH_JWT_SECRET or a JWKS urlSigningKey")
 	}
+	if !hmacAlg(alg) {
+		// A JWKS oct key may name any alg; signing with an unknown method would panic.
+		return "", fmt.Errorf("URL signing key: unsupported alg %q", alg)
+	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims(claims))
 	delete(t.Header, "typ")
 	if kid != "" {

@@ -143,6 +143,8 @@ func TestJWKSRejectsMalformed(t *testing.T) {
 		{"bad rsa", `{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}`},
 		{"bad ec point", `{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}`},
 		{"bad url signing key", `{"keys":[],"urlSigningKey":{"kty":"RSA"}}`},
+		{"url signing key with an unknown alg", `{"keys":[],"urlSigningKey":{"kty":"oct","k":"c2VjcmV0","alg":"HS1024"}}`},
+		{"url signing key with an RSA alg", `{"keys":[],"urlSigningKey":{"kty":"oct","k":"c2VjcmV0","alg":"RS256"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(Options{Secret: testSecret, JWKS: tc.jwks, Roles: testRoles}); err == nil {
@@ -188,6 +190,19 @@ func TestSignURL(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An oct key of the JWKS used for URL signing (no secret, no urlSigningKey) may name an
+// alg no HMAC method implements: SignURL reports an error instead of panicking.
+func TestSignURLUnknownAlg(t *testing.T) {
+	t.Parallel()
+	v, err := New(Options{JWKS: `{"keys":[{"kty":"oct","kid":"o1","k":"c2VjcmV0LWtleS1tYXRlcmlhbA","alg":"HS1024"}]}`, Roles: testRoles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.SignURL(map[string]any{"url": "b/k"}); err == nil {
+		t.Fatal("signed with an unknown alg")
+	}
 }
 
 func TestBearerToken(t *testing.T) {

@@ -62,8 +62,8 @@ func parseJWKS(data []byte) ([]jwk, *jwk, error) {
 	var urlKey *jwk
 	if set.URLSigningKey != nil {
 		k, ok, err := set.URLSigningKey.parse()
-		if err != nil || !ok || k.kty != "oct" {
-			return nil, nil, fmt.Errorf("JWKS urlSigningKey: must be an oct key with k (%v)", err)
+		if err != nil || !ok || k.kty != "oct" || (k.alg != "" && !hmacAlg(k.alg)) {
+			return nil, nil, fmt.Errorf("JWKS urlSigningKey: must be an oct key with k and an HS256, HS384 or HS512 alg (%v)", err)
 		}
 		urlKey = &k
 		keys = append(keys, k)
@@ -174,6 +174,9 @@ const legacyKidPrefix = "storage-url-signing-key_"
 func kidMatches(jwkKid, tokenKid string) bool {
 	return jwkKid == tokenKid || strings.TrimPrefix(jwkKid, legacyKidPrefix) == strings.TrimPrefix(tokenKid, legacyKidPrefix)
 }
+
+// hmacAlg reports whether alg is one of the HMAC algorithms tokens can be signed with.
+func hmacAlg(alg string) bool { return alg == "HS256" || alg == "HS384" || alg == "HS512" }
 
 // ktyOf is the key type an algorithm needs.
 func ktyOf(alg string) string {
