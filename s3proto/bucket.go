@@ -1,8 +1,6 @@
 package s3proto
 
 import (
-	"io"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
@@ -83,9 +81,4 @@ func (h *Handler) getBucketVersioning(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	return writeXML(c, fiber.StatusOK, versioningConfiguration{})
-}
-
-// drain discards what is left of a body we do not use, through a cap.
-func drain(r io.Reader, limit int64) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(r, limit))
 }

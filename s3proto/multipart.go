@@ -100,12 +100,11 @@ func (h *Handler) createMultipartUpload(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
-	// The body is empty (some SDKs send "{}" with a JSON content type); read past it.
-	body, _, err := h.body(c, req)
-	if err != nil {
+	// The body is empty (some SDKs send "{}" with a JSON content type): read it through its
+	// signature check and the small-body cap, then ignore it, as createBucket does.
+	if _, err := h.readSmallBody(c, req); err != nil {
 		return err
 	}
-	drain(body, h.opts.XMLLimit)
 	u, err := h.engine.CreateMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CreateMultipartUpload{
 		Bucket: req.bucket, Key: req.key, ContentType: c.Get(fiber.HeaderContentType),
 		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, Extra: extraHeaders(c),
@@ -195,7 +194,7 @@ func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 
 // claimedChecksum is the whole-object x-amz-checksum-<alg> header of a completion, if any.
 func claimedChecksum(c *fiber.Ctx) gateway.ObjectChecksum {
-	for _, alg := range []string{"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"} {
+	for _, alg := range gateway.ChecksumAlgorithms {
 		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
 			return gateway.ObjectChecksum{Algorithm: alg, Value: v}
 		}
