@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"iter"
 	"net/http"
 	"net/url"
 	"sort"
@@ -43,23 +44,29 @@ func decodeXML(data []byte, v any) error {
 // userMetadata collects x-amz-meta-* (names lower-cased) as the user_metadata JSON; nil when
 // there is none.
 func userMetadata(c *fiber.Ctx) (json.RawMessage, error) {
+	return collectMetadata(func(yield func(name, value string) bool) {
+		c.Request().Header.VisitAll(func(k, v []byte) { yield(string(k), string(v)) })
+	})
+}
+
+// collectMetadata keeps the x-amz-meta-* entries of headers or form fields (names
+// lower-cased) as user_metadata JSON within S3's size limit; nil when there is none.
+func collectMetadata(entries iter.Seq2[string, string]) (json.RawMessage, error) {
 	meta := map[string]string{}
 	total := 0
-	c.Request().Header.VisitAll(func(k, v []byte) {
-		name := strings.ToLower(string(k))
-		if n, ok := strings.CutPrefix(name, "x-amz-meta-"); ok && n != "" {
-			meta[n] = string(v)
+	for name, v := range entries {
+		if n, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-meta-"); ok && n != "" {
+			meta[n] = v
 			total += len(n) + len(v)
 		}
-	})
+	}
 	if total > maxUserMetadata {
 		return nil, errMetadataTooLarge
 	}
 	if len(meta) == 0 {
 		return nil, nil
 	}
-	b, _ := json.Marshal(meta)
-	return b, nil
+	return json.Marshal(meta)
 }
 
 // writeUserMetadata emits x-amz-meta-* for each string entry that is a valid header value,

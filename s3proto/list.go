@@ -2,7 +2,6 @@ package s3proto
 
 import (
 	"encoding/base64"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,15 +18,13 @@ type listParams struct {
 
 func parseListParams(req *request) (listParams, error) {
 	p := listParams{prefix: req.query.Get("prefix"), delimiter: req.query.Get("delimiter"), maxKeys: gateway.MaxListKeys}
-	if v := req.query.Get("max-keys"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return p, errorf(400, "InvalidArgument", "Provided max-keys not an integer or within integer range")
-		}
-		// 0 and values above 1000 list 1000 keys, as the reference does.
-		if n > 0 && n < gateway.MaxListKeys {
-			p.maxKeys = n
-		}
+	n, err := queryInt(req, "max-keys", 0)
+	if err != nil {
+		return p, err
+	}
+	// 0 (or none) and values above 1000 list 1000 keys, as the reference does.
+	if n > 0 && n < gateway.MaxListKeys {
+		p.maxKeys = n
 	}
 	switch e := req.query.Get("encoding-type"); e {
 	case "":

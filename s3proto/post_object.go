@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/url"
@@ -125,21 +126,7 @@ func readPostFields(form *multipart.Reader) (map[string]string, *multipart.Part,
 
 // postMetadata collects the x-amz-meta-* fields as user metadata (names lower-cased).
 func postMetadata(fields map[string]string) (json.RawMessage, error) {
-	meta := map[string]string{}
-	total := 0
-	for name, v := range fields {
-		if n, ok := strings.CutPrefix(name, "x-amz-meta-"); ok && n != "" {
-			meta[n] = v
-			total += len(n) + len(v)
-		}
-	}
-	if total > maxUserMetadata {
-		return nil, errMetadataTooLarge
-	}
-	if len(meta) == 0 {
-		return nil, nil
-	}
-	return json.Marshal(meta)
+	return collectMetadata(maps.All(fields))
 }
 
 // lengthRangeReader fails a file part outside the policy's content-length-range: past the
