@@ -322,8 +322,10 @@ func TestTaggingNeverOverwritesObject(t *testing.T) {
 		eleven += "<Tag><Key>k" + string(rune('a'+i)) + "</Key><Value>v</Value></Tag>"
 	}
 	eleven += "</TagSet></Tagging>"
-	f.must(t, "PUT", "/s3/b/k?tagging", []byte(eleven), nil, 400)
-	f.must(t, "PUT", "/s3/b/missing?tagging", []byte(doc), nil, 404)
+	_, data = f.must(t, "PUT", "/s3/b/k?tagging", []byte(eleven), nil, 400)
+	wantContains(t, data, "<Code>InvalidArgument</Code>", "cannot be greater than 10")
+	_, data = f.must(t, "PUT", "/s3/b/missing?tagging", []byte(doc), nil, 404)
+	wantContains(t, data, "<Code>NoSuchKey</Code>")
 }
 
 func TestCopyObject(t *testing.T) {
@@ -441,10 +443,20 @@ func TestDeleteObjects(t *testing.T) {
 		many.WriteString("<Object><Key>k</Key></Object>")
 	}
 	many.WriteString("</Delete>")
-	f.must(t, "POST", "/s3/b?delete", []byte(many.String()), nil, 400)
-	f.must(t, "POST", "/s3/b?delete", []byte("not xml"), nil, 400)
+	_, data = f.must(t, "POST", "/s3/b?delete", []byte(many.String()), nil, 400)
+	wantContains(t, data, "<Code>MalformedXML</Code>")
+	_, data = f.must(t, "POST", "/s3/b?delete", []byte("not xml"), nil, 400)
+	wantContains(t, data, "<Code>MalformedXML</Code>")
 	md := md5.Sum([]byte("other"))
-	f.must(t, "POST", "/s3/b?delete", doc, map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(md[:])}, 400)
+	_, data = f.must(t, "POST", "/s3/b?delete", doc, map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(md[:])}, 400)
+	wantContains(t, data, "<Code>BadDigest</Code>")
+	f.must(t, "HEAD", "/s3/b/b", nil, nil, 404) // deleted by the first request, not by a refused one
+	f.must(t, "PUT", "/s3/b/kept", []byte("kept"), nil, 200)
+	md = md5.Sum([]byte("other"))
+	_, data = f.must(t, "POST", "/s3/b?delete", []byte(`<Delete><Object><Key>kept</Key></Object></Delete>`),
+		map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(md[:])}, 400)
+	wantContains(t, data, "<Code>BadDigest</Code>")
+	f.must(t, "HEAD", "/s3/b/kept", nil, nil, 200) // a body that failed its digest deletes nothing
 }
 
 func TestAuthentication(t *testing.T) {
