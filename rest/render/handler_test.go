@@ -498,11 +498,15 @@ func TestDecompressionBomb(t *testing.T) {
 	f := newFixture(t, Config{})
 	f.put(t, "pub", "bomb.png", "image/png", bombPNG(100000, 100000))
 	f.put(t, "pub", "tall.png", "image/png", bombPNG(1, 60_000_000))
+	// Sides whose product overflows int64, bare and inside an icon (whose size is taken
+	// from the header alone).
+	f.put(t, "pub", "wrap.png", "image/png", bombPNG(0xffffffff, 0xffffffff))
+	f.put(t, "pub", "wrap.ico", "image/x-icon", icoOf(1, bombPNG(0xffffffff, 0xffffffff)))
 	var before, after runtime.MemStats
 	var vbefore, vafter vips.MemoryStats
 	runtime.ReadMemStats(&before)
 	vips.ReadVipsMemStats(&vbefore)
-	for _, p := range []string{"bomb.png?width=100", "bomb.png?format=webp", "tall.png?height=10"} {
+	for _, p := range []string{"bomb.png?width=100", "bomb.png?format=webp", "tall.png?height=10", "wrap.png?width=10", "wrap.ico?width=10"} {
 		wantEnvelope(t, f.get(t, "/render/image/public/pub/"+p, nil), 400, "413", "EntityTooLarge", "")
 	}
 	runtime.ReadMemStats(&after)

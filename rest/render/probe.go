@@ -156,9 +156,12 @@ func icoSize(b []byte) (int, int) {
 		if eh == 0 {
 			eh = 256
 		}
+		// Only a PNG is measured: probing the entry as any format would follow an entry
+		// naming another icon directory, and nested directories of two entries each cost
+		// 2^depth calls.
 		if off := int(binary.LittleEndian.Uint32(e[12:])); off > 0 && off+24 <= len(b) {
-			if ph := probe(b[off:]); ph.Type == typePNG {
-				ew, eh = ph.Width, ph.Height
+			if p := b[off:]; bytes.HasPrefix(p, []byte("\x89PNG\r\n\x1a\n")) {
+				ew, eh = int(binary.BigEndian.Uint32(p[16:])), int(binary.BigEndian.Uint32(p[20:]))
 			}
 		}
 		w, h = max(w, ew), max(h, eh)

@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"testing"
+	"time"
 )
 
 // bombPNG is a valid PNG signature and IHDR claiming w×h pixels, with one tiny IDAT: the
@@ -65,6 +66,44 @@ func TestProbe(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// icoOf is an icon directory whose entries (16×16 in the directory) all point at the
+// image that follows it.
+func icoOf(entries int, image []byte) []byte {
+	dir := make([]byte, 6+16*entries)
+	copy(dir, "\x00\x00\x01\x00")
+	binary.LittleEndian.PutUint16(dir[4:], uint16(entries))
+	for i := 0; i < entries; i++ {
+		e := dir[6+16*i:]
+		e[0], e[1] = 16, 16
+		binary.LittleEndian.PutUint32(e[8:], uint32(len(image)))
+		binary.LittleEndian.PutUint32(e[12:], uint32(len(dir)))
+	}
+	return append(dir, image...)
+}
+
+func TestProbeICO(t *testing.T) {
+	t.Parallel()
+	if got := probe(icoOf(1, bombPNG(300, 200))); got != (header{typeICO, 300, 200}) {
+		t.Fatalf("ico holding a png: %+v", got)
+	}
+	// Directories nested 64 deep, two entries each: measuring entries by following them
+	// as any format would take 2^64 steps.
+	nested := bombPNG(1, 1)
+	for range 64 {
+		nested = icoOf(2, nested)
+	}
+	done := make(chan header, 1)
+	go func() { done <- probe(nested) }()
+	select {
+	case got := <-done:
+		if got != (header{typeICO, 16, 16}) {
+			t.Fatalf("nested ico: %+v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("probe of nested icon directories did not return")
 	}
 }
 

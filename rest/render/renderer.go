@@ -272,7 +272,7 @@ func (r *Renderer) renderBytes(src []byte, o Options, target Format) ([]byte, ou
 		return nil, "", errInvalidImage
 	}
 	limit := int64(r.cfg.MaxMegapixels) * 1_000_000
-	if int64(h.Width)*int64(h.Height) > limit {
+	if tooManyPixels(h.Width, h.Height, limit) {
 		return nil, "", errTooLarge
 	}
 	// The decoder's header gives the oriented size (EXIF rotation) and measures the
@@ -285,7 +285,7 @@ func (r *Renderer) renderBytes(src []byte, o Options, target Format) ([]byte, ou
 	if err != nil || w <= 0 || hh <= 0 {
 		return nil, "", wrap(errInvalidImage, err)
 	}
-	if int64(w)*int64(hh) > limit {
+	if tooManyPixels(w, hh, limit) {
 		return nil, "", errTooLarge
 	}
 	out := output(target, h.Type, r.enc.canAVIF())
@@ -297,4 +297,10 @@ func (r *Renderer) renderBytes(src []byte, o Options, target Format) ([]byte, ou
 		return nil, "", wrap(errInternal, err)
 	}
 	return data, out, nil
+}
+
+// tooManyPixels reports whether a w×h image exceeds limit pixels. Each side is checked
+// first: the product of two 32-bit sides a header may claim overflows int64.
+func tooManyPixels(w, h int, limit int64) bool {
+	return int64(w) > limit || int64(h) > limit || int64(w)*int64(h) > limit
 }
