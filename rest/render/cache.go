@@ -2,6 +2,7 @@ package render
 
 import (
 	"container/list"
+	"crypto/sha256"
 	"errors"
 	"io/fs"
 	"os"
@@ -50,7 +51,7 @@ func openCache(dir string, maxBytes int64) (*cache, error) {
 		}
 		key, ext, ok := strings.Cut(name, ".")
 		info, ierr := d.Info()
-		if !ok || ierr != nil {
+		if !ok || ierr != nil || len(key) != sha256.Size*2 { // not a variant: leave it alone
 			return nil
 		}
 		c.add(&cacheEntry{key: key, ext: outFormat(ext), size: info.Size()})

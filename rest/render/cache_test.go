@@ -2,6 +2,8 @@ package render
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,6 +64,25 @@ func TestCache(t *testing.T) {
 		}
 		if got, ok := read(t, c2, key('d')); !ok || got != "dddd" {
 			t.Fatalf("after reopen: %q, %v", got, ok)
+		}
+	})
+	t.Run("foreign files are not indexed", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		for _, name := range []string{"a.png", ".png", "README.txt"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Repeat("x", 50)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := openCache(dir, 10) // over the cap: indexing them would evict them at once
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.size() != 0 {
+			t.Fatalf("indexed %d bytes of foreign files", c.size())
+		}
+		if _, err := os.Stat(filepath.Join(dir, "README.txt")); err != nil {
+			t.Fatalf("a foreign file was removed: %v", err)
 		}
 	})
 	t.Run("disabled cache", func(t *testing.T) {
