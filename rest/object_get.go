@@ -40,14 +40,32 @@ func (h *Handler) readAccess(c *fiber.Ctx, class access) (caller gateway.Caller,
 		op = "storage.object.get_public"
 	}
 	caller = h.caller(c, p, op)
-	b, err := h.engine.GetBucketAsService(c.UserContext(), caller, bucket)
-	if err != nil {
+	if asService, err = h.bucketAccess(c, caller, class, authed, bucket); err != nil {
 		return caller, "", "", false, err
 	}
-	if !b.Public && (class == accessPublic || (class == accessOptional && !authed)) {
-		return caller, "", "", false, &gateway.Error{Code: gateway.CodeNoSuchBucket, Bucket: bucket}
+	return caller, bucket, key, asService, nil
+}
+
+// bucketAccess reads bucket as the service and applies the public-bucket rule of the
+// access classes: a public bucket's objects are read without RLS (asService); a private
+// one is not found for the public class and for unauthenticated optional callers.
+func (h *Handler) bucketAccess(c *fiber.Ctx, caller gateway.Caller, class access, authed bool, bucket string) (asService bool, err error) {
+	b, err := h.engine.GetBucketAsService(c.UserContext(), caller, bucket)
+	if err != nil {
+		return false, err
 	}
-	return caller, bucket, key, b.Public, nil
+	if !b.Public && (class == accessPublic || (class == accessOptional && !authed)) {
+		return false, &gateway.Error{Code: gateway.CodeNoSuchBucket, Bucket: bucket}
+	}
+	return b.Public, nil
+}
+
+// BucketAccess applies the download routes' public-bucket rule for routes served beside
+// the REST ones (rest/render), with AccessRequired or AccessPublic: it reports whether
+// bucket's objects are read without RLS, and answers NoSuchBucket for a private bucket
+// on the public class.
+func (h *Handler) BucketAccess(c *fiber.Ctx, caller gateway.Caller, class Access, bucket string) (asService bool, err error) {
+	return h.bucketAccess(c, caller, class, class != accessPublic, bucket)
 }
 
 // download serves GET and HEAD of the three access classes.

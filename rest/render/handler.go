@@ -88,14 +88,11 @@ func (h *Handler) serve(class rest.Access) fiber.Handler {
 			op = "storage.render.image_public"
 		}
 		caller := h.opts.REST.Caller(c, p, op)
-		b, err := h.engine.GetBucketAsService(c.UserContext(), caller, bucket)
+		asService, err := h.opts.REST.BucketAccess(c, caller, class, bucket)
 		if err != nil {
 			return err
 		}
-		if class == accessPublic && !b.Public {
-			return &gateway.Error{Code: gateway.CodeNoSuchBucket, Bucket: bucket}
-		}
-		return h.respond(c, caller, bucket, key, b.Public, o, time.Time{})
+		return h.respond(c, caller, bucket, key, asService, o, time.Time{})
 	}
 }
 
