@@ -112,14 +112,10 @@ func validMimePattern(m string) bool {
 	return ok && part(t) && part(st)
 }
 
+// parseBool reads a present boolean field of a bucket body; null is false.
 func parseBool(raw json.RawMessage, field string) (bool, error) {
-	switch strings.TrimSpace(string(raw)) {
-	case "true", `"true"`:
-		return true, nil
-	case "false", `"false"`, "null":
-		return false, nil
-	}
-	return false, newAPIError(400, 400, "Error", "InvalidRequest", "body/"+field+" must be boolean")
+	v, _, err := boolField(raw, "body/"+field)
+	return v, err
 }
 
 func (h *Handler) createBucket(c *fiber.Ctx) error {

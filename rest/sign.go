@@ -66,24 +66,33 @@ func signedPath(bucket, key, token string, t signTransform) string {
 	return prefix + bucket + "/" + key + "?token=" + token
 }
 
+// signBody is the JSON of POST /object/sign/{bucket}[/{key}]; only the many-paths route
+// reads paths.
+type signBody struct {
+	ExpiresIn json.RawMessage `json:"expiresIn"`
+	Paths     json.RawMessage `json:"paths"`
+	Transform json.RawMessage `json:"transform"`
+}
+
+// readSignBody reads the body of both sign routes with its lifetime and transform.
+func (h *Handler) readSignBody(c *fiber.Ctx) (body signBody, ttl time.Duration, tr signTransform, err error) {
+	if err = h.readJSON(c, &body, false); err != nil {
+		return body, 0, tr, err
+	}
+	if ttl, err = expiresIn(body.ExpiresIn); err != nil {
+		return body, 0, tr, err
+	}
+	tr, err = h.signTransform(body.Transform)
+	return body, ttl, tr, err
+}
+
 // signURL serves POST /object/sign/{bucket}/{key}: the object must be visible to the caller.
 func (h *Handler) signURL(c *fiber.Ctx) error {
 	p, _, err := h.principal(c, accessRequired)
 	if err != nil {
 		return err
 	}
-	var body struct {
-		ExpiresIn json.RawMessage `json:"expiresIn"`
-		Transform json.RawMessage `json:"transform"`
-	}
-	if err := h.readJSON(c, &body, false); err != nil {
-		return err
-	}
-	ttl, err := expiresIn(body.ExpiresIn)
-	if err != nil {
-		return err
-	}
-	tr, err := h.signTransform(body.Transform)
+	_, ttl, tr, err := h.readSignBody(c)
 	if err != nil {
 		return err
 	}
@@ -115,19 +124,7 @@ func (h *Handler) signURLs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var body struct {
-		ExpiresIn json.RawMessage `json:"expiresIn"`
-		Paths     json.RawMessage `json:"paths"`
-		Transform json.RawMessage `json:"transform"`
-	}
-	if err := h.readJSON(c, &body, false); err != nil {
-		return err
-	}
-	ttl, err := expiresIn(body.ExpiresIn)
-	if err != nil {
-		return err
-	}
-	tr, err := h.signTransform(body.Transform)
+	body, ttl, tr, err := h.readSignBody(c)
 	if err != nil {
 		return err
 	}
