@@ -109,7 +109,8 @@ func (r reply) json(t *testing.T) map[string]any {
 	return m
 }
 
-// do sends a request; body may be a string, []byte, io.Reader or any JSON-able value.
+// do sends a request; body may be a string, []byte, io.Reader (sent chunked unless its
+// length is known) or any JSON-able value.
 func (f *fixture) do(method, path, key string, body any, headers ...string) reply {
 	f.t.Helper()
 	var rd io.Reader
@@ -130,6 +131,9 @@ func (f *fixture) do(method, path, key string, body any, headers ...string) repl
 		rd, ct = bytes.NewReader(data), "application/json"
 	}
 	req := httptest.NewRequest(method, path, rd)
+	if req.ContentLength < 0 { // a reader of unknown length: sent chunked
+		req.TransferEncoding = []string{"chunked"}
+	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
