@@ -636,6 +636,9 @@ func TestParseMetadata(t *testing.T) {
 		{"duplicate", "a YQ==,a YQ==", false, 0},
 		{"empty pair", ",a YQ==", false, 0},
 		{"extra field", "a YQ== Yg==", false, 0},
+		{"non-ascii key", "ké YQ==", false, 0},
+		{"pairs at the cap", metaKeys(maxMetadataPairs), true, maxMetadataPairs},
+		{"pairs over the cap", metaKeys(maxMetadataPairs + 1), false, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -645,4 +648,13 @@ func TestParseMetadata(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metaKeys is an Upload-Metadata header of n distinct keys without values.
+func metaKeys(n int) string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+	}
+	return strings.Join(keys, ",")
 }
