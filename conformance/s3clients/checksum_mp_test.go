@@ -66,7 +66,6 @@ func objectChecksum(alg types.ChecksumAlgorithm, crc32v, crc32c, crc64nvme, sha1
 // testMultipartChecksums uploads in parts with checksums and compares what the server
 // returns with checksums computed here.
 func testMultipartChecksums(t *testing.T, e *env) {
-	e.needMultipart(t)
 	ctx := context.Background()
 	c := e.client(e.endpoint)
 	bucket := "mp-checksums"

@@ -6,8 +6,6 @@ package s3clients
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -21,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 
 	"github.com/stowage/stowage/conformance/harness"
 	"github.com/stowage/stowage/db/pgtest"
@@ -33,19 +30,25 @@ const region = "us-east-1"
 
 // env is a running server with both S3 endpoints.
 type env struct {
-	srv       *harness.Server
-	endpoint  string // http://127.0.0.1:PORT/s3
-	s3Port    int
-	multipart bool // the multipart handlers are implemented
+	srv      *harness.Server
+	endpoint string // http://127.0.0.1:PORT/s3
+	s3Port   int
 }
 
 func start(t *testing.T, backend string) *env {
 	t.Helper()
 	s3Port := harness.FreePort(t)
 	srv := harness.Start(t, harness.Options{Backend: backend, Env: map[string]string{"S3_PORT": strconv.Itoa(s3Port), "STORAGE_S3_REGION": region}})
-	e := &env{srv: srv, endpoint: srv.URL + "/s3", s3Port: s3Port}
-	e.multipart = e.detectMultipart(t)
-	return e
+	return &env{srv: srv, endpoint: srv.URL + "/s3", s3Port: s3Port}
+}
+
+// endpoints are the two S3 endpoints of e, with bucket-safe names: /s3 on the main port
+// and the root of the S3_PORT listener.
+func (e *env) endpoints() []struct{ name, url string } {
+	return []struct{ name, url string }{
+		{"main port /s3", e.endpoint},
+		{"s3 listener root", "http://127.0.0.1:" + strconv.Itoa(e.s3Port)},
+	}
 }
 
 // client is an in-process aws-sdk-go-v2 client with the service credentials. It is built
@@ -53,34 +56,6 @@ func start(t *testing.T, backend string) *env {
 func (e *env) client(endpoint string) *s3.Client {
 	return s3.New(s3.Options{Region: region, BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(harness.S3AccessKeyID, harness.S3Secret, "")})
-}
-
-// detectMultipart asks whether CreateMultipartUpload is implemented yet.
-func (e *env) detectMultipart(t *testing.T) bool {
-	t.Helper()
-	ctx := context.Background()
-	c := e.client(e.endpoint)
-	bucket := "mp-probe"
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("k")})
-	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented" {
-		return false
-	}
-	if err != nil {
-		t.Fatalf("CreateMultipartUpload: %v", err)
-	}
-	_, _ = c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("k"), UploadId: out.UploadId})
-	return true
-}
-
-func (e *env) needMultipart(t *testing.T) {
-	t.Helper()
-	if !e.multipart {
-		t.Skip("multipart not implemented yet")
-	}
 }
 
 // toolEnv is a clean environment for a client process: no CA bundle variables (they break

@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -19,10 +18,7 @@ import (
 // object reads back byte-equal.
 func testPostObject(t *testing.T, e *env) {
 	ctx := context.Background()
-	for _, endpoint := range []struct{ name, url string }{
-		{"main port /s3", e.endpoint},
-		{"s3 listener root", "http://127.0.0.1:" + strconv.Itoa(e.s3Port)},
-	} {
+	for _, endpoint := range e.endpoints() {
 		t.Run(endpoint.name, func(t *testing.T) {
 			c := e.client(endpoint.url)
 			bucket := "post-" + strings.ReplaceAll(strings.ReplaceAll(endpoint.name, " ", "-"), "/", "")

@@ -3,6 +3,7 @@ package s3clients
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -37,10 +38,7 @@ func readAll(t *testing.T, r io.ReadCloser) []byte {
 
 func testSDK(t *testing.T, e *env) {
 	ctx := context.Background()
-	for _, endpoint := range []struct{ name, url string }{
-		{"main port /s3", e.endpoint},
-		{"s3 listener root", "http://127.0.0.1:" + strconv.Itoa(e.s3Port)},
-	} {
+	for _, endpoint := range e.endpoints() {
 		t.Run(endpoint.name, func(t *testing.T) {
 			c := e.client(endpoint.url)
 			bucket := "sdk-" + strings.ReplaceAll(strings.ReplaceAll(endpoint.name, " ", "-"), "/", "")
@@ -90,10 +88,19 @@ func sdkOperations(ctx context.Context, t *testing.T, c *s3.Client, bucket strin
 			if out.ChecksumCRC32 == nil && out.ChecksumCRC32C == nil && out.ChecksumSHA1 == nil && out.ChecksumSHA256 == nil && out.ChecksumCRC64NVME == nil {
 				t.Fatalf("%s: no checksum returned", alg)
 			}
+			// The value, not just its presence: computed here with the standard library.
+			want := base64.StdEncoding.EncodeToString(mpSum(t, alg, data))
+			if got := objectChecksum(alg, out.ChecksumCRC32, out.ChecksumCRC32C, out.ChecksumCRC64NVME, out.ChecksumSHA1, out.ChecksumSHA256); got != want {
+				t.Fatalf("%s: GetObject checksum %q, want %q", alg, got, want)
+			}
 			attrs, err := c.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: b, Key: aws.String(key),
 				ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesChecksum, types.ObjectAttributesObjectSize, types.ObjectAttributesEtag}})
 			if err != nil || aws.ToInt64(attrs.ObjectSize) != int64(len(data)) || attrs.Checksum == nil {
 				t.Fatalf("GetObjectAttributes: %v %+v", err, attrs)
+			}
+			if got := objectChecksum(alg, attrs.Checksum.ChecksumCRC32, attrs.Checksum.ChecksumCRC32C, attrs.Checksum.ChecksumCRC64NVME,
+				attrs.Checksum.ChecksumSHA1, attrs.Checksum.ChecksumSHA256); got != want {
+				t.Fatalf("%s: GetObjectAttributes checksum %q, want %q", alg, got, want)
 			}
 		}
 	})
