@@ -31,8 +31,11 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const bucket = "render-conf"
 
-// requireRenderer skips unless the binary renders images itself: a cgo-free build (or a
-// machine without libvips) answers FeatureNotEnabled.
+// requireRenderer skips unless the binary renders images itself: a cgo-free build answers
+// FeatureNotEnabled. The skip is taken only when this go toolchain really builds without
+// cgo (or with the novips tag); otherwise harness.Binary built the libvips renderer (the
+// build fails without libvips-dev), and FeatureNotEnabled is a failure, so a broken
+// renderer cannot turn this suite into a silent skip in CI.
 func requireRenderer(t *testing.T, srv *harness.Server) {
 	t.Helper()
 	resp := harness.Do(t, http.MethodGet, srv.URL+"/render/image/public/no-such-bucket/x.png?width=1", "", nil, 0, nil)
@@ -42,11 +45,32 @@ func requireRenderer(t *testing.T, srv *harness.Server) {
 	_ = json.Unmarshal(b, &env)
 	switch env.Code {
 	case "FeatureNotEnabled":
-		t.Skipf("the stowage binary was built without libvips (CGO_ENABLED=0, the novips tag, or no libvips-dev): %s", b)
+		if reason := buildsWithoutVips(t); reason != "" {
+			t.Skipf("the stowage binary was built without libvips (%s): %s", reason, b)
+		}
+		t.Fatalf("the stowage binary was built with cgo and libvips but answers FeatureNotEnabled: %s", b)
 	case "NoSuchBucket":
 	default:
 		t.Fatalf("probe of /render/image: status %d %s", resp.StatusCode, b)
 	}
+}
+
+// buildsWithoutVips says why `go build ./cmd/stowage` leaves the libvips renderer out
+// (CGO_ENABLED=0, the novips tag in GOFLAGS), or "" when it builds it in.
+func buildsWithoutVips(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "CGO_ENABLED", "GOFLAGS").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	lines := strings.Split(string(out), "\n")
+	if strings.TrimSpace(lines[0]) != "1" {
+		return "CGO_ENABLED=" + strings.TrimSpace(lines[0])
+	}
+	if len(lines) > 1 && strings.Contains(lines[1], "novips") {
+		return "GOFLAGS=" + strings.TrimSpace(lines[1])
+	}
+	return ""
 }
 
 func testImage(w, h int) image.Image {
@@ -106,6 +130,9 @@ func storageJS(t *testing.T, srv *harness.Server, d string) {
 		t.Fatalf("render script failed: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+	if !bytes.Contains(out, []byte("render conformance: all checks passed")) {
+		t.Fatal("render script exited 0 without reaching its last check")
+	}
 }
 
 // concurrentTransforms sends 16 transforms of one large JPEG at once (distinct widths, so
