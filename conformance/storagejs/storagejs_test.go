@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +67,7 @@ func storageJS(t *testing.T, d, backend string) {
 		t.Fatalf("storage-js script failed: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+	if !strings.Contains(string(out), "storage-js conformance: all checks passed") {
+		t.Fatal("storage-js script exited 0 without reaching its last check")
+	}
 }
