@@ -145,6 +145,9 @@ func testTusJSClient(t *testing.T, backend string) {
 		FirstProgress int64
 	}
 	node(t, d, with("MODE", "full", "ENDPOINT", srv.URL+"/storage/v1/upload/resumable", "OBJECT", "dir/big.bin", "FILE", big), &done)
+	if !done.Done {
+		t.Fatal("tus-js-client full upload did not report success")
+	}
 	sameBytes(t, srv, "tus", "dir/big.bin", big)
 
 	var partial struct{ URL string }
@@ -156,8 +159,12 @@ func testTusJSClient(t *testing.T, backend string) {
 
 	srv2 := harness.Start(t, restartOptions(srv, dbURL))
 	url := strings.Replace(partial.URL, srv.URL, srv2.URL, 1) // the new process listens on another port
+	done.Done, done.FirstProgress = false, 0
 	node(t, d, with("MODE", "resume", "KEY", srv2.ServiceKey, "ENDPOINT", srv2.URL+"/upload/resumable", "UPLOAD_URL", url,
 		"OBJECT", "resumed.bin", "FILE", resumable), &done)
+	if !done.Done {
+		t.Fatal("tus-js-client resume did not report success")
+	}
 	if done.FirstProgress < 2*chunk {
 		t.Fatalf("resume started at byte %d, not after the two stored chunks", done.FirstProgress)
 	}
