@@ -22,10 +22,7 @@ func TestServeS3Backend(t *testing.T) {
 		t.Skip("starts MinIO and the server")
 	}
 	m := miniotest.Start(t)
-	s := harness.Start(t, harness.Options{Env: map[string]string{
-		"STORAGE_BACKEND": "s3", "STORAGE_S3_BUCKET": m.Bucket, "STORAGE_S3_ENDPOINT": m.Endpoint,
-		"STORAGE_S3_REGION": m.Region, "STORAGE_S3_FORCE_PATH_STYLE": "true",
-		"AWS_ACCESS_KEY_ID": m.AccessKey, "AWS_SECRET_ACCESS_KEY": m.Secret,
+	s := harness.Start(t, harness.Options{Backend: "s3", MinIO: m, Env: map[string]string{
 		// Must not matter for a plain-http upstream (FIELD-NOTES).
 		"AWS_CA_BUNDLE": "/nonexistent/stowage-ca-bundle.pem",
 	}})

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"io"
+	"math/rand"
 	"net/http"
 	"strings"
 	"syscall"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/conformance/harness"
+	"github.com/stowage/stowage/db/pgtest"
 )
 
 // TestOperationalEndpoints checks /status, /version and that /metrics counts requests by
@@ -48,12 +51,15 @@ func TestOperationalEndpoints(t *testing.T) {
 // larger than the 1 MiB prefetch so the handler is already streaming it.
 func TestGracefulShutdownDrainsUploads(t *testing.T) {
 	t.Parallel()
-	s := harness.Start(t, harness.Options{})
+	dbURL := pgtest.URL(t)
+	s := harness.Start(t, harness.Options{DatabaseURL: dbURL})
 	harness.MustStatus(t, harness.Do(t, "POST", s.URL+"/bucket", s.ServiceKey, strings.NewReader(`{"name":"g"}`), -1, map[string]string{"Content-Type": "application/json"}), 200)
 
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("POST", s.URL+"/object/g/slow.txt", pr)
 	const size = 3 << 20
+	data := make([]byte, size)
+	rand.New(rand.NewSource(3)).Read(data)
 	req.ContentLength = size
 	req.Header.Set("Authorization", "Bearer "+s.ServiceKey)
 	type result struct {
@@ -72,7 +78,7 @@ func TestGracefulShutdownDrainsUploads(t *testing.T) {
 		resp.Body.Close()
 		done <- result{status: resp.StatusCode}
 	}()
-	if _, err := pw.Write(make([]byte, size/2)); err != nil {
+	if _, err := pw.Write(data[:size/2]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Signal(syscall.SIGTERM); err != nil {
@@ -91,7 +97,7 @@ func TestGracefulShutdownDrainsUploads(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := pw.Write(make([]byte, size-size/2)); err != nil {
+	if _, err := pw.Write(data[size/2:]); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()
@@ -100,4 +106,13 @@ func TestGracefulShutdownDrainsUploads(t *testing.T) {
 		t.Fatalf("in-flight upload during shutdown: status %d, err %v\n%s", r.status, r.err, s.Output())
 	}
 	s.WaitExit(t, time.Minute)
+
+	// The object really is stored: a new process on the same database and data folder
+	// serves the bytes that were sent across the SIGTERM.
+	s2 := harness.Start(t, harness.Options{DatabaseURL: dbURL, DataDir: s.DataDir})
+	got := harness.MustStatus(t, harness.Do(t, "GET", s2.URL+"/object/authenticated/g/slow.txt", s2.ServiceKey, nil, 0, nil), 200)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("object stored during shutdown: %d bytes, differ from the %d sent", len(got), len(data))
+	}
+	s2.Stop(t)
 }
