@@ -185,8 +185,6 @@ func Start(t testing.TB, opts Options) *Server {
 		opts.DataDir = t.TempDir()
 	}
 	env["STOWAGE_DATA_DIR"] = opts.DataDir
-	port := FreePort(t)
-	env["SERVER_PORT"] = strconv.Itoa(port)
 	switch opts.Backend {
 	case "", "file":
 		opts.Backend = "file"
@@ -203,10 +201,32 @@ func Start(t testing.TB, opts Options) *Server {
 	for k, v := range opts.Env {
 		env[k] = v
 	}
+	// FreePort's port may be taken by another process before the server binds it; then the
+	// server exits at once, and a new port is tried.
+	for attempt := 1; ; attempt++ {
+		s := launch(t, env, opts)
+		err := s.waitReady(90 * time.Second)
+		if err == nil {
+			return s
+		}
+		if attempt < 3 && s.exited() && strings.Contains(s.Output(), "SERVER_PORT: listen") &&
+			strings.Contains(s.Output(), "address already in use") {
+			t.Logf("harness: port %d was taken before the server bound it; trying another", s.Port)
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// launch starts one server process on a new free port.
+func launch(t testing.TB, env map[string]string, opts Options) *Server {
+	t.Helper()
+	port := FreePort(t)
 	cmd := exec.Command(Binary(t), "serve")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	cmd.Env = append(cmd.Env, "SERVER_PORT="+strconv.Itoa(port))
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, DataDir: opts.DataDir, cmd: cmd,
 		Backend: opts.Backend, MinIO: opts.MinIO, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
@@ -226,29 +246,42 @@ func Start(t testing.TB, opts Options) *Server {
 		s.ServiceKey, _ = s.Verifier.NewKey("service_role", time.Hour)
 		s.AnonKey, _ = s.Verifier.NewKey("anon", time.Hour)
 	}
-	s.WaitReady(t, 90*time.Second)
 	return s
+}
+
+// exited reports whether the process has ended.
+func (s *Server) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // WaitReady polls /status (never a fixed sleep).
 func (s *Server) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
+	if err := s.waitReady(timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *Server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			t.Fatalf("server exited early: %v\n%s", s.waitErr, s.Output())
-		default:
+		if s.exited() {
+			return fmt.Errorf("server exited early: %v\n%s", s.waitErr, s.Output())
 		}
 		if resp, err := http.Get(s.URL + "/status"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("server not ready after %v:\n%s", timeout, s.Output())
+	return fmt.Errorf("server not ready after %v:\n%s", timeout, s.Output())
 }
 
 // Output is what the process printed so far.
