@@ -141,6 +141,9 @@ func (e *Engine) getBucket(ctx context.Context, scope db.Scope, id string) (Buck
 
 // ListBuckets lists the buckets visible to the caller.
 func (e *Engine) ListBuckets(ctx context.Context, c Caller, in ListBuckets) ([]Bucket, error) {
+	// A negative offset is a database error (500); the dialects check theirs today, the
+	// engine must not depend on it.
+	in.Offset = max(in.Offset, 0)
 	var rows []db.Bucket
 	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
 		var err error

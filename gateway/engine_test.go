@@ -178,6 +178,9 @@ func TestBuckets(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("service sees %d buckets (%v)", len(list), err)
 	}
+	if list, err = f.e.ListBuckets(ctx, service(), ListBuckets{Offset: -5, Limit: 10}); err != nil || len(list) != 1 {
+		t.Fatalf("negative offset: %d buckets (%v), want it read as 0", len(list), err)
+	}
 
 	f.e.UpdateBucket(ctx, service(), "b1", UpdateBucket{AllowedMimeTypes: Some([]string(nil))})
 	if _, err := f.put(t, service(), "b1", "x.txt", []byte("x"), false); err != nil {
