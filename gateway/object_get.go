@@ -102,22 +102,34 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 	return objectFromRow(row), nil
 }
 
+// StatObject is GetObject without the bytes, for HEAD: the row (RLS SELECT unless
+// AsService), the conditions (a failed one returns the object with its error, so a 304 can
+// carry its headers) and the range.
+func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (ObjectReader, error) {
+	obj, err := e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService)
+	if err != nil {
+		return ObjectReader{}, err
+	}
+	if err := in.Conditions.Check(obj); err != nil {
+		return ObjectReader{Object: obj}, err
+	}
+	rng, partial, err := ParseRange(in.Range, obj.Size)
+	if err != nil {
+		return ObjectReader{}, withObject(err, in.Bucket, in.Key)
+	}
+	return ObjectReader{Object: obj, Range: rng, Partial: partial}, nil
+}
+
 // GetObject opens an object's bytes (or the requested range of them).
 func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectReader, error) {
 	// A concurrent overwrite may remove the version we just read between the row lookup and
 	// opening its bytes; the row then names a newer version, so look again.
 	for attempt := 0; ; attempt++ {
-		obj, err := e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService)
+		r, err := e.StatObject(ctx, c, in)
 		if err != nil {
-			return ObjectReader{}, err
+			return r, err
 		}
-		if err := in.Conditions.Check(obj); err != nil {
-			return ObjectReader{Object: obj}, err
-		}
-		rng, partial, err := ParseRange(in.Range, obj.Size)
-		if err != nil {
-			return ObjectReader{}, withObject(err, in.Bucket, in.Key)
-		}
+		obj, rng, partial := r.Object, r.Range, r.Partial
 		br := backend.Whole
 		if partial {
 			br = backend.Range{Offset: rng.Start, Length: rng.Length()}

@@ -106,27 +106,21 @@ func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
-	obj, err := h.engine.HeadObject(c.UserContext(), h.caller(c, req), req.bucket, req.key, false)
+	r, err := h.engine.StatObject(c.UserContext(), h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
+		Range: c.Get(fiber.HeaderRange), Conditions: conditions(c, "")})
 	if err != nil {
-		return err
-	}
-	if err := conditions(c, "").Check(obj); err != nil {
 		if gateway.CodeOf(err) == gateway.CodeNotModified {
-			writeObjectHeaders(c, obj, false)
+			writeObjectHeaders(c, r.Object, false)
 		}
 		return err
 	}
-	rng, partial, err := gateway.ParseRange(c.Get(fiber.HeaderRange), obj.Size)
-	if err != nil {
-		return err
-	}
-	writeObjectHeaders(c, obj, c.Get("x-amz-checksum-mode") == "ENABLED" && !partial)
+	writeObjectHeaders(c, r.Object, c.Get("x-amz-checksum-mode") == "ENABLED" && !r.Partial)
 	overrides.apply(c)
-	length := obj.Size
-	if partial {
+	length := r.Size
+	if r.Partial {
 		c.Status(http.StatusPartialContent)
-		c.Set(fiber.HeaderContentRange, contentRange(rng, obj.Size))
-		length = rng.Length()
+		c.Set(fiber.HeaderContentRange, contentRange(r.Range, r.Size))
+		length = r.Range.Length()
 	}
 	c.Response().Header.SetContentLength(int(length))
 	c.Response().SkipBody = true
