@@ -613,3 +613,28 @@ func TestSignedBehindProxy(t *testing.T) {
 		})
 	}
 }
+
+// HEAD answers what GET would, without the body: a range is 206 with its Content-Range
+// and length, a matching If-None-Match is 304 with the object's ETag, an unsatisfiable
+// range is 416.
+func TestHeadObjectConditionsAndRange(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/hd", nil, nil, 200)
+	resp, _ := f.must(t, "PUT", "/s3/hd/k", []byte("0123456789"), nil, 200)
+	etag := resp.Header.Get("ETag")
+	resp, _ = f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"Range": "bytes=2-5"}, 206)
+	if resp.Header.Get("Content-Range") != "bytes 2-5/10" || resp.ContentLength != 4 {
+		t.Fatalf("range HEAD: Content-Range %q, length %d", resp.Header.Get("Content-Range"), resp.ContentLength)
+	}
+	resp, _ = f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"If-None-Match": etag}, 304)
+	if resp.Header.Get("ETag") != etag {
+		t.Fatalf("304 ETag %q, want %q", resp.Header.Get("ETag"), etag)
+	}
+	f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"If-Match": `"other"`}, 412)
+	f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"Range": "bytes=20-30"}, 416)
+	resp, _ = f.must(t, "HEAD", "/s3/hd/k", nil, nil, 200)
+	if resp.ContentLength != 10 || resp.Header.Get("ETag") != etag {
+		t.Fatalf("plain HEAD: length %d ETag %q", resp.ContentLength, resp.Header.Get("ETag"))
+	}
+}
