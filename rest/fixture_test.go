@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/backend"
 	"github.com/stowage/stowage/gateway/backend/filebackend"
 )
 
@@ -38,12 +40,27 @@ type fixture struct {
 	pool    *pgxpool.Pool
 	service string
 	anon    string
+	// opens counts the store's Open calls when fixtureOptions.countOpens is set.
+	opens *atomic.Int64
+}
+
+// countingStore counts Opens (it hides the file store's optional interfaces, so only
+// tests that read objects use it).
+type countingStore struct {
+	backend.Store
+	opens *atomic.Int64
+}
+
+func (s countingStore) Open(ctx context.Context, key string, r backend.Range) (io.ReadCloser, error) {
+	s.opens.Add(1)
+	return s.Store.Open(ctx, key, r)
 }
 
 type fixtureOptions struct {
-	jwks      string
-	maxObject int64
-	sMaxAge   int
+	jwks       string
+	maxObject  int64
+	sMaxAge    int
+	countOpens bool
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -60,9 +77,14 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	store, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
+	files, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var store backend.Store = files
+	opens := &atomic.Int64{}
+	if o.countOpens {
+		store = countingStore{Store: files, opens: opens}
 	}
 	if o.maxObject == 0 {
 		o.maxObject = 1 << 30
@@ -81,7 +103,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		DisableStartupMessage: true, ErrorHandler: ErrorHandler(log)})
 	h.Register(app)
 	h.Register(app.Group("/storage/v1"))
-	return &fixture{t: t, app: app, engine: e, v: v, pool: pool, service: service, anon: anon}
+	return &fixture{t: t, app: app, engine: e, v: v, pool: pool, service: service, anon: anon, opens: opens}
 }
 
 func (f *fixture) user(sub string) string {

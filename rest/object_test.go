@@ -311,3 +311,29 @@ func TestMultipartUpload(t *testing.T) {
 		f.checkError(f.do("POST", "/object/forms/m.txt", f.service, body, "Content-Type", ct), envelope{400, "413", "EntityTooLarge", "The user_metadata exceeded the maximum allowed size"})
 	})
 }
+
+// A conditional GET that can be a 304 is answered from the row, without opening the
+// object's bytes (on the s3 store that would start and abort an upstream download); one
+// that cannot reads them once.
+func TestConditionalGetOpensNothingFor304(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{countOpens: true})
+	f.must(f.do("POST", "/bucket", f.service, map[string]any{"name": "cond"}), 200)
+	f.must(f.do("POST", "/object/cond/a.txt", f.service, "hello"), 200)
+	etag := f.must(f.do("HEAD", "/object/cond/a.txt", f.service, nil), 200).header.Get("ETag")
+	before := f.opens.Load()
+	r := f.must(f.do("GET", "/object/cond/a.txt", f.service, nil, "If-None-Match", etag), 304)
+	if r.header.Get("ETag") != etag || len(r.body) != 0 {
+		t.Fatalf("304: ETag %q body %q", r.header.Get("ETag"), r.body)
+	}
+	f.must(f.do("GET", "/object/cond/a.txt", f.service, nil, "If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)), 304)
+	if n := f.opens.Load() - before; n != 0 {
+		t.Fatalf("304s opened the object %d times", n)
+	}
+	if got := f.must(f.do("GET", "/object/cond/a.txt", f.service, nil, "If-None-Match", `"other"`), 200).body; string(got) != "hello" {
+		t.Fatalf("miss: %q", got)
+	}
+	if n := f.opens.Load() - before; n != 1 {
+		t.Fatalf("a conditional miss opened the object %d times, want 1", n)
+	}
+}
