@@ -21,6 +21,7 @@ var (
 	ErrForeignKey     = errors.New("db: foreign key violation")         // 23503
 	ErrLocked         = errors.New("db: lock not available")            // 55P03
 	ErrTimeout        = errors.New("db: statement timeout")             // 57014
+	ErrSerialization  = errors.New("db: serialization failure")         // 40001
 	ErrUnavailable    = errors.New("db: database unavailable")
 )
 
@@ -45,6 +46,8 @@ func Classify(err error) error {
 			return fmt.Errorf("%w: %w", ErrLocked, err)
 		case "57014":
 			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		case "40001":
+			return fmt.Errorf("%w: %w", ErrSerialization, err)
 		}
 		return err
 	}
@@ -170,13 +173,35 @@ func (d *DB) applyScope(ctx context.Context, tx pgx.Tx, s Scope) error {
 // round trips were these), with the settings as parameters: the caller's token and headers
 // never appear in SQL text (server logs, pg_stat_activity).
 func (d *DB) InTx(ctx context.Context, s Scope, fn func(Tx) error) error {
+	return d.inTx(ctx, s, pgx.TxOptions{}, fn)
+}
+
+// snapshotAttempts bounds how often InSnapshotTx runs fn after serialization failures.
+const snapshotAttempts = 10
+
+// InSnapshotTx is InTx at REPEATABLE READ: every statement of fn sees the database as of
+// the transaction's first statement, so a check that follows a write judges the rows the
+// write saw and never one committed after it (at READ COMMITTED each statement takes a new
+// snapshot). A row fn writes that another transaction changed after that snapshot is a
+// serialization failure; the whole transaction then runs again, fn included, so fn must
+// set its results afresh on each run.
+func (d *DB) InSnapshotTx(ctx context.Context, s Scope, fn func(Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := d.inTx(ctx, s, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, fn)
+		if !errors.Is(err, ErrSerialization) || attempt == snapshotAttempts || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (d *DB) inTx(ctx context.Context, s Scope, opts pgx.TxOptions, fn func(Tx) error) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return Classify(err)
 	}
 	defer conn.Release()
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
+	b.BeginTx(opts)
 	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
 	br := conn.SendBatch(ctx, b)
 	tx := br.Tx()

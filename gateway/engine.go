@@ -50,6 +50,10 @@ type Engine struct {
 type hooks struct {
 	afterBlobWrite func() error
 	beforeCleanup  func() error
+	// beforeDelete runs in a reported delete's transaction, after its snapshot was taken
+	// and before the DELETE; afterDelete between the DELETE and the check for refused names.
+	beforeDelete func() error
+	afterDelete  func() error
 }
 
 // New returns an Engine over d and store.
@@ -142,7 +146,7 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 		return newErr(CodeNoSuchBucket, bucket, key, err)
 	case errors.Is(err, db.ErrLocked):
 		return newErr(CodeLocked, bucket, key, err)
-	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable):
+	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable), errors.Is(err, db.ErrSerialization):
 		return newErr(CodeUnavailable, bucket, key, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newErr(CodeUnavailable, bucket, key, err)

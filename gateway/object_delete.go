@@ -10,24 +10,22 @@ import (
 const MaxDeleteKeys = 1000
 
 // DeleteObject removes one object; RLS SELECT + DELETE decide. A missing (or invisible)
-// object is CodeNoSuchKey.
+// object is CodeNoSuchKey; as the reference, one that exists but that the RLS-scoped delete
+// did not remove is CodeForbidden, judged in the delete's own snapshot (see deleteObjects).
 func (e *Engine) DeleteObject(ctx context.Context, c Caller, bucket, key string) (Object, error) {
-	if err := ValidateBucketName(bucket); err != nil {
+	r, err := e.deleteObjects(ctx, c, bucket, []string{key}, true)
+	switch {
+	case CodeOf(err) == CodeNoSuchBucket:
+		// The reference checks that the object exists: in a missing bucket it does not.
+		return Object{}, &Error{Code: CodeNoSuchKey, Bucket: bucket, Key: key}
+	case err != nil:
 		return Object{}, err
-	}
-	deleted, err := e.DeleteObjects(ctx, c, bucket, []string{key})
-	if err != nil {
-		return Object{}, err
-	}
-	if len(deleted) == 0 {
-		// As the reference: an object that exists but was not deleted under RLS is a
-		// denial, not a missing key.
-		if _, err := e.HeadObject(ctx, c, bucket, key, true); err == nil {
-			return Object{}, &Error{Code: CodeForbidden, Bucket: bucket, Key: key, Message: "Access denied"}
-		}
+	case len(r.Refused) > 0:
+		return Object{}, &Error{Code: CodeForbidden, Bucket: bucket, Key: key, Message: "Access denied"}
+	case len(r.Deleted) == 0:
 		return Object{}, &Error{Code: CodeNoSuchKey, Bucket: bucket, Key: key}
 	}
-	return deleted[0], nil
+	return r.Deleted[0], nil
 }
 
 // DeleteObjects removes the named objects the caller may delete and returns those removed;
@@ -62,10 +60,28 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 	}
 	var rows []db.Object
 	var blobs, refused []string
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+	// With a report, the names left after the delete are read in the delete's snapshot:
+	// a statement of its own at READ COMMITTED would see a row another request created
+	// after the delete ran and call it refused, even for a role RLS never refuses.
+	inTx := e.db.InTx
+	if report {
+		inTx = e.db.InSnapshotTx
+	}
+	err := inTx(ctx, c.scope(), func(tx db.Tx) error {
+		rows, blobs, refused = nil, nil, nil // a serialization failure runs this again
+		if report && e.hooks.beforeDelete != nil {
+			if err := e.hooks.beforeDelete(); err != nil {
+				return err
+			}
+		}
 		var err error
 		if rows, err = tx.DeleteObjects(ctx, bucket, keys); err != nil {
 			return err
+		}
+		if report && e.hooks.afterDelete != nil {
+			if err := e.hooks.afterDelete(); err != nil {
+				return err
+			}
 		}
 		return tx.AsRole(ctx, c.scope(), e.service(c), func(tx db.Tx) error {
 			if report {
@@ -99,9 +115,9 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 	return out, nil
 }
 
-// refusedDeletes runs as the service role after the caller's delete: the requested names
-// still present are those RLS refused. With nothing deleted and nothing left, the bucket
-// itself is checked (db.ErrNotFound when it is missing).
+// refusedDeletes runs as the service role after the caller's delete, in its snapshot: the
+// requested names still present are those RLS refused. With nothing deleted and nothing
+// left, the bucket itself is checked (db.ErrNotFound when it is missing).
 func (e *Engine) refusedDeletes(ctx context.Context, tx db.Tx, bucket string, keys []string, deletedAny bool) ([]string, error) {
 	left, err := tx.GetObjects(ctx, bucket, keys)
 	if err != nil {

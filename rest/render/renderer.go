@@ -60,6 +60,11 @@ type Renderer struct {
 	cache *cache
 	slots chan struct{}
 	log   *slog.Logger
+	// hooks let tests act between two steps.
+	hooks struct {
+		// beforeWait runs after the work started and before bounded waits for it.
+		beforeWait func(wctx context.Context)
+	}
 }
 
 // NewRenderer builds a Renderer. Without libvips (a cgo-free build) and without
@@ -232,11 +237,21 @@ func (r *Renderer) bounded(ctx context.Context, fn func(context.Context) error) 
 		}()
 		done <- fn(wctx)
 	}()
+	if r.hooks.beforeWait != nil {
+		r.hooks.beforeWait(wctx)
+	}
 	select {
 	case err := <-done:
 		return err
 	case <-wctx.Done():
-		return errTimeout
+		// The work cancels wctx right after sending its result, so both may be ready at
+		// once: a result that was produced wins over the deadline.
+		select {
+		case err := <-done:
+			return err
+		default:
+			return errTimeout
+		}
 	}
 }
 
