@@ -72,7 +72,7 @@ var errorTable = map[gateway.Code]s3Error{
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).
 var sigv4Status = map[string]int{
 	"AccessDenied": 403, "InvalidAccessKeyId": 403, "SignatureDoesNotMatch": 403, "RequestTimeTooSkewed": 403,
-	"InvalidSignature": 400, "AuthorizationQueryParametersError": 400, "ExpiredToken": 400,
+	"InvalidSignature": 400, "AuthorizationQueryParametersError": 400, "AuthorizationHeaderMalformed": 400, "ExpiredToken": 400,
 	"MissingSecurityHeader": 400, "InvalidRequest": 400, "XAmzContentSHA256Mismatch": 400,
 	"IncompleteBody": 400, "EntityTooLarge": 413, "BadDigest": 400, "EntityTooSmall": 400,
 }
@@ -112,11 +112,13 @@ func toS3Error(err error) s3Error {
 
 // errorBody is S3's <Error> document.
 type errorBody struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string   `xml:"Code"`
-	Message   string   `xml:"Message"`
-	Resource  string   `xml:"Resource"`
-	RequestID string   `xml:"RequestId"`
+	XMLName          xml.Name `xml:"Error"`
+	Code             string   `xml:"Code"`
+	Message          string   `xml:"Message"`
+	HeadersNotSigned string   `xml:"HeadersNotSigned,omitempty"`
+	Region           string   `xml:"Region,omitempty"`
+	Resource         string   `xml:"Resource"`
+	RequestID        string   `xml:"RequestId"`
 }
 
 // requestError carries the resource an error is about to the error writer.
@@ -157,7 +159,13 @@ func (h *Handler) ErrorHandler(c *fiber.Ctx, err error) error {
 	if e.Status == 503 {
 		c.Set(fiber.HeaderRetryAfter, "1")
 	}
-	return writeXML(c, e.Status, errorBody{Code: e.Code, Message: e.Message, Resource: resource, RequestID: reqID})
+	body := errorBody{Code: e.Code, Message: e.Message, Resource: resource, RequestID: reqID}
+	// The extra elements S3 adds to some signature errors.
+	var sv *sigv4.Error
+	if errors.As(err, &sv) {
+		body.HeadersNotSigned, body.Region = sv.HeadersNotSigned, sv.Region
+	}
+	return writeXML(c, e.Status, body)
 }
 
 // requestID is the id the server middleware gave this request (its X-Request-Id header).

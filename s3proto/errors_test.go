@@ -41,6 +41,8 @@ func TestToS3Error(t *testing.T) {
 		{"signature in a body", &gateway.Error{Code: gateway.CodeIncompleteBody, Err: sigv4.ErrSignatureDoesNotMatch}, 403, "SignatureDoesNotMatch"},
 		{"sigv4 bad digest", sigv4.ErrBadDigest, 400, "BadDigest"},
 		{"sigv4 expired", sigv4.ErrExpiredPresigned, 400, "ExpiredToken"},
+		{"sigv4 unsigned headers", sigv4.ErrUnsignedHeaders, 403, "AccessDenied"},
+		{"sigv4 wrong region", sigv4.ErrWrongRegion, 400, "AuthorizationHeaderMalformed"},
 		{"dialect error", errNotImplemented, 501, "NotImplemented"},
 		{"in request error", &requestError{err: errMalformedXML}, 400, "MalformedXML"},
 		{"foreign error", errors.New("boom"), 500, "InternalError"},

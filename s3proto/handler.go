@@ -36,6 +36,9 @@ type Options struct {
 	ServiceKey string
 	// Region is STORAGE_S3_REGION (or SERVER_REGION).
 	Region string
+	// EnforceRegion (S3_PROTOCOL_ENFORCE_REGION) refuses signatures whose credential scope
+	// names another region than Region, as AWS does; off, any region is accepted.
+	EnforceRegion bool
 	// StandardLimit is UPLOAD_FILE_SIZE_LIMIT_STANDARD (0 = off).
 	StandardLimit int64
 	// XMLLimit caps XML request bodies (DeleteObjects, tagging); 0 means 2 MiB, enough for
@@ -85,7 +88,7 @@ func New(e *gateway.Engine, opts Options) *Handler {
 		opts.TenantID = "storage-single-tenant"
 	}
 	h := &Handler{engine: e, opts: opts}
-	h.verifier = &sigv4.Verifier{Region: opts.Region, Now: opts.Now, Lookup: h.lookup}
+	h.verifier = &sigv4.Verifier{Region: opts.Region, EnforceRegion: opts.EnforceRegion, Now: opts.Now, Lookup: h.lookup}
 	h.ops = h.operations()
 	return h
 }

@@ -36,7 +36,9 @@ type Authorization struct {
 	Scope       Scope
 	// SignedHeaders are the lower-case signed header names, sorted.
 	SignedHeaders []string
-	// Signature is the decoded 32-byte signature.
+	// Signature is the decoded 32-byte signature; nil when the value sent is
+	// not 64 hex digits, which then never matches (S3 answers such a tampered
+	// signature SignatureDoesNotMatch, not a parse error).
 	Signature []byte
 
 	// The fields below are set by ParsePresigned only.
@@ -99,9 +101,7 @@ func ParseAuthorization(header string) (Authorization, error) {
 	if a.SignedHeaders, err = parseSignedHeaders(signedHeaders, malformed); err != nil {
 		return Authorization{}, err
 	}
-	if a.Signature, err = parseSignature(signature, malformed); err != nil {
-		return Authorization{}, err
-	}
+	a.Signature = parseSignature(signature)
 	return a, nil
 }
 
@@ -143,9 +143,7 @@ func ParsePresigned(query url.Values) (Authorization, error) {
 	if a.SignedHeaders, err = parseSignedHeaders(signedHeaders, bad); err != nil {
 		return Authorization{}, err
 	}
-	if a.Signature, err = parseSignature(signature, bad); err != nil {
-		return Authorization{}, err
-	}
+	a.Signature = parseSignature(signature)
 	if a.Date, err = time.Parse(timeFormat, date); err != nil {
 		return Authorization{}, bad.with("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 	}
@@ -224,15 +222,17 @@ func parseSignedHeaders(s string, bad *Error) ([]string, error) {
 	return names, nil
 }
 
-func parseSignature(s string, bad *Error) ([]byte, error) {
+// parseSignature decodes a 64-hex-digit signature; anything else is nil, a
+// signature no computed one equals.
+func parseSignature(s string) []byte {
 	if len(s) != 64 {
-		return nil, bad.with("Signature must be 64 hexadecimal characters")
+		return nil
 	}
 	sig, err := hex.DecodeString(s)
 	if err != nil {
-		return nil, bad.with("Signature must be 64 hexadecimal characters")
+		return nil
 	}
-	return sig, nil
+	return sig
 }
 
 // truncate keeps client text in error messages short.

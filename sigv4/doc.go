@@ -13,7 +13,15 @@
 //     normalisation, no double encoding), the query decoded then re-encoded
 //     per SigV4 and sorted after encoding, and the signed headers with values
 //     trimmed and inner spaces collapsed; "host" comes from Request.Host.
-//     Signatures are compared in constant time.
+//     Signatures are compared in constant time; a signature that is not 64
+//     hex digits simply does not match (SignatureDoesNotMatch, as S3).
+//   - Every x-amz-* header of the request must be signed (ErrUnsignedHeaders,
+//     S3's 403 "There were headers present in the request which were not
+//     signed"), for presigned URLs too: unsigned, they would let whoever holds
+//     the URL or replays the request change what it does (x-amz-copy-source
+//     turns a PUT into a copy). The one exception is x-amz-content-sha256 on a
+//     presigned URL, whose value is the canonical payload line and so is
+//     covered anyway. Other headers (Content-Type, Range, …) may be unsigned.
 //   - Every error is an *Error whose Code is the S3 error code to send; match
 //     with errors.Is against the exported sentinels. Messages never contain
 //     secrets, signatures or canonical strings.

@@ -13,6 +13,11 @@ type Error struct {
 	Message string
 	// Err is the cause (for example the body's read error), for logs only.
 	Err error
+	// HeadersNotSigned lists, comma-separated, the x-amz-* headers a request
+	// carried without signing them (ErrUnsignedHeaders): S3's <HeadersNotSigned>.
+	HeadersNotSigned string
+	// Region is the region the server expects (ErrWrongRegion): S3's <Region>.
+	Region string
 
 	kind *Error // the sentinel this error was derived from; nil on sentinels
 }
@@ -60,12 +65,13 @@ func (e *Error) wrap(cause error) *Error {
 var (
 	// ErrMissingAuth: no SigV4 Authorization header and no presigned query (403).
 	ErrMissingAuth = &Error{Code: "AccessDenied", Message: "Missing signature"}
-	// ErrAccessDenied: credential scope names another service or (with
-	// EnforceRegion) another region; presigned URL not yet valid (403).
+	// ErrAccessDenied: credential scope names another service; presigned URL
+	// not yet valid (403).
 	ErrAccessDenied = &Error{Code: "AccessDenied", Message: "Access Denied"}
 	// ErrInvalidAccessKeyID: Lookup does not know the access key (403).
 	ErrInvalidAccessKeyID = &Error{Code: "InvalidAccessKeyId", Message: "The AWS Access Key Id you provided does not exist in our records."}
-	// ErrSignatureDoesNotMatch: request, chunk or trailer signature mismatch (403).
+	// ErrSignatureDoesNotMatch: request, chunk or trailer signature mismatch,
+	// including a request or policy signature that is not 64 hex digits (403).
 	ErrSignatureDoesNotMatch = &Error{Code: "SignatureDoesNotMatch", Message: "The request signature we calculated does not match the signature you provided. Check your key and signing method."}
 	// ErrRequestTimeTooSkewed: x-amz-date/Date further than MaxSkew from now (403).
 	ErrRequestTimeTooSkewed = &Error{Code: "RequestTimeTooSkewed", Message: "The difference between the request time and the current time is too large."}
@@ -101,6 +107,13 @@ var (
 	ErrPolicyConditionFailed = &Error{Code: "AccessDenied", Message: "Policy condition failed"}
 	// ErrEntityTooLarge: POST upload above the policy's content-length-range (400).
 	ErrEntityTooLarge = &Error{Code: "EntityTooLarge", Message: "Your proposed upload exceeds the maximum allowed size"}
+	// ErrUnsignedHeaders: an x-amz-* header is present but not in SignedHeaders,
+	// so it could have been added by anyone holding the request (403).
+	ErrUnsignedHeaders = &Error{Code: "AccessDenied", Message: "There were headers present in the request which were not signed"}
+	// ErrWrongRegion: with EnforceRegion, the credential scope names another
+	// region (400). Header auth answers AuthorizationHeaderMalformed; presigned
+	// URLs and POST forms answer AuthorizationQueryParametersError, as S3 does.
+	ErrWrongRegion = &Error{Code: "AuthorizationHeaderMalformed", Message: "The authorization header is malformed; the region is wrong"}
 	// ErrEntityTooSmall: POST upload below the policy's content-length-range (400).
 	ErrEntityTooSmall = &Error{Code: "EntityTooSmall", Message: "Your proposed upload is smaller than the minimum allowed size"}
 )

@@ -21,7 +21,8 @@ func FuzzParseAuthorization(f *testing.F) {
 			}
 			return
 		}
-		if len(a.Signature) != 32 || a.AccessKeyID == "" || !slices.IsSorted(a.SignedHeaders) {
+		// A signature that is not 64 hex digits parses as nil: it never matches.
+		if (a.Signature != nil && len(a.Signature) != 32) || a.AccessKeyID == "" || !slices.IsSorted(a.SignedHeaders) {
 			t.Fatalf("accepted %q as %+v", header, a)
 		}
 		if _, ok := slices.BinarySearch(a.SignedHeaders, "host"); !ok {
@@ -51,7 +52,7 @@ func FuzzParsePresigned(f *testing.F) {
 		if !isTyped(err) {
 			t.Fatalf("untyped error %v", err)
 		}
-		if err == nil && (a.Expires < 0 || a.Expires > MaxPresignExpires || len(a.Signature) != 32) {
+		if err == nil && (a.Expires < 0 || a.Expires > MaxPresignExpires || (a.Signature != nil && len(a.Signature) != 32)) {
 			t.Fatalf("accepted %+v", a)
 		}
 		_, err = v.Verify(Request{Method: "GET", RawPath: "/b/k", RawQuery: raw, Host: "h", Header: Header{}})

@@ -70,6 +70,15 @@ func TestVerifyPostPolicy(t *testing.T) {
 		{"signature tampered", PostForm{Fields: fields(nil), Bucket: "photos"}, testTime, func(f map[string]string) {
 			f["X-Amz-Signature"] = emptySHA256
 		}, ErrSignatureDoesNotMatch},
+		{"signature 63 digits", PostForm{Fields: fields(nil), Bucket: "photos"}, testTime, func(f map[string]string) {
+			f["X-Amz-Signature"] = f["X-Amz-Signature"][:63]
+		}, ErrSignatureDoesNotMatch},
+		{"signature 65 digits", PostForm{Fields: fields(nil), Bucket: "photos"}, testTime, func(f map[string]string) {
+			f["X-Amz-Signature"] += "0"
+		}, ErrSignatureDoesNotMatch},
+		{"signature not hex", PostForm{Fields: fields(nil), Bucket: "photos"}, testTime, func(f map[string]string) {
+			f["X-Amz-Signature"] = f["X-Amz-Signature"][:63] + "z"
+		}, ErrSignatureDoesNotMatch},
 		{"unknown access key", PostForm{Fields: fields(nil), Bucket: "photos"}, testTime, func(f map[string]string) {
 			f["X-Amz-Credential"] = "OTHER/20240315/us-east-1/s3/aws4_request"
 		}, ErrInvalidAccessKeyID},
@@ -126,5 +135,31 @@ func TestPolicyDocuments(t *testing.T) {
 			_, err := testVerifier(testTime).VerifyPostPolicy(form)
 			wantError(t, err, tc.want)
 		})
+	}
+}
+
+// TestVerifyPostPolicyRegion: with EnforceRegion a form whose X-Amz-Credential names another
+// region is refused as S3 refuses it; without, it is accepted.
+func TestVerifyPostPolicyRegion(t *testing.T) {
+	t.Parallel()
+	const policy = `{"expiration":"2024-03-15T12:00:00.000Z","conditions":[["starts-with","$key",""]]}`
+	b64 := base64.StdEncoding.EncodeToString([]byte(policy))
+	m := hmac.New(sha256.New, DeriveSigningKey(testSecret, Scope{Date: "20240315", Region: "eu-west-3", Service: "s3"}))
+	m.Write([]byte(b64))
+	form := func() PostForm {
+		return PostForm{Bucket: "b", Fields: map[string]string{"Policy": b64, "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+			"X-Amz-Credential": testAccessKey + "/20240315/eu-west-3/s3/aws4_request", "X-Amz-Date": "20240315T093000Z",
+			"X-Amz-Signature": hex.EncodeToString(m.Sum(nil)), "key": "k"}}
+	}
+	v := testVerifier(testTime)
+	if _, err := v.VerifyPostPolicy(form()); err != nil {
+		t.Fatalf("not enforced: %v", err)
+	}
+	v.EnforceRegion = true
+	_, err := v.VerifyPostPolicy(form())
+	wantError(t, err, ErrWrongRegion)
+	if e := err.(*Error); e.Code != "AuthorizationQueryParametersError" || e.Region != testRegion ||
+		e.Message != "Error parsing the X-Amz-Credential parameter; the region 'eu-west-3' is wrong; expecting 'us-east-1'" {
+		t.Fatalf("error = %+v", e)
 	}
 }

@@ -114,7 +114,7 @@ func (v *Verifier) verifyHeader(req Request, params []queryParam, header string)
 	if a.Scope.Date != t.Format("20060102") {
 		return Result{}, ErrAuthorizationHeaderMalformed.with("Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
-	if err := v.checkScope(a.Scope); err != nil {
+	if err := v.checkScope(a.Scope, scopeHeader); err != nil {
 		return Result{}, err
 	}
 	if skew := v.now().Sub(t); skew > v.maxSkew() || skew < -v.maxSkew() {
@@ -143,7 +143,7 @@ func (v *Verifier) verifyPresigned(req Request, params []queryParam) (Result, er
 	if a.Scope.Date != a.Date.Format("20060102") {
 		return Result{}, ErrAuthorizationQueryParametersError.with("Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
-	if err := v.checkScope(a.Scope); err != nil {
+	if err := v.checkScope(a.Scope, scopeQuery); err != nil {
 		return Result{}, err
 	}
 	now := v.now()
@@ -153,14 +153,14 @@ func (v *Verifier) verifyPresigned(req Request, params []queryParam) (Result, er
 	if now.After(a.Date.Add(a.Expires)) {
 		return Result{}, ErrExpiredPresigned
 	}
-	// The payload line is X-Amz-Content-Sha256 from the URL when present; a
-	// signer that signed the x-amz-content-sha256 header used its value;
-	// otherwise presigned URLs are UNSIGNED-PAYLOAD.
+	// The payload line is X-Amz-Content-Sha256 from the URL when present,
+	// else the x-amz-content-sha256 header, signed or not (its value is then
+	// covered by the signature all the same, as at S3, where an unsigned one
+	// that differs from what was signed fails the signature); otherwise
+	// presigned URLs are UNSIGNED-PAYLOAD.
 	payload := a.ContentSHA256
 	if payload == "" {
-		if _, ok := slices.BinarySearch(a.SignedHeaders, "x-amz-content-sha256"); ok {
-			payload = req.Header.Get("x-amz-content-sha256")
-		}
+		payload = req.Header.Get("x-amz-content-sha256")
 	}
 	if payload == "" {
 		payload = unsignedPayload
@@ -174,6 +174,9 @@ func (v *Verifier) finish(req Request, a Authorization, query, payload string, r
 	secret, ok := v.Lookup(a.AccessKeyID)
 	if !ok {
 		return Result{}, ErrInvalidAccessKeyID
+	}
+	if err := checkUnsignedHeaders(req.Header, a); err != nil {
+		return Result{}, err
 	}
 	headers, err := canonicalHeaders(req, a.SignedHeaders)
 	if err != nil {
@@ -202,16 +205,67 @@ func (v *Verifier) finish(req Request, a Authorization, query, payload string, r
 	return res, nil
 }
 
+// scopeCarrier says where a credential scope came from, for the wording of a
+// wrong-region error.
+type scopeCarrier int
+
+const (
+	scopeHeader scopeCarrier = iota // Authorization header
+	scopeQuery                      // presigned X-Amz-Credential or POST form field
+)
+
 // checkScope applies the credential checks of the reference (§2.2): the
-// service must match; the region only with EnforceRegion.
-func (v *Verifier) checkScope(s Scope) error {
+// service must match; the region only with EnforceRegion, answered as S3
+// answers a scope naming another region than the bucket's.
+func (v *Verifier) checkScope(s Scope, from scopeCarrier) error {
 	if s.Service != v.service() {
 		return ErrAccessDenied.with("Invalid Service")
 	}
 	if v.EnforceRegion && s.Region != v.Region {
-		return ErrAccessDenied.with("Invalid Region")
+		wrong := "the region '" + truncate(s.Region) + "' is wrong; expecting '" + v.Region + "'"
+		e := &Error{Code: ErrWrongRegion.Code, Message: "The authorization header is malformed; " + wrong,
+			Region: v.Region, kind: ErrWrongRegion}
+		if from == scopeQuery {
+			e.Code, e.Message = ErrAuthorizationQueryParametersError.Code, "Error parsing the X-Amz-Credential parameter; "+wrong
+		}
+		return e
 	}
 	return nil
+}
+
+// maxListedUnsigned bounds the header names an ErrUnsignedHeaders lists.
+const maxListedUnsigned = 16
+
+// checkUnsignedHeaders rejects x-amz-* headers that the signature does not
+// cover: S3 acts on them (x-amz-copy-source turns a PUT into a copy,
+// x-amz-meta-*, x-amz-tagging, x-amz-acl, … change what is stored), so an
+// unsigned one would let whoever holds a presigned URL, or replays a captured
+// request, steer it. The one exception is x-amz-content-sha256 on a presigned
+// URL: its value is the payload line of the canonical request, so it is
+// covered by the signature whether it was listed or not.
+func checkUnsignedHeaders(h Header, a Authorization) error {
+	var unsigned []string
+	for name := range h {
+		if !strings.HasPrefix(name, "x-amz-") {
+			continue
+		}
+		if a.Presigned && name == "x-amz-content-sha256" {
+			continue
+		}
+		if _, ok := slices.BinarySearch(a.SignedHeaders, name); !ok {
+			unsigned = append(unsigned, name)
+		}
+	}
+	if len(unsigned) == 0 {
+		return nil
+	}
+	slices.Sort(unsigned)
+	if len(unsigned) > maxListedUnsigned {
+		unsigned = unsigned[:maxListedUnsigned]
+	}
+	e := ErrUnsignedHeaders.with(ErrUnsignedHeaders.Message)
+	e.HeadersNotSigned = strings.Join(unsigned, ", ")
+	return e
 }
 
 // requestTime reads x-amz-date, falling back to Date (RFC 1123).

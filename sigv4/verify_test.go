@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -95,22 +96,41 @@ func TestVerifySignedPayloadAndToken(t *testing.T) {
 func TestVerifyRegion(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		region  string
-		enforce bool
-		want    error
+		name      string
+		region    string
+		enforce   bool
+		presigned bool
+		want      error
+		code, msg string
 	}{
-		{"configured region", testRegion, false, nil},
-		{"other region accepted without enforcement", "eu-west-3", false, nil},
-		{"auto region", "auto", false, nil},
-		{"other region rejected with enforcement", "eu-west-3", true, ErrAccessDenied},
-		{"configured region with enforcement", testRegion, true, nil},
+		{"configured region", testRegion, false, false, nil, "", ""},
+		{"other region accepted without enforcement", "eu-west-3", false, false, nil, "", ""},
+		{"auto region", "auto", false, false, nil, "", ""},
+		{"presigned other region accepted without enforcement", "eu-west-3", false, true, nil, "", ""},
+		{"other region rejected with enforcement", "eu-west-3", true, false, ErrWrongRegion, "AuthorizationHeaderMalformed",
+			"The authorization header is malformed; the region 'eu-west-3' is wrong; expecting 'us-east-1'"},
+		{"presigned other region rejected with enforcement", "eu-west-3", true, true, ErrWrongRegion, "AuthorizationQueryParametersError",
+			"Error parsing the X-Amz-Credential parameter; the region 'eu-west-3' is wrong; expecting 'us-east-1'"},
+		{"configured region with enforcement", testRegion, true, false, nil, "", ""},
+		{"presigned configured region with enforcement", testRegion, true, true, nil, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := newHTTPRequest(t, "GET", "/bucket/k", "")
-			signHeader(t, r, unsignedPayload, tc.region, testTime)
+			if tc.presigned {
+				q := r.URL.Query()
+				q.Set("X-Amz-Expires", "60")
+				r.URL.RawQuery = q.Encode()
+				signed, headers, err := sdkSigner().PresignHTTP(context.Background(), sdkCredentials(""), r, unsignedPayload, "s3", tc.region, testTime)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = newHTTPRequest(t, "GET", "/bucket/k", signed[strings.IndexByte(signed, '?')+1:])
+				r.Header = headers
+			} else {
+				signHeader(t, r, unsignedPayload, tc.region, testTime)
+			}
 			v := testVerifier(testTime)
 			v.EnforceRegion = tc.enforce
 			res, err := v.Verify(toRequest(r))
@@ -118,8 +138,66 @@ func TestVerifyRegion(t *testing.T) {
 			if err == nil && res.Scope.Region != tc.region {
 				t.Fatalf("scope region = %q", res.Scope.Region)
 			}
+			var e *Error
+			if errors.As(err, &e) && (e.Code != tc.code || e.Message != tc.msg || e.Region != testRegion) {
+				t.Fatalf("error = %q %q region %q", e.Code, e.Message, e.Region)
+			}
 		})
 	}
+}
+
+// TestVerifyUnsignedHeaders: an x-amz-* header that the signature does not cover is refused
+// (403 AccessDenied, listed in HeadersNotSigned as S3 lists them) before anything acts on it.
+func TestVerifyUnsignedHeaders(t *testing.T) {
+	t.Parallel()
+	t.Run("header signed", func(t *testing.T) {
+		t.Parallel()
+		r := newHTTPRequest(t, "PUT", "/bucket/k", "")
+		r.Header.Set("X-Amz-Meta-Color", "blue")
+		signHeader(t, r, unsignedPayload, testRegion, testTime)
+		// A captured request replayed with more headers: metadata, tagging, a copy source.
+		r.Header.Set("X-Amz-Tagging", "a=b")
+		r.Header.Set("X-Amz-Copy-Source", "/priv/x.txt")
+		r.Header.Set("X-Amz-Meta-Foo", "bar")
+		_, err := testVerifier(testTime).Verify(toRequest(r))
+		wantError(t, err, ErrUnsignedHeaders)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != "AccessDenied" || e.HeadersNotSigned != "x-amz-copy-source, x-amz-meta-foo, x-amz-tagging" {
+			t.Fatalf("error = %+v", e)
+		}
+	})
+	t.Run("header signed without its payload header signed", func(t *testing.T) {
+		t.Parallel()
+		r := newHTTPRequest(t, "PUT", "/bucket/k", "")
+		signHeader(t, r, unsignedPayload, testRegion, testTime)
+		req := toRequest(r)
+		a := req.Header.Get("authorization")
+		// The same request whose SignedHeaders leave x-amz-content-sha256 out.
+		req.Header["authorization"] = []string{strings.Replace(a, ";x-amz-content-sha256", "", 1)}
+		_, err := testVerifier(testTime).Verify(req)
+		wantError(t, err, ErrUnsignedHeaders)
+	})
+	t.Run("presigned put with a copy source", func(t *testing.T) {
+		t.Parallel()
+		r := newHTTPRequest(t, "PUT", "/bucket/k", "")
+		presign(t, r, time.Hour, testTime)
+		r.Header.Set("X-Amz-Copy-Source", "/priv/x.txt")
+		_, err := testVerifier(testTime).Verify(toRequest(r))
+		wantError(t, err, ErrUnsignedHeaders)
+	})
+	t.Run("presigned with signed x-amz headers", func(t *testing.T) {
+		t.Parallel()
+		r := newHTTPRequest(t, "PUT", "/bucket/k", "")
+		// The SDK keeps x-amz-meta-* and x-amz-tagging as signed headers when presigning.
+		r.Header.Set("X-Amz-Meta-Color", "blue")
+		r.Header.Set("X-Amz-Tagging", "a=b")
+		presign(t, r, time.Hour, testTime)
+		if r.Header.Get("X-Amz-Meta-Color") != "blue" {
+			t.Fatalf("the signer did not keep the metadata header: %v", r.Header)
+		}
+		_, err := testVerifier(testTime).Verify(toRequest(r))
+		wantError(t, err, nil)
+	})
 }
 
 // TestVerifyMutations signs one request and changes one thing at a time.
@@ -146,7 +224,23 @@ func TestVerifyMutations(t *testing.T) {
 		{"signed header", func(r *Request, _ *Verifier) { r.Header["x-amz-meta-color"] = []string{"red"} }, ErrSignatureDoesNotMatch},
 		{"signed header extra spaces", func(r *Request, _ *Verifier) { r.Header["x-amz-meta-color"] = []string{"  blue "} }, nil},
 		{"signed header removed", func(r *Request, _ *Verifier) { delete(r.Header, "x-amz-meta-color") }, ErrSignatureDoesNotMatch},
-		{"unsigned header added", func(r *Request, _ *Verifier) { r.Header.Add("x-amz-meta-other", "1") }, nil},
+		{"unsigned x-amz header added", func(r *Request, _ *Verifier) { r.Header.Add("x-amz-meta-other", "1") }, ErrUnsignedHeaders},
+		{"unsigned other header added", func(r *Request, _ *Verifier) { r.Header.Add("content-disposition", "inline") }, nil},
+		{"signature 63 digits", func(r *Request, _ *Verifier) {
+			a := r.Header.Get("authorization")
+			r.Header["authorization"] = []string{a[:len(a)-1]}
+		}, ErrSignatureDoesNotMatch},
+		{"signature 65 digits", func(r *Request, _ *Verifier) {
+			r.Header["authorization"] = []string{r.Header.Get("authorization") + "0"}
+		}, ErrSignatureDoesNotMatch},
+		{"signature not hex", func(r *Request, _ *Verifier) {
+			a := r.Header.Get("authorization")
+			r.Header["authorization"] = []string{a[:len(a)-1] + "g"}
+		}, ErrSignatureDoesNotMatch},
+		{"signature empty", func(r *Request, _ *Verifier) {
+			a := r.Header.Get("authorization")
+			r.Header["authorization"] = []string{a[:strings.LastIndex(a, "=")+1]}
+		}, ErrSignatureDoesNotMatch},
 		{"host", func(r *Request, _ *Verifier) { r.Host = "127.0.0.1:5001" }, ErrSignatureDoesNotMatch},
 		{"payload hash", func(r *Request, _ *Verifier) {
 			r.Header["x-amz-content-sha256"] = []string{streamingSignedPayload}
@@ -227,6 +321,27 @@ func TestVerifyPresignedMutations(t *testing.T) {
 		{"duplicate signature", testTime, func(r *Request) { r.RawQuery += "&X-Amz-Signature=00" }, ErrAuthorizationQueryParametersError},
 		{"missing credential", testTime, func(r *Request) { replace(r, "X-Amz-Credential=", "X-Amz-Kredential=") }, ErrAuthorizationQueryParametersError},
 		{"host", testTime, func(r *Request) { r.Host = "evil.example" }, ErrSignatureDoesNotMatch},
+		{"signature 63 digits", testTime, func(r *Request) { r.RawQuery = r.RawQuery[:len(r.RawQuery)-1] }, ErrSignatureDoesNotMatch},
+		{"signature 65 digits", testTime, func(r *Request) { r.RawQuery += "0" }, ErrSignatureDoesNotMatch},
+		{"signature not hex", testTime, func(r *Request) { r.RawQuery = r.RawQuery[:len(r.RawQuery)-1] + "x" }, ErrSignatureDoesNotMatch},
+		// Unsigned x-amz-* headers would steer the request (x-amz-copy-source turns a
+		// presigned PUT into a copy): refused, as S3 does.
+		{"unsigned copy source", testTime, func(r *Request) { r.Header.Add("x-amz-copy-source", "/priv/x.txt") }, ErrUnsignedHeaders},
+		{"unsigned metadata", testTime, func(r *Request) { r.Header.Add("x-amz-meta-a", "1") }, ErrUnsignedHeaders},
+		{"unsigned security token header", testTime, func(r *Request) { r.Header.Add("x-amz-security-token", "other") }, ErrUnsignedHeaders},
+		{"unsigned x-amz-date header", testTime, func(r *Request) { r.Header.Add("x-amz-date", testTime.Format(timeFormat)) }, ErrUnsignedHeaders},
+		// x-amz-content-sha256 is the payload line even unsigned: the value the URL was
+		// signed with passes, another one fails the signature (as at S3).
+		{"unsigned payload header as signed", testTime, func(r *Request) { r.Header.Add("x-amz-content-sha256", unsignedPayload) }, nil},
+		{"unsigned payload header changed", testTime, func(r *Request) { r.Header.Add("x-amz-content-sha256", emptySHA256) }, ErrSignatureDoesNotMatch},
+		{"unsigned streaming payload header", testTime, func(r *Request) {
+			r.Header.Add("x-amz-content-sha256", streamingUnsignedPayloadTrailer)
+		}, ErrSignatureDoesNotMatch},
+		{"unsigned standard headers", testTime, func(r *Request) {
+			r.Header.Add("content-type", "text/plain")
+			r.Header.Add("range", "bytes=0-1")
+			r.Header.Add("x-amzn-trace-id", "Root=1")
+		}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -319,7 +319,7 @@ func s3Handler(e *gateway.Engine, cfg Config, v *auth.Verifier, roles auth.Roles
 		StandardLimit: standard, XMLLimit: max(int64(cfg.RequestBodyJSON), 2<<20), VirtualHostDomains: domains,
 		DownloadTimeout: requestTimeout, Logger: log,
 		PathPrefix: cfg.S3Prefix, AllowForwardedPath: cfg.AllowFwdPath, PublicHost: publicURL(cfg).Host,
-		AllowForwardedHeader: cfg.S3AllowFwdHdr, HostHeader: cfg.S3HostHeader})
+		AllowForwardedHeader: cfg.S3AllowFwdHdr, HostHeader: cfg.S3HostHeader, EnforceRegion: cfg.S3EnforceRegion})
 }
 
 // publicURL is STORAGE_PUBLIC_URL parsed (checked by LoadConfig), empty when unset.

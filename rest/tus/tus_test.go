@@ -610,6 +610,22 @@ func TestSignedUpload(t *testing.T) {
 			t.Fatalf("owner %q, %v", got, err)
 		}
 	})
+
+	// Upsert comes from the token only: the same (upsert:false) token with an x-upsert
+	// header cannot overwrite what now exists.
+	t.Run("x-upsert header does not grant overwrite", func(t *testing.T) {
+		hh := append(h, "x-signature", out.Token, "x-upsert", "true")
+		r := f.do("POST", "/upload/resumable/sign", "", nil, hh...)
+		if r.status == 201 {
+			r = f.patch(path(t, r.header.Get("Location")), "", 0, "wxyz", "x-signature", out.Token, "x-upsert", "true")
+		}
+		if r.status != 409 {
+			t.Fatalf("overwrite with a non-upsert token: %d %q", r.status, r.body)
+		}
+		if got := f.download("s", "signed.txt"); got != "abcd" {
+			t.Fatalf("object %q after a refused overwrite", got)
+		}
+	})
 }
 
 func TestErrorTableComplete(t *testing.T) {
