@@ -9,51 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// Sentinel errors, classified by SQLSTATE (never by message text).
-var (
-	ErrNotFound       = errors.New("db: not found")
-	ErrUniqueViolated = errors.New("db: unique violation")              // 23505
-	ErrForbidden      = errors.New("db: insufficient privilege or RLS") // 42501
-	ErrForeignKey     = errors.New("db: foreign key violation")         // 23503
-	ErrLocked         = errors.New("db: lock not available")            // 55P03
-	ErrTimeout        = errors.New("db: statement timeout")             // 57014
-	ErrUnavailable    = errors.New("db: database unavailable")
-)
-
-// Classify maps a pgx error onto the sentinels above, keeping the original wrapped.
-func Classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		switch pg.Code {
-		case "23505":
-			return fmt.Errorf("%w: %w", ErrUniqueViolated, err)
-		case "42501":
-			return fmt.Errorf("%w: %w", ErrForbidden, err)
-		case "23503":
-			return fmt.Errorf("%w: %w", ErrForeignKey, err)
-		case "55P03":
-			return fmt.Errorf("%w: %w", ErrLocked, err)
-		case "57014":
-			return fmt.Errorf("%w: %w", ErrTimeout, err)
-		}
-		return err
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
-}
 
 // Options configure the pool.
 type Options struct {
