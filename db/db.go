@@ -14,8 +14,13 @@ import (
 
 // Options configure the pool.
 type Options struct {
-	MaxConns         int32
-	ConnectTimeout   time.Duration
+	MaxConns int32
+	// ConnectTimeout bounds connecting and also waiting for a pooled connection (the
+	// reference's acquireConnectionTimeout); 0: the statement deadline bounds the wait.
+	ConnectTimeout time.Duration
+	// StatementTimeout is every scoped transaction's statement_timeout; the client gives
+	// up on any statement a margin after it (see statementDeadline), 0 turns the server's
+	// bound off and leaves the client's at unboundedStatementDeadline.
 	StatementTimeout time.Duration
 	ApplicationName  string
 }
@@ -39,6 +44,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = "storage,public,extensions"
+	tracer := deadlineTracer{statement: statementDeadline(opts.StatementTimeout), acquire: opts.ConnectTimeout}
+	if tracer.acquire <= 0 {
+		tracer.acquire = tracer.statement
+	}
+	cfg.ConnConfig.Tracer = tracer
 	if opts.ApplicationName != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = opts.ApplicationName
 	}
