@@ -23,7 +23,7 @@ const unboundedStatementDeadline = 5 * time.Minute
 
 // statementDeadline is how long the client waits for one statement: the server's
 // statement_timeout plus a margin, so that a live server's own timeout (57014, connection
-// kept) always comes first and only a server that does not answer at all loses the
+// kept) comes first and only a server that does not answer at all loses the
 // connection.
 func statementDeadline(statementTimeout time.Duration) time.Duration {
 	if statementTimeout <= 0 {

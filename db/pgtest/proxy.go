@@ -134,6 +134,10 @@ func (p *Proxy) forward(client net.Conn) {
 	<-done
 	_ = client.Close()
 	_ = server.Close()
+	p.mu.Lock()
+	delete(p.conns, client)
+	delete(p.conns, server)
+	p.mu.Unlock()
 }
 
 // pipe copies src to dst chunk by chunk, each chunk waiting at the gate.
