@@ -9,59 +9,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Sentinel errors, classified by SQLSTATE (never by message text).
-var (
-	ErrNotFound       = errors.New("db: not found")
-	ErrUniqueViolated = errors.New("db: unique violation")              // 23505
-	ErrForbidden      = errors.New("db: insufficient privilege or RLS") // 42501
-	ErrForeignKey     = errors.New("db: foreign key violation")         // 23503
-	ErrLocked         = errors.New("db: lock not available")            // 55P03
-	ErrTimeout        = errors.New("db: statement timeout")             // 57014
-	ErrSerialization  = errors.New("db: serialization failure")         // 40001
-	ErrUnavailable    = errors.New("db: database unavailable")
-)
-
-// Classify maps a pgx error onto the sentinels above, keeping the original wrapped.
-func Classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		switch pg.Code {
-		case "23505":
-			return fmt.Errorf("%w: %w", ErrUniqueViolated, err)
-		case "42501":
-			return fmt.Errorf("%w: %w", ErrForbidden, err)
-		case "23503":
-			return fmt.Errorf("%w: %w", ErrForeignKey, err)
-		case "55P03":
-			return fmt.Errorf("%w: %w", ErrLocked, err)
-		case "57014":
-			return fmt.Errorf("%w: %w", ErrTimeout, err)
-		case "40001":
-			return fmt.Errorf("%w: %w", ErrSerialization, err)
-		}
-		return err
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
-}
-
 // Options configure the pool.
 type Options struct {
-	MaxConns         int32
-	ConnectTimeout   time.Duration
+	MaxConns int32
+	// ConnectTimeout bounds connecting and also waiting for a pooled connection (the
+	// reference's acquireConnectionTimeout); 0: the statement deadline bounds the wait.
+	ConnectTimeout time.Duration
+	// StatementTimeout is every scoped transaction's statement_timeout; the client gives
+	// up on any statement a margin after it (see statementDeadline), 0 turns the server's
+	// bound off and leaves the client's at unboundedStatementDeadline.
 	StatementTimeout time.Duration
 	ApplicationName  string
 }
@@ -85,6 +44,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = "storage,public,extensions"
+	tracer := deadlineTracer{statement: statementDeadline(opts.StatementTimeout), acquire: opts.ConnectTimeout}
+	if tracer.acquire <= 0 {
+		tracer.acquire = tracer.statement
+	}
+	cfg.ConnConfig.Tracer = tracer
 	if opts.ApplicationName != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = opts.ApplicationName
 	}
@@ -188,7 +152,7 @@ const snapshotAttempts = 10
 func (d *DB) InSnapshotTx(ctx context.Context, s Scope, fn func(Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := d.inTx(ctx, s, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, fn)
-		if !errors.Is(err, ErrSerialization) || attempt == snapshotAttempts || ctx.Err() != nil {
+		if !errors.Is(err, ErrRetry) || attempt == snapshotAttempts || ctx.Err() != nil {
 			return err
 		}
 	}

@@ -33,5 +33,7 @@ type MigrateOptions struct {
 // rows. Running Migrate again changes nothing; concurrent calls, from any number of
 // processes, are serialised by an advisory lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts MigrateOptions) error {
-	return migrations.Apply(ctx, pool, migrations.Options(opts))
+	// Migrations run without statement_timeout and may build indexes on big tables: no
+	// client-side statement deadline either.
+	return migrations.Apply(withoutStatementDeadline(ctx), pool, migrations.Options(opts))
 }

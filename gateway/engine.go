@@ -146,7 +146,9 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 		return newErr(CodeNoSuchBucket, bucket, key, err)
 	case errors.Is(err, db.ErrLocked):
 		return newErr(CodeLocked, bucket, key, err)
-	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable), errors.Is(err, db.ErrSerialization):
+	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable), errors.Is(err, db.ErrRetry):
+		// Retryable: the database was down, restarting, hung or out of connections, or the
+		// transaction lost a deadlock; nothing was committed. 503 on every dialect.
 		return newErr(CodeUnavailable, bucket, key, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newErr(CodeUnavailable, bucket, key, err)

@@ -137,6 +137,15 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 // Port is the loopback TCP port the server listens on.
 func (c *Cluster) Port() int { return c.port }
 
+// PID is the process id of the server (the postmaster), 0 before Start finished: for
+// tests that signal the server themselves (SIGSTOP to simulate a hung database).
+func (c *Cluster) PID() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Dir is the folder given in Options.Dir, made absolute.
 func (c *Cluster) Dir() string { return c.dir }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -57,6 +58,8 @@ type Server struct {
 	opts    Options
 	metrics *metrics
 	s3Only  bool // the S3 listener: every request is the S3 dialect
+	// dbDown is what /status last found: true after a failed ping, until one succeeds.
+	dbDown atomic.Bool
 }
 
 // New builds the main application: REST at the root and under /storage/v1, plus /status,
@@ -161,13 +164,20 @@ func (s *Server) newApp(errorHandler fiber.ErrorHandler) *fiber.App {
 	return app
 }
 
-// status answers 200 when the database answers, 503 otherwise.
+// status answers 200 when the database answers, 503 otherwise. Load balancers poll it
+// several times a second: it logs when the answer changes, not on every poll (an outage
+// once wrote 212k identical warnings).
 func (s *Server) status(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	if err := s.engine.Ping(ctx); err != nil {
-		s.opts.Logger.Warn("status: database unreachable", "err", err)
+		if !s.dbDown.Swap(true) {
+			s.opts.Logger.Warn("status: database unreachable", "err", err)
+		}
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "database": "unreachable"})
+	}
+	if s.dbDown.Swap(false) {
+		s.opts.Logger.Info("status: database reachable again")
 	}
 	return c.SendStatus(fiber.StatusOK)
 }
