@@ -193,10 +193,13 @@ func (t Tx) DeleteUpload(ctx context.Context, id string) ([]UploadPart, error) {
 }
 
 // ExpiredUploads locks up to limit uploads created before cutoff, skipping uploads
-// another node is sweeping (or a request is completing) right now.
+// another node is sweeping (or a request is completing) right now, and resumable uploads
+// (those with a stowage.tus_uploads row: they expire by that row).
 func (t Tx) ExpiredUploads(ctx context.Context, cutoff time.Time, limit int) ([]Upload, error) {
-	rows, err := t.tx.Query(ctx, `select `+uploadColumns+` from storage.s3_multipart_uploads
-		where created_at < $1 order by created_at limit $2 for update skip locked`, cutoff, limit)
+	rows, err := t.tx.Query(ctx, `select `+uploadColumns+` from storage.s3_multipart_uploads u
+		where created_at < $1
+		  and not exists (select 1 from stowage.tus_uploads t where t.upload_id = u.id)
+		order by created_at limit $2 for update skip locked`, cutoff, limit)
 	if err != nil {
 		return nil, Classify(err)
 	}

@@ -32,6 +32,10 @@ type Options struct {
 	// store every PATCH is one, kept as a blob and a row until completion; on upstream S3
 	// S3's own 10000 caps it too); 0 means DefaultMaxTusChunks.
 	MaxTusChunks int
+	// UploadExpiry is how long an S3 multipart upload may stay incomplete before
+	// SweepUploads aborts it; 0 means DefaultUploadExpiry. Resumable uploads follow their
+	// own expiry (TusCreate.Expiry) instead.
+	UploadExpiry time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -66,6 +70,9 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 	}
 	if opts.MaxTusChunks <= 0 {
 		opts.MaxTusChunks = DefaultMaxTusChunks
+	}
+	if opts.UploadExpiry <= 0 {
+		opts.UploadExpiry = DefaultUploadExpiry
 	}
 	if opts.MaxObjectSize <= 0 {
 		opts.MaxObjectSize = 50 << 30

@@ -29,11 +29,11 @@ import (
 // Completion writes the object exactly as PutObject does (commitVersion: fresh version
 // key, row swapped under the per-key lock), and in the same transaction deletes the upload
 // rows and records delete intents for the part blobs, which are removed after commit.
-// SweepUploads aborts uploads older than UploadExpiry.
+// SweepUploads aborts uploads older than Options.UploadExpiry.
 
-// UploadExpiry is how long an upload may stay incomplete before the sweep aborts it (the
-// 24 hours Supabase documents).
-const UploadExpiry = 24 * time.Hour
+// DefaultUploadExpiry is how long an upload may stay incomplete before the sweep aborts it
+// when Options.UploadExpiry is unset: the 24 hours Supabase documents.
+const DefaultUploadExpiry = 24 * time.Hour
 
 // MaxListParts bounds ListParts and ListMultipartUploads pages (S3's 1000).
 const MaxListParts = 1000

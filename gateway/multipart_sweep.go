@@ -9,11 +9,13 @@ import (
 // uploadSweepBatch bounds one upload-sweep transaction.
 const uploadSweepBatch = 100
 
-// SweepUploads aborts uploads started more than UploadExpiry ago: their rows go in one
-// transaction with delete intents for their part blobs, then the bytes are removed (the
+// SweepUploads aborts uploads started more than Options.UploadExpiry ago: their rows go in
+// one transaction with delete intents for their part blobs, then the bytes are removed (the
 // intent sweep finishes the job if that fails). Rows are taken with SKIP LOCKED, so many
 // gateways may sweep at once, and an upload being completed right now (its row locked) is
-// left for the next sweep. It returns the number of uploads aborted.
+// left for the next sweep. Resumable (TUS) uploads are left alone: they expire when their
+// TUS row says, and SweepTusUploads removes them with their tail. It returns the number of
+// uploads aborted.
 func (e *Engine) SweepUploads(ctx context.Context) (int, error) {
 	c := e.ServiceCaller("")
 	aborted := 0
@@ -21,7 +23,7 @@ func (e *Engine) SweepUploads(ctx context.Context) (int, error) {
 		var dropped []db.Upload
 		var keys [][]string
 		err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
-			due, err := tx.ExpiredUploads(ctx, e.now().Add(-UploadExpiry), uploadSweepBatch)
+			due, err := tx.ExpiredUploads(ctx, e.now().Add(-e.opts.UploadExpiry), uploadSweepBatch)
 			if err != nil {
 				return err
 			}

@@ -298,7 +298,7 @@ func TestMultipartExpiredUploadsSwept(t *testing.T) {
 	f.bucket(t, "mp")
 	old := f.create(t, service(), "mp", "old")
 	f.mustPart(t, old, 1, []byte("stale"))
-	f.advance(UploadExpiry - time.Hour)
+	f.advance(DefaultUploadExpiry - time.Hour)
 	fresh := f.create(t, service(), "mp", "fresh")
 	f.mustPart(t, fresh, 1, []byte("fresh"))
 	if n, err := f.e.SweepUploads(ctx); err != nil || n != 0 {
@@ -315,6 +315,80 @@ func TestMultipartExpiredUploadsSwept(t *testing.T) {
 	}
 	if blobs := f.blobs(t); len(blobs) != 1 || !strings.Contains(blobs[0], "fresh") {
 		t.Fatalf("blobs after sweep %v", blobs)
+	}
+}
+
+// Options.UploadExpiry (STOWAGE_MULTIPART_EXPIRY) replaces the 24 hours: an abandoned
+// upload older than it goes, rows and part bytes, and a fresh one stays. A resumable upload
+// is a multipart upload too, but it expires by its own TUS expiry, not this one.
+func TestMultipartUploadExpirySetting(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.e.opts.UploadExpiry = time.Hour
+	f.bucket(t, "mp")
+	old := f.create(t, service(), "mp", "old")
+	f.mustPart(t, old, 1, []byte("stale"))
+	f.mustPart(t, old, 2, []byte("stale too"))
+	tus, err := f.e.TusCreate(ctx, service(), TusCreate{Bucket: "mp", Key: "resumable", Length: 10, Expiry: 3 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tus = tusPatch(t, f.e, tus, 0, []byte("resu"), 4)
+	f.advance(50 * time.Minute)
+	fresh := f.create(t, service(), "mp", "fresh")
+	f.mustPart(t, fresh, 1, []byte("fresh"))
+	f.advance(20 * time.Minute) // old and the resumable upload are 70 minutes old, fresh 20
+	countParts := func(u MultipartUpload) int {
+		t.Helper()
+		var n int
+		if err := f.db.Pool().QueryRow(ctx, `select count(*) from storage.s3_multipart_uploads_parts where upload_id = $1`, u.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	blobsOf := func(key string) int {
+		n := 0
+		for _, b := range f.blobs(t) {
+			if strings.Contains(b, "/mp/"+key+"/") {
+				n++
+			}
+		}
+		return n
+	}
+	if blobsOf("old") != 2 || blobsOf("fresh") != 1 || blobsOf("resumable") != 1 {
+		t.Fatalf("blobs before the sweep: %v", f.blobs(t))
+	}
+	if n := countParts(old); n != 2 {
+		t.Fatalf("%d part rows before the sweep", n)
+	}
+	if n, err := f.e.SweepUploads(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep aborted %d, %v; want 1", n, err)
+	}
+	_, err = f.e.ListParts(ctx, service(), ListParts{Bucket: "mp", Key: "old", UploadID: old.ID})
+	wantCode(t, err, CodeNoSuchUpload)
+	if n := countParts(old); n != 0 {
+		t.Fatalf("%d part rows of the swept upload left", n)
+	}
+	if _, err := f.e.ListParts(ctx, service(), ListParts{Bucket: "mp", Key: "fresh", UploadID: fresh.ID}); err != nil {
+		t.Fatalf("fresh upload: %v", err)
+	}
+	if blobsOf("old") != 0 || blobsOf("fresh") != 1 || blobsOf("resumable") != 1 {
+		t.Fatalf("blobs after the sweep: %v", f.blobs(t))
+	}
+	// The resumable upload is untouched until its own expiry, then the TUS sweep takes it.
+	tus = tusPatch(t, f.e, tus, 4, []byte("mable"), 5)
+	f.advance(2 * time.Hour)
+	if n, err := f.e.SweepUploads(ctx); err != nil || n != 1 {
+		t.Fatalf("second sweep aborted %d, %v; want 1 (fresh)", n, err)
+	}
+	if n, err := f.e.SweepTusUploads(ctx); err != nil || n != 1 {
+		t.Fatalf("TUS sweep removed %d, %v; want 1", n, err)
+	}
+	_, err = f.e.TusHead(ctx, service(), "mp", "resumable", tus.Version)
+	wantCode(t, err, CodeNoSuchUpload)
+	if blobs := f.blobs(t); len(blobs) != 0 {
+		t.Fatalf("blobs after every upload expired: %v", blobs)
 	}
 }
 

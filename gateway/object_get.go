@@ -18,48 +18,84 @@ type ByteRange struct {
 // Length is the number of bytes in the range.
 func (r ByteRange) Length() int64 { return r.End - r.Start + 1 }
 
-// ParseRange resolves an HTTP Range header against size. It supports one range of the
-// forms a-b, a- and -n; ok is false when the header is absent. Multiple ranges, other
-// units, malformed and unsatisfiable ranges are CodeInvalidRange.
+// ParseRange resolves an HTTP Range header against size as the REST dialect does. It
+// supports one range of the forms a-b, a- and -n; ok is false when the header is absent.
+// Multiple ranges, other units, malformed and unsatisfiable ranges are CodeInvalidRange.
 func ParseRange(header string, size int64) (r ByteRange, ok bool, err error) {
+	return resolveRange(header, size, false)
+}
+
+// ParseS3Range resolves a Range header as S3 does: a header that is not one well-formed
+// byte range (garbage, another unit, several ranges, a last byte before the first) is
+// ignored, ok false, and the whole object is served; only a well-formed range the object
+// cannot satisfy (its first byte at or past the end, a suffix of 0 bytes) is
+// CodeInvalidRange. A suffix range of an empty object is ignored too.
+func ParseS3Range(header string, size int64) (r ByteRange, ok bool, err error) {
+	return resolveRange(header, size, true)
+}
+
+// resolveRange is ParseRange (lenient false) and ParseS3Range (lenient true).
+func resolveRange(header string, size int64, lenient bool) (ByteRange, bool, error) {
 	if header == "" {
 		return ByteRange{}, false, nil
 	}
 	bad := &Error{Code: CodeInvalidRange, Message: "invalid range provided"}
+	// ignore is the answer to a header S3 does not read as a range.
+	ignore := func() (ByteRange, bool, error) {
+		if lenient {
+			return ByteRange{}, false, nil
+		}
+		return ByteRange{}, false, bad
+	}
+	first, last, wellFormed := parseRangeSpec(header)
+	if !wellFormed {
+		return ignore()
+	}
+	if first < 0 {
+		// Suffix range: the last `last` bytes.
+		if last == 0 {
+			return ByteRange{}, false, bad
+		}
+		if size == 0 {
+			return ignore()
+		}
+		return ByteRange{Start: max(size-last, 0), End: size - 1}, true, nil
+	}
+	if first >= size {
+		return ByteRange{}, false, bad
+	}
+	end := size - 1
+	if last >= 0 {
+		if last < first {
+			return ignore()
+		}
+		end = min(last, size-1)
+	}
+	return ByteRange{Start: first, End: end}, true, nil
+}
+
+// parseRangeSpec reads the syntax of a Range header holding one byte range: "bytes=a-b"
+// (first a, last b), "bytes=a-" (last -1) or "bytes=-n" (first -1, last n). wellFormed is
+// false for anything else, numbers beyond int64 included.
+func parseRangeSpec(header string) (first, last int64, wellFormed bool) {
 	spec, found := strings.CutPrefix(strings.TrimSpace(header), "bytes=")
 	if !found || strings.Contains(spec, ",") {
-		return ByteRange{}, false, bad
+		return 0, 0, false
 	}
-	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return ByteRange{}, false, bad
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found || (a == "" && b == "") {
+		return 0, 0, false
 	}
 	num := func(s string) (int64, bool) {
+		if s == "" {
+			return -1, true
+		}
 		n, err := strconv.ParseInt(s, 10, 64)
-		return n, err == nil && n >= 0 && s != "" && s[0] != '+'
+		return n, err == nil && n >= 0 && s[0] != '+'
 	}
-	switch {
-	case first == "":
-		n, ok := num(last)
-		if !ok || n == 0 || size == 0 {
-			return ByteRange{}, false, bad
-		}
-		return ByteRange{Start: max(size-n, 0), End: size - 1}, true, nil
-	default:
-		start, ok := num(first)
-		if !ok || start >= size {
-			return ByteRange{}, false, bad
-		}
-		end := size - 1
-		if last != "" {
-			e, ok := num(last)
-			if !ok || e < start {
-				return ByteRange{}, false, bad
-			}
-			end = min(e, size-1)
-		}
-		return ByteRange{Start: start, End: end}, true, nil
-	}
+	first, okA := num(a)
+	last, okB := num(b)
+	return first, last, okA && okB
 }
 
 // GetObject is the input of Engine.GetObject.
@@ -67,6 +103,9 @@ type GetObject struct {
 	Bucket, Key string
 	// Range is the raw Range header ("" for the whole object).
 	Range string
+	// S3Range reads Range as S3 does (ParseS3Range: a malformed header is ignored) instead
+	// of as the REST dialect does (ParseRange: it is InvalidRange).
+	S3Range bool
 	// AsService reads without RLS: public buckets and signed URLs.
 	AsService bool
 	// Conditions are checked against the object before its bytes are opened; on failure
@@ -113,7 +152,7 @@ func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (Object
 	if err := in.Conditions.Check(obj); err != nil {
 		return ObjectReader{Object: obj}, err
 	}
-	rng, partial, err := ParseRange(in.Range, obj.Size)
+	rng, partial, err := resolveRange(in.Range, obj.Size, in.S3Range)
 	if err != nil {
 		return ObjectReader{}, withObject(err, in.Bucket, in.Key)
 	}

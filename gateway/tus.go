@@ -29,9 +29,10 @@ import (
 // interleave bytes, and all state is in Postgres and the store: any gateway may continue an
 // upload another started, also after a restart.
 
-// TusMaxExpiry is the longest a resumable upload may stay incomplete: its multipart upload
-// is aborted by SweepUploads after UploadExpiry whatever the TUS expiry says.
-const TusMaxExpiry = UploadExpiry
+// TusMaxExpiry is the longest a resumable upload may stay incomplete: the 24 hours the
+// Supabase docs promise. It does not depend on Options.UploadExpiry: SweepUploads leaves
+// resumable uploads to SweepTusUploads, which removes them when their own expiry passes.
+const TusMaxExpiry = 24 * time.Hour
 
 // tusSweepBatch bounds one TUS sweep transaction.
 const tusSweepBatch = 100

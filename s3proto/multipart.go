@@ -173,7 +173,9 @@ func (h *Handler) uploadPartCopy(c *fiber.Ctx, req *request) error {
 
 // completeMultipartUpload parses the part list while it streams (multipart.ParseComplete
 // caps it at 10000 parts and 8 MiB, more than the dialect's small-XML limit allows) and
-// assembles the object.
+// assembles the object. A list without parts (an empty body, an empty root) is
+// MalformedXML, as S3 answers: the engine would read it as "every uploaded part", which the
+// reference allows but S3 does not, and the upload stays as it was.
 func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 	body, _, err := h.body(c, req)
 	if err != nil {
@@ -182,6 +184,9 @@ func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 	parts, err := multipart.ParseComplete(body)
 	if err != nil {
 		return completeBodyError(err)
+	}
+	if len(parts) == 0 {
+		return errMalformedXML
 	}
 	obj, err := h.engine.CompleteMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CompleteMultipartUpload{
 		Bucket: req.bucket, Key: req.key, UploadID: req.query.Get("uploadId"), Parts: parts, Checksum: claimedChecksum(c)})

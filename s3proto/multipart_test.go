@@ -49,6 +49,11 @@ func TestMultipartHandlers(t *testing.T) {
 		{"unknown upload", "PUT", "/s3/mp/dir/obj.bin?uploadId=nope&partNumber=1", "x", 404, "NoSuchUpload"},
 		{"malformed xml", "POST", base, "<CompleteMultipartUpload><Part>", 400, "MalformedXML"},
 		{"wrong root", "POST", base, "<Delete/>", 400, "MalformedXML"},
+		// S3 refuses a completion naming no parts; the upload stays completable (below).
+		{"no parts", "POST", base, `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></CompleteMultipartUpload>`, 400, "MalformedXML"},
+		{"empty root", "POST", base, "<CompleteMultipartUpload/>", 400, "MalformedXML"},
+		{"only unknown elements", "POST", base, "<CompleteMultipartUpload><Note>x</Note></CompleteMultipartUpload>", 400, "MalformedXML"},
+		{"empty body", "POST", base, "", 400, "MalformedXML"},
 		{"bad part number in xml", "POST", base, "<CompleteMultipartUpload><Part><PartNumber>0</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>", 400, "InvalidArgument"},
 		{"out of order", "POST", base, completeXML(2, etag2, 1, etag1), 400, "InvalidPartOrder"},
 		{"wrong etag", "POST", base, completeXML(1, `"00000000000000000000000000000000"`), 400, "InvalidPart"},
@@ -61,6 +66,8 @@ func TestMultipartHandlers(t *testing.T) {
 			wantContains(t, data, "<Code>"+tc.code+"</Code>")
 		})
 	}
+	_, data = f.must(t, "POST", base, []byte("<CompleteMultipartUpload/>"), nil, 400)
+	wantContains(t, data, "<Message>The XML you provided was not well-formed or did not validate against our published schema.</Message>")
 
 	_, data = f.must(t, "GET", base+"&max-parts=1", nil, nil, 200)
 	wantContains(t, data, "<ListPartsResult", "<PartNumber>1</PartNumber>", "<ETag>"+xmlEscape(etag1)+"</ETag>",

@@ -78,7 +78,7 @@ func (h *Handler) getObject(c *fiber.Ctx, req *request) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), h.opts.DownloadTimeout)
 	r, err := h.engine.GetObject(ctx, h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
-		Range: c.Get(fiber.HeaderRange), Conditions: conditions(c, "")})
+		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, "")})
 	if err != nil {
 		cancel()
 		if gateway.CodeOf(err) == gateway.CodeNotModified {
@@ -107,7 +107,7 @@ func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	r, err := h.engine.StatObject(c.UserContext(), h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
-		Range: c.Get(fiber.HeaderRange), Conditions: conditions(c, "")})
+		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, "")})
 	if err != nil {
 		if gateway.CodeOf(err) == gateway.CodeNotModified {
 			writeObjectHeaders(c, r.Object, false)

@@ -84,6 +84,7 @@ type Config struct {
 	TUSURLExpiry    int    `env:"TUS_URL_EXPIRY_MS" default:"86400000" help:"ms a resumable (TUS) upload may stay incomplete before its URL expires and its parts are swept (at most 24 h)"`
 	MetricsEnabled  bool   `env:"STOWAGE_METRICS_ENABLED" default:"true" help:"serve Prometheus metrics at /metrics"`
 	SweepInterval   int    `env:"STOWAGE_SWEEP_INTERVAL" default:"60" help:"seconds between sweeps of leftover blobs from interrupted writes"`
+	MultipartExpiry int    `env:"STOWAGE_MULTIPART_EXPIRY" default:"86400" help:"seconds an S3 multipart upload may stay incomplete before a sweep aborts it and deletes its parts (1 to 2592000, 30 days); resumable (TUS) uploads expire by TUS_URL_EXPIRY_MS instead"`
 	RequestBodyJSON int    `env:"STOWAGE_JSON_BODY_LIMIT" default:"1048576" help:"largest JSON/XML request body (bytes)"`
 
 	ImageTransform     bool   `env:"IMAGE_TRANSFORMATION_ENABLED,ENABLE_IMAGE_TRANSFORMATION" default:"true" help:"mount /render/image; on by default because libvips is built in (a cgo-free build answers FeatureNotEnabled unless IMGPROXY_URL is set)"`
@@ -181,6 +182,10 @@ func setField(f reflect.Value, raw string) error {
 	return nil
 }
 
+// maxMultipartExpiry bounds STOWAGE_MULTIPART_EXPIRY (seconds): parts of an abandoned
+// upload must not be kept for ever.
+const maxMultipartExpiry = 30 * 24 * 3600
+
 func (c *Config) validate() error {
 	var errs []error
 	port := func(name string, p int, zeroOK bool) {
@@ -209,6 +214,9 @@ func (c *Config) validate() error {
 	}
 	if c.TUSURLExpiry < 1 || c.TUSURLExpiry > 86400000 {
 		errs = append(errs, fmt.Errorf("TUS_URL_EXPIRY_MS=%d: must be between 1 and 86400000 (24 h)", c.TUSURLExpiry))
+	}
+	if c.MultipartExpiry < 1 || c.MultipartExpiry > maxMultipartExpiry {
+		errs = append(errs, fmt.Errorf("STOWAGE_MULTIPART_EXPIRY=%d: must be between 1 and %d seconds (30 days)", c.MultipartExpiry, maxMultipartExpiry))
 	}
 	if !strings.HasPrefix(c.TUSURLPath, "/") {
 		errs = append(errs, fmt.Errorf("TUS_URL_PATH=%q: must start with /", c.TUSURLPath))

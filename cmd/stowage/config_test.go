@@ -20,6 +20,20 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 }
 
+// STOWAGE_MULTIPART_EXPIRY is seconds, 24 hours unless set, up to 30 days.
+func TestLoadConfigMultipartExpiry(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value string
+		want  int
+	}{{"", 86400}, {"1", 1}, {"3600", 3600}, {" 7200 ", 7200}, {"2592000", 2592000}} {
+		cfg, err := LoadConfig(env(map[string]string{"STOWAGE_MULTIPART_EXPIRY": tc.value}))
+		if err != nil || cfg.MultipartExpiry != tc.want {
+			t.Errorf("STOWAGE_MULTIPART_EXPIRY=%q: %d, %v; want %d", tc.value, cfg.MultipartExpiry, err, tc.want)
+		}
+	}
+}
+
 func TestLoadConfigLegacyNames(t *testing.T) {
 	t.Parallel()
 	cfg, err := LoadConfig(env(map[string]string{"PORT": "7000", "PGRST_JWT_SECRET": "s", "DATABASE_URL": "postgres://x",
@@ -53,6 +67,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"secret required with a database", map[string]string{"DATABASE_URL": "postgres://x"}, "AUTH_JWT_SECRET"},
 		{"half S3 credentials", map[string]string{"S3_PROTOCOL_ACCESS_KEY_ID": "k"}, "S3_PROTOCOL_ACCESS_KEY_SECRET"},
 		{"tus path", map[string]string{"TUS_URL_PATH": "upload"}, "TUS_URL_PATH"},
+		{"multipart expiry zero", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "0"}, "STOWAGE_MULTIPART_EXPIRY"},
+		{"multipart expiry negative", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "-60"}, "STOWAGE_MULTIPART_EXPIRY"},
+		{"multipart expiry not a number", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "24h"}, "STOWAGE_MULTIPART_EXPIRY"},
+		{"multipart expiry over 30 days", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "2592001"}, "STOWAGE_MULTIPART_EXPIRY"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -209,7 +209,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	standard, _ := gateway.ParseSize(cfg.StandardLimit)
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
 	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
-		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax, Logger: log})
+		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
+		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log})
 	restHandler := rest.New(engine, rest.Options{Verifier: verifier, Roles: roles, StandardLimit: standard,
 		JSONLimit: int64(cfg.RequestBodyJSON), SignedUploadExpiry: time.Duration(cfg.SignedUploadTTL) * time.Second,
 		SMaxAge: cfg.SMaxAge, SignTransform: signTransform(cfg), Logger: log})
