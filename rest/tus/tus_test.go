@@ -259,7 +259,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"PATCH wrong content type", "PATCH", loc, f.service, "x", append(tr, "Upload-Offset", "0", "Content-Type", "text/plain"), 400, "Invalid content-type"},
 		{"PATCH too large", "PATCH", loc, f.service, "01234567890", append(tr, "Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"), 413, "upload's size exceeded"},
 		{"PATCH wrong offset", "PATCH", loc, f.service, "x", append(tr, "Upload-Offset", "3", "Content-Type", "application/offset+octet-stream"), 409, "Upload-Offset conflict"},
-		{"GET", "GET", loc, f.service, "", tr, 404, "not found"},
+		{"GET", "GET", loc, f.service, "", tr, 404, `{"message":"Route GET:` + loc + ` not found","error":"Not Found","statusCode":404}`},
 		{"PUT", "PUT", loc, f.service, "", tr, 404, "Not found"},
 	}
 	for _, tc := range cases {
@@ -542,6 +542,20 @@ func TestLimitsAndPermissions(t *testing.T) {
 		if got := f.download("rls", "dup"); got != "2" {
 			t.Fatalf("object %q", got)
 		}
+	})
+
+	t.Run("x-upsert on creation holds for the whole upload", func(t *testing.T) {
+		f.must(f.patch(f.create(f.service, 1, meta("rls", "up")), f.service, 0, "1"), 204)
+		// Created with x-upsert; the PATCHes and the completion send no x-upsert.
+		loc := f.create(f.service, 2, meta("rls", "up"), "x-upsert", "true")
+		f.must(f.patch(loc, f.service, 0, "2"), 204)
+		f.must(f.patch(loc, f.service, 1, "2"), 204)
+		if got := f.download("rls", "up"); got != "22" {
+			t.Fatalf("object %q", got)
+		}
+		// And a termination without the header.
+		loc = f.create(f.service, 2, meta("rls", "up"), "x-upsert", "true")
+		f.must(f.do("DELETE", loc, f.service, nil, tr...), 204)
 	})
 
 	t.Run("two uploads of one path: the first to finish wins", func(t *testing.T) {
