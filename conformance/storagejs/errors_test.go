@@ -221,6 +221,26 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		})
 	}
 
+	t.Run("bucket type for old python clients, size strings", func(t *testing.T) {
+		ok("POST", "/bucket", map[string]any{"name": "sized", "file_size_limit": "1.2345MB"})
+		for _, tc := range []struct {
+			header, value string
+			withType      bool
+		}{
+			{"X-Client-Info", "supabase-py/2.17.0", false},
+			{"User-Agent", "supabase-py/storage3 v0.12.0", false},
+			{"X-Client-Info", "supabase-py/2.18.0", true},
+		} {
+			var list []map[string]any
+			if err := json.Unmarshal(ok("GET", "/bucket?search=sized", nil, tc.header, tc.value), &list); err != nil || len(list) != 1 {
+				t.Fatalf("%s: %v %v", tc.value, list, err)
+			}
+			if _, has := list[0]["type"]; has != tc.withType || list[0]["file_size_limit"] != float64(1230000) {
+				t.Fatalf("%s: %v", tc.value, list[0])
+			}
+		}
+	})
+
 	t.Run("unknown route at the root", func(t *testing.T) {
 		resp := harness.Do(t, "GET", srv.URL+"/foo", "", nil, 0, nil)
 		body, _ := io.ReadAll(resp.Body)
