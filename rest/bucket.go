@@ -246,12 +246,9 @@ func (h *Handler) deleteBucket(c *fiber.Ctx) error {
 }
 
 func (h *Handler) emptyBucket(c *fiber.Ctx) error {
-	p, ok, err := h.principal(c, accessRequired)
-	if err != nil || !ok {
-		return newAPIError(403, 403, "Unauthorized", "AccessDenied", "Access denied: JWT is not authenticated")
-	}
-	if p.Role != h.opts.Roles.Service {
-		return newAPIError(403, 403, "Unauthorized", "AccessDenied", "Access denied: Invalid role")
+	p, err := h.serviceRole(c)
+	if err != nil {
+		return err
 	}
 	if _, err := h.engine.EmptyBucket(c.UserContext(), h.caller(c, p, "storage.bucket.empty"), c.Params("bucket")); err != nil {
 		var ge *gateway.Error

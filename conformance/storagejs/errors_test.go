@@ -165,6 +165,9 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		{"empty a bucket without a token", "POST", "/bucket/full/empty", "", map[string]any{}, nil, 403, envelope("403", "Unauthorized", "Access denied: JWT is not authenticated", "AccessDenied")},
 		{"TUS without a token", "POST", "/upload/resumable", "", nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1"}, 400, invalidJWS},
 
+		{"CDN purge without a CDN", "DELETE", "/cdn/errs/exists.txt", "svc", nil, nil, 400, envelope("400", "MissingParameter", "Missing Required Parameter CDN_PURGE_ENDPOINT_URL is not set", "MissingParameter")},
+		{"CDN purge as a user", "DELETE", "/cdn/errs", "user", nil, nil, 403, envelope("403", "Unauthorized", "Access denied: Invalid role", "AccessDenied")},
+
 		// Signed URLs (§2.4, §4.2)
 		{"signed download with a bad token", "GET", "/object/sign/errs/exists.txt?token=abc", "", nil, nil, 400, envelope("400", "InvalidJWT", "Invalid Compact JWS", "InvalidJWT")},
 		{"signed download with an upload token", "GET", "/object/sign/errs/up.txt?token=" + upload.Token, "", nil, nil, 400, envelope("400", "InvalidSignature", "Token is not scoped for download", "InvalidSignature")},
@@ -211,6 +214,7 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		// body with a numeric statusCode elsewhere; /storage/v1 is the gateway's, not named.
 		{"unknown object route", "GET", "/object/x", "svc", nil, nil, 404, envelope("404", "Not Found", "Route GET:/object/x not found", "InvalidRequest")},
 		{"unknown bucket route", "PATCH", "/bucket/x/y", "svc", nil, nil, 404, envelope("404", "Not Found", "Route PATCH:/bucket/x/y not found", "InvalidRequest")},
+		{"unknown cdn route", "GET", "/cdn", "svc", nil, nil, 404, envelope("404", "Not Found", "Route GET:/cdn not found", "InvalidRequest")},
 		{"unknown route", "GET", "/foo?a=1", "", nil, nil, 404, `{"message":"Route GET:/foo?a=1 not found","error":"Not Found","statusCode":404}`},
 		{"GET of a resumable upload", "GET", "/upload/resumable", "svc", nil, nil, 404, `{"message":"Route GET:/upload/resumable not found","error":"Not Found","statusCode":404}`},
 	}
