@@ -119,7 +119,8 @@ func (h *Handler) createBucket(c *fiber.Ctx) error {
 	if typ, ok, err := stringField(body.Type, "body/type"); err != nil {
 		return err
 	} else if ok && typ == "ANALYTICS" {
-		return newAPIError(400, 409, "FeatureNotEnabled", "FeatureNotEnabled", "Analytics buckets are not enabled")
+		// The reference's FeatureNotEnabled wraps its reason in a fixed sentence.
+		return newAPIError(400, 409, "FeatureNotEnabled", "FeatureNotEnabled", "The feature Iceberg buckets are not enabled for this tenant is not enabled for this resource")
 	} else if ok && typ != "STANDARD" {
 		return validationError("body/type must be equal to one of the allowed values")
 	}

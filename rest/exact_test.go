@@ -128,6 +128,11 @@ func TestReferenceAnswers(t *testing.T) {
 			t.Fatalf("limit %v", b["file_size_limit"])
 		}
 	})
+	t.Run("analytics bucket", func(t *testing.T) {
+		f.t = t
+		f.checkError(f.do("POST", "/bucket", f.service, map[string]any{"name": "lake", "type": "ANALYTICS"}),
+			envelope{400, "409", "FeatureNotEnabled", "The feature Iceberg buckets are not enabled for this tenant is not enabled for this resource"})
+	})
 	t.Run("move onto an existing key", func(t *testing.T) {
 		f.t = t
 		f.checkError(f.do("POST", "/object/move", f.service, map[string]any{"bucketId": "exact", "sourceKey": "a.txt", "destinationKey": "b.txt"}),

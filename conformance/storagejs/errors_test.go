@@ -127,6 +127,11 @@ func referenceErrorBodies(t *testing.T, backend string) {
 	if err := json.Unmarshal(ok("POST", "/object/upload/sign/errs/up.txt", map[string]any{}), &upload); err != nil {
 		t.Fatal(err)
 	}
+	past := time.Now().Add(-time.Hour).Unix()
+	expiredToken, err := srv.Verifier.SignURL(map[string]any{"url": "errs/exists.txt", "scope": "download", "iat": past - 60, "exp": past})
+	if err != nil {
+		t.Fatal(err)
+	}
 	form := "--XX\r\nContent-Disposition: form-data; name=\"cacheControl\"\r\n\r\n60\r\n--XX--\r\n"
 
 	cases := []errorCase{
@@ -171,6 +176,7 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		// Signed URLs (§2.4, §4.2)
 		{"signed download with a bad token", "GET", "/object/sign/errs/exists.txt?token=abc", "", nil, nil, 400, envelope("400", "InvalidJWT", "Invalid Compact JWS", "InvalidJWT")},
 		{"signed download with an upload token", "GET", "/object/sign/errs/up.txt?token=" + upload.Token, "", nil, nil, 400, envelope("400", "InvalidSignature", "Token is not scoped for download", "InvalidSignature")},
+		{"signed download with an expired token", "GET", "/object/sign/errs/exists.txt?token=" + expiredToken, "", nil, nil, 400, envelope("400", "InvalidJWT", `"exp" claim timestamp check failed`, "InvalidJWT")},
 		{"signed download of another path", "GET", "/object/sign/errs/other.txt?token=" + downloadToken, "", nil, nil, 400, envelope("400", "InvalidSignature", "Invalid signature", "InvalidSignature")},
 		{"signed upload with a download token", "PUT", "/object/upload/sign/errs/exists.txt?token=" + downloadToken, "", "x", text, 400, envelope("400", "InvalidSignature", "Token is not scoped for upload", "InvalidSignature")},
 		{"signed upload with a bad token", "PUT", "/object/upload/sign/errs/up.txt?token=abc", "", "x", text, 400, envelope("400", "InvalidJWT", "Invalid Compact JWS", "InvalidJWT")},
@@ -184,6 +190,7 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		{"bad allowed_mime_types entry", "POST", "/bucket", "svc", map[string]any{"name": "mimes", "allowed_mime_types": []string{"nonsense"}}, nil, 400, envelope("415", "invalid_mime_type", "mime type nonsense is not supported", "InvalidMimeType")},
 		{"over the bucket's size limit", "POST", "/object/errs/big.txt", "svc", strings.Repeat("x", 11), text, 400, tooLarge},
 		{"bucket limit over the global one", "POST", "/bucket", "svc", map[string]any{"name": "huge", "file_size_limit": "5GB"}, nil, 400, tooLarge},
+		{"analytics bucket", "POST", "/bucket", "svc", map[string]any{"name": "lake", "type": "ANALYTICS"}, nil, 400, envelope("409", "FeatureNotEnabled", "The feature Iceberg buckets are not enabled for this tenant is not enabled for this resource", "FeatureNotEnabled")},
 		{"bad file_size_limit string", "POST", "/bucket", "svc", map[string]any{"name": "fmt", "file_size_limit": "5 parsecs"}, nil, 400, envelope("400", "InvalidRequest", "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B", "InvalidRequest")},
 		{"unsatisfiable range", "GET", "/object/authenticated/errs/exists.txt", "svc", nil, []string{"Range", "bytes=50-"}, 416, envelope("416", "invalid_range", "invalid range provided", "InvalidRange")},
 		{"multiple ranges", "GET", "/object/authenticated/errs/exists.txt", "svc", nil, []string{"Range", "bytes=0-1,3-4"}, 416, envelope("416", "invalid_range", "invalid range provided", "InvalidRange")},
