@@ -127,6 +127,8 @@ func referenceErrorBodies(t *testing.T, backend string) {
 	if err := json.Unmarshal(ok("POST", "/object/upload/sign/errs/up.txt", map[string]any{}), &upload); err != nil {
 		t.Fatal(err)
 	}
+	bigMeta := "--XX\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"a\":\"" + strings.Repeat("m", 1<<20) + "\"}\r\n" +
+		"--XX\r\nContent-Disposition: form-data; name=\"\"; filename=\"m.txt\"\r\nContent-Type: text/plain\r\n\r\nx\r\n--XX--\r\n"
 	past := time.Now().Add(-time.Hour).Unix()
 	expiredToken, err := srv.Verifier.SignURL(map[string]any{"url": "errs/exists.txt", "scope": "download", "iat": past - 60, "exp": past})
 	if err != nil {
@@ -189,6 +191,8 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		{"mime parameters are not stripped", "POST", "/object/errs/a.txt", "svc", "abc", []string{"Content-Type", "text/plain;charset=UTF-8"}, 400, envelope("415", "invalid_mime_type", "mime type text/plain;charset=UTF-8 is not supported", "InvalidMimeType")},
 		{"bad allowed_mime_types entry", "POST", "/bucket", "svc", map[string]any{"name": "mimes", "allowed_mime_types": []string{"nonsense"}}, nil, 400, envelope("415", "invalid_mime_type", "mime type nonsense is not supported", "InvalidMimeType")},
 		{"over the bucket's size limit", "POST", "/object/errs/big.txt", "svc", strings.Repeat("x", 11), text, 400, tooLarge},
+		{"bytes in a folder placeholder", "POST", "/object/priv/dir/.emptyFolderPlaceholder", "svc", "x", text, 400, tooLarge},
+		{"user metadata over 1 MiB", "POST", "/object/priv/m.txt", "svc", bigMeta, []string{"Content-Type", "multipart/form-data; boundary=XX"}, 400, envelope("413", "Payload too large", "The user_metadata exceeded the maximum allowed size", "EntityTooLarge")},
 		{"bucket limit over the global one", "POST", "/bucket", "svc", map[string]any{"name": "huge", "file_size_limit": "5GB"}, nil, 400, tooLarge},
 		{"analytics bucket", "POST", "/bucket", "svc", map[string]any{"name": "lake", "type": "ANALYTICS"}, nil, 400, envelope("409", "FeatureNotEnabled", "The feature Iceberg buckets are not enabled for this tenant is not enabled for this resource", "FeatureNotEnabled")},
 		{"bad file_size_limit string", "POST", "/bucket", "svc", map[string]any{"name": "fmt", "file_size_limit": "5 parsecs"}, nil, 400, envelope("400", "InvalidRequest", "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B", "InvalidRequest")},
