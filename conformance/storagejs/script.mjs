@@ -140,6 +140,11 @@ fails(await files.download('copies/hello.txt'), 'moved source gone', '404')
 ok(await files.move('moved/hello.txt', 'back.txt', { destinationBucket: P }), 'move cross-bucket')
 data = ok(await pub.download('back.txt'), 'download moved')
 check((await text(data)) === 'hello updated', 'moved bytes')
+// What storage-js shows of the reference's answers (the whole bodies: errors_test.go).
+let e = fails(await files.move('docs/hello.txt', 'docs/blob.bin'), 'move onto an existing key', '409')
+check(e.status === 400 && e.message === 'The resource already exists', 'move onto an existing key error', { status: e.status, message: e.message })
+e = fails(await files.copy('docs/hello.txt', 'x.txt', { destinationBucket: 'no-such-bucket' }), 'copy into a missing bucket', '404')
+check(e.status === 400 && e.message === 'The related resource does not exist', 'copy into a missing bucket error', { status: e.status, message: e.message })
 const removed = ok(await files.remove(['docs/pic.png', 'docs/nope.txt']), 'remove')
 check(removed.length === 1 && removed[0].name === 'docs/pic.png', 'remove result', removed)
 
