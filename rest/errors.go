@@ -140,11 +140,8 @@ func ErrorHandler(log *slog.Logger) func(c *fiber.Ctx, err error) error {
 		if ae.Code == "NoSuchKey" && ae.Err == "Not found" {
 			c.Set(fiber.HeaderCacheControl, "no-store")
 		}
-		// A rejected upload leaves the rest of its body unread on the connection: close it
-		// after the reply instead of parsing object bytes as the next request.
-		if cl := c.Request().Header.ContentLength(); cl > 0 || cl == -1 {
-			c.Context().SetConnectionClose()
-		}
+		// A rejected upload leaves the rest of its body unread on the connection.
+		releaseBody(c)
 		c.Status(ae.HTTP)
 		if ae.HTTP == fiber.StatusServiceUnavailable {
 			// Database or upstream store unavailable: worth retrying shortly (as S3 SlowDown).

@@ -283,6 +283,46 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		})
 	}
 
+	t.Run("a refused upload leaves the connection usable", func(t *testing.T) {
+		// Over the bucket's limit by Content-Length: refused before its body is read. The
+		// client is still sending; it must get the answer, and the connection the next one.
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", srv.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(time.Minute))
+		const size = 3 << 20
+		sent := make(chan error, 1)
+		go func() {
+			_, err := fmt.Fprintf(conn, "POST /storage/v1/object/errs/big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", srv.ServiceKey, size)
+			if err == nil {
+				_, err = conn.Write(bytes.Repeat([]byte("x"), size))
+			}
+			sent <- err
+		}()
+		r := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("no answer to the refused upload: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		checkBody(t, resp, body, 400, tooLarge)
+		if err := <-sent; err != nil {
+			t.Fatalf("sending the body: %v", err)
+		}
+		fmt.Fprintf(conn, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err = http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("the connection did not take a second request: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("second request: HTTP %d", resp.StatusCode)
+		}
+	})
+
 	if backend == "file" {
 		t.Run("row without bytes", func(t *testing.T) {
 			removeBlob(t, srv.DataDir, "errs", "gone.txt")
