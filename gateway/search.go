@@ -150,8 +150,6 @@ func (e *Engine) ListV2(ctx context.Context, c Caller, in ListV2) (ListV2Result,
 		last := entries[len(entries)-1]
 		res.NextStartAfter = last.Name
 		if in.SortColumn != "name" {
-			// search_by_timestamp compares its own folder names, which lack the "/".
-			res.NextStartAfter = strings.TrimSuffix(last.Name, "/")
 			t := last.UpdatedAt
 			if in.SortColumn == "created_at" {
 				t = last.CreatedAt
@@ -181,11 +179,18 @@ func listV2Rows(ctx context.Context, tx db.Tx, in ListV2) ([]Entry, error) {
 		return out, nil
 	}
 	after := ""
+	startAfter := in.StartAfter
 	if in.SortAfter != nil {
 		after = in.SortAfter.UTC().Format(isoMillis)
 	}
+	if in.SortColumn != "name" {
+		// Deviation: the cursor names a folder with its "/", as the reference's does, but
+		// search_v2's timestamp sort compares folder names without it: "dir/" would skip
+		// every entry of the same millisecond sorting between "dir" and "dir/" ("dir-a").
+		startAfter = strings.TrimSuffix(startAfter, "/")
+	}
 	rows, err := tx.SearchV2(ctx, in.Bucket, db.SearchV2Options{Prefix: in.Prefix, Limit: in.Limit + 1,
-		Levels: strings.Count(in.Prefix, "/") + 1, StartAfter: in.StartAfter, Order: order(in.Desc),
+		Levels: strings.Count(in.Prefix, "/") + 1, StartAfter: startAfter, Order: order(in.Desc),
 		SortColumn: in.SortColumn, SortAfter: after})
 	if err != nil {
 		return nil, err

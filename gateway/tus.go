@@ -258,7 +258,7 @@ func (e *Engine) TusHead(ctx context.Context, c Caller, bucket, key, version str
 // TusPatch appends the body at in.Offset as the upload's next part, then completes the
 // upload when the offset reaches its length. Like the reference it re-runs the RLS
 // pre-flight first, so an object created at the key meanwhile fails the PATCH (409)
-// unless in.Upsert.
+// unless in.Upsert or the upload was created with upsert.
 func (e *Engine) TusPatch(ctx context.Context, c Caller, in TusPatch) (TusUpload, error) {
 	st, err := e.loadTus(ctx, c, in.Bucket, in.Key, in.Version)
 	if err != nil {
@@ -267,6 +267,9 @@ func (e *Engine) TusPatch(ctx context.Context, c Caller, in TusPatch) (TusUpload
 	if st.row.Completed {
 		return completedPatch(st, in)
 	}
+	// x-upsert on the creating request holds for the whole upload (tus-js-client sends its
+	// headers with every request, so the reference's users see it that way).
+	in.Upsert = in.Upsert || st.row.Upsert
 	m := uploadFromRow(st.upload)
 	if err := e.preflight(ctx, c, in.Bucket, in.Key, m.ContentType, max(st.row.Length, 0), st.upload.UserMetadata, in.Upsert); err != nil {
 		return TusUpload{}, err
@@ -488,6 +491,7 @@ func (e *Engine) TusTerminate(ctx context.Context, c Caller, bucket, key, versio
 	if st.row.Completed {
 		return &Error{Code: CodeInvalidArgument, Bucket: bucket, Key: key, Message: "Cannot terminate an already completed upload"}
 	}
+	upsert = upsert || st.row.Upsert // as in TusPatch
 	m := uploadFromRow(st.upload)
 	if err := e.preflight(ctx, c, bucket, key, m.ContentType, max(st.row.Length, 0), st.upload.UserMetadata, upsert); err != nil {
 		return err

@@ -2,6 +2,10 @@ package rest
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,13 +61,14 @@ func parseFileSizeLimit(raw json.RawMessage) (int64, error) {
 	if strings.HasPrefix(s, `"`) {
 		var str string
 		_ = json.Unmarshal(raw, &str)
-		s = str
+		return parseSizeString(str)
 	}
-	n, err := gateway.ParseSize(s)
-	if err != nil {
-		return 0, newAPIError(400, 400, "InvalidRequest", "InvalidRequest", err.Error())
+	// A JSON number must be a non-negative integer (1e3 is one); anything else fails as a
+	// string would, since the reference's schema falls back to its string form.
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f == math.Trunc(f) && f <= maxSizeLimit {
+		return int64(f), nil
 	}
-	return n, nil
+	return parseSizeString(s)
 }
 
 func parseMimeTypes(raw json.RawMessage) ([]string, error) {
@@ -80,37 +85,18 @@ func parseMimeTypes(raw json.RawMessage) ([]string, error) {
 			continue
 		}
 		if !validMimePattern(m) {
-			return nil, newAPIError(400, 415, "invalid_mime_type", "InvalidMimeType", "Invalid mime type format: "+m)
+			return nil, newAPIError(400, 415, "invalid_mime_type", "InvalidMimeType", "mime type "+m+" is not supported")
 		}
 		out = append(out, m)
 	}
 	return out, nil
 }
 
-// validMimePattern accepts type/subtype (letters, digits, -+.), an optional ;charset=…, or
-// anything ending in * (image/*).
-func validMimePattern(m string) bool {
-	if len(m) > 1000 {
-		return false
-	}
-	if strings.HasSuffix(m, "*") {
-		return true
-	}
-	base, _, _ := strings.Cut(m, ";")
-	t, st, ok := strings.Cut(base, "/")
-	part := func(s string) bool {
-		if s == "" {
-			return false
-		}
-		for _, r := range s {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-+.", r)) {
-				return false
-			}
-		}
-		return true
-	}
-	return ok && part(t) && part(st)
-}
+// mimePattern is the reference's allowed_mime_types entry: type/subtype (letters, digits,
+// -+.) with an optional ;charset=…, or anything ending in * (image/*).
+var mimePattern = regexp.MustCompile(`^([a-zA-Z0-9\-+.]+)/([a-zA-Z0-9\-+.]+)(;\s*charset=[a-zA-Z0-9\-]+)?$|\*$`)
+
+func validMimePattern(m string) bool { return len(m) <= 1000 && mimePattern.MatchString(m) }
 
 // parseBool reads a present boolean field of a bucket body; null is false.
 func parseBool(raw json.RawMessage, field string) (bool, error) {
@@ -133,7 +119,8 @@ func (h *Handler) createBucket(c *fiber.Ctx) error {
 	if typ, ok, err := stringField(body.Type, "body/type"); err != nil {
 		return err
 	} else if ok && typ == "ANALYTICS" {
-		return newAPIError(400, 409, "FeatureNotEnabled", "FeatureNotEnabled", "Analytics buckets are not enabled")
+		// The reference's FeatureNotEnabled wraps its reason in a fixed sentence.
+		return newAPIError(400, 409, "FeatureNotEnabled", "FeatureNotEnabled", "The feature Iceberg buckets are not enabled for this tenant is not enabled for this resource")
 	} else if ok && typ != "STANDARD" {
 		return validationError("body/type must be equal to one of the allowed values")
 	}
@@ -158,7 +145,7 @@ func (h *Handler) createBucket(c *fiber.Ctx) error {
 	}
 	b, err := h.engine.CreateBucket(c.UserContext(), h.caller(c, p, "storage.bucket.create"), in)
 	if err != nil {
-		return err
+		return bucketLimitError(err)
 	}
 	return sendJSON(c, fiber.Map{"name": b.Name})
 }
@@ -188,9 +175,10 @@ func (h *Handler) listBuckets(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	withType := !omitBucketType(c.Get("X-Client-Info"), c.Get(fiber.HeaderUserAgent))
 	out := make([]bucketJSON, len(list))
 	for i, b := range list {
-		out[i] = renderBucket(b, true)
+		out[i] = renderBucket(b, withType)
 	}
 	return sendJSON(c, out)
 }
@@ -242,7 +230,7 @@ func (h *Handler) updateBucket(c *fiber.Ctx) error {
 		return newAPIError(400, 400, "Error", "InvalidRequest", "body must have at least 1 properties")
 	}
 	if _, err := h.engine.UpdateBucket(c.UserContext(), h.caller(c, p, "storage.bucket.update"), c.Params("bucket"), in); err != nil {
-		return err
+		return bucketLimitError(err)
 	}
 	return sendJSON(c, fiber.Map{"message": "Successfully updated"})
 }
@@ -259,17 +247,29 @@ func (h *Handler) deleteBucket(c *fiber.Ctx) error {
 }
 
 func (h *Handler) emptyBucket(c *fiber.Ctx) error {
-	p, ok, err := h.principal(c, accessRequired)
-	if err != nil || !ok {
-		return newAPIError(403, 403, "Unauthorized", "AccessDenied", "Access denied: JWT is not authenticated")
-	}
-	if p.Role != h.opts.Roles.Service {
-		return newAPIError(403, 403, "Unauthorized", "AccessDenied", "Access denied: Invalid role")
+	p, err := h.serviceRole(c)
+	if err != nil {
+		return err
 	}
 	if _, err := h.engine.EmptyBucket(c.UserContext(), h.caller(c, p, "storage.bucket.empty"), c.Params("bucket")); err != nil {
+		var ge *gateway.Error
+		if errors.As(err, &ge) && ge.Code == gateway.CodeInvalidArgument {
+			// Over STORAGE_EMPTY_BUCKET_MAX: the reference's InvalidRequest carries a logical 409.
+			return newAPIError(400, 409, "InvalidRequest", "InvalidRequest", ge.Message)
+		}
 		return err
 	}
 	return sendJSON(c, fiber.Map{"message": "Empty bucket has been queued. Completion may take up to an hour."})
+}
+
+// bucketLimitError answers a file_size_limit over UPLOAD_FILE_SIZE_LIMIT with the
+// reference's generic EntityTooLarge message.
+func bucketLimitError(err error) error {
+	if gateway.CodeOf(err) == gateway.CodeTooLarge {
+		v := errorTable[gateway.CodeTooLarge]
+		return &v
+	}
+	return err
 }
 
 // queryRaw returns a query parameter as a JSON string for the coercing field readers (nil
@@ -280,4 +280,35 @@ func queryRaw(c *fiber.Ctx, name string) json.RawMessage {
 	}
 	b, _ := json.Marshal(c.Query(name))
 	return b
+}
+
+// Old Python clients fail on a bucket's type: supabase-py before 2.18.0 (X-Client-Info
+// "supabase-py/2.17.0") and storage3 before 0.12.1 (User-Agent "supabase-py/storage3
+// v0.12.0"). The reference leaves the field out of the listing for them.
+var (
+	supabasePyVersion = regexp.MustCompile(`(?i)supabase-py/(\d+)\.(\d+)\.(\d+)`)
+	storage3Version   = regexp.MustCompile(`(?i)supabase-py/storage3 v(\d+)\.(\d+)\.(\d+)`)
+)
+
+func omitBucketType(clientInfo, userAgent string) bool {
+	return versionBefore(supabasePyVersion, clientInfo, [3]int{2, 18, 0}) ||
+		versionBefore(storage3Version, userAgent, [3]int{0, 12, 1})
+}
+
+// versionBefore reports whether the first version re finds in header is older than min.
+func versionBefore(re *regexp.Regexp, header string, min [3]int) bool {
+	m := re.FindStringSubmatch(header)
+	if m == nil {
+		return false
+	}
+	for i := range 3 {
+		v, err := strconv.Atoi(m[i+1])
+		if err != nil || v > min[i] {
+			return false
+		}
+		if v < min[i] {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -74,7 +75,7 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeTooLarge:            {HTTP: 400, StatusCode: "413", Err: "Payload too large", Code: "EntityTooLarge", Message: "The object exceeded the maximum allowed size"},
 	gateway.CodeInvalidRange:        {HTTP: 416, StatusCode: "416", Err: "invalid_range", Code: "InvalidRange", Message: "invalid range provided"},
 	gateway.CodeInvalidArgument:     {HTTP: 400, StatusCode: "400", Err: "InvalidRequest", Code: "InvalidRequest", Message: "Invalid request"},
-	gateway.CodeIncompleteBody:      {HTTP: 400, StatusCode: "400", Err: "InvalidRequest", Code: "InvalidRequest", Message: "The request body ended before it was complete"},
+	gateway.CodeIncompleteBody:      {HTTP: 400, StatusCode: "400", Err: "FastifyError", Code: "InvalidRequest", Message: "The request body ended before it was complete"},
 	gateway.CodeLocked:              {HTTP: 400, StatusCode: "423", Err: "ResourceLocked", Code: "ResourceLocked", Message: "The resource is locked"},
 	// Deviation: the reference answers 544 DatabaseTimeout; a load balancer understands 503.
 	gateway.CodeUnavailable:        {HTTP: 503, StatusCode: "503", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
@@ -97,6 +98,11 @@ func toAPIError(err error) *apiError {
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
+		if fe.Code == fiber.StatusBadRequest && strings.Contains(fe.Message, "EOF") {
+			// The server read a small body ahead of the handler and it ended early.
+			v := errorTable[gateway.CodeIncompleteBody]
+			return &v
+		}
 		return newAPIError(fe.Code, fe.Code, http.StatusText(fe.Code), "InvalidRequest", fe.Message)
 	}
 	var ge *gateway.Error
@@ -121,6 +127,10 @@ func toAPIError(err error) *apiError {
 // cause logged at error level only for 5xx.
 func ErrorHandler(log *slog.Logger) func(c *fiber.Ctx, err error) error {
 	return func(c *fiber.Ctx, err error) error {
+		err = unknownRouteError(c, err)
+		if done, werr := writePlainNotFound(c, err); done {
+			return werr
+		}
 		ae := toAPIError(err)
 		if ae.HTTP >= 500 {
 			log.ErrorContext(c.UserContext(), "request failed", "status", ae.HTTP, "path", c.Path(), "err", err)
@@ -130,11 +140,8 @@ func ErrorHandler(log *slog.Logger) func(c *fiber.Ctx, err error) error {
 		if ae.Code == "NoSuchKey" && ae.Err == "Not found" {
 			c.Set(fiber.HeaderCacheControl, "no-store")
 		}
-		// A rejected upload leaves the rest of its body unread on the connection: close it
-		// after the reply instead of parsing object bytes as the next request.
-		if cl := c.Request().Header.ContentLength(); cl > 0 || cl == -1 {
-			c.Context().SetConnectionClose()
-		}
+		// A rejected upload leaves the rest of its body unread on the connection.
+		releaseBody(c)
 		c.Status(ae.HTTP)
 		if ae.HTTP == fiber.StatusServiceUnavailable {
 			// Database or upstream store unavailable: worth retrying shortly (as S3 SlowDown).

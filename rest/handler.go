@@ -80,36 +80,50 @@ func (h *Handler) Register(r fiber.Router) {
 	r.Post("/object/list/:bucket", h.listObjects)
 	r.Post("/object/list-v2/:bucket", h.listObjectsV2)
 	r.Post("/object/sign/:bucket", h.signURLs)
-	r.Post("/object/sign/:bucket/*", h.signURL)
-	r.Get("/object/sign/:bucket/*", h.signedDownload)
-	r.Head("/object/sign/:bucket/*", h.signedDownload)
-	r.Post("/object/upload/sign/:bucket/*", h.createUploadURL)
-	r.Put("/object/upload/sign/:bucket/*", h.signedUpload)
+	r.Post("/object/sign/:bucket/*", keyed(h.signURL))
+	r.Get("/object/sign/:bucket/*", keyed(h.signedDownload))
+	r.Head("/object/sign/:bucket/*", keyed(h.signedDownload))
+	r.Post("/object/upload/sign/:bucket/*", keyed(h.createUploadURL))
+	r.Put("/object/upload/sign/:bucket/*", keyed(h.signedUpload))
 
 	for prefix, class := range map[string]access{"/authenticated": accessRequired, "/public": accessPublic} {
-		r.Get("/object/info"+prefix+"/:bucket/*", h.info(class))
-		r.Head("/object/info"+prefix+"/:bucket/*", h.info(class))
-		r.Get("/object"+prefix+"/:bucket/*", h.download(class))
-		r.Head("/object"+prefix+"/:bucket/*", h.download(class))
+		r.Get("/object/info"+prefix+"/:bucket/*", keyed(h.info(class)))
+		r.Head("/object/info"+prefix+"/:bucket/*", keyed(h.info(class)))
+		r.Get("/object"+prefix+"/:bucket/*", keyed(h.download(class)))
+		r.Head("/object"+prefix+"/:bucket/*", keyed(h.download(class)))
 	}
-	r.Get("/object/info/:bucket/*", h.info(accessOptional))
-	r.Head("/object/info/:bucket/*", h.info(accessOptional))
+	r.Get("/object/info/:bucket/*", keyed(h.info(accessOptional)))
+	r.Head("/object/info/:bucket/*", keyed(h.info(accessOptional)))
 
-	r.Post("/object/:bucket/*", h.upload(false))
-	r.Put("/object/:bucket/*", h.upload(true))
-	r.Get("/object/:bucket/*", h.download(accessOptional))
-	r.Head("/object/:bucket/*", h.download(accessOptional))
+	r.Post("/object/:bucket/*", keyed(h.upload(false)))
+	r.Put("/object/:bucket/*", keyed(h.upload(true)))
+	r.Get("/object/:bucket/*", keyed(h.download(accessOptional)))
+	r.Head("/object/:bucket/*", keyed(h.download(accessOptional)))
 	r.Delete("/object/:bucket", h.deleteObjects)
-	r.Delete("/object/:bucket/*", h.deleteObject)
+	r.Delete("/object/:bucket/*", keyed(h.deleteObject))
 
+	r.Delete("/cdn", h.purgeCDN)
+	r.Delete("/cdn/:bucket", h.purgeCDN)
+	r.Delete("/cdn/:bucket/*", keyed(h.purgeCDN))
+
+	r.All("/cdn", routeNotFound)
+	r.All("/cdn/*", routeNotFound)
 	r.All("/object", routeNotFound)
 	r.All("/object/*", routeNotFound)
+	r.All("/bucket", routeNotFound)
 	r.All("/bucket/*", routeNotFound)
 }
 
-// routeNotFound is the reference's answer for unknown routes under its prefixes.
-func routeNotFound(c *fiber.Ctx) error {
-	return newAPIError(404, 404, "Not Found", "InvalidRequest", "Route "+c.Method()+":"+c.Path()+" not found")
+// keyed guards a /{bucket}/{key...} route: without a key segment the path is not this
+// route's (fiber's "*" also matches nothing at all, the reference's does not), so the
+// request goes on to the next route that matches, as in the reference's router.
+func keyed(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if c.Params("*") == "" && !strings.HasSuffix(c.Path(), "/") {
+			return c.Next()
+		}
+		return h(c)
+	}
 }
 
 // Access is a route's authorisation class (rest-api.md §0.2). Routes served beside the

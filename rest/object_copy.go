@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -79,7 +80,7 @@ func (h *Handler) copyObject(c *fiber.Ctx) error {
 	}
 	obj, err := h.engine.CopyObject(c.UserContext(), h.caller(c, p, "storage.object.copy"), in)
 	if err != nil {
-		return err
+		return copyError(err, in)
 	}
 	return sendJSON(c, copyJSON{Key: in.DstBucket + "/" + in.DstKey, ID: obj.ID, objectJSON: renderObject(obj)})
 }
@@ -106,7 +107,23 @@ func (h *Handler) moveObject(c *fiber.Ctx) error {
 		return err
 	}
 	if _, err := h.engine.MoveObject(c.UserContext(), h.caller(c, p, "storage.object.move"), in); err != nil {
-		return err
+		if gateway.CodeOf(err) == gateway.CodeKeyAlreadyExists {
+			// The reference's move hits the unique index without the upload's
+			// specialisation, so it names the generic code.
+			return newAPIError(400, 409, "Duplicate", "ResourceAlreadyExists", "The resource already exists")
+		}
+		return copyError(err, in)
 	}
 	return sendJSON(c, fiber.Map{"message": "Successfully moved"})
+}
+
+// copyError renders a missing destination bucket as the reference does: its copy and move
+// write the destination row without looking the bucket up, so the foreign key answers
+// (InvalidRequest, logical 404), not NoSuchBucket.
+func copyError(err error, in gateway.CopyObject) error {
+	var ge *gateway.Error
+	if errors.As(err, &ge) && ge.Code == gateway.CodeNoSuchBucket && ge.Bucket == in.DstBucket {
+		return newAPIError(400, 404, "InvalidRequest", "InvalidRequest", "The related resource does not exist")
+	}
+	return err
 }

@@ -87,7 +87,7 @@ func TestBucketRoutes(t *testing.T) {
 		for i := range 6 {
 			f.put("beta_1", fmt.Sprintf("o%d", i), "x")
 		}
-		f.checkError(f.do("POST", "/bucket/beta_1/empty", f.service, nil), envelope{400, "400", "InvalidRequest", "Unable to empty the bucket because it contains too many objects"})
+		f.checkError(f.do("POST", "/bucket/beta_1/empty", f.service, nil), envelope{400, "409", "InvalidRequest", "Unable to empty the bucket because it contains too many objects"})
 	})
 }
 
@@ -215,7 +215,7 @@ func TestUploadAndDownload(t *testing.T) {
 		if info["cache_control"] != "no-store" || info["content_type"] != "text/plain" || info["metadata"] != nil {
 			t.Fatalf("copy without metadata: %v", info)
 		}
-		f.checkError(f.do("POST", "/object/move", f.service, map[string]any{"bucketId": "pub", "sourceKey": "copy.txt", "destinationKey": "page.html"}), envelope{400, "409", "KeyAlreadyExists", ""})
+		f.checkError(f.do("POST", "/object/move", f.service, map[string]any{"bucketId": "pub", "sourceKey": "copy.txt", "destinationKey": "page.html"}), envelope{400, "409", "ResourceAlreadyExists", "The resource already exists"})
 		m := f.must(f.do("POST", "/object/move", f.service, map[string]any{"bucketId": "pub", "sourceKey": "copy.txt", "destinationKey": "moved/c.txt", "destinationBucket": "files"}), 200).json(t)
 		if m["message"] != "Successfully moved" {
 			t.Fatalf("%v", m)

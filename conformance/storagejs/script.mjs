@@ -140,8 +140,31 @@ fails(await files.download('copies/hello.txt'), 'moved source gone', '404')
 ok(await files.move('moved/hello.txt', 'back.txt', { destinationBucket: P }), 'move cross-bucket')
 data = ok(await pub.download('back.txt'), 'download moved')
 check((await text(data)) === 'hello updated', 'moved bytes')
+// What storage-js shows of the reference's answers (the whole bodies: errors_test.go).
+let e = fails(await files.move('docs/hello.txt', 'docs/blob.bin'), 'move onto an existing key', '409')
+check(e.status === 400 && e.message === 'The resource already exists', 'move onto an existing key error', { status: e.status, message: e.message })
+e = fails(await files.copy('docs/hello.txt', 'x.txt', { destinationBucket: 'no-such-bucket' }), 'copy into a missing bucket', '404')
+check(e.status === 400 && e.message === 'The related resource does not exist', 'copy into a missing bucket error', { status: e.status, message: e.message })
 const removed = ok(await files.remove(['docs/pic.png', 'docs/nope.txt']), 'remove')
 check(removed.length === 1 && removed[0].name === 'docs/pic.png', 'remove result', removed)
+
+step = 'key encoding'
+// Every character the reference allows in a key, sent as storage-js sends it (fetch
+// percent-encodes the space and leaves the rest): the key round-trips exactly.
+const odd = "enc/a b+c&d=e@f;g:h,i!j*k'l(m)n$o_p-q.txt"
+ok(await files.upload(odd, 'odd key', { contentType: 'text/plain' }), 'upload odd key')
+data = ok(await files.download(odd), 'download odd key')
+check((await text(data)) === 'odd key', 'odd key bytes', await text(data))
+check(ok(await files.info(odd), 'info odd key').name === odd, 'odd key info name')
+list = ok(await files.list('enc'), 'list odd key')
+check(list.length === 1 && list[0].name === odd.slice(4), 'odd key listed', list.map((e) => e.name))
+signed = ok(await files.createSignedUrl(odd, 60), 'sign odd key')
+res = await fetch(signed.signedUrl)
+check(res.status === 200 && (await res.text()) === 'odd key', 'fetch odd key signed url', res.status)
+ok(await files.copy(odd, 'enc/copy ' + odd.slice(4)), 'copy odd key')
+ok(await files.move('enc/copy ' + odd.slice(4), 'enc/moved+' + odd.slice(4)), 'move odd key')
+const gone = ok(await files.remove([odd, 'enc/moved+' + odd.slice(4)]), 'remove odd keys')
+check(gone.length === 2 && gone.map((o) => o.name).sort().join('|') === ['enc/moved+' + odd.slice(4), odd].sort().join('|'), 'odd keys removed', gone.map((o) => o.name))
 
 step = 'rls'
 const R = 'rls'

@@ -118,11 +118,11 @@ func (h *Handler) options(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
+// notRouted answers GET as the reference's framework does for a method it has no route
+// for: its own 404 JSON, with a numeric statusCode outside /bucket and /object.
 func (h *Handler) notRouted(c *fiber.Ctx) error {
 	setCommon(c)
-	c.Status(fiber.StatusNotFound)
-	return c.JSON(fiber.Map{"statusCode": "404", "code": "InvalidRequest", "error": "Not Found",
-		"message": "Route " + c.Method() + ":" + c.Path() + " not found"})
+	return rest.RouteNotFound(c)
 }
 
 func (h *Handler) notFound(c *fiber.Ctx) error {

@@ -223,6 +223,10 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+// badMetadata is the reference's (tus-node-server's) answer to a malformed Upload-Metadata.
+const badMetadata = "Upload-Metadata is invalid. It MUST consist of one or more comma-separated key-value pairs. The key and value MUST be separated by a space. The key MUST NOT contain spaces and commas and MUST NOT be empty. The key SHOULD be ASCII encoded and the value MUST be Base64 encoded. All keys MUST be unique"
+
+// TestProtocolErrors pins the status and the whole body of each protocol error.
 func TestProtocolErrors(t *testing.T) {
 	f := newFixture(t)
 	f.bucket("p", nil)
@@ -234,7 +238,7 @@ func TestProtocolErrors(t *testing.T) {
 		body                    string
 		headers                 []string
 		status                  int
-		contains                string
+		want                    string // the whole body, without the plain-text newline
 	}{
 		{"missing Tus-Resumable", "POST", "/upload/resumable", f.service, "", []string{"Upload-Length", "1", "Upload-Metadata", meta("p", "x")}, 412, "Tus-Resumable Required"},
 		{"other Tus-Resumable", "POST", "/upload/resumable", f.service, "", []string{"Tus-Resumable", "0.2.2", "Upload-Length", "1"}, 400, "Invalid tus-resumable"},
@@ -244,12 +248,12 @@ func TestProtocolErrors(t *testing.T) {
 		{"neither length nor defer", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Metadata", meta("p", "x")), 400, "Upload-Length or Upload-Defer-Length header required"},
 		{"bad defer value", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Defer-Length", "2"), 400, "Invalid upload-defer-length"},
 		{"no metadata", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1"), 400, "Metadata header is required"},
-		{"bad metadata", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Metadata", "bucketName !!!"), 400, "Upload-Metadata is invalid"},
-		{"duplicate metadata key", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Metadata", "a YQ==,a YQ=="), 400, "Upload-Metadata is invalid"},
-		{"bad key", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Metadata", meta("p", "../x")), 400, "Invalid key"},
+		{"bad metadata", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Metadata", "bucketName !!!"), 400, badMetadata},
+		{"duplicate metadata key", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Metadata", "a YQ==,a YQ=="), 400, badMetadata},
+		{"bad key", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Metadata", meta("p", "../x")), 400, "Invalid key: ../x"},
 		{"missing bucket", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Metadata", meta("nope", "x")), 404, "Bucket not found"},
-		{"concatenation", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Concat", "partial", "Upload-Metadata", meta("p", "x")), 501, "Concatenation"},
-		{"no token", "POST", "/upload/resumable", "", "", append(tr, "Upload-Length", "1", "Upload-Metadata", meta("p", "x")), 400, `"statusCode":"403"`},
+		{"concatenation", "POST", "/upload/resumable", f.service, "", append(tr, "Upload-Length", "1", "Upload-Concat", "partial", "Upload-Metadata", meta("p", "x")), 501, "Concatenation extension is not (yet) supported. Disable parallel uploads in the tus client."},
+		{"no token", "POST", "/upload/resumable", "", "", append(tr, "Upload-Length", "1", "Upload-Metadata", meta("p", "x")), 400, `{"statusCode":"403","error":"Unauthorized","message":"Invalid Compact JWS","code":"AccessDenied"}`},
 		{"bad token", "HEAD", loc, "not-a-jwt", "", tr, 400, ""},
 		{"HEAD unknown", "HEAD", unknown, f.service, "", tr, 404, ""},
 		{"HEAD garbage id", "HEAD", "/upload/resumable/%21%21", f.service, "", tr, 404, ""},
@@ -259,7 +263,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"PATCH wrong content type", "PATCH", loc, f.service, "x", append(tr, "Upload-Offset", "0", "Content-Type", "text/plain"), 400, "Invalid content-type"},
 		{"PATCH too large", "PATCH", loc, f.service, "01234567890", append(tr, "Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"), 413, "upload's size exceeded"},
 		{"PATCH wrong offset", "PATCH", loc, f.service, "x", append(tr, "Upload-Offset", "3", "Content-Type", "application/offset+octet-stream"), 409, "Upload-Offset conflict"},
-		{"GET", "GET", loc, f.service, "", tr, 404, "not found"},
+		{"GET", "GET", loc, f.service, "", tr, 404, `{"message":"Route GET:` + loc + ` not found","error":"Not Found","statusCode":404}`},
 		{"PUT", "PUT", loc, f.service, "", tr, 404, "Not found"},
 	}
 	for _, tc := range cases {
@@ -269,8 +273,12 @@ func TestProtocolErrors(t *testing.T) {
 				body = tc.body
 			}
 			r := f.do(tc.method, tc.path, tc.key, body, tc.headers...)
-			if r.status != tc.status || !strings.Contains(r.body, tc.contains) {
-				t.Fatalf("%d %q, want %d containing %q", r.status, r.body, tc.status, tc.contains)
+			want := tc.want
+			if want != "" && !strings.HasPrefix(want, "{") {
+				want += "\n" // plain-text protocol errors end with a newline
+			}
+			if r.status != tc.status || r.body != want {
+				t.Fatalf("%d %q, want %d %q", r.status, r.body, tc.status, want)
 			}
 			if r.header.Get("Tus-Resumable") != "1.0.0" || r.header.Get("Access-Control-Allow-Origin") != "*" {
 				t.Errorf("missing TUS/CORS headers: %v", r.header)
@@ -542,6 +550,20 @@ func TestLimitsAndPermissions(t *testing.T) {
 		if got := f.download("rls", "dup"); got != "2" {
 			t.Fatalf("object %q", got)
 		}
+	})
+
+	t.Run("x-upsert on creation holds for the whole upload", func(t *testing.T) {
+		f.must(f.patch(f.create(f.service, 1, meta("rls", "up")), f.service, 0, "1"), 204)
+		// Created with x-upsert; the PATCHes and the completion send no x-upsert.
+		loc := f.create(f.service, 2, meta("rls", "up"), "x-upsert", "true")
+		f.must(f.patch(loc, f.service, 0, "2"), 204)
+		f.must(f.patch(loc, f.service, 1, "2"), 204)
+		if got := f.download("rls", "up"); got != "22" {
+			t.Fatalf("object %q", got)
+		}
+		// And a termination without the header.
+		loc = f.create(f.service, 2, meta("rls", "up"), "x-upsert", "true")
+		f.must(f.do("DELETE", loc, f.service, nil, tr...), 204)
 	})
 
 	t.Run("two uploads of one path: the first to finish wins", func(t *testing.T) {
