@@ -51,9 +51,8 @@ func (h *Handler) Register(r fiber.Router) {
 	r.Get("/render/image/authenticated/:bucket/*", writeErrors(h.opts.Logger, h.serve(accessRequired)))
 	r.Get("/render/image/public/:bucket/*", writeErrors(h.opts.Logger, h.serve(accessPublic)))
 	r.Get("/render/image/sign/:bucket/*", writeErrors(h.opts.Logger, h.serveSigned))
-	notFound := writeErrors(h.opts.Logger, func(c *fiber.Ctx) error {
-		return rest.NewError(404, 404, "Not Found", "InvalidRequest", "Route "+c.Method()+":"+c.Path()+" not found")
-	})
+	// The reference's answer: its URL as the reference sees it (query kept, /storage/v1 not).
+	notFound := writeErrors(h.opts.Logger, rest.RouteNotFound)
 	r.All("/render/image", notFound)
 	r.All("/render/image/*", notFound)
 }

@@ -483,6 +483,7 @@ func TestErrors(t *testing.T) {
 		{name: "missing object", path: "/render/image/public/pub/nope.png", status: 400, logical: "404", code: "NoSuchKey"},
 		{name: "missing bucket", path: "/render/image/public/nobucket/x.png", status: 400, logical: "404", code: "NoSuchBucket"},
 		{name: "unknown route", path: "/render/image/elsewhere/pub/ok.png", status: 404, logical: "404", code: "InvalidRequest", msg: "Route GET:/render/image/elsewhere/pub/ok.png not found"},
+		{name: "unknown route with query, under /storage/v1", path: "/storage/v1/render/image/elsewhere/pub/ok.png?width=5", status: 404, logical: "404", code: "InvalidRequest", msg: "Route GET:/render/image/elsewhere/pub/ok.png?width=5 not found"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
