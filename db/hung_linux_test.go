@@ -154,7 +154,8 @@ func TestHungDatabaseFailsFast(t *testing.T) {
 	}
 
 	thaw()
-	pid, err := backendPID(guard)
+	var pid int
+	err = retryUnavailable(guard, func() (err error) { pid, err = backendPID(guard); return err })
 	if err != nil {
 		t.Fatalf("after the server continued: %v", err)
 	}
