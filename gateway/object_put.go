@@ -393,6 +393,8 @@ func (b *bodyReader) classify(err error) error {
 		return &Error{Code: CodeIncompleteBody, Err: err}
 	case errors.Is(err, backend.ErrUnavailable):
 		return &Error{Code: CodeUnavailable, Err: err}
+	case isInsufficientStorage(err):
+		return insufficientStorage(err, "", "")
 	case errors.Is(err, backend.ErrInvalidKey):
 		return &Error{Code: CodeInvalidKey, Err: err}
 	case errors.As(err, &ge):
