@@ -22,6 +22,8 @@ var (
 	ErrLocked         = errors.New("db: lock not available")            // 55P03
 	ErrTimeout        = errors.New("db: statement timeout")             // 57014
 	ErrUnavailable    = errors.New("db: database unavailable")
+	// ErrInvalidText: a value Postgres cannot store as text or jsonb (a NUL, invalid UTF-8).
+	ErrInvalidText = errors.New("db: text the database cannot store") // 22P05, 22021
 )
 
 // Classify maps a pgx error onto the sentinels above, keeping the original wrapped.
@@ -45,6 +47,8 @@ func Classify(err error) error {
 			return fmt.Errorf("%w: %w", ErrLocked, err)
 		case "57014":
 			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		case "22P05", "22021": // untranslatable character, invalid byte sequence
+			return fmt.Errorf("%w: %w", ErrInvalidText, err)
 		}
 		return err
 	}

@@ -146,6 +146,10 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 		return newErr(CodeUnavailable, bucket, key, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newErr(CodeUnavailable, bucket, key, err)
+	case errors.Is(err, db.ErrInvalidText):
+		// A safety net: the engine checks client text first (metadata.go).
+		return &Error{Code: CodeInvalidArgument, Bucket: bucket, Key: key, Err: err,
+			Message: "The request holds text the database cannot store (NUL or invalid UTF-8)"}
 	}
 	return &Error{Code: CodeDatabaseError, Bucket: bucket, Key: key, Err: fmt.Errorf("database: %w", err)}
 }

@@ -107,6 +107,10 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if in.CacheControl == "" {
 		in.CacheControl = DefaultCacheControl
 	}
+	if err := checkObjectMetadata(objectMetadata{contentType: in.ContentType, cacheControl: in.CacheControl,
+		robots: in.XRobotsTag, user: in.UserMetadata, extra: in.Extra}); err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
 	version := uuid.NewString()
 	key := e.blobKey(in.Bucket, in.Key, version)
 	target, err := e.reserveWrite(ctx, c, in, key)
