@@ -53,6 +53,12 @@ func invalidParameter(name string) *apiError {
 	return newAPIError(400, 400, "InvalidParameter", "InvalidParameter", "Invalid Parameter "+name)
 }
 
+// invalidMetadata refuses user metadata that is not a JSON object, worded like the
+// reference's x-robots-tag refusal (error invalid_x_robots_tag, code InvalidRequest).
+func invalidMetadata(msg string) *apiError {
+	return newAPIError(400, 400, "invalid_metadata", "InvalidRequest", msg)
+}
+
 func invalidRequest(msg string) *apiError {
 	return newAPIError(400, 400, "InvalidRequest", "InvalidRequest", msg)
 }
