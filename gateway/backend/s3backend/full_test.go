@@ -2,14 +2,52 @@ package s3backend
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/stowage/stowage/gateway/backend"
+	"github.com/stowage/stowage/gateway/backend/backendtest"
+	"github.com/stowage/stowage/gateway/backend/s3backend/miniotest"
 )
+
+// TestUpstreamFull fills MinIO's drive (a real tmpfs, all but 1 MiB taken by a file of
+// ours): MinIO answers PutObject with 507 XMinioStorageFull, which the store reports as
+// ErrInsufficientStorage (not ErrUnavailable, which the engine answers with a retryable
+// 503), and nothing is visible under the key. The body is small enough to be sent whole
+// before MinIO answers; a larger one can meet a reset connection instead of the 507.
+// (MinIO answers an UploadPart that meets a full drive with 500 InternalError, whose only
+// sign of the cause is its message text: that stays ErrUnavailable.)
+func TestUpstreamFull(t *testing.T) {
+	dir := backendtest.SmallDisk(t, 64*mib)
+	m := miniotest.StartOn(t, dir)
+	s := newStore(t, m, nil)
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	filler := int64(st.Bavail)*st.Bsize - mib
+	if err := os.WriteFile(filepath.Join(dir, ".filler"), make([]byte, filler), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		key := fmt.Sprintf("full/%d/v1", i)
+		_, err := s.Put(t.Context(), key, newCycleReader(2*mib), backend.PutOptions{Size: 2 * mib})
+		if !errors.Is(err, backend.ErrInsufficientStorage) {
+			t.Fatalf("Put error = %v, want ErrInsufficientStorage", err)
+		}
+		if _, err := s.Stat(t.Context(), key); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("Stat after the failed Put = %v, want ErrNotFound", err)
+		}
+	}
+}
 
 // An upstream that says it is full (MinIO's 507 XMinioStorageFull, as the SDK builds the
 // error, or a bare 507) is ErrInsufficientStorage, not ErrUnavailable: the engine answers
