@@ -27,10 +27,12 @@ var (
 	// ErrRetry: the transaction lost a serialization conflict or a deadlock (40001, 40P01)
 	// and was rolled back; running it again may succeed.
 	ErrRetry = errors.New("db: serialization failure or deadlock")
+	// ErrInvalidText: a value Postgres cannot store as text or jsonb (a NUL, invalid UTF-8).
+	ErrInvalidText = errors.New("db: text the database cannot store") // 22P05, 22021
 )
 
 var sentinels = []error{ErrNotFound, ErrUniqueViolated, ErrForbidden, ErrForeignKey, ErrLocked,
-	ErrTimeout, ErrUnavailable, ErrRetry}
+	ErrTimeout, ErrUnavailable, ErrRetry, ErrInvalidText}
 
 // Classify maps a pgx error onto the sentinels above, keeping the original wrapped.
 //
@@ -76,6 +78,8 @@ func sqlstateSentinel(code string) error {
 		return ErrLocked
 	case "57014": // query_canceled: statement_timeout (or an operator's pg_cancel_backend)
 		return ErrTimeout
+	case "22P05", "22021": // untranslatable_character, character_not_in_repertoire / invalid byte sequence
+		return ErrInvalidText
 	case "40001", "40P01": // serialization_failure, deadlock_detected
 		return ErrRetry
 	case "57P01", "57P02", "57P03", "57P05":

@@ -94,6 +94,9 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 	if err := e.checkLimit(in.FileSizeLimit); err != nil {
 		return Bucket{}, err
 	}
+	if err := checkMimeTypes(in.AllowedMimeTypes); err != nil {
+		return Bucket{}, err
+	}
 	owner, ownerID := ownerColumns(c.Sub)
 	row := db.Bucket{ID: in.ID, Name: in.Name, Owner: owner, OwnerID: ownerID, Public: in.Public, AllowedMimeTypes: in.AllowedMimeTypes}
 	if in.FileSizeLimit != NoLimit {
@@ -181,6 +184,9 @@ func (e *Engine) UpdateBucket(ctx context.Context, c Caller, id string, in Updat
 		u.FileSizeLimit = &lim
 	}
 	if in.AllowedMimeTypes.Set {
+		if err := checkMimeTypes(in.AllowedMimeTypes.Value); err != nil {
+			return Bucket{}, err
+		}
 		u.AllowedMimeTypes = &in.AllowedMimeTypes.Value
 	}
 	var out db.Bucket

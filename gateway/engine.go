@@ -159,6 +159,10 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 		return newErr(CodeUnavailable, bucket, key, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newErr(CodeUnavailable, bucket, key, err)
+	case errors.Is(err, db.ErrInvalidText):
+		// A safety net: the engine checks client text first (metadata.go).
+		return &Error{Code: CodeInvalidArgument, Bucket: bucket, Key: key, Err: err,
+			Message: "The request holds text the database cannot store (NUL or invalid UTF-8)"}
 	}
 	return &Error{Code: CodeDatabaseError, Bucket: bucket, Key: key, Err: fmt.Errorf("database: %w", err)}
 }
@@ -171,14 +175,16 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // storeErr translates a store failure on bucket/key: missing bytes are NoSuchKey (the row
-// exists but its blob does not), an unreachable store is Unavailable (503, retryable),
-// anything else is ours.
+// exists but its blob does not), an unreachable store is Unavailable (503, retryable), a
+// full or read-only one InsufficientStorage (507), anything else is ours.
 func storeErr(err error, bucket, key string) *Error {
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
 		return &Error{Code: CodeNoSuchKey, Bucket: bucket, Key: key, Message: "The resource was not found", Err: err}
 	case errors.Is(err, backend.ErrUnavailable):
 		return &Error{Code: CodeUnavailable, Bucket: bucket, Key: key, Err: err}
+	case isInsufficientStorage(err):
+		return insufficientStorage(err, bucket, key)
 	}
 	return &Error{Code: CodeInternal, Bucket: bucket, Key: key, Err: fmt.Errorf("store: %w", err)}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/rand"
 	"path/filepath"
 	"runtime"
@@ -35,7 +36,10 @@ type fixture struct {
 	clock atomic.Int64 // unix nanoseconds
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureOn(t, t.TempDir(), nil) }
+
+// newFixtureOn keeps the blobs under root and logs to log (nil: slog's default).
+func newFixtureOn(t *testing.T, root string, log *slog.Logger) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, pgtest.URL(t), db.Options{MaxConns: 20})
@@ -43,14 +47,13 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	root := t.TempDir()
 	store, err := filebackend.New(root, filebackend.Options{NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{db: d, root: root}
 	f.clock.Store(time.Now().UnixNano())
-	f.e = New(d, store, Options{Roles: testRoles, MaxObjectSize: 1 << 30, WriteTimeout: time.Minute,
+	f.e = New(d, store, Options{Roles: testRoles, MaxObjectSize: 1 << 30, WriteTimeout: time.Minute, Logger: log,
 		Now: func() time.Time { return time.Unix(0, f.clock.Load()) }})
 	return f
 }

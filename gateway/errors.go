@@ -3,6 +3,9 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"syscall"
+
+	"github.com/stowage/stowage/gateway/backend"
 )
 
 // Code classifies engine errors. Each dialect maps every Code exactly once to its wire form,
@@ -37,6 +40,9 @@ const (
 	CodeEntityTooSmall
 	CodeConflict // the request no longer matches the resource's state (a stale TUS offset)
 	CodeGone     // the resource existed but expired (a TUS upload URL)
+	// CodeInsufficientStorage: the store has no room (full disk or quota, read-only file
+	// system, a full upstream). Not a client mistake, and not worth an immediate retry.
+	CodeInsufficientStorage
 	numCodes
 )
 
@@ -70,6 +76,7 @@ var codeNames = [...]string{
 	CodeEntityTooSmall:      "EntityTooSmall",
 	CodeConflict:            "Conflict",
 	CodeGone:                "Gone",
+	CodeInsufficientStorage: "InsufficientStorage",
 }
 
 func (c Code) String() string {
@@ -122,3 +129,18 @@ func newErr(code Code, bucket, key string, cause error) *Error {
 }
 
 func errMsg(code Code, msg string) *Error { return &Error{Code: code, Message: msg} }
+
+// insufficientStorage reports a store without room for bucket/key. Its Message names the
+// condition (the errno's text: "no space left on device", "disk quota exceeded", "read-only
+// file system") and never the host path, which stays in Err for the log.
+func insufficientStorage(err error, bucket, key string) *Error {
+	why := "the storage backend is full"
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		why = errno.Error()
+	}
+	return &Error{Code: CodeInsufficientStorage, Bucket: bucket, Key: key, Message: "Insufficient storage: " + why, Err: err}
+}
+
+// isInsufficientStorage reports whether a store error is a full or read-only store.
+func isInsufficientStorage(err error) bool { return errors.Is(err, backend.ErrInsufficientStorage) }

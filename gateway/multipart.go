@@ -152,6 +152,10 @@ func (e *Engine) CreateMultipartUpload(ctx context.Context, c Caller, in CreateM
 	if in.CacheControl == "" {
 		in.CacheControl = DefaultCacheControl
 	}
+	if err := checkObjectMetadata(objectMetadata{contentType: in.ContentType, cacheControl: in.CacheControl,
+		user: in.UserMetadata, extra: in.Extra}); err != nil {
+		return MultipartUpload{}, withObject(err, in.Bucket, in.Key)
+	}
 	if _, err := e.PrepareUpload(ctx, c, in.Bucket, in.Key, in.ContentType, 0, 0); err != nil {
 		return MultipartUpload{}, err
 	}

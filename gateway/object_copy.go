@@ -57,6 +57,10 @@ func (e *Engine) copySource(ctx context.Context, c Caller, in *CopyObject) (Obje
 	if in.CacheControl == "" {
 		in.CacheControl = DefaultCacheControl
 	}
+	if err := checkObjectMetadata(objectMetadata{contentType: in.ContentType, cacheControl: in.CacheControl,
+		user: in.UserMetadata, extra: in.Extra}); err != nil {
+		return Object{}, UploadTarget{}, withObject(err, in.DstBucket, in.DstKey)
+	}
 	target, err := e.PrepareUpload(ctx, c, in.DstBucket, in.DstKey, in.ContentType, src.Size, 0)
 	if err != nil {
 		return Object{}, UploadTarget{}, err

@@ -107,6 +107,10 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if in.CacheControl == "" {
 		in.CacheControl = DefaultCacheControl
 	}
+	if err := checkObjectMetadata(objectMetadata{contentType: in.ContentType, cacheControl: in.CacheControl,
+		robots: in.XRobotsTag, user: in.UserMetadata, extra: in.Extra}); err != nil {
+		return Object{}, withObject(err, in.Bucket, in.Key)
+	}
 	version := uuid.NewString()
 	key := e.blobKey(in.Bucket, in.Key, version)
 	target, err := e.reserveWrite(ctx, c, in, key)
@@ -393,6 +397,8 @@ func (b *bodyReader) classify(err error) error {
 		return &Error{Code: CodeIncompleteBody, Err: err}
 	case errors.Is(err, backend.ErrUnavailable):
 		return &Error{Code: CodeUnavailable, Err: err}
+	case isInsufficientStorage(err):
+		return insufficientStorage(err, "", "")
 	case errors.Is(err, backend.ErrInvalidKey):
 		return &Error{Code: CodeInvalidKey, Err: err}
 	case errors.As(err, &ge):

@@ -246,6 +246,9 @@ type UploadCheck struct {
 // size, key, and the RLS/duplicate pre-flight) without storing anything: creating a
 // signed upload URL verifies the caller's permission now, as the reference does.
 func (e *Engine) CheckUpload(ctx context.Context, c Caller, in UploadCheck) error {
+	if err := checkObjectMetadata(objectMetadata{contentType: in.ContentType, user: in.UserMetadata}); err != nil {
+		return withObject(err, in.Bucket, in.Key)
+	}
 	if _, err := e.PrepareUpload(ctx, c, in.Bucket, in.Key, in.ContentType, in.Size, 0); err != nil {
 		return err
 	}

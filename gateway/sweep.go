@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -47,7 +48,9 @@ func (e *Engine) Sweep(ctx context.Context) (SweepStats, error) {
 					st.Kept++
 				} else {
 					if err := e.store.Delete(ctx, in.Key); err != nil {
-						return err
+						// Typed here, so dbErr below keeps it: a read-only disk is not a
+						// database error.
+						return storeErr(err, "", "")
 					}
 					st.Removed++
 				}
@@ -66,7 +69,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepStats, error) {
 	}
 	if ts, ok := e.store.(TempSweeper); ok {
 		if _, err := ts.SweepTemp(ctx, e.opts.WriteTimeout+e.opts.WriteTimeout/4); err != nil {
-			return st, &Error{Code: CodeInternal, Err: err}
+			return st, storeErr(fmt.Errorf("sweep temporary files: %w", err), "", "")
 		}
 	}
 	return st, nil
@@ -95,23 +98,29 @@ func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// Expired resumable uploads first: their multipart rows are theirs to drop.
-			if n, err := e.SweepTusUploads(ctx); err != nil && ctx.Err() == nil {
-				e.log.Warn("sweep resumable uploads", "err", err)
-			} else if n > 0 {
-				e.log.Info("sweep resumable uploads", "removed", n)
-			}
-			if n, err := e.SweepUploads(ctx); err != nil && ctx.Err() == nil {
-				e.log.Warn("sweep uploads", "err", err)
-			} else if n > 0 {
-				e.log.Info("sweep uploads", "aborted", n)
-			}
-			st, err := e.Sweep(ctx)
-			if err != nil && ctx.Err() == nil {
-				e.log.Warn("sweep", "err", err)
-			} else if st.Removed > 0 {
-				e.log.Info("sweep", "removed", st.Removed, "kept", st.Kept)
-			}
+			e.sweepOnce(ctx)
 		}
+	}
+}
+
+// sweepOnce is one round of RunSweeper. Failures are logged with their engine code, so an
+// operator reads a full or read-only disk as InsufficientStorage, not as a database error.
+func (e *Engine) sweepOnce(ctx context.Context) {
+	// Expired resumable uploads first: their multipart rows are theirs to drop.
+	if n, err := e.SweepTusUploads(ctx); err != nil && ctx.Err() == nil {
+		e.log.Warn("sweep resumable uploads", "code", CodeOf(err).String(), "err", err)
+	} else if n > 0 {
+		e.log.Info("sweep resumable uploads", "removed", n)
+	}
+	if n, err := e.SweepUploads(ctx); err != nil && ctx.Err() == nil {
+		e.log.Warn("sweep uploads", "code", CodeOf(err).String(), "err", err)
+	} else if n > 0 {
+		e.log.Info("sweep uploads", "aborted", n)
+	}
+	st, err := e.Sweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		e.log.Warn("sweep", "code", CodeOf(err).String(), "err", err)
+	} else if st.Removed > 0 {
+		e.log.Info("sweep", "removed", st.Removed, "kept", st.Kept)
 	}
 }

@@ -26,9 +26,9 @@ func ValidateTags(tags []Tag) error {
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
 		switch {
-		case t.Key == "" || utf8.RuneCountInString(t.Key) > MaxTagKeyLen || !utf8.ValidString(t.Key):
+		case t.Key == "" || utf8.RuneCountInString(t.Key) > MaxTagKeyLen || CheckText("", t.Key) != nil:
 			return bad("The TagKey you have provided is invalid")
-		case utf8.RuneCountInString(t.Value) > MaxTagValueLen || !utf8.ValidString(t.Value):
+		case utf8.RuneCountInString(t.Value) > MaxTagValueLen || CheckText("", t.Value) != nil:
 			return bad("The TagValue you have provided is invalid")
 		case seen[t.Key]:
 			return bad("Cannot provide multiple Tags with the same key")

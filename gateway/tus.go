@@ -122,6 +122,10 @@ func (e *Engine) TusCreate(ctx context.Context, c Caller, in TusCreate) (TusUplo
 	if err := ValidateBucketName(in.Bucket); err != nil {
 		return TusUpload{}, err
 	}
+	if err := checkObjectMetadata(objectMetadata{contentType: in.ContentType, cacheControl: in.CacheControl,
+		user: in.UserMetadata}); err != nil {
+		return TusUpload{}, withObject(err, in.Bucket, in.Key)
+	}
 	if err := ValidateKey(in.Key); err != nil {
 		return TusUpload{}, withObject(err, in.Bucket, in.Key)
 	}

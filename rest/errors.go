@@ -54,6 +54,12 @@ func invalidParameter(name string) *apiError {
 	return newAPIError(400, 400, "InvalidParameter", "InvalidParameter", "Invalid Parameter "+name)
 }
 
+// invalidMetadata refuses user metadata that is not a JSON object, worded like the
+// reference's x-robots-tag refusal (error invalid_x_robots_tag, code InvalidRequest).
+func invalidMetadata(msg string) *apiError {
+	return newAPIError(400, 400, "invalid_metadata", "InvalidRequest", msg)
+}
+
 func invalidRequest(msg string) *apiError {
 	return newAPIError(400, 400, "InvalidRequest", "InvalidRequest", msg)
 }
@@ -88,6 +94,9 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeEntityTooSmall:     {HTTP: 400, StatusCode: "400", Err: "EntityTooSmall", Code: "EntityTooSmall", Message: "Your proposed upload is smaller than the minimum allowed object size"},
 	gateway.CodeConflict:           {HTTP: 409, StatusCode: "409", Err: "Conflict", Code: "Conflict", Message: "The request conflicts with the current state of the resource"},
 	gateway.CodeGone:               {HTTP: 410, StatusCode: "410", Err: "Gone", Code: "Gone", Message: "The resource no longer exists"},
+	// Deviation: the reference answers a full disk with 500 InternalError, which clients
+	// retry straight into the full disk; 507 says what is wrong and is not retried.
+	gateway.CodeInsufficientStorage: {HTTP: 507, StatusCode: "507", Err: "InsufficientStorage", Code: "InsufficientStorage", Message: "Insufficient storage"},
 }
 
 // toAPIError renders any error as the envelope; unknown errors are 500s.
@@ -114,8 +123,8 @@ func toAPIError(err error) *apiError {
 	if !ok {
 		v = errorTable[gateway.CodeInternal]
 	}
-	if ge.Message != "" && v.HTTP < 500 {
-		v.Message = ge.Message
+	if ge.Message != "" && (v.HTTP < 500 || ge.Code == gateway.CodeInsufficientStorage) {
+		v.Message = ge.Message // the engine words a full store without host paths
 	}
 	if ge.Code == gateway.CodeNoSuchKey && ge.Message == "The resource was not found" {
 		v.Err = "Not found"

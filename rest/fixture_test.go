@@ -61,6 +61,7 @@ type fixtureOptions struct {
 	maxObject  int64
 	sMaxAge    int
 	countOpens bool
+	storeRoot  string // the file store's folder; empty: a temporary one
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -77,7 +78,10 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	files, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
+	if o.storeRoot == "" {
+		o.storeRoot = t.TempDir()
+	}
+	files, err := filebackend.New(o.storeRoot, filebackend.Options{NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

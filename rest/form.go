@@ -83,9 +83,11 @@ func readFormHead(r *multipart.Reader) (formFile, error) {
 		case "contentType":
 			contentType = string(value)
 		case "metadata", "userMetadata":
-			if json.Valid(value) && strings.HasPrefix(strings.TrimSpace(string(value)), "{") {
-				f.userMetadata = value
+			// Deviation: the reference ignores a value that is not a JSON object (x-metadata).
+			if !isJSONObject(value) {
+				return f, invalidMetadata("Invalid " + name + " field: it must be a JSON object")
 			}
+			f.userMetadata = value
 		}
 	}
 }

@@ -75,19 +75,35 @@ func (h *Handler) uploadInput(c *fiber.Ctx, bucket, key string) (gateway.PutObje
 		in.Body = stream
 	}
 	in.Size, in.ContentType, in.CacheControl = size, c.Get(fiber.HeaderContentType), c.Get(fiber.HeaderCacheControl)
-	in.UserMetadata = userMetadataHeader(c.Get("x-metadata"))
-	return in, nil
+	var err error
+	in.UserMetadata, err = userMetadataHeader(c.Get("x-metadata"))
+	return in, err
 }
 
-// userMetadataHeader decodes x-metadata (base64 of a JSON object); invalid values are
-// ignored as the reference does, and REST uploads without metadata store {}.
-func userMetadataHeader(v string) json.RawMessage {
-	if v != "" {
-		if raw, err := base64.StdEncoding.DecodeString(v); err == nil && json.Valid(raw) && strings.HasPrefix(strings.TrimSpace(string(raw)), "{") {
-			return raw
+// userMetadataHeader decodes x-metadata, base64 (standard or URL alphabet, padded or not,
+// as Node's decoder the reference uses accepts) of a JSON object; REST uploads without
+// metadata store {}.
+//
+// Deviation: the reference silently ignores a value that is not base64 of a JSON object
+// and stores {}; the client's metadata is then lost without a word. Stowage answers 400.
+func userMetadataHeader(v string) (json.RawMessage, error) {
+	if v == "" {
+		return json.RawMessage(`{}`), nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if raw, err := enc.DecodeString(v); err == nil {
+			if !isJSONObject(raw) {
+				break
+			}
+			return raw, nil
 		}
 	}
-	return json.RawMessage(`{}`)
+	return nil, invalidMetadata("Invalid x-metadata header: it must be base64 of a JSON object")
+}
+
+// isJSONObject reports whether raw is one JSON object.
+func isJSONObject(raw []byte) bool {
+	return json.Valid(raw) && strings.HasPrefix(strings.TrimSpace(string(raw)), "{")
 }
 
 func (h *Handler) deleteObject(c *fiber.Ctx) error {

@@ -75,7 +75,9 @@ func (h *Handler) copyObject(c *fiber.Ctx) error {
 		in.ReplaceMetadata, in.InheritSystemMetadata = true, true
 		in.ContentType, in.CacheControl = meta.Mimetype, meta.CacheControl
 		if x := c.Get("x-metadata"); x != "" {
-			in.UserMetadata = userMetadataHeader(x)
+			if in.UserMetadata, err = userMetadataHeader(x); err != nil {
+				return err
+			}
 		}
 	}
 	obj, err := h.engine.CopyObject(c.UserContext(), h.caller(c, p, "storage.object.copy"), in)

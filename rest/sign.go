@@ -199,8 +199,12 @@ func (h *Handler) createUploadURL(c *fiber.Ctx) error {
 	if ct := c.Get(fiber.HeaderContentType); ct == "application/json" || len(ct) > 16 && ct[:16] == "application/json" {
 		size = 0 // the JSON body ({}) is not the object
 	}
+	meta, err := userMetadataHeader(c.Get("x-metadata"))
+	if err != nil {
+		return err
+	}
 	err = h.engine.CheckUpload(c.UserContext(), h.caller(c, p, "storage.object.upload_sign"), gateway.UploadCheck{Bucket: bucket, Key: key,
-		Size: size, UserMetadata: userMetadataHeader(c.Get("x-metadata")), Upsert: upsert})
+		Size: size, UserMetadata: meta, Upsert: upsert})
 	if err != nil {
 		return err
 	}

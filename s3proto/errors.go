@@ -67,6 +67,10 @@ var errorTable = map[gateway.Code]s3Error{
 	gateway.CodeEntityTooSmall:     {400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size."},
 	gateway.CodeConflict:           {409, "OperationAborted", "A conflicting conditional operation is currently in progress against this resource. Please try again."},
 	gateway.CodeGone:               {404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."},
+	// A full or read-only store. Deliberately not 503 SlowDown: SDKs retry 500/503 at once,
+	// re-sending the body into the same full disk; 507 (as MinIO's XMinioStorageFull) is
+	// not retried and says what is wrong.
+	gateway.CodeInsufficientStorage: {507, "InsufficientStorage", "Insufficient storage"},
 }
 
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).
@@ -98,8 +102,8 @@ func toS3Error(err error) s3Error {
 		if !ok {
 			v = errorTable[gateway.CodeInternal]
 		}
-		if ge.Message != "" && v.Status < 500 {
-			v.Message = ge.Message
+		if ge.Message != "" && (v.Status < 500 || ge.Code == gateway.CodeInsufficientStorage) {
+			v.Message = ge.Message // the engine words a full store without host paths
 		}
 		return v
 	}

@@ -49,13 +49,19 @@ func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
 // newFixtureWith lets a test change the dialect's options first.
 func newFixtureWith(t *testing.T, adjust func(*Options)) *fixture {
 	t.Helper()
+	return newFixtureOn(t, t.TempDir(), adjust)
+}
+
+// newFixtureOn is newFixtureWith with the file store's blobs under root.
+func newFixtureOn(t *testing.T, root string, adjust func(*Options)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, pgtest.URL(t), db.Options{MaxConns: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	store, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
+	store, err := filebackend.New(root, filebackend.Options{NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +80,9 @@ func newFixtureWith(t *testing.T, adjust func(*Options)) *fixture {
 	app := fiber.New(fiber.Config{StreamRequestBody: true, DisablePreParseMultipartForm: true, ErrorHandler: h.ErrorHandler})
 	app.Use(func(c *fiber.Ctx) error { c.Set("X-Request-Id", "req-1"); return c.Next() })
 	h.Mount(app, "/s3")
-	root := fiber.New(fiber.Config{StreamRequestBody: true, DisablePreParseMultipartForm: true, ErrorHandler: h.ErrorHandler})
-	h.MountRoot(root)
-	app.Mount("/root", root) // only used through Host-based tests below
+	rootApp := fiber.New(fiber.Config{StreamRequestBody: true, DisablePreParseMultipartForm: true, ErrorHandler: h.ErrorHandler})
+	h.MountRoot(rootApp)
+	app.Mount("/root", rootApp) // only used through Host-based tests below
 	return &fixture{app: app, db: d, verifier: v, anonKey: anonKey}
 }
 

@@ -56,6 +56,13 @@ func collectMetadata(entries iter.Seq2[string, string]) (json.RawMessage, error)
 	total := 0
 	for name, v := range entries {
 		if n, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-meta-"); ok && n != "" {
+			// Checked as sent: lower-casing and JSON would turn invalid UTF-8 into U+FFFD
+			// silently, and Postgres cannot store a NUL.
+			for _, text := range [...]string{name, v} {
+				if err := gateway.CheckText("x-amz-meta-*", text); err != nil {
+					return nil, err
+				}
+			}
 			meta[n] = v
 			total += len(n) + len(v)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestUserMetadataLimit: x-amz-meta-* headers and POST form fields share S3's 2 KiB limit on
@@ -32,5 +33,51 @@ func TestUserMetadataLimit(t *testing.T) {
 	resp, _ := f.must(t, "HEAD", "/s3/md/k", nil, nil, 200)
 	if resp.Header.Get("x-amz-meta-fits") != fits {
 		t.Fatalf("metadata at the limit not stored: %q", resp.Header.Get("x-amz-meta-fits"))
+	}
+}
+
+// User metadata and headers the database cannot store answer 400 InvalidArgument and
+// store nothing: invalid UTF-8 in an x-amz-meta-* header (JSON would have replaced it with
+// U+FFFD silently) or in Content-Type, a NUL in a browser-form field (a 500 DatabaseError
+// from Postgres before).
+func TestBadUserMetadata(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/bad", nil, nil, 200)
+	for _, tc := range []struct {
+		name string
+		hdr  map[string]string
+	}{
+		{"meta value invalid UTF-8", map[string]string{"x-amz-meta-city": "caf\xe9"}},
+		{"content type invalid UTF-8", map[string]string{"Content-Type": "text/caf\xe9"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "/s3/bad/" + strings.ReplaceAll(tc.name, " ", "-")
+			_, data := f.must(t, "PUT", key, []byte("x"), tc.hdr, 400)
+			wantContains(t, data, "<Code>InvalidArgument</Code>", "must be valid UTF-8 without NUL characters")
+			f.must(t, "HEAD", key, nil, nil, 404)
+			_, data = f.must(t, "POST", key+"?uploads", nil, tc.hdr, 400)
+			wantContains(t, data, "<Code>InvalidArgument</Code>")
+		})
+	}
+	later := time.Now().Add(time.Hour)
+	for _, tc := range []struct {
+		name, field, value string
+	}{
+		{"form meta value NUL", "x-amz-meta-a", "a\x00b"},
+		{"form meta name invalid UTF-8", "x-amz-meta-\xff", "v"},
+		{"form content type NUL", "Content-Type", "text/plain\x00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := strings.ReplaceAll(tc.name, " ", "-")
+			resp, data := f.post(t, "/s3/bad", postForm{creds: serviceCreds, expiration: later,
+				conditions: []any{map[string]string{"bucket": "bad"}, []any{"eq", "$key", key}, []any{"eq", "$" + tc.field, tc.value}},
+				fields:     []postField{{"key", key}, {tc.field, tc.value}}, filename: "f", file: []byte("x")})
+			if resp.StatusCode != 400 {
+				t.Fatalf("status %d, want 400: %s", resp.StatusCode, data)
+			}
+			wantContains(t, data, "<Code>InvalidArgument</Code>")
+			f.must(t, "HEAD", "/s3/bad/"+key, nil, nil, 404)
+		})
 	}
 }

@@ -96,6 +96,10 @@ func readPostFields(form *multipart.Reader) (map[string]string, *multipart.Part,
 		case err != nil:
 			return nil, nil, errPostMalformed
 		}
+		// Checked before lower-casing, which would turn invalid UTF-8 into U+FFFD.
+		if err := gateway.CheckText("A form field name", part.FormName()); err != nil {
+			return nil, nil, err
+		}
 		name := strings.ToLower(part.FormName())
 		if name == "file" {
 			return fields, part, nil

@@ -28,6 +28,12 @@ var ErrSizeMismatch = errors.New("backend: body size does not match declared siz
 // so clients retry, instead of as a missing object or an internal error.
 var ErrUnavailable = errors.New("backend: unavailable")
 
+// ErrInsufficientStorage is returned when the store has no room for the bytes: a full disk
+// or quota, a read-only file system, an upstream that reports itself full. The failed write
+// leaves nothing behind. The engine reports it as 507 Insufficient Storage, which clients do
+// not retry: a full disk does not empty itself within a retry's back-off.
+var ErrInsufficientStorage = errors.New("backend: insufficient storage")
+
 // Range selects bytes of a blob. Length < 0 means "to the end". The zero Range is the whole blob.
 type Range struct {
 	Offset int64

@@ -50,6 +50,7 @@ var errorTable = map[gateway.Code]protoError{
 	gateway.CodeEntityTooSmall:      {400, "Chunk too small"},
 	gateway.CodeConflict:            {409, "Upload-Offset conflict"},
 	gateway.CodeGone:                {410, "The file for this url no longer exists"},
+	gateway.CodeInsufficientStorage: {507, "Insufficient storage"},
 }
 
 // toProto renders any error as a status and message; unknown errors are 500s whose cause
@@ -67,8 +68,8 @@ func toProto(err error) protoError {
 	if !ok {
 		v = errorTable[gateway.CodeInternal]
 	}
-	if ge.Message != "" && v.status < 500 {
-		v.msg = ge.Message
+	if ge.Message != "" && (v.status < 500 || ge.Code == gateway.CodeInsufficientStorage) {
+		v.msg = ge.Message // the engine words a full store without host paths
 	}
 	return v
 }

@@ -49,7 +49,10 @@ type fixture struct {
 	clock   *atomic.Int64 // unix nanoseconds
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureOn(t, t.TempDir()) }
+
+// newFixtureOn keeps the file store's blobs under root.
+func newFixtureOn(t *testing.T, root string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.URL(t)
@@ -63,7 +66,6 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	root := t.TempDir()
 	store, err := filebackend.New(root, filebackend.Options{NoFsync: true})
 	if err != nil {
 		t.Fatal(err)

@@ -51,22 +51,22 @@ func (s *Store) concat(ctx context.Context, op, dst string, srcs []string, opts 
 	}
 	t, err := s.createTemp(segs)
 	if err != nil {
-		return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w", op, dst, err)
+		return backend.Written{}, writeErr(op, dst, err)
 	}
 	defer t.discard()
 	copyAttrs := keepXattrs && len(srcs) == 1
 	for i, key := range srcs {
 		if err := s.appendBlob(ctx, op, t, key, sizes[i], copyAttrs); err != nil {
-			return backend.Written{}, fmt.Errorf("filebackend: %s %q from %q: %w", op, dst, key, err)
+			return backend.Written{}, writeErr(op, dst, fmt.Errorf("from %q: %w", key, err))
 		}
 	}
 	if !copyAttrs {
 		if err := setXattrs(t.fd(), opts.ContentType, opts.CacheControl); err != nil {
-			return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w", op, dst, err)
+			return backend.Written{}, writeErr(op, dst, err)
 		}
 	}
 	if err := t.commit(ctx); err != nil {
-		return backend.Written{}, fmt.Errorf("filebackend: %s %q: %w", op, dst, err)
+		return backend.Written{}, writeErr(op, dst, err)
 	}
 	return backend.Written{Size: total}, nil
 }

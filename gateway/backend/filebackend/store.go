@@ -114,7 +114,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, opts backen
 	}
 	t, err := s.createTemp(segs)
 	if err != nil {
-		return backend.Written{}, fmt.Errorf("filebackend: put %q: %w", key, err)
+		return backend.Written{}, writeErr("put", key, err)
 	}
 	defer t.discard()
 	src := body
@@ -124,18 +124,28 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, opts backen
 	}
 	n, err := copyBody(ctx, t.f, src)
 	if err != nil {
-		return backend.Written{}, fmt.Errorf("filebackend: put %q: %w", key, err)
+		return backend.Written{}, writeErr("put", key, err)
 	}
 	if opts.Size >= 0 && n != opts.Size {
 		return backend.Written{}, sizeMismatch(key, opts.Size, n)
 	}
 	if err := setXattrs(t.fd(), opts.ContentType, opts.CacheControl); err != nil {
-		return backend.Written{}, fmt.Errorf("filebackend: put %q: %w", key, err)
+		return backend.Written{}, writeErr("put", key, err)
 	}
 	if err := t.commit(ctx); err != nil {
-		return backend.Written{}, fmt.Errorf("filebackend: put %q: %w", key, err)
+		return backend.Written{}, writeErr("put", key, err)
 	}
 	return backend.Written{Size: n}, nil
+}
+
+// writeErr wraps a failed write of key. A full or read-only file system (ENOSPC, EDQUOT,
+// EROFS) is also backend.ErrInsufficientStorage, so the engine can tell it from a fault of
+// ours; the errno stays in the chain for the log.
+func writeErr(op, key string, err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EROFS) {
+		return fmt.Errorf("filebackend: %s %q: %w: %w", op, key, backend.ErrInsufficientStorage, err)
+	}
+	return fmt.Errorf("filebackend: %s %q: %w", op, key, err)
 }
 
 func sizeMismatch(key string, want, got int64) error {
@@ -265,7 +275,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 			return fmt.Errorf("filebackend: delete %q: %w", keys[i], err)
 		}
 		if err := s.deleteOne(segs); err != nil {
-			return fmt.Errorf("filebackend: delete %q: %w", keys[i], err)
+			return writeErr("delete", keys[i], err)
 		}
 	}
 	return nil

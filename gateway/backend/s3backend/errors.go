@@ -16,6 +16,8 @@ import (
 //   - a cancelled or expired caller context comes back as that context error;
 //   - a missing key or upload (NoSuchKey, NoSuchUpload, a 404 HEAD) is backend.ErrNotFound;
 //   - a key the upstream refuses to hold (MinIO: empty segments) is backend.ErrInvalidKey;
+//   - an upstream that says it is full (MinIO's XMinioStorageFull, any 507) is
+//     backend.ErrInsufficientStorage: retrying will not make room;
 //   - anything that says the upstream cannot serve right now (no HTTP answer at all:
 //     refused, reset, timed out; a 5xx or throttling answer; a missing upstream bucket,
 //     which is an operator's mistake, not the client's) is backend.ErrUnavailable;
@@ -50,6 +52,8 @@ func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
 		// MinIO keeps objects as folders and refuses names S3 accepts (empty segments:
 		// "a//b", a leading "/"): such a key cannot be stored on this upstream.
 		return fmt.Errorf("s3backend: %s %q: %w (%w)", op, key, backend.ErrInvalidKey, err)
+	case code == "XMinioStorageFull" || status == http.StatusInsufficientStorage:
+		sentinel = backend.ErrInsufficientStorage
 	case code == "NoSuchBucket":
 		return fmt.Errorf("s3backend: %s %q: %w: upstream bucket %q does not exist (%w)", op, key, backend.ErrUnavailable, s.bucket, err)
 	case status == 0, status >= 500, status == http.StatusTooManyRequests,

@@ -99,7 +99,13 @@ type process struct {
 // Start runs a MinIO and creates a fresh bucket in it. Cleanup stops it.
 func Start(t testing.TB) *MinIO {
 	t.Helper()
-	m := &MinIO{AccessKey: AccessKey, Secret: Secret, Region: Region, DataDir: t.TempDir(),
+	return StartOn(t, t.TempDir())
+}
+
+// StartOn is Start with the data in dataDir (a small file system, to fill it).
+func StartOn(t testing.TB, dataDir string) *MinIO {
+	t.Helper()
+	m := &MinIO{AccessKey: AccessKey, Secret: Secret, Region: Region, DataDir: dataDir,
 		bin: Binary(t), Port: freePort(t), consolePort: freePort(t)}
 	m.Endpoint = "http://127.0.0.1:" + strconv.Itoa(m.Port)
 	t.Cleanup(func() {
