@@ -18,9 +18,13 @@ import (
 	"github.com/stowage/stowage/db/pgcluster"
 )
 
+// startGuard only catches a Start that hangs: initdb and the first start can take most of a
+// minute on a loaded 2-core machine, so it is far above that.
+const startGuard = 5 * time.Minute
+
 func startCluster(t *testing.T, dir string) *pgcluster.Cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), startGuard)
 	defer cancel()
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Throwaway: true, Logf: t.Logf})
 	if err != nil {
@@ -112,7 +116,7 @@ func TestOneOwnerPerFolder(t *testing.T) {
 func TestFixedPortInUse(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), startGuard)
 	defer cancel()
 	other, err := pgcluster.Start(ctx, pgcluster.Options{Dir: t.TempDir(), Port: c.Port(), Throwaway: true})
 	if err == nil {
@@ -169,11 +173,11 @@ func TestDiesWithParent(t *testing.T) {
 	_ = child.Process.Kill()
 	_ = child.Wait()
 
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(startGuard)
 	for alive(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGQUIT)
-			t.Fatalf("postgres (pid %d) still running a minute after its parent died", pid)
+			t.Fatalf("postgres (pid %d) still running %v after its parent died", pid, startGuard)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
