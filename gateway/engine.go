@@ -50,6 +50,7 @@ type Engine struct {
 type hooks struct {
 	afterBlobWrite func() error
 	beforeCleanup  func() error
+	beforeCommit   func() // racing writers meet here in tests
 }
 
 // New returns an Engine over d and store.

@@ -33,6 +33,8 @@ type CopyObject struct {
 	ReplaceTags bool
 	// SourceConditions are x-amz-copy-source-if-*; failures are CodePreconditionFailed.
 	SourceConditions Conditions
+	// Conditions are S3's conditional-write headers on the destination (CopyObject only).
+	Conditions WriteConditions
 }
 
 // copySource reads the source row as the caller (RLS SELECT) and runs the destination
@@ -98,6 +100,9 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 	if err := e.preflight(ctx, c, in.DstBucket, in.DstKey, in.ContentType, src.Size, in.UserMetadata, in.Upsert); err != nil {
 		return Object{}, err
 	}
+	if err := e.precheckWrite(ctx, c, in.DstBucket, in.DstKey, in.Conditions); err != nil {
+		return Object{}, err
+	}
 	version := uuid.NewString()
 	dstKey := e.blobKey(in.DstBucket, in.DstKey, version)
 	size, err := e.copyBlob(ctx, c, src, dstKey, in)
@@ -116,7 +121,7 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 	row := db.Object{BucketID: in.DstBucket, Name: in.DstKey, Owner: owner, OwnerID: ownerID, Version: version,
 		Metadata:     buildMetadataExtra(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now(), extra),
 		UserMetadata: in.UserMetadata}
-	return e.commitVersion(ctx, c, row, dstKey, in.Upsert)
+	return e.commitVersionWith(ctx, c, row, dstKey, in.Upsert, commitExtra{cond: in.Conditions})
 }
 
 // MoveObject renames an object, within or across buckets, keeping its id. RLS: SELECT +

@@ -175,6 +175,10 @@ func (h *Handler) uploadPartCopy(c *fiber.Ctx, req *request) error {
 // caps it at 10000 parts and 8 MiB, more than the dialect's small-XML limit allows) and
 // assembles the object.
 func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
+	cond, err := writeConditions(c)
+	if err != nil {
+		return err
+	}
 	body, _, err := h.body(c, req)
 	if err != nil {
 		return err
@@ -184,7 +188,8 @@ func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 		return completeBodyError(err)
 	}
 	obj, err := h.engine.CompleteMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CompleteMultipartUpload{
-		Bucket: req.bucket, Key: req.key, UploadID: req.query.Get("uploadId"), Parts: parts, Checksum: claimedChecksum(c)})
+		Bucket: req.bucket, Key: req.key, UploadID: req.query.Get("uploadId"), Parts: parts, Checksum: claimedChecksum(c),
+		Conditions: cond})
 	if err != nil {
 		return err
 	}

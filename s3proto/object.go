@@ -59,11 +59,27 @@ func putInput(c *fiber.Ctx, req *request) (gateway.PutObject, error) {
 	if err != nil {
 		return gateway.PutObject{}, err
 	}
+	cond, err := writeConditions(c)
+	if err != nil {
+		return gateway.PutObject{}, err
+	}
 	extra := extraHeaders(c)
 	extra.Tags = tags
 	return gateway.PutObject{Bucket: req.bucket, Key: req.key, ContentType: c.Get(fiber.HeaderContentType),
 		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, XRobotsTag: c.Get("x-robots-tag"),
-		Upsert: true, Extra: extra, Integrity: integ}, nil
+		Upsert: true, Extra: extra, Integrity: integ, Conditions: cond}, nil
+}
+
+// writeConditions reads S3's conditional-write headers (PutObject, CompleteMultipartUpload,
+// CopyObject's destination). S3 takes If-None-Match only as "*" and answers any other
+// value, or If-None-Match together with If-Match, with 501 NotImplemented; the date
+// conditions are not evaluated on writes.
+func writeConditions(c *fiber.Ctx) (gateway.WriteConditions, error) {
+	ifMatch, ifNoneMatch := strings.TrimSpace(c.Get(fiber.HeaderIfMatch)), strings.TrimSpace(c.Get(fiber.HeaderIfNoneMatch))
+	if ifNoneMatch != "" && (ifNoneMatch != "*" || ifMatch != "") {
+		return gateway.WriteConditions{}, errNotImplemented
+	}
+	return gateway.WriteConditions{IfAbsent: ifNoneMatch == "*", IfMatch: ifMatch}, nil
 }
 
 // getObject streams an object (or one range of it). The upstream read is released when
