@@ -112,7 +112,7 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 		Metadata:     buildMetadataExtra(size, multipart.ETag(etags), m.ContentType, m.CacheControl, "", e.now(), extra),
 		UserMetadata: u.UserMetadata}
 	extraWork := commitExtra{keepOnFailure: shared, cond: in.Conditions,
-		inTx: func(tx db.Tx) ([]string, error) { return e.finishUpload(ctx, tx, u, parts) }}
+		inTx: func(tx db.Tx) ([]string, error) { return e.finishUpload(ctx, tx, u, parts, key) }}
 	if shared {
 		extraWork.onRefused = func(tx db.Tx) ([]string, error) { return e.giveUpUpload(ctx, tx, u, key) }
 	}
@@ -295,8 +295,9 @@ func assembleErr(err error) error {
 }
 
 // finishUpload runs in the commit transaction: it deletes the upload (which must still
-// exist and still hold the parts that were assembled) and unlinks every part blob.
-func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used []db.UploadPart) ([]string, error) {
+// exist and still hold the parts that were assembled), unlinks every part blob and, unless
+// layoutKey is "", records the parts used as the layout of the object's blob layoutKey.
+func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used []db.UploadPart, layoutKey string) ([]string, error) {
 	gone := &Error{Code: CodeNoSuchUpload, Bucket: u.BucketID, Key: u.Key}
 	if _, err := tx.LockUpload(ctx, u.BucketID, u.Key, u.ID); errors.Is(err, db.ErrNotFound) {
 		return nil, gone
@@ -316,6 +317,15 @@ func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used [
 			// Re-uploaded while we assembled: the bytes we used are no longer the part.
 			return nil, &Error{Code: CodeInvalidPart, Bucket: u.BucketID, Key: u.Key,
 				Err: fmt.Errorf("part %d was replaced during completion", p.PartNumber)}
+		}
+	}
+	if layoutKey != "" {
+		layout := make([]db.ObjectPart, len(used))
+		for i, p := range used {
+			layout[i] = db.ObjectPart{PartNumber: p.PartNumber, Size: p.Size, ChecksumAlgorithm: p.ChecksumAlgorithm, Checksum: p.Checksum}
+		}
+		if err := tx.RecordObjectParts(ctx, layoutKey, layout); err != nil {
+			return nil, err
 		}
 	}
 	keys := e.partBlobs(u, parts)

@@ -121,7 +121,9 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 	row := db.Object{BucketID: in.DstBucket, Name: in.DstKey, Owner: owner, OwnerID: ownerID, Version: version,
 		Metadata:     buildMetadataExtra(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now(), extra),
 		UserMetadata: in.UserMetadata}
-	return e.commitVersionWith(ctx, c, row, dstKey, in.Upsert, commitExtra{cond: in.Conditions})
+	srcKey := e.blobKey(src.Bucket, src.Key, src.Version)
+	return e.commitVersionWith(ctx, c, row, dstKey, in.Upsert, commitExtra{cond: in.Conditions,
+		inTx: func(tx db.Tx) ([]string, error) { return nil, tx.CopyObjectParts(ctx, srcKey, dstKey) }})
 }
 
 // MoveObject renames an object, within or across buckets, keeping its id. RLS: SELECT +
@@ -176,6 +178,10 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 			return err
 		}
 		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			// The moved object keeps its multipart ETag, so it keeps its part layout.
+			if err := stx.CopyObjectParts(ctx, superseded[0], dstKey); err != nil {
+				return err
+			}
 			for _, k := range superseded {
 				if err := stx.AddIntent(ctx, k, db.IntentDelete, e.now()); err != nil {
 					return err

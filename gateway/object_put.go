@@ -332,20 +332,24 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 			unlinked, err = extra.onRefused(tx)
 			return err
 		}
-		switch {
-		case found && !upsert:
+		if found && !upsert {
 			return &Error{Code: CodeKeyAlreadyExists, Bucket: row.BucketID, Key: row.Name}
-		case found && old.Version != "":
-			oldKey = e.blobKey(old.BucketID, old.Name, old.Version)
-			if err := tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now()); err != nil {
+		}
+		if out, err = tx.CommitObject(ctx, row, key); err != nil {
+			return err
+		}
+		if extra.inTx != nil {
+			if unlinked, err = extra.inTx(tx); err != nil {
 				return err
 			}
 		}
-		if out, err = tx.CommitObject(ctx, row, key); err != nil || extra.inTx == nil {
-			return err
+		// Last: extra.inTx may still read what belongs to the superseded version (a copy
+		// onto its own key copies the part layout that this delete intent removes).
+		if found && old.Version != "" {
+			oldKey = e.blobKey(old.BucketID, old.Name, old.Version)
+			return tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now())
 		}
-		unlinked, err = extra.inTx(tx)
-		return err
+		return nil
 	})
 	if err == nil && refused != nil {
 		err = refused
