@@ -98,8 +98,8 @@ func (w WriteConditions) check(bucket, key string, cur Object, found bool) error
 	return nil
 }
 
-// checkRow is check against the row of bucket/key read in tx (as the service role: the
-// caller's preflight already decided whether it may write there).
+// checkRow is check against the row of bucket/key as tx sees it. Callers run it after
+// the caller's preflight decided it may write there.
 func (w WriteConditions) checkRow(ctx context.Context, tx db.Tx, bucket, key string) error {
 	if !w.set() {
 		return nil

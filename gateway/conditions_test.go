@@ -356,3 +356,25 @@ func TestConditionalCopy(t *testing.T) {
 		t.Fatalf("blobs %v, want 3", got)
 	}
 }
+
+// TestConditionalPutUnderRLS: a caller RLS does not let write a key learns nothing about
+// it from a condition: Forbidden, as without one, not PreconditionFailed.
+func TestConditionalPutUnderRLS(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.bucket(t, "cond")
+	f.ownFolderPolicies(t, "cond", "select", "insert", "update")
+	owner, other := "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+	key := owner + "/mine"
+	if _, err := condPut(f.e, key, []byte("exists"), WriteConditions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cond := range []WriteConditions{{IfAbsent: true}, {IfMatch: `"0123"`}} {
+		_, err := f.e.PutObject(context.Background(), user(other), PutObject{Bucket: "cond", Key: key, Body: bytes.NewReader([]byte("x")),
+			Size: 1, Upsert: true, Conditions: cond})
+		wantCode(t, err, CodeForbidden)
+	}
+	_, err := f.e.PutObject(context.Background(), user(owner), PutObject{Bucket: "cond", Key: key, Body: bytes.NewReader([]byte("x")),
+		Size: 1, Upsert: true, Conditions: WriteConditions{IfAbsent: true}})
+	wantCode(t, err, CodePreconditionFailed)
+}

@@ -162,11 +162,15 @@ func (e *Engine) reserveWrite(ctx context.Context, c Caller, in PutObject, key s
 		if target, err = e.checkUpload(bucketFromRow(row), in.Key, in.ContentType, in.Size, in.Limit); err != nil {
 			return err
 		}
-		if err := in.Conditions.checkRow(ctx, tx, in.Bucket, in.Key); err != nil {
+		err = tx.ReserveWrite(ctx, c.scope(), e.probeRow(c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata),
+			in.Upsert, key, e.intentExpiry(db.IntentWrite))
+		if err != nil {
 			return err
 		}
-		return tx.ReserveWrite(ctx, c.scope(), e.probeRow(c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata),
-			in.Upsert, key, e.intentExpiry(db.IntentWrite))
+		// After the preflight, so a caller RLS refuses learns nothing about the key; as
+		// the caller (the preflight's settings are still in force): a row it cannot see
+		// is left to the commit's check.
+		return in.Conditions.checkRow(ctx, tx, in.Bucket, in.Key)
 	})
 	return target, dbErr(err, CodeNoSuchBucket, in.Bucket, in.Key)
 }
