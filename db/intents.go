@@ -18,10 +18,14 @@ type Intent struct {
 	Kind string
 }
 
-const addIntentSQL = `insert into stowage.blob_intents (key, kind, expires_at) values ($1, $2, $3)
+// addIntentSQL records an intent; a delete intent also forgets the part layout of the blob
+// (stowage.object_parts): the transaction that unlinks an object's bytes unlinks its parts.
+const addIntentSQL = `with forgotten as (delete from stowage.object_parts where $2::text = 'delete' and blob_key = $1)
+	insert into stowage.blob_intents (key, kind, expires_at) values ($1, $2, $3)
 	on conflict (key) do update set kind = excluded.kind, expires_at = excluded.expires_at`
 
-// AddIntent records key; expires is when a write intent may be treated as abandoned.
+// AddIntent records key; expires is when a write intent may be treated as abandoned. A
+// delete intent also removes key's part layout (RecordObjectParts).
 func (t Tx) AddIntent(ctx context.Context, key, kind string, expires time.Time) error {
 	_, err := t.tx.Exec(ctx, addIntentSQL, key, kind, expires)
 	return Classify(err)

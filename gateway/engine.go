@@ -58,6 +58,7 @@ type hooks struct {
 	// and before the DELETE; afterDelete between the DELETE and the check for refused names.
 	beforeDelete func() error
 	afterDelete  func() error
+	beforeCommit func() // racing writers meet here in tests
 }
 
 // New returns an Engine over d and store.

@@ -23,6 +23,12 @@ type CompleteMultipartUpload struct {
 	// Checksum is a whole-object checksum the client sent (x-amz-checksum-<alg>); it must
 	// match the one computed from the parts, or nothing is completed.
 	Checksum ObjectChecksum
+	// Conditions are S3's conditional-write headers on the object (If-None-Match: *,
+	// If-Match). A refused completion keeps the upload, so it can be retried or aborted —
+	// except when the store had already assembled it (a race lost at commit on a store
+	// with its own multipart uploads): the store's upload is spent, so the upload is
+	// removed too, as S3 tells clients to start over after a 409.
+	Conditions WriteConditions
 }
 
 // ObjectChecksum is a checksum a client claims for a whole object: an algorithm as S3
@@ -90,6 +96,9 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 	if err := e.preflight(ctx, c, in.Bucket, in.Key, m.ContentType, total, u.UserMetadata, true); err != nil {
 		return Object{}, err
 	}
+	if err := e.precheckWrite(ctx, c, in.Bucket, in.Key, in.Conditions); err != nil {
+		return Object{}, err
+	}
 	version, key, size, shared, err := e.assemble(ctx, c, u, m, parts, total)
 	if err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
@@ -102,8 +111,28 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 	row := db.Object{BucketID: u.BucketID, Name: u.Key, Owner: owner, OwnerID: ownerID, Version: version,
 		Metadata:     buildMetadataExtra(size, multipart.ETag(etags), m.ContentType, m.CacheControl, "", e.now(), extra),
 		UserMetadata: u.UserMetadata}
-	return e.commitVersionWith(ctx, c, row, key, true, commitExtra{keepOnFailure: shared,
-		inTx: func(tx db.Tx) ([]string, error) { return e.finishUpload(ctx, tx, u, parts) }})
+	extraWork := commitExtra{keepOnFailure: shared, cond: in.Conditions,
+		inTx: func(tx db.Tx) ([]string, error) { return e.finishUpload(ctx, tx, u, parts, key) }}
+	if shared {
+		extraWork.onRefused = func(tx db.Tx) ([]string, error) { return e.giveUpUpload(ctx, tx, u, key) }
+	}
+	return e.commitVersionWith(ctx, c, row, key, true, extraWork)
+}
+
+// giveUpUpload runs in the transaction of a completion refused by its conditions after
+// the store assembled the object under key: the store's upload is spent, so the upload's
+// rows go and key is unlinked. If a concurrent completion of the same upload committed
+// first (the upload row is gone), key is that completion's object and stays.
+func (e *Engine) giveUpUpload(ctx context.Context, tx db.Tx, u db.Upload, key string) ([]string, error) {
+	if _, err := tx.LockUpload(ctx, u.BucketID, u.Key, u.ID); errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := tx.DeleteUpload(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	return []string{key}, tx.AddIntent(ctx, key, db.IntentDelete, e.now())
 }
 
 // checkPartChecksums compares the checksums the client's part list names with the ones
@@ -266,8 +295,9 @@ func assembleErr(err error) error {
 }
 
 // finishUpload runs in the commit transaction: it deletes the upload (which must still
-// exist and still hold the parts that were assembled) and unlinks every part blob.
-func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used []db.UploadPart) ([]string, error) {
+// exist and still hold the parts that were assembled), unlinks every part blob and, unless
+// layoutKey is "", records the parts used as the layout of the object's blob layoutKey.
+func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used []db.UploadPart, layoutKey string) ([]string, error) {
 	gone := &Error{Code: CodeNoSuchUpload, Bucket: u.BucketID, Key: u.Key}
 	if _, err := tx.LockUpload(ctx, u.BucketID, u.Key, u.ID); errors.Is(err, db.ErrNotFound) {
 		return nil, gone
@@ -287,6 +317,15 @@ func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used [
 			// Re-uploaded while we assembled: the bytes we used are no longer the part.
 			return nil, &Error{Code: CodeInvalidPart, Bucket: u.BucketID, Key: u.Key,
 				Err: fmt.Errorf("part %d was replaced during completion", p.PartNumber)}
+		}
+	}
+	if layoutKey != "" {
+		layout := make([]db.ObjectPart, len(used))
+		for i, p := range used {
+			layout[i] = db.ObjectPart{PartNumber: p.PartNumber, Size: p.Size, ChecksumAlgorithm: p.ChecksumAlgorithm, Checksum: p.Checksum}
+		}
+		if err := tx.RecordObjectParts(ctx, layoutKey, layout); err != nil {
+			return nil, err
 		}
 	}
 	keys := e.partBlobs(u, parts)

@@ -33,6 +33,8 @@ type CopyObject struct {
 	ReplaceTags bool
 	// SourceConditions are x-amz-copy-source-if-*; failures are CodePreconditionFailed.
 	SourceConditions Conditions
+	// Conditions are S3's conditional-write headers on the destination (CopyObject only).
+	Conditions WriteConditions
 }
 
 // copySource reads the source row as the caller (RLS SELECT) and runs the destination
@@ -102,6 +104,9 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 	if err := e.preflight(ctx, c, in.DstBucket, in.DstKey, in.ContentType, src.Size, in.UserMetadata, in.Upsert); err != nil {
 		return Object{}, err
 	}
+	if err := e.precheckWrite(ctx, c, in.DstBucket, in.DstKey, in.Conditions); err != nil {
+		return Object{}, err
+	}
 	version := uuid.NewString()
 	dstKey := e.blobKey(in.DstBucket, in.DstKey, version)
 	size, err := e.copyBlob(ctx, c, src, dstKey, in)
@@ -120,7 +125,9 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 	row := db.Object{BucketID: in.DstBucket, Name: in.DstKey, Owner: owner, OwnerID: ownerID, Version: version,
 		Metadata:     buildMetadataExtra(size, src.ETag, in.ContentType, in.CacheControl, src.XRobotsTag, e.now(), extra),
 		UserMetadata: in.UserMetadata}
-	return e.commitVersion(ctx, c, row, dstKey, in.Upsert)
+	srcKey := e.blobKey(src.Bucket, src.Key, src.Version)
+	return e.commitVersionWith(ctx, c, row, dstKey, in.Upsert, commitExtra{cond: in.Conditions,
+		inTx: func(tx db.Tx) ([]string, error) { return nil, tx.CopyObjectParts(ctx, srcKey, dstKey) }})
 }
 
 // MoveObject renames an object, within or across buckets, keeping its id. RLS: SELECT +
@@ -175,6 +182,10 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 			return err
 		}
 		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			// The moved object keeps its multipart ETag, so it keeps its part layout.
+			if err := stx.CopyObjectParts(ctx, superseded[0], dstKey); err != nil {
+				return err
+			}
 			for _, k := range superseded {
 				if err := stx.AddIntent(ctx, k, db.IntentDelete, e.now()); err != nil {
 					return err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/backend"
 )
 
@@ -111,6 +112,10 @@ type GetObject struct {
 	// Conditions are checked against the object before its bytes are opened; on failure
 	// the returned ObjectReader still carries the Object (for 304 headers), without Body.
 	Conditions Conditions
+	// PartNumber (> 0) reads one part of a multipart object instead of Range (which must
+	// then be ""): by the number it was uploaded with. An object that is not multipart has
+	// one part, 1, the whole object. A part the object lacks is CodeInvalidRange.
+	PartNumber int
 }
 
 // ObjectReader is an open object. The caller must Close Body.
@@ -120,6 +125,9 @@ type ObjectReader struct {
 	// Range is the served range when Partial.
 	Range   ByteRange
 	Partial bool
+	// PartsCount is the number of parts of a multipart object read by PartNumber, 0
+	// otherwise (S3 sends x-amz-mp-parts-count only then).
+	PartsCount int
 }
 
 // HeadObject returns an object's info; RLS SELECT decides unless asService.
@@ -152,11 +160,42 @@ func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (Object
 	if err := in.Conditions.Check(obj); err != nil {
 		return ObjectReader{Object: obj}, err
 	}
+	if in.PartNumber > 0 {
+		return e.statPart(ctx, c, obj, in.PartNumber)
+	}
 	rng, partial, err := resolveRange(in.Range, obj.Size, in.S3Range)
 	if err != nil {
 		return ObjectReader{}, withObject(err, in.Bucket, in.Key)
 	}
 	return ObjectReader{Object: obj, Range: rng, Partial: partial}, nil
+}
+
+// statPart resolves part n of obj to its byte range from the layout recorded at
+// completion (stowage.object_parts). S3 serves a part as a range, 206 with Content-Range,
+// even when it is the whole object.
+func (e *Engine) statPart(ctx context.Context, c Caller, obj Object, n int) (ObjectReader, error) {
+	var (
+		count     int
+		off, size int64
+		found     bool
+	)
+	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+		var err error
+		count, off, size, found, err = tx.PartRange(ctx, e.blobKey(obj.Bucket, obj.Key, obj.Version), n)
+		return err
+	})
+	if err != nil {
+		return ObjectReader{}, dbErr(err, CodeNoSuchKey, obj.Bucket, obj.Key)
+	}
+	if count == 0 && n == 1 {
+		off, size, found = 0, obj.Size, true
+	}
+	if !found {
+		return ObjectReader{}, &Error{Code: CodeInvalidRange, Bucket: obj.Bucket, Key: obj.Key,
+			Message: "The requested partnumber is not satisfiable"}
+	}
+	// An empty part (an empty object's part 1, an empty last part) is a range of length 0.
+	return ObjectReader{Object: obj, PartsCount: count, Range: ByteRange{Start: off, End: off + size - 1}, Partial: true}, nil
 }
 
 // GetObject opens an object's bytes (or the requested range of them).
@@ -169,6 +208,10 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 			return r, err
 		}
 		obj, rng, partial := r.Object, r.Range, r.Partial
+		if partial && rng.Length() == 0 {
+			r.Body = io.NopCloser(strings.NewReader(""))
+			return r, nil
+		}
 		br := backend.Whole
 		if partial {
 			br = backend.Range{Offset: rng.Start, Length: rng.Length()}
@@ -180,6 +223,7 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		if err != nil {
 			return ObjectReader{}, storeErr(err, in.Bucket, in.Key)
 		}
-		return ObjectReader{Object: obj, Body: body, Range: rng, Partial: partial}, nil
+		r.Body = body
+		return r, nil
 	}
 }

@@ -39,6 +39,8 @@ type PutObject struct {
 	Extra Extra
 	// Integrity declares digests to verify and the checksum to compute while streaming.
 	Integrity Integrity
+	// Conditions are S3's conditional-write headers on Key (If-None-Match: *, If-Match).
+	Conditions WriteConditions
 }
 
 // Defaults applied when an upload does not say.
@@ -146,7 +148,7 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	row := db.Object{BucketID: in.Bucket, Name: in.Key, Owner: owner, OwnerID: ownerID, Version: version,
 		Metadata:     buildMetadataExtra(written, etag, in.ContentType, in.CacheControl, in.XRobotsTag, e.now(), in.Extra),
 		UserMetadata: in.UserMetadata}
-	return e.commitVersion(ctx, c, row, key, in.Upsert)
+	return e.commitVersionWith(ctx, c, row, key, in.Upsert, commitExtra{cond: in.Conditions})
 }
 
 // reserveWrite is PrepareUpload, preflight and the write intent of key in one transaction:
@@ -164,8 +166,15 @@ func (e *Engine) reserveWrite(ctx context.Context, c Caller, in PutObject, key s
 		if target, err = e.checkUpload(bucketFromRow(row), in.Key, in.ContentType, in.Size, in.Limit); err != nil {
 			return err
 		}
-		return tx.ReserveWrite(ctx, c.scope(), e.probeRow(c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata),
+		err = tx.ReserveWrite(ctx, c.scope(), e.probeRow(c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata),
 			in.Upsert, key, e.intentExpiry(db.IntentWrite))
+		if err != nil {
+			return err
+		}
+		// After the preflight, so a caller RLS refuses learns nothing about the key; as
+		// the caller (the preflight's settings are still in force): a row it cannot see
+		// is left to the commit's check.
+		return in.Conditions.checkRow(ctx, tx, in.Bucket, in.Key)
 	})
 	return target, dbErr(err, CodeNoSuchBucket, in.Bucket, in.Key)
 }
@@ -300,6 +309,13 @@ type commitExtra struct {
 	// concurrent completion may already have committed a row pointing at it; a failed
 	// commit must not discard it (its write intent lets the sweep decide).
 	keepOnFailure bool
+	// cond is checked against the current row after the lock: the conditional write's
+	// decision is atomic with the commit.
+	cond WriteConditions
+	// onRefused runs in the transaction, which then commits, when cond refuses the write:
+	// it returns blob keys it unlinked (a store-side completion that consumed its upload
+	// gives up the upload and the assembled blob), removed after commit.
+	onRefused func(tx db.Tx) (unlinked []string, err error)
 }
 
 // commitVersionWith is commitVersion plus extra's work in the same transaction.
@@ -307,25 +323,48 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 	var out db.Object
 	var oldKey string
 	var unlinked []string
+	var refused error
+	if e.hooks.beforeCommit != nil {
+		e.hooks.beforeCommit()
+	}
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
 		old, err := tx.LockObject(ctx, row.BucketID, row.Name)
-		switch {
-		case err == nil && !upsert:
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			return err
+		}
+		found := err == nil
+		if refused = extra.cond.check(row.BucketID, row.Name, objectFromRow(old), found); refused != nil {
+			if extra.onRefused == nil {
+				return refused
+			}
+			unlinked, err = extra.onRefused(tx)
+			return err
+		}
+		if found && !upsert {
 			return &Error{Code: CodeKeyAlreadyExists, Bucket: row.BucketID, Key: row.Name}
-		case err == nil && old.Version != "":
-			oldKey = e.blobKey(old.BucketID, old.Name, old.Version)
-			if err := tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now()); err != nil {
+		}
+		if out, err = tx.CommitObject(ctx, row, key); err != nil {
+			return err
+		}
+		if extra.inTx != nil {
+			if unlinked, err = extra.inTx(tx); err != nil {
 				return err
 			}
-		case err != nil && !errors.Is(err, db.ErrNotFound):
-			return err
 		}
-		if out, err = tx.CommitObject(ctx, row, key); err != nil || extra.inTx == nil {
-			return err
+		// Last: extra.inTx may still read what belongs to the superseded version (a copy
+		// onto its own key copies the part layout that this delete intent removes).
+		if found && old.Version != "" {
+			oldKey = e.blobKey(old.BucketID, old.Name, old.Version)
+			return tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now())
 		}
-		unlinked, err = extra.inTx(tx)
-		return err
+		return nil
 	})
+	if err == nil && refused != nil {
+		err = refused
+		if len(unlinked) > 0 {
+			e.removeSuperseded(ctx, c, unlinked...)
+		}
+	}
 	if err != nil {
 		if !extra.keepOnFailure {
 			e.discardBlob(ctx, c, key)

@@ -456,7 +456,7 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 		UserMetadata: u.UserMetadata}
 	_, err = e.commitVersionWith(ctx, c, row, key, upsert, commitExtra{keepOnFailure: shared,
 		inTx: func(tx db.Tx) ([]string, error) {
-			keys, err := e.finishUpload(ctx, tx, u, parts)
+			keys, err := e.finishUpload(ctx, tx, u, parts, tusLayoutKey(key, parts))
 			if err != nil {
 				return nil, err
 			}
@@ -469,6 +469,17 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 		e.dropUploadBytes(ctx, c, u, nil) // the store's own upload, which got no part
 	}
 	return nil
+}
+
+// tusLayoutKey is where a finished resumable upload records its part layout: its chunks
+// are the parts its multipart ETag ("…-N") counts, so ?partNumber reads and ObjectParts see
+// them as S3 would see a multipart object. More parts than S3 allows (small chunks on the
+// file store) are not recorded: such an object reads as a single part.
+func tusLayoutKey(key string, parts []db.UploadPart) string {
+	if len(parts) == 0 || len(parts) > multipart.MaxParts {
+		return ""
+	}
+	return key
 }
 
 // tusAssemble writes the object's bytes under the upload version's blob key: the store's

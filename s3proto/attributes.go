@@ -2,9 +2,12 @@ package s3proto
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
 )
 
 // getObjectAttributes answers the attributes named by x-amz-object-attributes.
@@ -33,6 +36,11 @@ func (h *Handler) getObjectAttributes(c *fiber.Ctx, req *request) error {
 		cs := objectChecksums(obj.Extra)
 		out.Checksum = &cs
 	}
+	if want["ObjectParts"] {
+		if out.ObjectParts, err = h.objectParts(c, req, obj); err != nil {
+			return err
+		}
+	}
 	if want["StorageClass"] {
 		out.StorageClass = "STANDARD"
 	}
@@ -42,4 +50,60 @@ func (h *Handler) getObjectAttributes(c *fiber.Ctx, req *request) error {
 	}
 	c.Set(fiber.HeaderLastModified, obj.LastModified.UTC().Format(http.TimeFormat))
 	return writeXML(c, fiber.StatusOK, out)
+}
+
+// objectParts is GetObjectAttributes' ObjectParts element: S3 sends it for multipart
+// objects only.
+type objectParts struct {
+	PartNumberMarker     int          `xml:"PartNumberMarker"`
+	NextPartNumberMarker int          `xml:"NextPartNumberMarker"`
+	MaxParts             int          `xml:"MaxParts"`
+	IsTruncated          bool         `xml:"IsTruncated"`
+	PartsCount           int          `xml:"PartsCount"`
+	Parts                []objectPart `xml:"Part"`
+}
+
+type objectPart struct {
+	PartNumber int   `xml:"PartNumber"`
+	Size       int64 `xml:"Size"`
+	checksums
+}
+
+// objectParts pages obj's parts as x-amz-max-parts (default and cap 1000) and
+// x-amz-part-number-marker ask; nil for an object that is not multipart.
+func (h *Handler) objectParts(c *fiber.Ctx, req *request, obj gateway.Object) (*objectParts, error) {
+	maxParts, err := headerInt(c, "x-amz-max-parts", gateway.MaxListParts)
+	if err != nil {
+		return nil, err
+	}
+	marker, err := headerInt(c, "x-amz-part-number-marker", 0)
+	if err != nil {
+		return nil, err
+	}
+	maxParts = min(max(maxParts, 1), gateway.MaxListParts)
+	l, err := h.engine.ListObjectParts(c.UserContext(), h.caller(c, req), obj, marker, maxParts)
+	if err != nil || l.Total == 0 {
+		return nil, err
+	}
+	out := &objectParts{PartNumberMarker: marker, NextPartNumberMarker: l.NextPartNumberMarker, MaxParts: maxParts,
+		IsTruncated: l.IsTruncated, PartsCount: l.Total}
+	for _, p := range l.Parts {
+		cs := newChecksums(p.ChecksumAlgorithm, p.Checksum)
+		cs.ChecksumType = "" // per object, not per part
+		out.Parts = append(out.Parts, objectPart{PartNumber: p.Number, Size: p.Size, checksums: cs})
+	}
+	return out, nil
+}
+
+// headerInt reads an optional non-negative integer header.
+func headerInt(c *fiber.Ctx, name string, def int) (int, error) {
+	v := c.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errorf(400, "InvalidArgument", "Provided "+name+" not an integer or within integer range")
+	}
+	return n, nil
 }

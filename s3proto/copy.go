@@ -53,8 +53,12 @@ func copyInput(c *fiber.Ctx, req *request) (gateway.CopyObject, error) {
 	if err != nil {
 		return gateway.CopyObject{}, err
 	}
+	cond, err := writeConditions(c)
+	if err != nil {
+		return gateway.CopyObject{}, err
+	}
 	in := gateway.CopyObject{SrcBucket: srcBucket, SrcKey: srcKey, DstBucket: req.bucket, DstKey: req.key,
-		Upsert: true, SourceConditions: conditions(c, "x-amz-copy-source-")}
+		Upsert: true, SourceConditions: conditions(c, "x-amz-copy-source-"), Conditions: cond}
 	switch d := c.Get("x-amz-metadata-directive"); d {
 	case "", "COPY":
 	case "REPLACE":

@@ -177,6 +177,10 @@ func (h *Handler) uploadPartCopy(c *fiber.Ctx, req *request) error {
 // MalformedXML, as S3 answers: the engine would read it as "every uploaded part", which the
 // reference allows but S3 does not, and the upload stays as it was.
 func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
+	cond, err := writeConditions(c)
+	if err != nil {
+		return err
+	}
 	body, _, err := h.body(c, req)
 	if err != nil {
 		return err
@@ -189,7 +193,8 @@ func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 		return errMalformedXML
 	}
 	obj, err := h.engine.CompleteMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CompleteMultipartUpload{
-		Bucket: req.bucket, Key: req.key, UploadID: req.query.Get("uploadId"), Parts: parts, Checksum: claimedChecksum(c)})
+		Bucket: req.bucket, Key: req.key, UploadID: req.query.Get("uploadId"), Parts: parts, Checksum: claimedChecksum(c),
+		Conditions: cond})
 	if err != nil {
 		return err
 	}

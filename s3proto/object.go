@@ -59,17 +59,34 @@ func putInput(c *fiber.Ctx, req *request) (gateway.PutObject, error) {
 	if err != nil {
 		return gateway.PutObject{}, err
 	}
+	cond, err := writeConditions(c)
+	if err != nil {
+		return gateway.PutObject{}, err
+	}
 	extra := extraHeaders(c)
 	extra.Tags = tags
 	return gateway.PutObject{Bucket: req.bucket, Key: req.key, ContentType: c.Get(fiber.HeaderContentType),
 		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, XRobotsTag: c.Get("x-robots-tag"),
-		Upsert: true, Extra: extra, Integrity: integ}, nil
+		Upsert: true, Extra: extra, Integrity: integ, Conditions: cond}, nil
+}
+
+// writeConditions reads S3's conditional-write headers (PutObject, CompleteMultipartUpload,
+// CopyObject's destination). S3 takes If-None-Match only as "*" and answers any other
+// value, or If-None-Match together with If-Match, with 501 NotImplemented; the date
+// conditions are not evaluated on writes.
+func writeConditions(c *fiber.Ctx) (gateway.WriteConditions, error) {
+	ifMatch, ifNoneMatch := strings.TrimSpace(c.Get(fiber.HeaderIfMatch)), strings.TrimSpace(c.Get(fiber.HeaderIfNoneMatch))
+	if ifNoneMatch != "" && (ifNoneMatch != "*" || ifMatch != "") {
+		return gateway.WriteConditions{}, errNotImplemented
+	}
+	return gateway.WriteConditions{IfAbsent: ifNoneMatch == "*", IfMatch: ifMatch}, nil
 }
 
 // getObject streams an object (or one range of it). The upstream read is released when
 // fasthttp closes the stream after writing it, not when this handler returns.
 func (h *Handler) getObject(c *fiber.Ctx, req *request) error {
-	if err := checkPartNumber(req); err != nil {
+	part, err := checkPartNumber(c, req)
+	if err != nil {
 		return err
 	}
 	overrides, err := responseOverrides(req)
@@ -78,28 +95,53 @@ func (h *Handler) getObject(c *fiber.Ctx, req *request) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), h.opts.DownloadTimeout)
 	r, err := h.engine.GetObject(ctx, h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
-		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, "")})
+		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, ""), PartNumber: part})
 	if err != nil {
 		cancel()
-		if gateway.CodeOf(err) == gateway.CodeNotModified {
-			writeObjectHeaders(c, r.Object, false)
-		}
-		return err
+		return readError(c, r, err, part)
 	}
+	length := writeReadHeaders(c, r, overrides)
+	return c.SendStream(releaseOnClose{ReadCloser: r.Body, release: cancel}, int(length))
+}
+
+// readError finishes a failed GET or HEAD: a 304 carries the object's headers, and a part
+// the object lacks is S3's InvalidPartNumber.
+func readError(c *fiber.Ctx, r gateway.ObjectReader, err error, part int) error {
+	switch gateway.CodeOf(err) {
+	case gateway.CodeNotModified:
+		writeObjectHeaders(c, r.Object, false)
+	case gateway.CodeInvalidRange:
+		if part > 0 {
+			return errInvalidPartNum
+		}
+	}
+	return err
+}
+
+// writeReadHeaders sets the status and headers of a GET or HEAD answer and returns the
+// length of the body: the object, its range, or one part (206 with Content-Range, and
+// x-amz-mp-parts-count for a multipart object, as S3 answers).
+func writeReadHeaders(c *fiber.Ctx, r gateway.ObjectReader, o overrides) int64 {
 	writeObjectHeaders(c, r.Object, c.Get("x-amz-checksum-mode") == "ENABLED" && !r.Partial)
-	overrides.apply(c)
-	length := r.Size
-	if r.Partial {
+	o.apply(c)
+	if r.PartsCount > 0 {
+		c.Set("x-amz-mp-parts-count", strconv.Itoa(r.PartsCount))
+	}
+	if !r.Partial {
+		return r.Size
+	}
+	if r.Range.Length() > 0 {
+		// An empty part has no byte range to name: it is answered 200 with no body.
 		c.Status(http.StatusPartialContent)
 		c.Set(fiber.HeaderContentRange, contentRange(r.Range, r.Size))
-		length = r.Range.Length()
 	}
-	return c.SendStream(releaseOnClose{ReadCloser: r.Body, release: cancel}, int(length))
+	return r.Range.Length()
 }
 
 // headObject answers an object's headers from its row; Range and conditions apply as for GET.
 func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
-	if err := checkPartNumber(req); err != nil {
+	part, err := checkPartNumber(c, req)
+	if err != nil {
 		return err
 	}
 	overrides, err := responseOverrides(req)
@@ -107,21 +149,11 @@ func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	r, err := h.engine.StatObject(c.UserContext(), h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
-		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, "")})
+		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, ""), PartNumber: part})
 	if err != nil {
-		if gateway.CodeOf(err) == gateway.CodeNotModified {
-			writeObjectHeaders(c, r.Object, false)
-		}
-		return err
+		return readError(c, r, err, part)
 	}
-	writeObjectHeaders(c, r.Object, c.Get("x-amz-checksum-mode") == "ENABLED" && !r.Partial)
-	overrides.apply(c)
-	length := r.Size
-	if r.Partial {
-		c.Status(http.StatusPartialContent)
-		c.Set(fiber.HeaderContentRange, contentRange(r.Range, r.Size))
-		length = r.Range.Length()
-	}
+	length := writeReadHeaders(c, r, overrides)
 	c.Response().Header.SetContentLength(int(length))
 	c.Response().SkipBody = true
 	return nil
@@ -140,19 +172,23 @@ func (h *Handler) deleteObject(c *fiber.Ctx, req *request) error {
 	return noContent(c)
 }
 
-// checkPartNumber accepts partNumber=1 (a single-part object is its only part).
-func checkPartNumber(req *request) error {
+// errRangeWithPart is S3's answer to a GET or HEAD naming both a part and a range.
+var errRangeWithPart = errorf(400, "InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+
+// checkPartNumber reads GET and HEAD's partNumber (0 when absent): 1..10000, and not
+// together with Range, which S3 refuses as InvalidRequest.
+func checkPartNumber(c *fiber.Ctx, req *request) (int, error) {
 	if !req.query.Has("partNumber") {
-		return nil
+		return 0, nil
 	}
 	n, err := multipart.ParsePartNumber(req.query.Get("partNumber"))
 	switch {
 	case err != nil:
-		return errBadPartNumber
-	case n != 1:
-		return errInvalidPartNum
+		return 0, errBadPartNumber
+	case c.Get(fiber.HeaderRange) != "":
+		return 0, errRangeWithPart
 	}
-	return nil
+	return n, nil
 }
 
 func contentRange(r gateway.ByteRange, size int64) string {

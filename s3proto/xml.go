@@ -229,11 +229,12 @@ type grant struct {
 }
 
 type objectAttributes struct {
-	XMLName      xml.Name   `xml:"http://s3.amazonaws.com/doc/2006-03-01/ GetObjectAttributesResponse"`
-	ETag         string     `xml:"ETag,omitempty"`
-	Checksum     *checksums `xml:"Checksum,omitempty"`
-	StorageClass string     `xml:"StorageClass,omitempty"`
-	ObjectSize   *int64     `xml:"ObjectSize,omitempty"`
+	XMLName      xml.Name     `xml:"http://s3.amazonaws.com/doc/2006-03-01/ GetObjectAttributesResponse"`
+	ETag         string       `xml:"ETag,omitempty"`
+	Checksum     *checksums   `xml:"Checksum,omitempty"`
+	ObjectParts  *objectParts `xml:"ObjectParts,omitempty"`
+	StorageClass string       `xml:"StorageClass,omitempty"`
+	ObjectSize   *int64       `xml:"ObjectSize,omitempty"`
 }
 
 // empty200 answers 200 with an empty body (fiber's SendStatus would write "OK", which S3
