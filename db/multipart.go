@@ -269,3 +269,43 @@ func (t Tx) UploadsByID(ctx context.Context, ids []string) (map[string]Upload, e
 	}
 	return out, nil
 }
+
+// BucketUpload is an unfinished upload of a bucket; Tus is set when a resumable (TUS)
+// upload owns it.
+type BucketUpload struct {
+	Upload
+	Tus bool
+}
+
+// LockBucketUploads row-locks and returns every unfinished upload of bucket without
+// waiting: ErrLocked when one is locked by a transaction in progress (a part commit, a
+// completion, an abort), whose outcome the caller cannot know yet.
+func (t Tx) LockBucketUploads(ctx context.Context, bucket string) ([]BucketUpload, error) {
+	rows, err := t.tx.Query(ctx, `select `+uploadColumns+`,
+			exists(select 1 from stowage.tus_uploads t where t.upload_id = u.id)
+		from storage.s3_multipart_uploads u where u.bucket_id = $1 for update of u nowait`, bucket)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BucketUpload, error) {
+		var b BucketUpload
+		var um, m []byte
+		err := r.Scan(&b.ID, &b.BucketID, &b.Key, &b.Version, &b.OwnerID, &b.InProgressSize, &b.Signature,
+			&b.CreatedAt, &um, &m, &b.Tus)
+		b.UserMetadata, b.Metadata = um, m
+		return b, err
+	})
+	return out, Classify(err)
+}
+
+// LockBucketTusUploads row-locks and returns the resumable-upload rows of bucket (finished
+// ones too) without waiting: ErrLocked when another transaction holds one.
+func (t Tx) LockBucketTusUploads(ctx context.Context, bucket string) ([]TusUpload, error) {
+	rows, err := t.tx.Query(ctx, `select `+tusColumns+` from stowage.tus_uploads
+		where bucket_id = $1 for update nowait`, bucket)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TusUpload, error) { return scanTus(r) })
+	return out, Classify(err)
+}

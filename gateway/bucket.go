@@ -195,32 +195,6 @@ func (e *Engine) UpdateBucket(ctx context.Context, c Caller, id string, in Updat
 	return bucketFromRow(out), nil
 }
 
-// DeleteBucket removes an empty bucket.
-func (e *Engine) DeleteBucket(ctx context.Context, c Caller, id string) error {
-	if err := ValidateBucketName(id); err != nil {
-		return err
-	}
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, id); err != nil {
-			return err
-		}
-		var has bool
-		err := tx.AsRole(ctx, c.scope(), e.service(c), func(tx db.Tx) error {
-			var err error
-			has, err = tx.BucketHasObjects(ctx, id)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if has {
-			return &Error{Code: CodeBucketNotEmpty, Bucket: id}
-		}
-		return tx.DeleteBucket(ctx, id)
-	})
-	return dbErr(err, CodeNoSuchBucket, id, "")
-}
-
 // emptyBatch bounds one delete statement while emptying a bucket.
 const emptyBatch = 1000
 

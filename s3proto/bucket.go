@@ -38,9 +38,10 @@ func (h *Handler) createBucket(c *fiber.Ctx, req *request) error {
 	return empty200(c)
 }
 
-// deleteBucket removes an empty bucket: 204, or 409 BucketNotEmpty.
+// deleteBucket removes a bucket without objects, aborting its unfinished uploads as S3
+// does: 204, or 409 BucketNotEmpty.
 func (h *Handler) deleteBucket(c *fiber.Ctx, req *request) error {
-	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, req), req.bucket); err != nil {
+	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, req), req.bucket, gateway.DeleteBucketOptions{AbortUploads: true}); err != nil {
 		return err
 	}
 	return noContent(c)
