@@ -38,6 +38,10 @@ type CreateBucket struct {
 	Public           bool
 	FileSizeLimit    int64 // NoLimit for none
 	AllowedMimeTypes []string
+	// S3Names applies S3's naming rules (ValidS3BucketName) on top of the reference's, and
+	// tells a caller who already owns the bucket so (BucketAlreadyOwnedByYou): S3's
+	// CreateBucket.
+	S3Names bool
 }
 
 // Opt is an optional update field.
@@ -88,7 +92,8 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 	if in.Name == "" {
 		in.Name = in.ID
 	}
-	if !ValidNewBucketName(in.ID) || !ValidNewBucketName(in.Name) {
+	if !ValidNewBucketName(in.ID) || !ValidNewBucketName(in.Name) ||
+		in.S3Names && (!ValidS3BucketName(in.ID) || !ValidS3BucketName(in.Name)) {
 		return Bucket{}, &Error{Code: CodeInvalidBucketName, Bucket: in.ID, Message: "Bucket name invalid"}
 	}
 	if err := e.checkLimit(in.FileSizeLimit); err != nil {
@@ -106,9 +111,23 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 		return err
 	})
 	if err != nil {
-		return Bucket{}, dbErr(err, CodeNoSuchBucket, in.ID, "")
+		err = dbErr(err, CodeNoSuchBucket, in.ID, "")
+		if in.S3Names && CodeOf(err) == CodeBucketAlreadyExists && e.ownsBucket(ctx, c, in.ID) {
+			return Bucket{}, &Error{Code: CodeBucketAlreadyOwnedByYou, Bucket: in.ID}
+		}
+		return Bucket{}, err
 	}
 	return bucketFromRow(out), nil
+}
+
+// ownsBucket reports whether c owns bucket id: the service role owns every bucket (S3
+// access keys are the project's account), a user the buckets whose owner_id is their sub.
+func (e *Engine) ownsBucket(ctx context.Context, c Caller, id string) bool {
+	if c.Role == e.opts.Roles.Service {
+		return true
+	}
+	b, err := e.bucketAsService(ctx, c, id)
+	return err == nil && c.Sub != "" && b.OwnerID == c.Sub
 }
 
 // GetBucket reads a bucket visible to the caller.

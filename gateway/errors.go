@@ -37,6 +37,9 @@ const (
 	CodeEntityTooSmall
 	CodeConflict // the request no longer matches the resource's state (a stale TUS offset)
 	CodeGone     // the resource existed but expired (a TUS upload URL)
+
+	// CodeBucketAlreadyOwnedByYou: S3's CreateBucket of a bucket the caller owns.
+	CodeBucketAlreadyOwnedByYou
 	numCodes
 )
 
@@ -70,6 +73,8 @@ var codeNames = [...]string{
 	CodeEntityTooSmall:      "EntityTooSmall",
 	CodeConflict:            "Conflict",
 	CodeGone:                "Gone",
+
+	CodeBucketAlreadyOwnedByYou: "BucketAlreadyOwnedByYou",
 }
 
 func (c Code) String() string {

@@ -87,6 +87,9 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeEntityTooSmall:     {HTTP: 400, StatusCode: "400", Err: "EntityTooSmall", Code: "EntityTooSmall", Message: "Your proposed upload is smaller than the minimum allowed object size"},
 	gateway.CodeConflict:           {HTTP: 409, StatusCode: "409", Err: "Conflict", Code: "Conflict", Message: "The request conflicts with the current state of the resource"},
 	gateway.CodeGone:               {HTTP: 410, StatusCode: "410", Err: "Gone", Code: "Gone", Message: "The resource no longer exists"},
+
+	// Only S3's CreateBucket tells an owner apart; for REST it is the reference's duplicate.
+	gateway.CodeBucketAlreadyOwnedByYou: {HTTP: 400, StatusCode: "409", Err: "Duplicate", Code: "BucketAlreadyExists", Message: "The resource already exists"},
 }
 
 // toAPIError renders any error as the envelope; unknown errors are 500s.

@@ -23,15 +23,17 @@ func (h *Handler) listBuckets(c *fiber.Ctx, req *request) error {
 }
 
 // createBucket creates a bucket; x-amz-acl: public-read makes it public (as the reference).
-// A CreateBucketConfiguration body is read (its signature checked) and ignored.
+// A CreateBucketConfiguration body is read (its signature checked) and ignored. New names
+// follow S3's rules. Re-creating a bucket the caller owns is 409 BucketAlreadyOwnedByYou,
+// except in us-east-1, where S3 keeps its legacy 200.
 func (h *Handler) createBucket(c *fiber.Ctx, req *request) error {
 	if _, err := h.readSmallBody(c, req); err != nil {
 		return err
 	}
 	acl := c.Get("x-amz-acl")
 	_, err := h.engine.CreateBucket(c.UserContext(), h.caller(c, req), gateway.CreateBucket{ID: req.bucket,
-		Public: acl == "public-read" || acl == "public-read-write", FileSizeLimit: gateway.NoLimit})
-	if err != nil {
+		Public: acl == "public-read" || acl == "public-read-write", FileSizeLimit: gateway.NoLimit, S3Names: true})
+	if err != nil && !(gateway.CodeOf(err) == gateway.CodeBucketAlreadyOwnedByYou && h.region() == "us-east-1") {
 		return err
 	}
 	c.Set(fiber.HeaderLocation, "/"+req.bucket)

@@ -67,6 +67,8 @@ var errorTable = map[gateway.Code]s3Error{
 	gateway.CodeEntityTooSmall:     {400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size."},
 	gateway.CodeConflict:           {409, "OperationAborted", "A conflicting conditional operation is currently in progress against this resource. Please try again."},
 	gateway.CodeGone:               {404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."},
+
+	gateway.CodeBucketAlreadyOwnedByYou: {409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it."},
 }
 
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).

@@ -50,6 +50,8 @@ var errorTable = map[gateway.Code]protoError{
 	gateway.CodeEntityTooSmall:      {400, "Chunk too small"},
 	gateway.CodeConflict:            {409, "Upload-Offset conflict"},
 	gateway.CodeGone:                {410, "The file for this url no longer exists"},
+
+	gateway.CodeBucketAlreadyOwnedByYou: {409, "The resource already exists"},
 }
 
 // toProto renders any error as a status and message; unknown errors are 500s whose cause
