@@ -92,9 +92,17 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 	if in.Name == "" {
 		in.Name = in.ID
 	}
-	if !ValidNewBucketName(in.ID) || !ValidNewBucketName(in.Name) ||
-		in.S3Names && (!ValidS3BucketName(in.ID) || !ValidS3BucketName(in.Name)) {
-		return Bucket{}, &Error{Code: CodeInvalidBucketName, Bucket: in.ID, Message: "Bucket name invalid"}
+	invalid := &Error{Code: CodeInvalidBucketName, Bucket: in.ID, Message: "Bucket name invalid"}
+	if !ValidNewBucketName(in.ID) || !ValidNewBucketName(in.Name) {
+		return Bucket{}, invalid
+	}
+	if in.S3Names && (!ValidS3BucketName(in.ID) || !ValidS3BucketName(in.Name)) {
+		// S3's rules are for new buckets: one the REST API created under the reference's
+		// rules exists, and is answered as such.
+		if _, err := e.bucketAsService(ctx, c, in.ID); err != nil {
+			return Bucket{}, invalid
+		}
+		return Bucket{}, e.bucketExists(ctx, c, in.ID, nil)
 	}
 	if err := e.checkLimit(in.FileSizeLimit); err != nil {
 		return Bucket{}, err
@@ -112,12 +120,21 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 	})
 	if err != nil {
 		err = dbErr(err, CodeNoSuchBucket, in.ID, "")
-		if in.S3Names && CodeOf(err) == CodeBucketAlreadyExists && e.ownsBucket(ctx, c, in.ID) {
-			return Bucket{}, &Error{Code: CodeBucketAlreadyOwnedByYou, Bucket: in.ID}
+		if in.S3Names && CodeOf(err) == CodeBucketAlreadyExists {
+			return Bucket{}, e.bucketExists(ctx, c, in.ID, err)
 		}
 		return Bucket{}, err
 	}
 	return bucketFromRow(out), nil
+}
+
+// bucketExists is S3's answer to creating bucket id, which exists: BucketAlreadyOwnedByYou
+// when c owns it, else BucketAlreadyExists (with cause).
+func (e *Engine) bucketExists(ctx context.Context, c Caller, id string, cause error) error {
+	if e.ownsBucket(ctx, c, id) {
+		return &Error{Code: CodeBucketAlreadyOwnedByYou, Bucket: id, Err: cause}
+	}
+	return &Error{Code: CodeBucketAlreadyExists, Bucket: id, Err: cause}
 }
 
 // ownsBucket reports whether c owns bucket id: the service role owns every bucket (S3
@@ -175,6 +192,50 @@ func (e *Engine) ListBuckets(ctx context.Context, c Caller, in ListBuckets) ([]B
 	out := make([]Bucket, len(rows))
 	for i, r := range rows {
 		out[i] = bucketFromRow(r)
+	}
+	return out, nil
+}
+
+// MaxListBuckets bounds one page of ListBucketPage (S3's max-buckets).
+const MaxListBuckets = 10000
+
+// BucketPage selects a page of buckets in byte order of their names (S3's ListBuckets).
+type BucketPage struct {
+	Prefix string // names start with it (a byte prefix)
+	After  string // names after it (exclusive): the previous page's NextAfter
+	Limit  int    // 1..MaxListBuckets; other values mean MaxListBuckets
+}
+
+// BucketList is one page of buckets; NextAfter is set when more follow.
+type BucketList struct {
+	Buckets     []Bucket
+	IsTruncated bool
+	NextAfter   string
+}
+
+// ListBucketPage pages the buckets visible to the caller (RLS SELECT) by name.
+func (e *Engine) ListBucketPage(ctx context.Context, c Caller, in BucketPage) (BucketList, error) {
+	if in.Limit <= 0 || in.Limit > MaxListBuckets {
+		in.Limit = MaxListBuckets
+	}
+	var rows []db.Bucket
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		// One more than asked tells whether another page follows.
+		rows, err = tx.ListBucketsByName(ctx, db.BucketPage{After: in.After, Prefix: in.Prefix, Limit: in.Limit + 1})
+		return err
+	})
+	if err != nil {
+		return BucketList{}, dbErr(err, CodeNoSuchBucket, "", "")
+	}
+	var out BucketList
+	if len(rows) > in.Limit {
+		rows, out.IsTruncated = rows[:in.Limit], true
+		out.NextAfter = rows[len(rows)-1].Name
+	}
+	out.Buckets = make([]Bucket, len(rows))
+	for i, r := range rows {
+		out.Buckets[i] = bucketFromRow(r)
 	}
 	return out, nil
 }

@@ -70,7 +70,9 @@ func TestCreateBucketS3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("REST keeps the reference's rules: %v", err)
 	}
-	wantCode(t, s3(service(), "Legacy_Name"), CodeInvalidBucketName)
+	// S3's rules are for new buckets: an existing one is answered as existing.
+	wantCode(t, s3(service(), "Legacy_Name"), CodeBucketAlreadyOwnedByYou)
+	wantCode(t, s3(service(), "New_Name"), CodeInvalidBucketName)
 	wantCode(t, s3(service(), "ab"), CodeInvalidBucketName)
 	if err := s3(service(), "svc-bucket"); err != nil {
 		t.Fatal(err)
