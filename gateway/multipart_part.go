@@ -243,14 +243,16 @@ func (e *Engine) UploadPartCopy(ctx context.Context, c Caller, in UploadPartCopy
 	return e.commitPart(ctx, c, t, row, key)
 }
 
-// parseCopyRange reads x-amz-copy-source-range: "bytes=first-last" with both bounds, inside
-// the source. S3 answers InvalidArgument otherwise.
+// parseCopyRange reads x-amz-copy-source-range: "bytes=first-last" with both bounds. S3
+// answers InvalidArgument for a malformed range and InvalidRange for one that does not lie
+// inside the source.
 func parseCopyRange(s string, size int64) (ByteRange, bool, error) {
 	all := ByteRange{Start: 0, End: size - 1}
 	if s == "" {
 		return all, true, nil
 	}
-	bad := &Error{Code: CodeInvalidArgument, Message: "Range specified is not valid for source object of size: " + strconv.FormatInt(size, 10)}
+	msg := "Range specified is not valid for source object of size: " + strconv.FormatInt(size, 10)
+	bad := &Error{Code: CodeInvalidArgument, Message: msg}
 	spec, ok := strings.CutPrefix(s, "bytes=")
 	first, last, ok2 := strings.Cut(spec, "-")
 	if !ok || !ok2 || len(first) > 19 || len(last) > 19 {
@@ -258,8 +260,11 @@ func parseCopyRange(s string, size int64) (ByteRange, bool, error) {
 	}
 	a, err1 := strconv.ParseInt(first, 10, 64)
 	b, err2 := strconv.ParseInt(last, 10, 64)
-	if err1 != nil || err2 != nil || a < 0 || b < a || b >= size || first[0] == '+' || last[0] == '+' {
+	if err1 != nil || err2 != nil || a < 0 || b < a || first[0] == '+' || last[0] == '+' {
 		return ByteRange{}, false, bad
+	}
+	if b >= size {
+		return ByteRange{}, false, &Error{Code: CodeInvalidRange, Message: msg}
 	}
 	r := ByteRange{Start: a, End: b}
 	return r, r == all, nil

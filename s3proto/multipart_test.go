@@ -99,6 +99,11 @@ func TestMultipartAbortAndCopyHandlers(t *testing.T) {
 	wantContains(t, data, "<CopyPartResult", "<ETag>", "<LastModified>")
 	_, data = f.must(t, "PUT", base+"&partNumber=2", nil, map[string]string{"x-amz-copy-source": "/mpb/src", "x-amz-copy-source-range": "bytes=5-2"}, 400)
 	wantContains(t, data, "<Code>InvalidArgument</Code>")
+	// A range that does not lie inside the 10-byte source is 400 InvalidRange, as S3.
+	for _, r := range []string{"bytes=0-10", "bytes=10-12", "bytes=2-99999999"} {
+		_, data = f.must(t, "PUT", base+"&partNumber=2", nil, map[string]string{"x-amz-copy-source": "/mpb/src", "x-amz-copy-source-range": r}, 400)
+		wantContains(t, data, "<Code>InvalidRange</Code>", "source object of size: 10")
+	}
 	f.must(t, "DELETE", base, nil, nil, 204)
 	_, data = f.must(t, "DELETE", base, nil, nil, 404)
 	wantContains(t, data, "<Code>NoSuchUpload</Code>")
