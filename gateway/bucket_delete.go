@@ -58,7 +58,10 @@ func (e *Engine) DeleteBucket(ctx context.Context, c Caller, id string, opts Del
 			if errors.Is(err, db.ErrLocked) {
 				return notEmpty(err)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			return tx.DeleteBucketCompletedUploads(ctx, id)
 		})
 		if err != nil {
 			return err

@@ -106,6 +106,9 @@ func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 			} else if n > 0 {
 				e.log.Info("sweep uploads", "aborted", n)
 			}
+			if _, err := e.SweepCompletedUploads(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("sweep completed uploads", "err", err)
+			}
 			st, err := e.Sweep(ctx)
 			if err != nil && ctx.Err() == nil {
 				e.log.Warn("sweep", "err", err)
