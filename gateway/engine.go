@@ -50,6 +50,8 @@ type Engine struct {
 type hooks struct {
 	afterBlobWrite func() error
 	beforeCleanup  func() error
+	// beforePartCommit runs between an UploadPart's bytes and its row.
+	beforePartCommit func()
 }
 
 // New returns an Engine over d and store.
