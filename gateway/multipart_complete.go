@@ -65,7 +65,7 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 	m := uploadFromRow(u)
 	parts, err := e.selectParts(ctx, c, u, in.Parts)
 	if err != nil {
-		return Object{}, err
+		return e.completedAgain(ctx, c, in, err) // its parts went with a concurrent completion
 	}
 	if err := checkPartChecksums(in.Parts, parts); err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
