@@ -118,12 +118,42 @@ func (t Tx) DeleteBucket(ctx context.Context, id string) error {
 	return nil
 }
 
-// BucketHasObjects reports whether any object (or pending multipart upload) is in the bucket.
+// LockBucket takes bucket id's row lock (FOR UPDATE) for the rest of the transaction;
+// ErrNotFound when the row is not visible. FOR UPDATE conflicts with the KEY SHARE lock the
+// foreign keys of objects, uploads and parts take on it: once held, no row can be added to
+// the bucket, and every transaction that was adding one has ended, so what the caller
+// reads next is the bucket's final content.
+func (t Tx) LockBucket(ctx context.Context, id string) error {
+	var one int
+	err := t.tx.QueryRow(ctx, `select 1 from storage.buckets where id = $1 for update`, id).Scan(&one)
+	return Classify(err)
+}
+
+// BucketHasObjects reports whether any object is in the bucket.
 func (t Tx) BucketHasObjects(ctx context.Context, id string) (bool, error) {
 	var has bool
-	err := t.tx.QueryRow(ctx, `select exists(select 1 from storage.objects where bucket_id = $1)
-		or exists(select 1 from storage.s3_multipart_uploads where bucket_id = $1)`, id).Scan(&has)
+	err := t.tx.QueryRow(ctx, `select exists(select 1 from storage.objects where bucket_id = $1)`, id).Scan(&has)
 	return has, Classify(err)
+}
+
+// BucketPage pages bucket names in byte order: names after After (exclusive) that start
+// with Prefix (a byte prefix, not a pattern), at most Limit of them.
+type BucketPage struct {
+	After, Prefix string
+	Limit         int
+}
+
+// ListBucketsByName lists buckets visible to the scope in byte order of their names
+// (S3's order), as p selects.
+func (t Tx) ListBucketsByName(ctx context.Context, p BucketPage) ([]Bucket, error) {
+	q := `select ` + bucketColumns + ` from storage.buckets
+		where type = 'STANDARD' and name collate "C" > $1 and starts_with(name, $2)
+		order by name collate "C", id limit $3`
+	rows, err := t.tx.Query(ctx, q, p.After, p.Prefix, p.Limit)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Bucket, error) { return scanBucket(r) })
 }
 
 func nilIfEmpty(s []string) []string {

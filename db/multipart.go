@@ -272,3 +272,95 @@ func (t Tx) UploadsByID(ctx context.Context, ids []string) (map[string]Upload, e
 	}
 	return out, nil
 }
+
+// BucketUpload is an unfinished upload of a bucket; Tus is set when a resumable (TUS)
+// upload owns it.
+type BucketUpload struct {
+	Upload
+	Tus bool
+}
+
+// LockBucketUploads row-locks and returns every unfinished upload of bucket without
+// waiting: ErrLocked when one is locked by a transaction in progress (a part commit, a
+// completion, an abort), whose outcome the caller cannot know yet.
+func (t Tx) LockBucketUploads(ctx context.Context, bucket string) ([]BucketUpload, error) {
+	rows, err := t.tx.Query(ctx, `select `+uploadColumns+`,
+			exists(select 1 from stowage.tus_uploads t where t.upload_id = u.id)
+		from storage.s3_multipart_uploads u where u.bucket_id = $1 for update of u nowait`, bucket)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BucketUpload, error) {
+		var b BucketUpload
+		var um, m []byte
+		err := r.Scan(&b.ID, &b.BucketID, &b.Key, &b.Version, &b.OwnerID, &b.InProgressSize, &b.Signature,
+			&b.CreatedAt, &um, &m, &b.Tus)
+		b.UserMetadata, b.Metadata = um, m
+		return b, err
+	})
+	return out, Classify(err)
+}
+
+// LockBucketTusUploads row-locks and returns the resumable-upload rows of bucket (finished
+// ones too) without waiting: ErrLocked when another transaction holds one.
+func (t Tx) LockBucketTusUploads(ctx context.Context, bucket string) ([]TusUpload, error) {
+	rows, err := t.tx.Query(ctx, `select `+tusColumns+` from stowage.tus_uploads
+		where bucket_id = $1 for update nowait`, bucket)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TusUpload, error) { return scanTus(r) })
+	return out, Classify(err)
+}
+
+// CompletedUpload is a stowage.completed_uploads row: the result of a completed multipart
+// upload, kept for a while so that a repeated completion gets the same answer.
+type CompletedUpload struct {
+	UploadID, BucketID, Key string
+	// PartsDigest identifies the completed part list.
+	PartsDigest                          string
+	Version                              string
+	Size                                 int64
+	ETag                                 string
+	ChecksumAlgorithm, ChecksumType, Sum string
+	CompletedAt                          time.Time
+}
+
+// RecordCompletedUpload stores c (in the completion's transaction).
+func (t Tx) RecordCompletedUpload(ctx context.Context, c CompletedUpload) error {
+	const q = `insert into stowage.completed_uploads (upload_id, bucket_id, key, parts_digest, version, size, etag,
+			checksum_algorithm, checksum_type, checksum, completed_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		on conflict (upload_id) do nothing`
+	_, err := t.tx.Exec(ctx, q, c.UploadID, c.BucketID, c.Key, c.PartsDigest, c.Version, c.Size, c.ETag,
+		c.ChecksumAlgorithm, c.ChecksumType, c.Sum, c.CompletedAt)
+	return Classify(err)
+}
+
+// GetCompletedUpload reads the completed upload id of bucket/key (ErrNotFound otherwise).
+func (t Tx) GetCompletedUpload(ctx context.Context, bucket, key, id string) (CompletedUpload, error) {
+	var c CompletedUpload
+	err := t.tx.QueryRow(ctx, `select upload_id, bucket_id, key, parts_digest, version, size, etag,
+			checksum_algorithm, checksum_type, checksum, completed_at
+		from stowage.completed_uploads where upload_id = $1 and bucket_id = $2 and key = $3`, id, bucket, key).Scan(
+		&c.UploadID, &c.BucketID, &c.Key, &c.PartsDigest, &c.Version, &c.Size, &c.ETag,
+		&c.ChecksumAlgorithm, &c.ChecksumType, &c.Sum, &c.CompletedAt)
+	return c, Classify(err)
+}
+
+// DeleteCompletedUploads forgets completed uploads finished before cutoff, at most limit
+// of them, and returns how many went.
+func (t Tx) DeleteCompletedUploads(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	tag, err := t.tx.Exec(ctx, `delete from stowage.completed_uploads where upload_id in (
+		select upload_id from stowage.completed_uploads where completed_at < $1 limit $2)`, cutoff, limit)
+	if err != nil {
+		return 0, Classify(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// DeleteBucketCompletedUploads forgets the completed uploads of bucket (it is being deleted).
+func (t Tx) DeleteBucketCompletedUploads(ctx context.Context, bucket string) error {
+	_, err := t.tx.Exec(ctx, `delete from stowage.completed_uploads where bucket_id = $1`, bucket)
+	return Classify(err)
+}

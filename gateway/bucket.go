@@ -38,6 +38,10 @@ type CreateBucket struct {
 	Public           bool
 	FileSizeLimit    int64 // NoLimit for none
 	AllowedMimeTypes []string
+	// S3Names applies S3's naming rules (ValidS3BucketName) on top of the reference's, and
+	// tells a caller who already owns the bucket so (BucketAlreadyOwnedByYou): S3's
+	// CreateBucket.
+	S3Names bool
 }
 
 // Opt is an optional update field.
@@ -88,8 +92,17 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 	if in.Name == "" {
 		in.Name = in.ID
 	}
+	invalid := &Error{Code: CodeInvalidBucketName, Bucket: in.ID, Message: "Bucket name invalid"}
 	if !ValidNewBucketName(in.ID) || !ValidNewBucketName(in.Name) {
-		return Bucket{}, &Error{Code: CodeInvalidBucketName, Bucket: in.ID, Message: "Bucket name invalid"}
+		return Bucket{}, invalid
+	}
+	if in.S3Names && (!ValidS3BucketName(in.ID) || !ValidS3BucketName(in.Name)) {
+		// S3's rules are for new buckets: one the REST API created under the reference's
+		// rules exists, and is answered as such.
+		if _, err := e.bucketAsService(ctx, c, in.ID); err != nil {
+			return Bucket{}, invalid
+		}
+		return Bucket{}, e.bucketExists(ctx, c, in.ID, nil)
 	}
 	if err := e.checkLimit(in.FileSizeLimit); err != nil {
 		return Bucket{}, err
@@ -109,9 +122,32 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 		return err
 	})
 	if err != nil {
-		return Bucket{}, dbErr(err, CodeNoSuchBucket, in.ID, "")
+		err = dbErr(err, CodeNoSuchBucket, in.ID, "")
+		if in.S3Names && CodeOf(err) == CodeBucketAlreadyExists {
+			return Bucket{}, e.bucketExists(ctx, c, in.ID, err)
+		}
+		return Bucket{}, err
 	}
 	return bucketFromRow(out), nil
+}
+
+// bucketExists is S3's answer to creating bucket id, which exists: BucketAlreadyOwnedByYou
+// when c owns it, else BucketAlreadyExists (with cause).
+func (e *Engine) bucketExists(ctx context.Context, c Caller, id string, cause error) error {
+	if e.ownsBucket(ctx, c, id) {
+		return &Error{Code: CodeBucketAlreadyOwnedByYou, Bucket: id, Err: cause}
+	}
+	return &Error{Code: CodeBucketAlreadyExists, Bucket: id, Err: cause}
+}
+
+// ownsBucket reports whether c owns bucket id: the service role owns every bucket (S3
+// access keys are the project's account), a user the buckets whose owner_id is their sub.
+func (e *Engine) ownsBucket(ctx context.Context, c Caller, id string) bool {
+	if c.Role == e.opts.Roles.Service {
+		return true
+	}
+	b, err := e.bucketAsService(ctx, c, id)
+	return err == nil && c.Sub != "" && b.OwnerID == c.Sub
 }
 
 // GetBucket reads a bucket visible to the caller.
@@ -163,6 +199,50 @@ func (e *Engine) ListBuckets(ctx context.Context, c Caller, in ListBuckets) ([]B
 	return out, nil
 }
 
+// MaxListBuckets bounds one page of ListBucketPage (S3's max-buckets).
+const MaxListBuckets = 10000
+
+// BucketPage selects a page of buckets in byte order of their names (S3's ListBuckets).
+type BucketPage struct {
+	Prefix string // names start with it (a byte prefix)
+	After  string // names after it (exclusive): the previous page's NextAfter
+	Limit  int    // 1..MaxListBuckets; other values mean MaxListBuckets
+}
+
+// BucketList is one page of buckets; NextAfter is set when more follow.
+type BucketList struct {
+	Buckets     []Bucket
+	IsTruncated bool
+	NextAfter   string
+}
+
+// ListBucketPage pages the buckets visible to the caller (RLS SELECT) by name.
+func (e *Engine) ListBucketPage(ctx context.Context, c Caller, in BucketPage) (BucketList, error) {
+	if in.Limit <= 0 || in.Limit > MaxListBuckets {
+		in.Limit = MaxListBuckets
+	}
+	var rows []db.Bucket
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		var err error
+		// One more than asked tells whether another page follows.
+		rows, err = tx.ListBucketsByName(ctx, db.BucketPage{After: in.After, Prefix: in.Prefix, Limit: in.Limit + 1})
+		return err
+	})
+	if err != nil {
+		return BucketList{}, dbErr(err, CodeNoSuchBucket, "", "")
+	}
+	var out BucketList
+	if len(rows) > in.Limit {
+		rows, out.IsTruncated = rows[:in.Limit], true
+		out.NextAfter = rows[len(rows)-1].Name
+	}
+	out.Buckets = make([]Bucket, len(rows))
+	for i, r := range rows {
+		out.Buckets[i] = bucketFromRow(r)
+	}
+	return out, nil
+}
+
 // UpdateBucket changes a bucket's settings; RLS UPDATE decides.
 func (e *Engine) UpdateBucket(ctx context.Context, c Caller, id string, in UpdateBucket) (Bucket, error) {
 	if err := ValidateBucketName(id); err != nil {
@@ -199,32 +279,6 @@ func (e *Engine) UpdateBucket(ctx context.Context, c Caller, id string, in Updat
 		return Bucket{}, dbErr(err, CodeNoSuchBucket, id, "")
 	}
 	return bucketFromRow(out), nil
-}
-
-// DeleteBucket removes an empty bucket.
-func (e *Engine) DeleteBucket(ctx context.Context, c Caller, id string) error {
-	if err := ValidateBucketName(id); err != nil {
-		return err
-	}
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, id); err != nil {
-			return err
-		}
-		var has bool
-		err := tx.AsRole(ctx, c.scope(), e.service(c), func(tx db.Tx) error {
-			var err error
-			has, err = tx.BucketHasObjects(ctx, id)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if has {
-			return &Error{Code: CodeBucketNotEmpty, Bucket: id}
-		}
-		return tx.DeleteBucket(ctx, id)
-	})
-	return dbErr(err, CodeNoSuchBucket, id, "")
 }
 
 // emptyBatch bounds one delete statement while emptying a bucket.

@@ -59,6 +59,8 @@ type hooks struct {
 	beforeDelete func() error
 	afterDelete  func() error
 	beforeCommit func() // racing writers meet here in tests
+	// beforePartCommit runs between an UploadPart's bytes and its row.
+	beforePartCommit func()
 }
 
 // New returns an Engine over d and store.

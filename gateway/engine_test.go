@@ -189,15 +189,15 @@ func TestBuckets(t *testing.T) {
 	if _, err := f.put(t, service(), "b1", "x.txt", []byte("x"), false); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, f.e.DeleteBucket(ctx, service(), "b1"), CodeBucketNotEmpty)
+	wantCode(t, f.e.DeleteBucket(ctx, service(), "b1", DeleteBucketOptions{}), CodeBucketNotEmpty)
 	n, err := f.e.EmptyBucket(ctx, service(), "b1")
 	if err != nil || n != 1 {
 		t.Fatalf("empty: %d %v", n, err)
 	}
-	if err := f.e.DeleteBucket(ctx, service(), "b1"); err != nil {
+	if err := f.e.DeleteBucket(ctx, service(), "b1", DeleteBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, f.e.DeleteBucket(ctx, service(), "b1"), CodeNoSuchBucket)
+	wantCode(t, f.e.DeleteBucket(ctx, service(), "b1", DeleteBucketOptions{}), CodeNoSuchBucket)
 	if got := f.blobs(t); len(got) != 0 {
 		t.Fatalf("blobs left after emptying: %v", got)
 	}

@@ -43,6 +43,8 @@ const (
 	// CodeInsufficientStorage: the store has no room (full disk or quota, read-only file
 	// system, a full upstream). Not a client mistake, and not worth an immediate retry.
 	CodeInsufficientStorage
+	// CodeBucketAlreadyOwnedByYou: S3's CreateBucket of a bucket the caller owns.
+	CodeBucketAlreadyOwnedByYou
 	numCodes
 )
 
@@ -50,33 +52,34 @@ const (
 const NumCodes = int(numCodes)
 
 var codeNames = [...]string{
-	CodeInternal:            "Internal",
-	CodeNoSuchBucket:        "NoSuchBucket",
-	CodeNoSuchKey:           "NoSuchKey",
-	CodeNoSuchUpload:        "NoSuchUpload",
-	CodeBucketAlreadyExists: "BucketAlreadyExists",
-	CodeKeyAlreadyExists:    "KeyAlreadyExists",
-	CodeBucketNotEmpty:      "BucketNotEmpty",
-	CodeForbidden:           "Forbidden",
-	CodeInvalidBucketName:   "InvalidBucketName",
-	CodeInvalidKey:          "InvalidKey",
-	CodeInvalidMimeType:     "InvalidMimeType",
-	CodeTooLarge:            "TooLarge",
-	CodeInvalidRange:        "InvalidRange",
-	CodeInvalidArgument:     "InvalidArgument",
-	CodeIncompleteBody:      "IncompleteBody",
-	CodeLocked:              "Locked",
-	CodeUnavailable:         "Unavailable",
-	CodeDatabaseError:       "DatabaseError",
-	CodeBadDigest:           "BadDigest",
-	CodePreconditionFailed:  "PreconditionFailed",
-	CodeNotModified:         "NotModified",
-	CodeInvalidPart:         "InvalidPart",
-	CodeInvalidPartOrder:    "InvalidPartOrder",
-	CodeEntityTooSmall:      "EntityTooSmall",
-	CodeConflict:            "Conflict",
-	CodeGone:                "Gone",
-	CodeInsufficientStorage: "InsufficientStorage",
+	CodeInternal:                "Internal",
+	CodeNoSuchBucket:            "NoSuchBucket",
+	CodeNoSuchKey:               "NoSuchKey",
+	CodeNoSuchUpload:            "NoSuchUpload",
+	CodeBucketAlreadyExists:     "BucketAlreadyExists",
+	CodeKeyAlreadyExists:        "KeyAlreadyExists",
+	CodeBucketNotEmpty:          "BucketNotEmpty",
+	CodeForbidden:               "Forbidden",
+	CodeInvalidBucketName:       "InvalidBucketName",
+	CodeInvalidKey:              "InvalidKey",
+	CodeInvalidMimeType:         "InvalidMimeType",
+	CodeTooLarge:                "TooLarge",
+	CodeInvalidRange:            "InvalidRange",
+	CodeInvalidArgument:         "InvalidArgument",
+	CodeIncompleteBody:          "IncompleteBody",
+	CodeLocked:                  "Locked",
+	CodeUnavailable:             "Unavailable",
+	CodeDatabaseError:           "DatabaseError",
+	CodeBadDigest:               "BadDigest",
+	CodePreconditionFailed:      "PreconditionFailed",
+	CodeNotModified:             "NotModified",
+	CodeInvalidPart:             "InvalidPart",
+	CodeInvalidPartOrder:        "InvalidPartOrder",
+	CodeEntityTooSmall:          "EntityTooSmall",
+	CodeConflict:                "Conflict",
+	CodeGone:                    "Gone",
+	CodeInsufficientStorage:     "InsufficientStorage",
+	CodeBucketAlreadyOwnedByYou: "BucketAlreadyOwnedByYou",
 }
 
 func (c Code) String() string {

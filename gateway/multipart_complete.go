@@ -66,12 +66,12 @@ func checkObjectChecksum(claim ObjectChecksum, extra Extra) error {
 func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in CompleteMultipartUpload) (Object, error) {
 	u, err := e.findUpload(ctx, c, in.Bucket, in.Key, in.UploadID)
 	if err != nil {
-		return Object{}, err
+		return e.completedAgain(ctx, c, in, err) // a retry of a completed upload
 	}
 	m := uploadFromRow(u)
 	parts, err := e.selectParts(ctx, c, u, in.Parts)
 	if err != nil {
-		return Object{}, err
+		return e.completedAgain(ctx, c, in, err) // its parts went with a concurrent completion
 	}
 	if err := checkPartChecksums(in.Parts, parts); err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
@@ -101,22 +101,33 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 	}
 	version, key, size, shared, err := e.assemble(ctx, c, u, m, parts, total)
 	if err != nil {
-		return Object{}, withObject(err, in.Bucket, in.Key)
+		return e.completedAgain(ctx, c, in, withObject(err, in.Bucket, in.Key))
 	}
 	etags := make([]string, len(parts))
 	for i, p := range parts {
 		etags[i] = p.ETag
 	}
 	owner, ownerID := ownerColumns(c.Sub)
+	etag := multipart.ETag(etags)
 	row := db.Object{BucketID: u.BucketID, Name: u.Key, Owner: owner, OwnerID: ownerID, Version: version,
-		Metadata:     buildMetadataExtra(size, multipart.ETag(etags), m.ContentType, m.CacheControl, "", e.now(), extra),
+		Metadata:     buildMetadataExtra(size, etag, m.ContentType, m.CacheControl, "", e.now(), extra),
 		UserMetadata: u.UserMetadata}
 	extraWork := commitExtra{keepOnFailure: shared, cond: in.Conditions,
-		inTx: func(tx db.Tx) ([]string, error) { return e.finishUpload(ctx, tx, u, parts, key) }}
+		inTx: func(tx db.Tx) ([]string, error) {
+			keys, err := e.finishUpload(ctx, tx, u, parts, key)
+			if err == nil {
+				err = e.recordCompleted(ctx, tx, u, parts, version, size, etag, extra)
+			}
+			return keys, err
+		}}
 	if shared {
 		extraWork.onRefused = func(tx db.Tx) ([]string, error) { return e.giveUpUpload(ctx, tx, u, key) }
 	}
-	return e.commitVersionWith(ctx, c, row, key, true, extraWork)
+	obj, err := e.commitVersionWith(ctx, c, row, key, true, extraWork)
+	if err != nil {
+		return e.completedAgain(ctx, c, in, err) // a concurrent completion won
+	}
+	return obj, nil
 }
 
 // giveUpUpload runs in the transaction of a completion refused by its conditions after

@@ -91,6 +91,9 @@ func (e *Engine) UploadPart(ctx context.Context, c Caller, in UploadPart) (Part,
 	}
 	row := db.UploadPart{ID: partID, PartNumber: in.PartNumber, Size: size, ETag: etag}
 	row.ChecksumAlgorithm, row.Checksum = body.stored()
+	if e.hooks.beforePartCommit != nil {
+		e.hooks.beforePartCommit()
+	}
 	return e.commitPart(ctx, c, t, row, key)
 }
 
@@ -122,10 +125,19 @@ func (e *Engine) storePart(ctx context.Context, c Caller, t partTarget, n int, p
 	return written, etag, key, err
 }
 
+// errPartOverwritten: the store kept another upload of the part number than this one.
+var errPartOverwritten = errors.New("the store kept a later upload of this part number")
+
 // commitPart records a stored part in one short transaction under the upload's row lock:
 // the row replaces earlier uploads of the number (whose blobs get delete intents), the
 // upload's total is recomputed and checked against the limit, and the part's write intent
 // is dropped. On failure the part's blob is discarded.
+//
+// Two uploads of one part number that overlap: the one that finishes last wins. With part
+// blobs that is the last to commit (the other's blob is unlinked). A store that keeps parts
+// itself (upstream S3) keeps the last upload to reach it, which may commit first: so a
+// commit that replaces a row asks the store which bytes it kept, and one whose bytes were
+// overwritten leaves the row to the upload that overwrote them.
 func (e *Engine) commitPart(ctx context.Context, c Caller, t partTarget, p db.UploadPart, key string) (Part, error) {
 	u := t.upload
 	p.UploadID, p.BucketID, p.Key, p.Version, p.CreatedAt = u.ID, u.BucketID, u.Key, u.Version, e.now()
@@ -138,6 +150,11 @@ func (e *Engine) commitPart(ctx context.Context, c Caller, t partTarget, p db.Up
 		replaced, err := tx.ReplacePart(ctx, p)
 		if err != nil {
 			return err
+		}
+		if len(replaced) > 0 && key == "" {
+			if err := e.checkStoredPart(ctx, u, p); err != nil {
+				return err
+			}
 		}
 		total, err := tx.SetUploadSize(ctx, u.ID)
 		if err != nil {
@@ -160,7 +177,7 @@ func (e *Engine) commitPart(ctx context.Context, c Caller, t partTarget, p db.Up
 		}
 		return tx.RemoveIntents(ctx, key)
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errPartOverwritten) {
 		if key != "" {
 			e.discardBlob(ctx, c, key)
 		}
@@ -171,6 +188,23 @@ func (e *Engine) commitPart(ctx context.Context, c Caller, t partTarget, p db.Up
 	}
 	return Part{Number: p.PartNumber, ETag: p.ETag, Size: p.Size, LastModified: p.CreatedAt,
 		ChecksumAlgorithm: p.ChecksumAlgorithm, Checksum: p.Checksum}, nil
+}
+
+// checkStoredPart fails with errPartOverwritten when the store (backend.PartETagger) holds
+// other bytes than p's for its part number.
+func (e *Engine) checkStoredPart(ctx context.Context, u db.Upload, p db.UploadPart) error {
+	pe, ok := e.store.(backend.PartETagger)
+	if !ok {
+		return nil
+	}
+	kept, err := pe.PartETag(ctx, e.finalKey(u), u.ID, p.PartNumber)
+	if err != nil {
+		return storeErr(err, u.BucketID, u.Key)
+	}
+	if kept != "" && multipart.TrimETag(kept) != multipart.TrimETag(p.ETag) {
+		return errPartOverwritten
+	}
+	return nil
 }
 
 // UploadPartCopy is the input of Engine.UploadPartCopy.
@@ -243,14 +277,16 @@ func (e *Engine) UploadPartCopy(ctx context.Context, c Caller, in UploadPartCopy
 	return e.commitPart(ctx, c, t, row, key)
 }
 
-// parseCopyRange reads x-amz-copy-source-range: "bytes=first-last" with both bounds, inside
-// the source. S3 answers InvalidArgument otherwise.
+// parseCopyRange reads x-amz-copy-source-range: "bytes=first-last" with both bounds. S3
+// answers InvalidArgument for a malformed range and InvalidRange for one that does not lie
+// inside the source.
 func parseCopyRange(s string, size int64) (ByteRange, bool, error) {
 	all := ByteRange{Start: 0, End: size - 1}
 	if s == "" {
 		return all, true, nil
 	}
-	bad := &Error{Code: CodeInvalidArgument, Message: "Range specified is not valid for source object of size: " + strconv.FormatInt(size, 10)}
+	msg := "Range specified is not valid for source object of size: " + strconv.FormatInt(size, 10)
+	bad := &Error{Code: CodeInvalidArgument, Message: msg}
 	spec, ok := strings.CutPrefix(s, "bytes=")
 	first, last, ok2 := strings.Cut(spec, "-")
 	if !ok || !ok2 || len(first) > 19 || len(last) > 19 {
@@ -258,8 +294,11 @@ func parseCopyRange(s string, size int64) (ByteRange, bool, error) {
 	}
 	a, err1 := strconv.ParseInt(first, 10, 64)
 	b, err2 := strconv.ParseInt(last, 10, 64)
-	if err1 != nil || err2 != nil || a < 0 || b < a || b >= size || first[0] == '+' || last[0] == '+' {
+	if err1 != nil || err2 != nil || a < 0 || b < a || first[0] == '+' || last[0] == '+' {
 		return ByteRange{}, false, bad
+	}
+	if b >= size {
+		return ByteRange{}, false, &Error{Code: CodeInvalidRange, Message: msg}
 	}
 	r := ByteRange{Start: a, End: b}
 	return r, r == all, nil

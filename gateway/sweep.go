@@ -117,6 +117,9 @@ func (e *Engine) sweepOnce(ctx context.Context) {
 	} else if n > 0 {
 		e.log.Info("sweep uploads", "aborted", n)
 	}
+	if _, err := e.SweepCompletedUploads(ctx); err != nil && ctx.Err() == nil {
+		e.log.Warn("sweep completed uploads", "code", CodeOf(err).String(), "err", err)
+	}
 	st, err := e.Sweep(ctx)
 	if err != nil && ctx.Err() == nil {
 		e.log.Warn("sweep", "code", CodeOf(err).String(), "err", err)

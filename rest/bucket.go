@@ -240,7 +240,7 @@ func (h *Handler) deleteBucket(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, p, "storage.bucket.delete"), c.Params("bucket")); err != nil {
+	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, p, "storage.bucket.delete"), c.Params("bucket"), gateway.DeleteBucketOptions{}); err != nil {
 		return err
 	}
 	return sendJSON(c, fiber.Map{"message": "Successfully deleted"})

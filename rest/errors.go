@@ -97,6 +97,8 @@ var errorTable = map[gateway.Code]apiError{
 	// Deviation: the reference answers a full disk with 500 InternalError, which clients
 	// retry straight into the full disk; 507 says what is wrong and is not retried.
 	gateway.CodeInsufficientStorage: {HTTP: 507, StatusCode: "507", Err: "InsufficientStorage", Code: "InsufficientStorage", Message: "Insufficient storage"},
+	// Only S3's CreateBucket tells an owner apart; for REST it is the reference's duplicate.
+	gateway.CodeBucketAlreadyOwnedByYou: {HTTP: 400, StatusCode: "409", Err: "Duplicate", Code: "BucketAlreadyExists", Message: "The resource already exists"},
 }
 
 // toAPIError renders any error as the envelope; unknown errors are 500s.

@@ -1,20 +1,45 @@
 package s3proto
 
 import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
 )
 
-// listBuckets answers every bucket the caller may see (RLS SELECT on buckets).
+// listBuckets answers the buckets the caller may see (RLS SELECT on buckets) in name
+// order, a page of max-buckets (1..10000, default 10000) at a time, as S3: prefix filters,
+// continuation-token resumes after the previous page.
 func (h *Handler) listBuckets(c *fiber.Ctx, req *request) error {
-	buckets, err := h.engine.ListBuckets(c.UserContext(), h.caller(c, req), gateway.ListBuckets{SortColumn: "name"})
+	in := gateway.BucketPage{Prefix: req.query.Get("prefix"), Limit: gateway.MaxListBuckets}
+	if req.query.Has("max-buckets") {
+		n, err := strconv.Atoi(req.query.Get("max-buckets"))
+		if err != nil || n < 1 || n > gateway.MaxListBuckets {
+			return errorf(400, "InvalidArgument", "Argument max-buckets must be an integer between 1 and 10000.")
+		}
+		in.Limit = n
+	}
+	token := req.query.Get("continuation-token")
+	if token != "" {
+		after, err := decodeBucketToken(token)
+		if err != nil {
+			return err
+		}
+		in.After = after
+	}
+	page, err := h.engine.ListBucketPage(c.UserContext(), h.caller(c, req), in)
 	if err != nil {
 		return err
 	}
-	out := listAllMyBucketsResult{Buckets: make([]bucketEntry, len(buckets))}
-	for i, b := range buckets {
+	out := listAllMyBucketsResult{Buckets: make([]bucketEntry, len(page.Buckets)), Prefix: in.Prefix}
+	for i, b := range page.Buckets {
 		out.Buckets[i] = bucketEntry{Name: b.Name, CreationDate: isoTime(b.CreatedAt)}
+	}
+	if page.IsTruncated {
+		out.ContinuationToken = encodeBucketToken(page.NextAfter)
 	}
 	if c.Method() == fiber.MethodHead {
 		return nil
@@ -22,25 +47,42 @@ func (h *Handler) listBuckets(c *fiber.Ctx, req *request) error {
 	return writeXML(c, fiber.StatusOK, out)
 }
 
+// ListBuckets continuation tokens are opaque to clients: base64 of "b:<last name>".
+func encodeBucketToken(after string) string {
+	return base64.StdEncoding.EncodeToString([]byte("b:" + after))
+}
+
+func decodeBucketToken(tok string) (string, error) {
+	raw, err := base64.StdEncoding.DecodeString(tok)
+	after, ok := strings.CutPrefix(string(raw), "b:")
+	if err != nil || !ok || len(tok) > 1024 {
+		return "", errorf(400, "InvalidArgument", "The continuation token provided is incorrect")
+	}
+	return after, nil
+}
+
 // createBucket creates a bucket; x-amz-acl: public-read makes it public (as the reference).
-// A CreateBucketConfiguration body is read (its signature checked) and ignored.
+// A CreateBucketConfiguration body is read (its signature checked) and ignored. New names
+// follow S3's rules. Re-creating a bucket the caller owns is 409 BucketAlreadyOwnedByYou,
+// except in us-east-1, where S3 keeps its legacy 200.
 func (h *Handler) createBucket(c *fiber.Ctx, req *request) error {
 	if _, err := h.readSmallBody(c, req); err != nil {
 		return err
 	}
 	acl := c.Get("x-amz-acl")
 	_, err := h.engine.CreateBucket(c.UserContext(), h.caller(c, req), gateway.CreateBucket{ID: req.bucket,
-		Public: acl == "public-read" || acl == "public-read-write", FileSizeLimit: gateway.NoLimit})
-	if err != nil {
+		Public: acl == "public-read" || acl == "public-read-write", FileSizeLimit: gateway.NoLimit, S3Names: true})
+	if err != nil && !(gateway.CodeOf(err) == gateway.CodeBucketAlreadyOwnedByYou && h.region() == "us-east-1") {
 		return err
 	}
 	c.Set(fiber.HeaderLocation, "/"+req.bucket)
 	return empty200(c)
 }
 
-// deleteBucket removes an empty bucket: 204, or 409 BucketNotEmpty.
+// deleteBucket removes a bucket without objects, aborting its unfinished uploads as S3
+// does: 204, or 409 BucketNotEmpty.
 func (h *Handler) deleteBucket(c *fiber.Ctx, req *request) error {
-	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, req), req.bucket); err != nil {
+	if err := h.engine.DeleteBucket(c.UserContext(), h.caller(c, req), req.bucket, gateway.DeleteBucketOptions{AbortUploads: true}); err != nil {
 		return err
 	}
 	return noContent(c)

@@ -57,12 +57,12 @@ func emptyChunkedPut(t *testing.T, target string, sigSecret string) *http.Reques
 func TestEmptyChunkedPutChecksFinalChunk(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/ec", nil, nil, 200)
+	f.must(t, "PUT", "/s3/ecb", nil, nil, 200)
 	for _, tc := range []struct {
 		name, secret string
 		want         int
 	}{{"forged final chunk", "not-the-secret", 403}, {"signed final chunk", testSecret, 200}} {
-		resp, err := f.app.Test(emptyChunkedPut(t, "/s3/ec/empty", tc.secret), -1)
+		resp, err := f.app.Test(emptyChunkedPut(t, "/s3/ecb/empty", tc.secret), -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestEmptyChunkedPutChecksFinalChunk(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Fatalf("%s: %d, want %d: %s", tc.name, resp.StatusCode, tc.want, data)
 		}
-		head, _ := f.do(t, serviceCreds, "HEAD", "/s3/ec/empty", nil, nil)
+		head, _ := f.do(t, serviceCreds, "HEAD", "/s3/ecb/empty", nil, nil)
 		if stored := head.StatusCode == 200; stored != (tc.want == 200) {
 			t.Fatalf("%s: HEAD after the PUT answered %d", tc.name, head.StatusCode)
 		}

@@ -10,13 +10,13 @@ import (
 func TestDeleteObjectMissingBucketOrKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/db", nil, nil, 200)
+	f.must(t, "PUT", "/s3/dbb", nil, nil, 200)
 	cases := []struct {
 		name, target string
 		status       int
 		code         string
 	}{
-		{"missing key in existing bucket", "/s3/db/never", 204, ""},
+		{"missing key in existing bucket", "/s3/dbb/never", 204, ""},
 		{"missing bucket", "/s3/nobucket/k", 404, "<Code>NoSuchBucket</Code>"},
 		{"delete objects on missing bucket", "/s3/nobucket?delete", 404, "<Code>NoSuchBucket</Code>"},
 	}
@@ -37,18 +37,18 @@ func TestDeleteObjectMissingBucketOrKey(t *testing.T) {
 func TestDeleteUnderRLS(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/rb", nil, nil, 200)
+	f.must(t, "PUT", "/s3/rbb", nil, nil, 200)
 	ctx := context.Background()
 	for _, q := range []string{
-		`create policy rls_select on storage.objects for select to authenticated using (bucket_id = 'rb')`,
-		`create policy rls_delete on storage.objects for delete to authenticated using (bucket_id = 'rb' and name like 'mine/%')`,
+		`create policy rls_select on storage.objects for select to authenticated using (bucket_id = 'rbb')`,
+		`create policy rls_delete on storage.objects for delete to authenticated using (bucket_id = 'rbb' and name like 'mine/%')`,
 	} {
 		if _, err := f.db.Pool().Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, k := range []string{"mine/a", "mine/b", "theirs/a", "theirs/b"} {
-		f.must(t, "PUT", "/s3/rb/"+k, []byte(k), nil, 200)
+		f.must(t, "PUT", "/s3/rbb/"+k, []byte(k), nil, 200)
 	}
 	userJWT, _ := f.verifier.Sign(map[string]any{"role": "authenticated", "sub": "8d1b7c1e-0000-4000-8000-000000000003", "exp": time.Now().Add(time.Hour).Unix()})
 	user := creds{ak: testTenant, secret: f.anonKey, token: userJWT}
@@ -58,16 +58,16 @@ func TestDeleteUnderRLS(t *testing.T) {
 		want, wantNot              []string
 		gone, kept                 []string
 	}{
-		{"delete objects mixed", "POST", "/s3/rb?delete",
+		{"delete objects mixed", "POST", "/s3/rbb?delete",
 			`<Delete><Object><Key>mine/a</Key></Object><Object><Key>theirs/a</Key></Object><Object><Key>mine/never</Key></Object></Delete>`, 200,
 			[]string{"<Deleted><Key>mine/a</Key></Deleted>", "<Deleted><Key>mine/never</Key></Deleted>",
 				"<Error><Key>theirs/a</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"},
 			[]string{"<Deleted><Key>theirs/a</Key>"}, []string{"mine/a"}, []string{"theirs/a"}},
-		{"delete objects quiet still reports refusals", "POST", "/s3/rb?delete",
+		{"delete objects quiet still reports refusals", "POST", "/s3/rbb?delete",
 			`<Delete><Quiet>true</Quiet><Object><Key>theirs/b</Key></Object><Object><Key>mine/b</Key></Object></Delete>`, 200,
 			[]string{"<Error><Key>theirs/b</Key><Code>AccessDenied</Code>"}, []string{"<Deleted>"}, []string{"mine/b"}, []string{"theirs/b"}},
-		{"delete object refused", "DELETE", "/s3/rb/theirs/a", "", 403, []string{"<Code>AccessDenied</Code>"}, nil, nil, []string{"theirs/a"}},
-		{"delete object missing key", "DELETE", "/s3/rb/mine/never", "", 204, nil, nil, nil, nil},
+		{"delete object refused", "DELETE", "/s3/rbb/theirs/a", "", 403, []string{"<Code>AccessDenied</Code>"}, nil, nil, []string{"theirs/a"}},
+		{"delete object missing key", "DELETE", "/s3/rbb/mine/never", "", 204, nil, nil, nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,10 +82,10 @@ func TestDeleteUnderRLS(t *testing.T) {
 				}
 			}
 			for _, k := range tc.gone {
-				f.must(t, "HEAD", "/s3/rb/"+k, nil, nil, 404)
+				f.must(t, "HEAD", "/s3/rbb/"+k, nil, nil, 404)
 			}
 			for _, k := range tc.kept {
-				f.must(t, "HEAD", "/s3/rb/"+k, nil, nil, 200)
+				f.must(t, "HEAD", "/s3/rbb/"+k, nil, nil, 200)
 			}
 		})
 	}

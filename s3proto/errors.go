@@ -71,6 +71,7 @@ var errorTable = map[gateway.Code]s3Error{
 	// re-sending the body into the same full disk; 507 (as MinIO's XMinioStorageFull) is
 	// not retried and says what is wrong.
 	gateway.CodeInsufficientStorage: {507, "InsufficientStorage", "Insufficient storage"},
+	gateway.CodeBucketAlreadyOwnedByYou: {409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it."},
 }
 
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).

@@ -152,8 +152,10 @@ func TestBucketOperations(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
-	_, data := f.must(t, "PUT", "/s3/bkt", nil, nil, 409)
-	wantContains(t, data, "<Code>BucketAlreadyExists</Code>", "<Resource>bkt</Resource>", "<RequestId>req-1</RequestId>")
+	// us-east-1 keeps S3's legacy 200 for re-creating your own bucket (TestCreateBucketS3).
+	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
+	_, data := f.must(t, "PUT", "/s3/Bkt", nil, nil, 400)
+	wantContains(t, data, "<Code>InvalidBucketName</Code>", "<Resource>Bkt</Resource>", "<RequestId>req-1</RequestId>")
 	resp, _ := f.must(t, "HEAD", "/s3/bkt", nil, nil, 200)
 	if resp.Header.Get("x-amz-bucket-region") != testRegion {
 		t.Fatalf("region header %q", resp.Header.Get("x-amz-bucket-region"))
@@ -207,18 +209,18 @@ func TestBucketOperations(t *testing.T) {
 func TestObjectRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/b", nil, nil, 200)
+	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
 	body := []byte("hello, stowage")
 	md := md5.Sum(body)
 	hdr := map[string]string{"Content-Type": "text/plain", "Cache-Control": "max-age=60", "Content-Disposition": "attachment",
 		"Content-Language": "en", "Expires": "Wed, 21 Oct 2037 07:28:00 GMT", "x-amz-meta-Color": "blue",
 		"Content-MD5": base64.StdEncoding.EncodeToString(md[:]), "x-amz-tagging": "a=1&b=two"}
-	resp, _ := f.must(t, "PUT", "/s3/b/dir/hello%20world.txt", body, hdr, 200)
+	resp, _ := f.must(t, "PUT", "/s3/bkt/dir/hello%20world.txt", body, hdr, 200)
 	etag := resp.Header.Get("ETag")
 	if etag != `"`+hex.EncodeToString(md[:])+`"` {
 		t.Fatalf("etag %q", etag)
 	}
-	resp, data := f.must(t, "GET", "/s3/b/dir/hello%20world.txt", nil, nil, 200)
+	resp, data := f.must(t, "GET", "/s3/bkt/dir/hello%20world.txt", nil, nil, 200)
 	if !bytes.Equal(data, body) {
 		t.Fatalf("body %q", data)
 	}
@@ -236,27 +238,27 @@ func TestObjectRoundTrip(t *testing.T) {
 		status int
 		body   string
 	}{
-		{"range", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"Range": "bytes=0-4"}, 206, "hello"},
-		{"suffix range", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"Range": "bytes=-7"}, 206, "stowage"},
-		{"bad range", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"Range": "bytes=100-"}, 416, "InvalidRange"},
-		{"if-none-match", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"If-None-Match": etag}, 304, ""},
-		{"if-match fails", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"If-Match": `"nope"`}, 412, "PreconditionFailed"},
-		{"if-match ok", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"If-Match": etag}, 200, "hello, stowage"},
-		{"if-unmodified-since past", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 412, ""},
-		{"if-modified-since future", "GET", "/s3/b/dir/hello%20world.txt", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304, ""},
+		{"range", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"Range": "bytes=0-4"}, 206, "hello"},
+		{"suffix range", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"Range": "bytes=-7"}, 206, "stowage"},
+		{"bad range", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"Range": "bytes=100-"}, 416, "InvalidRange"},
+		{"if-none-match", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"If-None-Match": etag}, 304, ""},
+		{"if-match fails", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"If-Match": `"nope"`}, 412, "PreconditionFailed"},
+		{"if-match ok", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"If-Match": etag}, 200, "hello, stowage"},
+		{"if-unmodified-since past", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 412, ""},
+		{"if-modified-since future", "GET", "/s3/bkt/dir/hello%20world.txt", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304, ""},
 		// S3 answers part 1 of a single-part object as a range over all of it.
-		{"part 1", "GET", "/s3/b/dir/hello%20world.txt?partNumber=1", nil, 206, "hello, stowage"},
-		{"part 2", "GET", "/s3/b/dir/hello%20world.txt?partNumber=2", nil, 416, "InvalidPartNumber"},
-		{"part number with a sign", "GET", "/s3/b/dir/hello%20world.txt?partNumber=%2B1", nil, 400, "InvalidArgument"},
-		{"part number out of range", "GET", "/s3/b/dir/hello%20world.txt?partNumber=10001", nil, 400, "InvalidArgument"},
-		{"override", "GET", "/s3/b/dir/hello%20world.txt?response-content-type=image%2Fpng", nil, 200, "hello"},
-		{"missing key", "GET", "/s3/b/nope", nil, 404, "<Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Resource>b/nope</Resource>"},
-		{"head", "HEAD", "/s3/b/dir/hello%20world.txt", nil, 200, ""},
-		{"tagging", "GET", "/s3/b/dir/hello%20world.txt?tagging", nil, 200, "<Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>b</Key><Value>two</Value></Tag>"},
-		{"attributes", "GET", "/s3/b/dir/hello%20world.txt?attributes", map[string]string{"x-amz-object-attributes": "ETag,ObjectSize,StorageClass"}, 200, "<ObjectSize>14</ObjectSize>"},
-		{"bad md5", "PUT", "/s3/b/other", map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(make([]byte, 16))}, 400, "BadDigest"},
-		{"bad checksum", "PUT", "/s3/b/other", map[string]string{"x-amz-checksum-crc32": "AAAAAA=="}, 400, "BadDigest"},
-		{"invalid key", "PUT", "/s3/b/a%5Bb", nil, 400, "InvalidKey"},
+		{"part 1", "GET", "/s3/bkt/dir/hello%20world.txt?partNumber=1", nil, 206, "hello, stowage"},
+		{"part 2", "GET", "/s3/bkt/dir/hello%20world.txt?partNumber=2", nil, 416, "InvalidPartNumber"},
+		{"part number with a sign", "GET", "/s3/bkt/dir/hello%20world.txt?partNumber=%2B1", nil, 400, "InvalidArgument"},
+		{"part number out of range", "GET", "/s3/bkt/dir/hello%20world.txt?partNumber=10001", nil, 400, "InvalidArgument"},
+		{"override", "GET", "/s3/bkt/dir/hello%20world.txt?response-content-type=image%2Fpng", nil, 200, "hello"},
+		{"missing key", "GET", "/s3/bkt/nope", nil, 404, "<Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Resource>bkt/nope</Resource>"},
+		{"head", "HEAD", "/s3/bkt/dir/hello%20world.txt", nil, 200, ""},
+		{"tagging", "GET", "/s3/bkt/dir/hello%20world.txt?tagging", nil, 200, "<Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>b</Key><Value>two</Value></Tag>"},
+		{"attributes", "GET", "/s3/bkt/dir/hello%20world.txt?attributes", map[string]string{"x-amz-object-attributes": "ETag,ObjectSize,StorageClass"}, 200, "<ObjectSize>14</ObjectSize>"},
+		{"bad md5", "PUT", "/s3/bkt/other", map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(make([]byte, 16))}, 400, "BadDigest"},
+		{"bad checksum", "PUT", "/s3/bkt/other", map[string]string{"x-amz-checksum-crc32": "AAAAAA=="}, 400, "BadDigest"},
+		{"invalid key", "PUT", "/s3/bkt/a%5Bb", nil, 400, "InvalidKey"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,13 +279,13 @@ func TestObjectRoundTrip(t *testing.T) {
 		})
 	}
 	// A failed checksum never replaces a stored object.
-	f.must(t, "GET", "/s3/b/other", nil, nil, 404)
+	f.must(t, "GET", "/s3/bkt/other", nil, nil, 404)
 }
 
 func TestChecksumStoredAndReturned(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/b", nil, nil, 200)
+	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
 	body := []byte("checksummed")
 	for _, alg := range gateway.ChecksumAlgorithms {
 		t.Run(alg, func(t *testing.T) {
@@ -291,12 +293,12 @@ func TestChecksumStoredAndReturned(t *testing.T) {
 			h.Write(body)
 			sum := base64.StdEncoding.EncodeToString(h.Sum(nil))
 			name := "x-amz-checksum-" + strings.ToLower(alg)
-			f.must(t, "PUT", "/s3/b/"+alg, body, map[string]string{name: sum}, 200)
-			resp, _ := f.must(t, "GET", "/s3/b/"+alg, nil, map[string]string{"x-amz-checksum-mode": "ENABLED"}, 200)
+			f.must(t, "PUT", "/s3/bkt/"+alg, body, map[string]string{name: sum}, 200)
+			resp, _ := f.must(t, "GET", "/s3/bkt/"+alg, nil, map[string]string{"x-amz-checksum-mode": "ENABLED"}, 200)
 			if resp.Header.Get(name) != sum {
 				t.Fatalf("%s = %q, want %q", name, resp.Header.Get(name), sum)
 			}
-			resp, _ = f.must(t, "GET", "/s3/b/"+alg, nil, nil, 200)
+			resp, _ = f.must(t, "GET", "/s3/bkt/"+alg, nil, nil, 200)
 			if resp.Header.Get(name) != "" {
 				t.Fatal("checksum returned without checksum mode")
 			}
@@ -307,31 +309,31 @@ func TestChecksumStoredAndReturned(t *testing.T) {
 func TestTaggingNeverOverwritesObject(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/b", nil, nil, 200)
-	f.must(t, "PUT", "/s3/b/k", []byte("original"), nil, 200)
+	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
+	f.must(t, "PUT", "/s3/bkt/k", []byte("original"), nil, 200)
 	doc := `<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>env</Key><Value>prod</Value></Tag></TagSet></Tagging>`
-	f.must(t, "PUT", "/s3/b/k?tagging", []byte(doc), nil, 200)
-	_, data := f.must(t, "GET", "/s3/b/k", nil, nil, 200)
+	f.must(t, "PUT", "/s3/bkt/k?tagging", []byte(doc), nil, 200)
+	_, data := f.must(t, "GET", "/s3/bkt/k", nil, nil, 200)
 	if string(data) != "original" {
 		t.Fatalf("object became %q", data)
 	}
-	_, data = f.must(t, "GET", "/s3/b/k?tagging", nil, nil, 200)
+	_, data = f.must(t, "GET", "/s3/bkt/k?tagging", nil, nil, 200)
 	wantContains(t, data, "<Key>env</Key><Value>prod</Value>")
-	f.must(t, "DELETE", "/s3/b/k?tagging", nil, nil, 204)
-	_, data = f.must(t, "GET", "/s3/b/k?tagging", nil, nil, 200)
+	f.must(t, "DELETE", "/s3/bkt/k?tagging", nil, nil, 204)
+	_, data = f.must(t, "GET", "/s3/bkt/k?tagging", nil, nil, 200)
 	if strings.Contains(string(data), "env") {
 		t.Fatalf("tags not removed: %s", data)
 	}
-	_, data = f.must(t, "PUT", "/s3/b/k?tagging", []byte("<Tagging><TagSet>"), nil, 400)
+	_, data = f.must(t, "PUT", "/s3/bkt/k?tagging", []byte("<Tagging><TagSet>"), nil, 400)
 	wantContains(t, data, "MalformedXML")
 	eleven := "<Tagging><TagSet>" + strings.Repeat("", 0)
 	for i := 0; i < 11; i++ {
 		eleven += "<Tag><Key>k" + string(rune('a'+i)) + "</Key><Value>v</Value></Tag>"
 	}
 	eleven += "</TagSet></Tagging>"
-	_, data = f.must(t, "PUT", "/s3/b/k?tagging", []byte(eleven), nil, 400)
+	_, data = f.must(t, "PUT", "/s3/bkt/k?tagging", []byte(eleven), nil, 400)
 	wantContains(t, data, "<Code>InvalidArgument</Code>", "cannot be greater than 10")
-	_, data = f.must(t, "PUT", "/s3/b/missing?tagging", []byte(doc), nil, 404)
+	_, data = f.must(t, "PUT", "/s3/bkt/missing?tagging", []byte(doc), nil, 404)
 	wantContains(t, data, "<Code>NoSuchKey</Code>")
 }
 
@@ -385,9 +387,9 @@ func TestCopyObject(t *testing.T) {
 func TestListObjects(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/b", nil, nil, 200)
+	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
 	for _, k := range []string{"a.txt", "dir/x", "dir/y", "dir/sub/z", "e f", "z"} {
-		f.must(t, "PUT", "/s3/b/"+strings.ReplaceAll(k, " ", "%20"), []byte(k), nil, 200)
+		f.must(t, "PUT", "/s3/bkt/"+strings.ReplaceAll(k, " ", "%20"), []byte(k), nil, 200)
 	}
 	cases := []struct {
 		name  string
@@ -405,10 +407,16 @@ func TestListObjects(t *testing.T) {
 		{"v2 owner", "list-type=2&fetch-owner=true", []string{"<Owner>"}, nil},
 		{"v1 marker", "marker=dir/y&max-keys=1", []string{"<Marker>dir/y</Marker>", "<Key>e f</Key>", "<NextMarker>e f</NextMarker>"}, nil},
 		{"versions", "versions&prefix=dir/", []string{"<Version><Key>dir/sub/z</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"}, nil},
+		// max-keys=0 is an empty page that is not truncated, as S3 answers.
+		{"v2 max-keys 0", "list-type=2&max-keys=0", []string{"<KeyCount>0</KeyCount>", "<MaxKeys>0</MaxKeys>", "<IsTruncated>false</IsTruncated>"}, []string{"<Key>", "<Prefix>dir/", "NextContinuationToken"}},
+		{"v1 max-keys 0", "max-keys=0&delimiter=/", []string{"<MaxKeys>0</MaxKeys>", "<IsTruncated>false</IsTruncated>"}, []string{"<Key>", "<Prefix>dir/", "NextMarker"}},
+		{"v2 empty max-keys", "list-type=2&max-keys=", []string{"<KeyCount>6</KeyCount>", "<MaxKeys>1000</MaxKeys>"}, nil},
+		// An empty continuation-token is no token.
+		{"v2 empty token", "list-type=2&continuation-token=", []string{"<KeyCount>6</KeyCount>", "<Key>a.txt</Key>"}, []string{"<ContinuationToken>"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, data := f.must(t, "GET", "/s3/b?"+tc.query, nil, nil, 200)
+			_, data := f.must(t, "GET", "/s3/bkt?"+tc.query, nil, nil, 200)
 			wantContains(t, data, tc.want...)
 			for _, s := range tc.not {
 				if strings.Contains(string(data), s) {
@@ -424,7 +432,7 @@ func TestListObjects(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			_, data := f.must(t, "GET", "/s3/b?"+tc.query, nil, nil, 400)
+			_, data := f.must(t, "GET", "/s3/bkt?"+tc.query, nil, nil, 400)
 			wantContains(t, data, tc.code)
 		})
 	}
@@ -433,14 +441,14 @@ func TestListObjects(t *testing.T) {
 func TestDeleteObjects(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/b", nil, nil, 200)
-	f.must(t, "PUT", "/s3/b/a", []byte("a"), nil, 200)
-	f.must(t, "PUT", "/s3/b/b", []byte("b"), nil, 200)
+	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
+	f.must(t, "PUT", "/s3/bkt/a", []byte("a"), nil, 200)
+	f.must(t, "PUT", "/s3/bkt/b", []byte("b"), nil, 200)
 	doc := []byte(`<Delete><Object><Key>a</Key></Object><Object><Key>b</Key></Object><Object><Key>never</Key></Object></Delete>`)
-	_, data := f.must(t, "POST", "/s3/b?delete", doc, nil, 200)
+	_, data := f.must(t, "POST", "/s3/bkt?delete", doc, nil, 200)
 	wantContains(t, data, "<Deleted><Key>a</Key></Deleted>", "<Deleted><Key>never</Key></Deleted>")
-	f.must(t, "GET", "/s3/b/a", nil, nil, 404)
-	_, data = f.must(t, "POST", "/s3/b?delete", []byte(`<Delete><Quiet>true</Quiet><Object><Key>x</Key></Object></Delete>`), nil, 200)
+	f.must(t, "GET", "/s3/bkt/a", nil, nil, 404)
+	_, data = f.must(t, "POST", "/s3/bkt?delete", []byte(`<Delete><Quiet>true</Quiet><Object><Key>x</Key></Object></Delete>`), nil, 200)
 	if strings.Contains(string(data), "Deleted") {
 		t.Fatalf("quiet mode reported deletions: %s", data)
 	}
@@ -450,26 +458,26 @@ func TestDeleteObjects(t *testing.T) {
 		many.WriteString("<Object><Key>k</Key></Object>")
 	}
 	many.WriteString("</Delete>")
-	_, data = f.must(t, "POST", "/s3/b?delete", []byte(many.String()), nil, 400)
+	_, data = f.must(t, "POST", "/s3/bkt?delete", []byte(many.String()), nil, 400)
 	wantContains(t, data, "<Code>MalformedXML</Code>")
-	_, data = f.must(t, "POST", "/s3/b?delete", []byte("not xml"), nil, 400)
+	_, data = f.must(t, "POST", "/s3/bkt?delete", []byte("not xml"), nil, 400)
 	wantContains(t, data, "<Code>MalformedXML</Code>")
 	md := md5.Sum([]byte("other"))
-	_, data = f.must(t, "POST", "/s3/b?delete", doc, map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(md[:])}, 400)
+	_, data = f.must(t, "POST", "/s3/bkt?delete", doc, map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(md[:])}, 400)
 	wantContains(t, data, "<Code>BadDigest</Code>")
-	f.must(t, "HEAD", "/s3/b/b", nil, nil, 404) // deleted by the first request, not by a refused one
-	f.must(t, "PUT", "/s3/b/kept", []byte("kept"), nil, 200)
+	f.must(t, "HEAD", "/s3/bkt/b", nil, nil, 404) // deleted by the first request, not by a refused one
+	f.must(t, "PUT", "/s3/bkt/kept", []byte("kept"), nil, 200)
 	md = md5.Sum([]byte("other"))
-	_, data = f.must(t, "POST", "/s3/b?delete", []byte(`<Delete><Object><Key>kept</Key></Object></Delete>`),
+	_, data = f.must(t, "POST", "/s3/bkt?delete", []byte(`<Delete><Object><Key>kept</Key></Object></Delete>`),
 		map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(md[:])}, 400)
 	wantContains(t, data, "<Code>BadDigest</Code>")
-	f.must(t, "HEAD", "/s3/b/kept", nil, nil, 200) // a body that failed its digest deletes nothing
+	f.must(t, "HEAD", "/s3/bkt/kept", nil, nil, 200) // a body that failed its digest deletes nothing
 }
 
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/b", nil, nil, 200)
+	f.must(t, "PUT", "/s3/bkt", nil, nil, 200)
 	userJWT, _ := f.verifier.Sign(map[string]any{"role": "authenticated", "sub": "8d1b7c1e-0000-4000-8000-000000000001", "exp": time.Now().Add(time.Hour).Unix()})
 	user := creds{ak: testTenant, secret: f.anonKey, token: userJWT}
 	cases := []struct {
@@ -486,7 +494,7 @@ func TestAuthentication(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, data := f.do(t, tc.c, "PUT", "/s3/b/k", []byte("x"), nil)
+			resp, data := f.do(t, tc.c, "PUT", "/s3/bkt/k", []byte("x"), nil)
 			if resp.StatusCode != tc.status || !strings.Contains(string(data), tc.code) {
 				t.Fatalf("%d %s", resp.StatusCode, data)
 			}
@@ -501,28 +509,28 @@ func TestAuthentication(t *testing.T) {
 	// With a policy the user's writes pass RLS, and the row is owned by the JWT's sub.
 	ctx := context.Background()
 	for _, q := range []string{
-		`create policy s3_insert on storage.objects for insert to authenticated with check (bucket_id = 'b')`,
-		`create policy s3_select on storage.objects for select to authenticated using (bucket_id = 'b' and owner_id = auth.uid()::text)`,
-		`create policy s3_update on storage.objects for update to authenticated using (bucket_id = 'b' and owner_id = auth.uid()::text)`,
+		`create policy s3_insert on storage.objects for insert to authenticated with check (bucket_id = 'bkt')`,
+		`create policy s3_select on storage.objects for select to authenticated using (bucket_id = 'bkt' and owner_id = auth.uid()::text)`,
+		`create policy s3_update on storage.objects for update to authenticated using (bucket_id = 'bkt' and owner_id = auth.uid()::text)`,
 	} {
 		if _, err := f.db.Pool().Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	resp, data := f.do(t, user, "PUT", "/s3/b/mine", []byte("mine"), nil)
+	resp, data := f.do(t, user, "PUT", "/s3/bkt/mine", []byte("mine"), nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("user put: %d %s", resp.StatusCode, data)
 	}
-	f.must(t, "PUT", "/s3/b/theirs", []byte("theirs"), nil, 200)
-	_, data = f.do(t, user, "GET", "/s3/b?list-type=2", nil, nil)
+	f.must(t, "PUT", "/s3/bkt/theirs", []byte("theirs"), nil, 200)
+	_, data = f.do(t, user, "GET", "/s3/bkt?list-type=2", nil, nil)
 	if !strings.Contains(string(data), "<Key>mine</Key>") || strings.Contains(string(data), "theirs") {
 		t.Fatalf("RLS listing: %s", data)
 	}
-	resp, _ = f.do(t, user, "GET", "/s3/b/theirs", nil, nil)
+	resp, _ = f.do(t, user, "GET", "/s3/bkt/theirs", nil, nil)
 	if resp.StatusCode != 404 {
 		t.Fatalf("invisible object: %d", resp.StatusCode)
 	}
-	resp, _ = f.do(t, user, "PUT", "/s3/b/theirs?tagging", []byte(`<Tagging><TagSet/></Tagging>`), nil)
+	resp, _ = f.do(t, user, "PUT", "/s3/bkt/theirs?tagging", []byte(`<Tagging><TagSet/></Tagging>`), nil)
 	if resp.StatusCode != 404 {
 		t.Fatalf("tagging invisible object: %d", resp.StatusCode)
 	}
@@ -531,10 +539,10 @@ func TestAuthentication(t *testing.T) {
 func TestVirtualHostedStyle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/vh", nil, nil, 200)
-	f.must(t, "PUT", "/s3/vh/dir/k", []byte("virtual"), nil, 200)
+	f.must(t, "PUT", "/s3/vhb", nil, nil, 200)
+	f.must(t, "PUT", "/s3/vhb/dir/k", []byte("virtual"), nil, 200)
 	// The root mount (S3 listener) takes bucket.domain hosts.
-	req, err := http.NewRequest("GET", "http://vh.s3.test/root/dir/k", nil)
+	req, err := http.NewRequest("GET", "http://vhb.s3.test/root/dir/k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +557,7 @@ func TestVirtualHostedStyle(t *testing.T) {
 	data, _ := io.ReadAll(resp.Body)
 	// Mounted under /root in this test, the key is "root/dir/k" — which does not exist —
 	// proving the host, not the path, named the bucket.
-	if resp.StatusCode != 404 || !strings.Contains(string(data), "<Resource>vh/root/dir/k</Resource>") {
+	if resp.StatusCode != 404 || !strings.Contains(string(data), "<Resource>vhb/root/dir/k</Resource>") {
 		t.Fatalf("%d %s", resp.StatusCode, data)
 	}
 }
@@ -627,20 +635,20 @@ func TestSignedBehindProxy(t *testing.T) {
 func TestHeadObjectConditionsAndRange(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/hd", nil, nil, 200)
-	resp, _ := f.must(t, "PUT", "/s3/hd/k", []byte("0123456789"), nil, 200)
+	f.must(t, "PUT", "/s3/hdb", nil, nil, 200)
+	resp, _ := f.must(t, "PUT", "/s3/hdb/k", []byte("0123456789"), nil, 200)
 	etag := resp.Header.Get("ETag")
-	resp, _ = f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"Range": "bytes=2-5"}, 206)
+	resp, _ = f.must(t, "HEAD", "/s3/hdb/k", nil, map[string]string{"Range": "bytes=2-5"}, 206)
 	if resp.Header.Get("Content-Range") != "bytes 2-5/10" || resp.ContentLength != 4 {
 		t.Fatalf("range HEAD: Content-Range %q, length %d", resp.Header.Get("Content-Range"), resp.ContentLength)
 	}
-	resp, _ = f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"If-None-Match": etag}, 304)
+	resp, _ = f.must(t, "HEAD", "/s3/hdb/k", nil, map[string]string{"If-None-Match": etag}, 304)
 	if resp.Header.Get("ETag") != etag {
 		t.Fatalf("304 ETag %q, want %q", resp.Header.Get("ETag"), etag)
 	}
-	f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"If-Match": `"other"`}, 412)
-	f.must(t, "HEAD", "/s3/hd/k", nil, map[string]string{"Range": "bytes=20-30"}, 416)
-	resp, _ = f.must(t, "HEAD", "/s3/hd/k", nil, nil, 200)
+	f.must(t, "HEAD", "/s3/hdb/k", nil, map[string]string{"If-Match": `"other"`}, 412)
+	f.must(t, "HEAD", "/s3/hdb/k", nil, map[string]string{"Range": "bytes=20-30"}, 416)
+	resp, _ = f.must(t, "HEAD", "/s3/hdb/k", nil, nil, 200)
 	if resp.ContentLength != 10 || resp.Header.Get("ETag") != etag {
 		t.Fatalf("plain HEAD: length %d ETag %q", resp.ContentLength, resp.Header.Get("ETag"))
 	}

@@ -9,6 +9,17 @@ import (
 	"github.com/stowage/stowage/gateway"
 )
 
+// list runs the engine listing for p. max-keys=0 still checks the bucket and the caller
+// (NoSuchBucket, AccessDenied) but returns no entry and no truncation, as S3.
+func (h *Handler) list(c *fiber.Ctx, req *request, p listParams, startAfter string) (gateway.ListResult, error) {
+	res, err := h.engine.ListObjects(c.UserContext(), h.caller(c, req), gateway.ListObjects{Bucket: req.bucket,
+		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: startAfter, MaxKeys: max(p.maxKeys, 1)})
+	if err != nil || p.maxKeys > 0 {
+		return res, err
+	}
+	return gateway.ListResult{}, nil
+}
+
 // listParams are the query parameters shared by the listings.
 type listParams struct {
 	prefix, delimiter string
@@ -22,8 +33,9 @@ func parseListParams(req *request) (listParams, error) {
 	if err != nil {
 		return p, err
 	}
-	// 0 (or none) and values above 1000 list 1000 keys, as the reference does.
-	if n > 0 && n < gateway.MaxListKeys {
+	// Values above 1000 list 1000 keys. max-keys=0 asks for no keys: an empty page that is
+	// not truncated, as S3 answers (the reference lists 1000).
+	if req.query.Get("max-keys") != "" && n < gateway.MaxListKeys {
 		p.maxKeys = n
 	}
 	switch e := req.query.Get("encoding-type"); e {
@@ -88,14 +100,14 @@ func (h *Handler) listObjectsV2(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	start := req.query.Get("start-after")
+	// An empty continuation-token is no token (SDK paginators send one on the first page).
 	token := req.query.Get("continuation-token")
-	if req.query.Has("continuation-token") {
+	if token != "" {
 		if start, err = decodeToken(token); err != nil {
 			return err
 		}
 	}
-	res, err := h.engine.ListObjects(c.UserContext(), h.caller(c, req), gateway.ListObjects{Bucket: req.bucket,
-		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: start, MaxKeys: p.maxKeys})
+	res, err := h.list(c, req, p, start)
 	if err != nil {
 		return err
 	}
@@ -120,8 +132,7 @@ func (h *Handler) listObjectsV1(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	marker := req.query.Get("marker")
-	res, err := h.engine.ListObjects(c.UserContext(), h.caller(c, req), gateway.ListObjects{Bucket: req.bucket,
-		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: marker, MaxKeys: p.maxKeys})
+	res, err := h.list(c, req, p, marker)
 	if err != nil {
 		return err
 	}
@@ -145,8 +156,7 @@ func (h *Handler) listObjectVersions(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	marker := req.query.Get("key-marker")
-	res, err := h.engine.ListObjects(c.UserContext(), h.caller(c, req), gateway.ListObjects{Bucket: req.bucket,
-		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: marker, MaxKeys: p.maxKeys})
+	res, err := h.list(c, req, p, marker)
 	if err != nil {
 		return err
 	}

@@ -24,13 +24,13 @@ func TestUserMetadataLimit(t *testing.T) {
 	}
 
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/md", nil, nil, 200)
-	_, data := f.must(t, "PUT", "/s3/md/k", []byte("x"), map[string]string{"x-amz-meta-big": big}, 400)
+	f.must(t, "PUT", "/s3/mdb", nil, nil, 200)
+	_, data := f.must(t, "PUT", "/s3/mdb/k", []byte("x"), map[string]string{"x-amz-meta-big": big}, 400)
 	wantContains(t, data, "<Code>MetadataTooLarge</Code>")
-	f.must(t, "HEAD", "/s3/md/k", nil, nil, 404)
+	f.must(t, "HEAD", "/s3/mdb/k", nil, nil, 404)
 	fits := strings.Repeat("v", maxUserMetadata-len("fits"))
-	f.must(t, "PUT", "/s3/md/k", []byte("x"), map[string]string{"X-Amz-Meta-Fits": fits}, 200)
-	resp, _ := f.must(t, "HEAD", "/s3/md/k", nil, nil, 200)
+	f.must(t, "PUT", "/s3/mdb/k", []byte("x"), map[string]string{"X-Amz-Meta-Fits": fits}, 200)
+	resp, _ := f.must(t, "HEAD", "/s3/mdb/k", nil, nil, 200)
 	if resp.Header.Get("x-amz-meta-fits") != fits {
 		t.Fatalf("metadata at the limit not stored: %q", resp.Header.Get("x-amz-meta-fits"))
 	}

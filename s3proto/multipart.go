@@ -165,6 +165,10 @@ func (h *Handler) uploadPartCopy(c *fiber.Ctx, req *request) error {
 	part, err := h.engine.UploadPartCopy(c.UserContext(), h.caller(c, req), gateway.UploadPartCopy{Bucket: req.bucket, Key: req.key,
 		UploadID: req.query.Get("uploadId"), PartNumber: n, SrcBucket: srcBucket, SrcKey: srcKey,
 		Range: c.Get("x-amz-copy-source-range")})
+	if ge := (*gateway.Error)(nil); errors.As(err, &ge) && ge.Code == gateway.CodeInvalidRange {
+		// S3 answers a copy range outside the source with 400, not GetObject's 416.
+		return errorf(400, "InvalidRange", ge.Message)
+	}
 	if err != nil {
 		return err
 	}

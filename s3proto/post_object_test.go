@@ -99,12 +99,12 @@ func (f *fixture) post(t *testing.T, target string, p postForm) (*http.Response,
 func TestPostObject(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/pb", nil, nil, 200)
+	f.must(t, "PUT", "/s3/pbb", nil, nil, 200)
 	userJWT, _ := f.verifier.Sign(map[string]any{"role": "authenticated", "sub": "8d1b7c1e-0000-4000-8000-000000000002", "exp": time.Now().Add(time.Hour).Unix()})
 	user := creds{ak: testTenant, secret: f.anonKey, token: userJWT}
 	later := time.Now().Add(time.Hour)
 	base := func(key string, extra ...any) []any {
-		return append([]any{map[string]string{"bucket": "pb"}, []any{"eq", "$key", key}}, extra...)
+		return append([]any{map[string]string{"bucket": "pbb"}, []any{"eq", "$key", key}}, extra...)
 	}
 	cases := []struct {
 		name       string
@@ -120,11 +120,11 @@ func TestPostObject(t *testing.T) {
 			conditions: base("dir/meta.txt", []any{"starts-with", "$Content-Type", "text/"}, map[string]string{"x-amz-meta-color": "blue"},
 				map[string]string{"success_action_status": "201"}),
 			fields:   []postField{{"key", "dir/meta.txt"}, {"Content-Type", "text/plain"}, {"X-Amz-Meta-Color", "blue"}, {"success_action_status", "201"}},
-			filename: "m.txt", file: []byte("with metadata")}, 201, "<PostResponse><Location>http://127.0.0.1:5000/s3/pb/dir/meta.txt</Location><Bucket>pb</Bucket><Key>dir/meta.txt</Key><ETag>", "dir/meta.txt", ""},
+			filename: "m.txt", file: []byte("with metadata")}, 201, "<PostResponse><Location>http://127.0.0.1:5000/s3/pbb/dir/meta.txt</Location><Bucket>pbb</Bucket><Key>dir/meta.txt</Key><ETag>", "dir/meta.txt", ""},
 		{"204", postForm{creds: serviceCreds, expiration: later, conditions: base("s204", map[string]string{"success_action_status": "204"}),
 			fields: []postField{{"key", "s204"}, {"success_action_status", "204"}}, filename: "x", file: []byte("x")}, 204, "", "s204", ""},
 		{"filename substituted", postForm{creds: serviceCreds, expiration: later,
-			conditions: []any{map[string]string{"bucket": "pb"}, []any{"starts-with", "$key", "uploads/"}},
+			conditions: []any{map[string]string{"bucket": "pbb"}, []any{"starts-with", "$key", "uploads/"}},
 			fields:     []postField{{"key", "uploads/${filename}"}}, filename: "photo.jpg", file: []byte("jpeg")}, 200, "", "uploads/photo.jpg", ""},
 		{"within length range", postForm{creds: serviceCreds, expiration: later, conditions: base("ranged", []any{"content-length-range", 1, 5}),
 			fields: []postField{{"key", "ranged"}}, filename: "r", file: []byte("12345")}, 200, "", "ranged", ""},
@@ -145,7 +145,7 @@ func TestPostObject(t *testing.T) {
 		{"eq condition fails", postForm{creds: serviceCreds, expiration: later, conditions: base("ct", map[string]string{"content-type": "image/png"}),
 			fields: []postField{{"key", "ct"}, {"Content-Type", "text/html"}}, filename: "c", file: []byte("c")}, 403, "<Code>AccessDenied</Code>", "", "ct"},
 		{"starts-with fails", postForm{creds: serviceCreds, expiration: later,
-			conditions: []any{map[string]string{"bucket": "pb"}, []any{"starts-with", "$key", "uploads/"}},
+			conditions: []any{map[string]string{"bucket": "pbb"}, []any{"starts-with", "$key", "uploads/"}},
 			fields:     []postField{{"key", "other/${filename}"}}, filename: "f", file: []byte("f")}, 403, "<Code>AccessDenied</Code>", "", "other/f"},
 		{"bucket condition fails", postForm{creds: serviceCreds, expiration: later,
 			conditions: []any{map[string]string{"bucket": "elsewhere"}, []any{"eq", "$key", "wrongbucket"}},
@@ -163,12 +163,12 @@ func TestPostObject(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, data := f.post(t, "/s3/pb", tc.form)
+			resp, data := f.post(t, "/s3/pbb", tc.form)
 			if resp.StatusCode != tc.wantStatus || !strings.Contains(string(data), tc.wantCode) {
 				t.Fatalf("%d %s; want %d %s", resp.StatusCode, data, tc.wantStatus, tc.wantCode)
 			}
 			if tc.stored != "" {
-				_, got := f.must(t, "GET", "/s3/pb/"+tc.stored, nil, nil, 200)
+				_, got := f.must(t, "GET", "/s3/pbb/"+tc.stored, nil, nil, 200)
 				if !bytes.Equal(got, tc.form.file) {
 					t.Fatalf("stored %q, want %q", got, tc.form.file)
 				}
@@ -177,25 +177,25 @@ func TestPostObject(t *testing.T) {
 				}
 			}
 			if tc.notStored != "" {
-				f.must(t, "GET", "/s3/pb/"+tc.notStored, nil, nil, 404)
+				f.must(t, "GET", "/s3/pbb/"+tc.notStored, nil, nil, 404)
 			}
 		})
 	}
 	t.Run("content type and metadata stored", func(t *testing.T) {
-		resp, _ := f.must(t, "HEAD", "/s3/pb/dir/meta.txt", nil, nil, 200)
+		resp, _ := f.must(t, "HEAD", "/s3/pbb/dir/meta.txt", nil, nil, 200)
 		if resp.Header.Get("Content-Type") != "text/plain" || resp.Header.Get("x-amz-meta-color") != "blue" {
 			t.Fatalf("headers %v", resp.Header)
 		}
 	})
 	t.Run("redirect", func(t *testing.T) {
-		resp, _ := f.post(t, "/s3/pb", postForm{creds: serviceCreds, expiration: later,
+		resp, _ := f.post(t, "/s3/pbb", postForm{creds: serviceCreds, expiration: later,
 			conditions: base("redir", []any{"starts-with", "$success_action_redirect", "https://app.example/"}),
 			fields:     []postField{{"key", "redir"}, {"success_action_redirect", "https://app.example/done?x=1"}}, filename: "r", file: []byte("r")})
 		if resp.StatusCode != 303 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		u, err := url.Parse(resp.Header.Get("Location"))
-		if err != nil || u.Host != "app.example" || u.Query().Get("x") != "1" || u.Query().Get("bucket") != "pb" ||
+		if err != nil || u.Host != "app.example" || u.Query().Get("x") != "1" || u.Query().Get("bucket") != "pbb" ||
 			u.Query().Get("key") != "redir" || u.Query().Get("etag") == "" {
 			t.Fatalf("location %q", resp.Header.Get("Location"))
 		}
@@ -203,20 +203,20 @@ func TestPostObject(t *testing.T) {
 	t.Run("session token with RLS policy", func(t *testing.T) {
 		ctx := context.Background()
 		for _, q := range []string{
-			`create policy post_insert on storage.objects for insert to authenticated with check (bucket_id = 'pb')`,
-			`create policy post_select on storage.objects for select to authenticated using (bucket_id = 'pb' and owner_id = auth.uid()::text)`,
-			`create policy post_update on storage.objects for update to authenticated using (bucket_id = 'pb' and owner_id = auth.uid()::text)`,
+			`create policy post_insert on storage.objects for insert to authenticated with check (bucket_id = 'pbb')`,
+			`create policy post_select on storage.objects for select to authenticated using (bucket_id = 'pbb' and owner_id = auth.uid()::text)`,
+			`create policy post_update on storage.objects for update to authenticated using (bucket_id = 'pbb' and owner_id = auth.uid()::text)`,
 		} {
 			if _, err := f.db.Pool().Exec(ctx, q); err != nil {
 				t.Fatal(err)
 			}
 		}
-		resp, data := f.post(t, "/s3/pb", postForm{creds: user, expiration: later, conditions: base("user"),
+		resp, data := f.post(t, "/s3/pbb", postForm{creds: user, expiration: later, conditions: base("user"),
 			fields: []postField{{"key", "user"}}, filename: "u", file: []byte("user bytes")})
 		if resp.StatusCode != 200 {
 			t.Fatalf("%d %s", resp.StatusCode, data)
 		}
-		resp, data = f.do(t, user, "GET", "/s3/pb/user", nil, nil)
+		resp, data = f.do(t, user, "GET", "/s3/pbb/user", nil, nil)
 		if resp.StatusCode != 200 || string(data) != "user bytes" {
 			t.Fatalf("%d %s", resp.StatusCode, data)
 		}
@@ -226,7 +226,7 @@ func TestPostObject(t *testing.T) {
 		w := multipart.NewWriter(&body)
 		w.WriteField("key", "nofile")
 		w.Close()
-		req, _ := http.NewRequest("POST", "http://127.0.0.1:5000/s3/pb", &body)
+		req, _ := http.NewRequest("POST", "http://127.0.0.1:5000/s3/pbb", &body)
 		req.Header.Set("Content-Type", w.FormDataContentType())
 		resp, err := f.app.Test(req, -1)
 		if err != nil {
@@ -242,7 +242,7 @@ func TestPostObject(t *testing.T) {
 		for i := range maxPostFields {
 			p.fields = append(p.fields, postField{"x-ignore-" + string(rune('a'+i)), "v"})
 		}
-		resp, data := f.post(t, "/s3/pb", p)
+		resp, data := f.post(t, "/s3/pbb", p)
 		if resp.StatusCode != 400 || !strings.Contains(string(data), "MaxPostPreDataLengthExceeded") {
 			t.Fatalf("%d %s", resp.StatusCode, data)
 		}

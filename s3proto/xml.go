@@ -39,6 +39,9 @@ type listAllMyBucketsResult struct {
 	XMLName xml.Name      `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
 	Owner   *owner        `xml:"Owner,omitempty"`
 	Buckets []bucketEntry `xml:"Buckets>Bucket"`
+	// ContinuationToken is set when more buckets follow (ListBuckets paging).
+	ContinuationToken string `xml:"ContinuationToken,omitempty"`
+	Prefix            string `xml:"Prefix,omitempty"`
 }
 
 type owner struct {

@@ -170,5 +170,6 @@ func TestClients(t *testing.T) {
 		t.Run("multipart checksums", func(t *testing.T) { t.Parallel(); testMultipartChecksums(t, e) })
 		t.Run("post", func(t *testing.T) { t.Parallel(); testPostObject(t, e) })
 		t.Run("conditional writes and parts", func(t *testing.T) { t.Parallel(); testConditionalAndParts(t, e) })
+		t.Run("edges", func(t *testing.T) { t.Parallel(); testEdges(t, e) })
 	})
 }

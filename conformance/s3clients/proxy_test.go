@@ -66,15 +66,15 @@ func TestBehindGateway(t *testing.T) {
 	e := &env{srv: srv, endpoint: endpoint}
 	c := e.client(endpoint)
 
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gw")}); err != nil {
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gwb")}); err != nil {
 		t.Fatal(err)
 	}
 	key := "dir/a key+(1)!.bin"
 	data := randomBytes(11, 300<<10)
-	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gw"), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gwb"), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gw"), Key: aws.String(key)})
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gwb"), Key: aws.String(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +83,13 @@ func TestBehindGateway(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("got %d bytes back, want %d", len(got), len(data))
 	}
-	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("gw"), Prefix: aws.String("dir/")})
+	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("gwb"), Prefix: aws.String("dir/")})
 	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != key {
 		t.Fatalf("list: %+v, %v", list, err)
 	}
 
 	// A presigned GET fetched by a plain HTTP client through the proxy.
-	ps, err := s3.NewPresignClient(c).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gw"), Key: aws.String(key)},
+	ps, err := s3.NewPresignClient(c).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gwb"), Key: aws.String(key)},
 		s3.WithPresignExpires(time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -105,21 +105,21 @@ func TestBehindGateway(t *testing.T) {
 	}
 
 	// A multipart upload of two parts.
-	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("gw"), Key: aws.String("mp")})
+	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("gwb"), Key: aws.String("mp")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	big := randomBytes(12, 6<<20)
 	var parts []types.CompletedPart
 	for i, chunk := range [][]byte{big[:5<<20], big[5<<20:]} {
-		p, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("gw"), Key: aws.String("mp"), UploadId: mp.UploadId,
+		p, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("gwb"), Key: aws.String("mp"), UploadId: mp.UploadId,
 			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(chunk)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		parts = append(parts, types.CompletedPart{ETag: p.ETag, PartNumber: aws.Int32(int32(i + 1))})
 	}
-	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("gw"), Key: aws.String("mp"),
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("gwb"), Key: aws.String("mp"),
 		UploadId: mp.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +131,13 @@ func TestBehindGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	environ := awsEnv(t)
-	e.aws(t, environ, "s3", "cp", src, "s3://gw/cli/src file")
-	e.aws(t, environ, "s3", "cp", "s3://gw/cli/src file", back)
+	e.aws(t, environ, "s3", "cp", src, "s3://gwb/cli/src file")
+	e.aws(t, environ, "s3", "cp", "s3://gwb/cli/src file", back)
 	sameFile(t, src, back)
 
 	// The same proxy in front of a server that was not told the prefix.
 	plain := harness.Start(t, harness.Options{Env: map[string]string{"STORAGE_S3_REGION": region}})
-	_, err = e.client(gatewayProxy(t, plain.URL)).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gw")})
+	_, err = e.client(gatewayProxy(t, plain.URL)).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gwb")})
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "SignatureDoesNotMatch" {
 		t.Fatalf("without S3_PROTOCOL_PREFIX: %v, want SignatureDoesNotMatch", err)

@@ -111,6 +111,13 @@ type Multipart interface {
 	AbortUpload(ctx context.Context, key, uploadID string) error
 }
 
+// PartETagger is an optional capability of Multipart stores: the ETag the store keeps for
+// part n of an upload ("" when it has none). When two uploads of one part number overlap,
+// the store keeps the one that finished last; this tells the engine which one that was.
+type PartETagger interface {
+	PartETag(ctx context.Context, key, uploadID string, n int) (string, error)
+}
+
 // Composer is an optional capability: it writes dst as the concatenation of existing blobs,
 // in order, without passing the bytes through the gateway's memory (the file store uses
 // copy_file_range). Like Put, it is atomic.

@@ -51,6 +51,7 @@ var errorTable = map[gateway.Code]protoError{
 	gateway.CodeConflict:            {409, "Upload-Offset conflict"},
 	gateway.CodeGone:                {410, "The file for this url no longer exists"},
 	gateway.CodeInsufficientStorage: {507, "Insufficient storage"},
+	gateway.CodeBucketAlreadyOwnedByYou: {409, "The resource already exists"},
 }
 
 // toProto renders any error as a status and message; unknown errors are 500s whose cause

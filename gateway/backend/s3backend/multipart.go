@@ -70,3 +70,23 @@ func (s *Store) AbortUpload(ctx context.Context, key, uploadID string) error {
 	_, err = s.client.AbortMultipartUpload(cctx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: k, UploadId: &uploadID})
 	return s.mapErr(ctx, "abort multipart upload", key, err)
 }
+
+// PartETag returns the upstream's ETag of part n of the upload ("" when it has no such
+// part). An unknown upload is backend.ErrNotFound.
+func (s *Store) PartETag(ctx context.Context, key, uploadID string, n int) (string, error) {
+	k, err := s.objectKey(key)
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := s.callContext(ctx)
+	defer cancel()
+	out, err := s.client.ListParts(cctx, &s3.ListPartsInput{Bucket: &s.bucket, Key: k, UploadId: &uploadID,
+		PartNumberMarker: aws.String(fmt.Sprint(n - 1)), MaxParts: aws.Int32(1)})
+	if err != nil {
+		return "", s.mapErr(ctx, "list parts", key, err)
+	}
+	if len(out.Parts) == 0 || aws.ToInt32(out.Parts[0].PartNumber) != int32(n) {
+		return "", nil
+	}
+	return aws.ToString(out.Parts[0].ETag), nil
+}
