@@ -70,7 +70,7 @@ var errorTable = map[gateway.Code]s3Error{
 	// A full or read-only store. Deliberately not 503 SlowDown: SDKs retry 500/503 at once,
 	// re-sending the body into the same full disk; 507 (as MinIO's XMinioStorageFull) is
 	// not retried and says what is wrong.
-	gateway.CodeInsufficientStorage: {507, "InsufficientStorage", "Insufficient storage"},
+	gateway.CodeInsufficientStorage:     {507, "InsufficientStorage", "Insufficient storage"},
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it."},
 }
 
