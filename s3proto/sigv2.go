@@ -1,0 +1,36 @@
+package s3proto
+
+import (
+	"net/url"
+
+	"github.com/stowage/stowage/sigv4"
+)
+
+// errV2UnsignedOperation refuses a SigV2 request whose operation is chosen by a query
+// parameter that SigV2 does not sign.
+var errV2UnsignedOperation = errorf(403, "AccessDenied",
+	"This operation is selected by a query parameter that Signature Version 2 does not sign; sign the request with Signature Version 4")
+
+// v2SignedOperation reports whether the operation of a SigV2-signed request is the one its
+// signature covers. SigV2 signs the path and sigv4.SubresourcesV2 only, so whoever holds a
+// presigned URL, or replays a request, may add any other parameter. Such a parameter may
+// still pick a read-only neighbour of the signed operation (ListObjectsV2 for list-type=2,
+// as botocore sends unsigned; GetObjectAttributes; a configuration probe) or an operation
+// that is refused anyway; never another operation that changes or reveals something else,
+// whatever classify learns later.
+func v2SignedOperation(method string, req *request, h header) bool {
+	signed := url.Values{}
+	for name, values := range req.query {
+		if sigv4.SignedV2(name) {
+			signed[name] = values
+		}
+	}
+	if classify(method, req.bucket, req.hasKey, signed, h) == req.op {
+		return true
+	}
+	switch req.op {
+	case opListObjectsV2, opGetObjectAttributes, opGetBucketProbe, opNotImplemented, opUnknown:
+		return true
+	}
+	return false
+}
