@@ -196,6 +196,9 @@ func (h *Handler) parse(c *fiber.Ctx, prefix string, virtualHost bool) (*request
 	if req.sig, err = h.verifier.Verify(sreq); err != nil {
 		return req, err
 	}
+	if req.sig.Version == 2 && prefix != "" {
+		return req, errV2OnMount
+	}
 	if req.sig.Version == 2 && !v2SignedOperation(c.Method(), req, hdr) {
 		return req, errV2UnsignedOperation
 	}

@@ -11,6 +11,13 @@ import (
 var errV2UnsignedOperation = errorf(403, "AccessDenied",
 	"This operation is selected by a query parameter that Signature Version 2 does not sign; sign the request with Signature Version 4")
 
+// errV2OnMount refuses SigV2 under a path prefix (/s3 on the main port). SigV2 does not sign
+// the host, so its resource "/s3/b/k" would name bucket b there and bucket s3 (key b/k) at
+// the S3 listener's root: a signature must not be replayable onto another object. At the
+// root, as at S3, a resource names one bucket and key.
+var errV2OnMount = errorf(403, "AccessDenied",
+	"Signature Version 2 is accepted only at the root of the S3 listener (S3_PORT); sign with Signature Version 4 here")
+
 // v2SignedOperation reports whether the operation of a SigV2-signed request is the one its
 // signature covers. SigV2 signs the path and sigv4.SubresourcesV2 only, so whoever holds a
 // presigned URL, or replays a request, may add any other parameter. Such a parameter may

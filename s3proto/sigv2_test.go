@@ -96,29 +96,32 @@ func TestSigV2HeaderSigned(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	const host = "127.0.0.1:5000"
-	resp, data := f.doV2(t, serviceCreds, "PUT", host, "/s3/v2b", "/s3/v2b", nil, nil)
+	// In this fixture the S3 listener's root is mounted under /root, so path-style requests
+	// there address the bucket "root".
+	resp, data := f.doV2(t, serviceCreds, "PUT", host, "/root", "/root", nil, nil)
 	wantS3(t, "create bucket", resp, data, 200)
+	f.must(t, "PUT", "/s3/v2b", nil, nil, 200)
 	body := []byte("signed with version 2")
 	sum := md5.Sum(body)
 	md5b64 := base64.StdEncoding.EncodeToString(sum[:])
-	resp, data = f.doV2(t, serviceCreds, "PUT", host, "/s3/v2b/dir/a%20b.txt", "/s3/v2b/dir/a%20b.txt", body,
+	resp, data = f.doV2(t, serviceCreds, "PUT", host, "/root/dir/a%20b.txt", "/root/dir/a%20b.txt", body,
 		map[string]string{"Content-Type": "text/plain", "Content-MD5": md5b64, "x-amz-meta-color": "blue"})
 	wantS3(t, "put", resp, data, 200)
-	resp, data = f.doV2(t, serviceCreds, "GET", host, "/s3/v2b/dir/a%20b.txt", "/s3/v2b/dir/a%20b.txt", nil, nil)
+	resp, data = f.doV2(t, serviceCreds, "GET", host, "/root/dir/a%20b.txt", "/root/dir/a%20b.txt", nil, nil)
 	wantS3(t, "get", resp, data, 200)
 	if !bytes.Equal(data, body) || resp.Header.Get("x-amz-meta-color") != "blue" || resp.Header.Get("Content-Type") != "text/plain" {
 		t.Fatalf("get: %q %v", data, resp.Header)
 	}
 	// A signed response override is applied; the listing's parameters are not signed.
-	resp, data = f.doV2(t, serviceCreds, "GET", host, "/s3/v2b/dir/a%20b.txt?response-content-type=text%2Fcsv",
-		"/s3/v2b/dir/a%20b.txt?response-content-type=text/csv", nil, nil)
+	resp, data = f.doV2(t, serviceCreds, "GET", host, "/root/dir/a%20b.txt?response-content-type=text%2Fcsv",
+		"/root/dir/a%20b.txt?response-content-type=text/csv", nil, nil)
 	wantS3(t, "get with override", resp, data, 200)
 	if resp.Header.Get("Content-Type") != "text/csv" {
 		t.Fatalf("override: %v", resp.Header)
 	}
-	resp, data = f.doV2(t, serviceCreds, "GET", host, "/s3/v2b?list-type=2&prefix=dir%2F", "/s3/v2b", nil, nil)
+	resp, data = f.doV2(t, serviceCreds, "GET", host, "/root?list-type=2&prefix=dir%2F", "/root", nil, nil)
 	wantS3(t, "list v2", resp, data, 200, "<Key>dir/a b.txt</Key>")
-	resp, data = f.doV2(t, serviceCreds, "GET", host, "/s3/v2b/dir/a%20b.txt?tagging", "/s3/v2b/dir/a%20b.txt?tagging", nil, nil)
+	resp, data = f.doV2(t, serviceCreds, "GET", host, "/root/dir/a%20b.txt?tagging", "/root/dir/a%20b.txt?tagging", nil, nil)
 	wantS3(t, "tagging", resp, data, 200, "<Tagging")
 	// Virtual-hosted style on the S3 listener's root (mounted under /root here, so the key
 	// is "root/k", which does not exist): the resource starts with /bucket. A 404 from the
@@ -128,8 +131,13 @@ func TestSigV2HeaderSigned(t *testing.T) {
 	resp, data = f.doV2(t, serviceCreds, "GET", "v2b.s3.test", "/root/k", "/root/k", nil, nil)
 	wantS3(t, "virtual-hosted signed without bucket", resp, data, 403, "<Code>SignatureDoesNotMatch</Code>")
 
+	// Under the /s3 prefix a SigV2 resource would also name bucket "s3" at the listener's
+	// root: refused, though correctly signed.
+	resp, data = f.doV2(t, serviceCreds, "GET", host, "/s3/v2b", "/s3/v2b", nil, nil)
+	wantS3(t, "on the /s3 mount", resp, data, 403, "<Code>AccessDenied</Code>", "only at the root of the S3 listener")
+
 	// Content-MD5 is verified as for SigV4.
-	resp, data = f.doV2(t, serviceCreds, "PUT", host, "/s3/v2b/md5", "/s3/v2b/md5", []byte("other bytes"),
+	resp, data = f.doV2(t, serviceCreds, "PUT", host, "/root/md5", "/root/md5", []byte("other bytes"),
 		map[string]string{"Content-MD5": md5b64})
 	wantS3(t, "bad md5", resp, data, 400, "<Code>BadDigest</Code>")
 
@@ -140,9 +148,9 @@ func TestSigV2HeaderSigned(t *testing.T) {
 			status                 int
 			code                   string
 		}{
-			{"wrong secret", "/s3/v2b/k", "/s3/v2b/k", nil, 403, "SignatureDoesNotMatch"},
-			{"other key than signed", "/s3/v2b/k2", "/s3/v2b/k", nil, 403, "SignatureDoesNotMatch"},
-			{"sub-resource not signed", "/s3/v2b/k?uploads", "/s3/v2b/k", nil, 403, "SignatureDoesNotMatch"},
+			{"wrong secret", "/root/k", "/root/k", nil, 403, "SignatureDoesNotMatch"},
+			{"other key than signed", "/root/k2", "/root/k", nil, 403, "SignatureDoesNotMatch"},
+			{"sub-resource not signed", "/root/k?uploads", "/root/k", nil, 403, "SignatureDoesNotMatch"},
 		}
 		for _, tc := range cases {
 			c := serviceCreds
@@ -153,22 +161,22 @@ func TestSigV2HeaderSigned(t *testing.T) {
 			wantS3(t, tc.name, resp, data, tc.status, "<Code>"+tc.code+"</Code>")
 		}
 		// An x-amz-* header added after signing (S3 would act on it) breaks the signature.
-		req, _ := http.NewRequest("PUT", "http://"+host+"/s3/v2b/copy", nil)
+		req, _ := http.NewRequest("PUT", "http://"+host+"/root/copy", nil)
 		h := map[string]string{"x-amz-date": time.Now().UTC().Format(time.RFC1123Z)}
 		req.Header.Set("x-amz-date", h["x-amz-date"])
-		req.Header.Set("Authorization", "AWS "+testAccessKey+":"+signV2(testSecret, v2StringToSign("PUT", "/s3/v2b/copy", h)))
-		req.Header.Set("x-amz-copy-source", "/v2b/dir/a%20b.txt")
+		req.Header.Set("Authorization", "AWS "+testAccessKey+":"+signV2(testSecret, v2StringToSign("PUT", "/root/copy", h)))
+		req.Header.Set("x-amz-copy-source", "/root/dir/a%20b.txt")
 		resp, data := f.sendV2(t, req)
 		wantS3(t, "added x-amz-copy-source", resp, data, 403, "<Code>SignatureDoesNotMatch</Code>")
 		// Malformed header, unknown key, skewed clock.
-		req, _ = http.NewRequest("GET", "http://"+host+"/s3/v2b", nil)
+		req, _ = http.NewRequest("GET", "http://"+host+"/root", nil)
 		req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 		req.Header.Set("Authorization", "AWS "+testAccessKey)
 		resp, data = f.sendV2(t, req)
 		wantS3(t, "malformed", resp, data, 400, "<Code>InvalidArgument</Code>", "Expected AwsAccessKeyId:signature")
-		resp, data = f.doV2(t, creds{ak: "nobody", secret: "x"}, "GET", host, "/s3/v2b", "/s3/v2b", nil, nil)
+		resp, data = f.doV2(t, creds{ak: "nobody", secret: "x"}, "GET", host, "/root", "/root", nil, nil)
 		wantS3(t, "unknown key", resp, data, 403, "<Code>InvalidAccessKeyId</Code>")
-		resp, data = f.doV2(t, serviceCreds, "GET", host, "/s3/v2b", "/s3/v2b", nil,
+		resp, data = f.doV2(t, serviceCreds, "GET", host, "/root", "/root", nil,
 			map[string]string{"x-amz-date": time.Now().Add(-time.Hour).UTC().Format(time.RFC1123Z)})
 		wantS3(t, "skewed", resp, data, 403, "<Code>RequestTimeTooSkewed</Code>")
 	})
@@ -180,32 +188,32 @@ func TestSigV2Identity(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	const host = "127.0.0.1:5000"
-	f.must(t, "PUT", "/s3/idb", nil, nil, 200)
-	f.must(t, "PUT", "/s3/idb/theirs", []byte("theirs"), nil, 200)
+	f.must(t, "PUT", "/s3/root", nil, nil, 200)
+	f.must(t, "PUT", "/s3/root/theirs", []byte("theirs"), nil, 200)
 	userJWT, _ := f.verifier.Sign(map[string]any{"role": "authenticated", "sub": "8d1b7c1e-0000-4000-8000-000000000003", "exp": time.Now().Add(time.Hour).Unix()})
 	user := creds{ak: testTenant, secret: f.anonKey, token: userJWT}
-	resp, data := f.doV2(t, creds{ak: testTenant, secret: f.anonKey}, "GET", host, "/s3/idb", "/s3/idb", nil, nil)
+	resp, data := f.doV2(t, creds{ak: testTenant, secret: f.anonKey}, "GET", host, "/root", "/root", nil, nil)
 	wantS3(t, "tenant without token", resp, data, 403, "<Code>AccessDenied</Code>")
-	resp, data = f.doV2(t, creds{ak: testTenant, secret: f.anonKey, token: "not.a.jwt"}, "GET", host, "/s3/idb", "/s3/idb", nil, nil)
+	resp, data = f.doV2(t, creds{ak: testTenant, secret: f.anonKey, token: "not.a.jwt"}, "GET", host, "/root", "/root", nil, nil)
 	wantS3(t, "bad token", resp, data, 403, "<Code>AccessDenied</Code>")
-	resp, data = f.doV2(t, user, "PUT", host, "/s3/idb/mine", "/s3/idb/mine", []byte("mine"), nil)
+	resp, data = f.doV2(t, user, "PUT", host, "/root/mine", "/root/mine", []byte("mine"), nil)
 	wantS3(t, "user without policy", resp, data, 403, "<Code>AccessDenied</Code>")
 	for _, q := range []string{
-		`create policy v2_insert on storage.objects for insert to authenticated with check (bucket_id = 'idb')`,
-		`create policy v2_select on storage.objects for select to authenticated using (bucket_id = 'idb' and owner_id = auth.uid()::text)`,
+		`create policy v2_insert on storage.objects for insert to authenticated with check (bucket_id = 'root')`,
+		`create policy v2_select on storage.objects for select to authenticated using (bucket_id = 'root' and owner_id = auth.uid()::text)`,
 	} {
 		if _, err := f.db.Pool().Exec(t.Context(), q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	resp, data = f.doV2(t, user, "PUT", host, "/s3/idb/mine", "/s3/idb/mine", []byte("mine"), nil)
+	resp, data = f.doV2(t, user, "PUT", host, "/root/mine", "/root/mine", []byte("mine"), nil)
 	wantS3(t, "user put", resp, data, 200)
-	resp, data = f.doV2(t, user, "GET", host, "/s3/idb", "/s3/idb", nil, nil)
+	resp, data = f.doV2(t, user, "GET", host, "/root", "/root", nil, nil)
 	wantS3(t, "user list", resp, data, 200, "<Key>mine</Key>")
 	if strings.Contains(string(data), "theirs") {
 		t.Fatalf("RLS listing shows another owner's object: %s", data)
 	}
-	resp, data = f.doV2(t, user, "GET", host, "/s3/idb/theirs", "/s3/idb/theirs", nil, nil)
+	resp, data = f.doV2(t, user, "GET", host, "/root/theirs", "/root/theirs", nil, nil)
 	wantS3(t, "invisible object", resp, data, 404)
 }
 
@@ -214,8 +222,8 @@ func TestSigV2Identity(t *testing.T) {
 func TestSigV2Presigned(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/psb", nil, nil, 200)
-	f.must(t, "PUT", "/s3/psb/k", []byte("presigned v2"), nil, 200)
+	f.must(t, "PUT", "/s3/root", nil, nil, 200)
+	f.must(t, "PUT", "/s3/root/k", []byte("presigned v2"), nil, 200)
 	url2 := func(method, path string, expires int64, secret string) string {
 		sts := method + "\n\n\n" + strconv.FormatInt(expires, 10) + "\n" + path
 		q := url.Values{"AWSAccessKeyId": {testAccessKey}, "Expires": {strconv.FormatInt(expires, 10)}, "Signature": {signV2(secret, sts)}}
@@ -229,30 +237,30 @@ func TestSigV2Presigned(t *testing.T) {
 		return f.sendV2(t, req)
 	}
 	later := time.Now().Add(time.Hour).Unix()
-	resp, data := get(url2("GET", "/s3/psb/k", later, testSecret))
+	resp, data := get(url2("GET", "/root/k", later, testSecret))
 	wantS3(t, "valid", resp, data, 200)
 	if string(data) != "presigned v2" {
 		t.Fatalf("body %q", data)
 	}
-	resp, data = get(url2("GET", "/s3/psb/k", time.Now().Add(-time.Minute).Unix(), testSecret))
+	resp, data = get(url2("GET", "/root/k", time.Now().Add(-time.Minute).Unix(), testSecret))
 	wantS3(t, "expired", resp, data, 403, "<Code>AccessDenied</Code>", "<Message>Request has expired</Message>")
-	resp, data = get(url2("GET", "/s3/psb/k", later, "wrong"))
+	resp, data = get(url2("GET", "/root/k", later, "wrong"))
 	wantS3(t, "wrong secret", resp, data, 403, "<Code>SignatureDoesNotMatch</Code>")
-	resp, data = get(strings.Replace(url2("GET", "/s3/psb/k", later, testSecret), "/k?", "/other?", 1))
+	resp, data = get(strings.Replace(url2("GET", "/root/k", later, testSecret), "/k?", "/other?", 1))
 	wantS3(t, "other key", resp, data, 403, "<Code>SignatureDoesNotMatch</Code>")
-	resp, data = get(url2("GET", "/s3/psb/k", later, testSecret) + "&response-content-type=text%2Fhtml")
+	resp, data = get(url2("GET", "/root/k", later, testSecret) + "&response-content-type=text%2Fhtml")
 	wantS3(t, "override added", resp, data, 403, "<Code>SignatureDoesNotMatch</Code>")
-	resp, data = get(url2("GET", "/s3/psb/k", later, testSecret), "x-amz-security-token", "someone.else.jwt")
+	resp, data = get(url2("GET", "/root/k", later, testSecret), "x-amz-security-token", "someone.else.jwt")
 	wantS3(t, "token header added", resp, data, 403, "<Code>SignatureDoesNotMatch</Code>")
-	resp, data = get(url2("GET", "/s3/psb/k", later, testSecret), "Authorization", "AWS "+testAccessKey+":x")
+	resp, data = get(url2("GET", "/root/k", later, testSecret), "Authorization", "AWS "+testAccessKey+":x")
 	wantS3(t, "two mechanisms", resp, data, 400, "<Code>InvalidArgument</Code>")
 	// A presigned PUT stores its body; the holder cannot turn it into a copy.
-	put := url2("PUT", "/s3/psb/up", later, testSecret)
+	put := url2("PUT", "/root/up", later, testSecret)
 	req, _ := http.NewRequest("PUT", put, strings.NewReader("uploaded"))
 	resp, data = f.sendV2(t, req)
 	wantS3(t, "presigned put", resp, data, 200)
 	req, _ = http.NewRequest("PUT", put, nil)
-	req.Header.Set("x-amz-copy-source", "/psb/k")
+	req.Header.Set("x-amz-copy-source", "/root/k")
 	resp, data = f.sendV2(t, req)
 	wantS3(t, "presigned put as copy", resp, data, 403, "<Code>SignatureDoesNotMatch</Code>")
 }
@@ -293,9 +301,9 @@ func TestSigV2UnsignedParameterOperation(t *testing.T) {
 func TestSigV2PostObject(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/v2post", nil, nil, 200)
+	f.must(t, "PUT", "/s3/root", nil, nil, 200)
 	policy, _ := json.Marshal(map[string]any{"expiration": time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000Z"),
-		"conditions": []any{map[string]string{"bucket": "v2post"}, []any{"starts-with", "$key", "up/"}, []any{"content-length-range", 1, 100}}})
+		"conditions": []any{map[string]string{"bucket": "root"}, []any{"starts-with", "$key", "up/"}, []any{"content-length-range", 1, 100}}})
 	b64 := base64.StdEncoding.EncodeToString(policy)
 	post := func(key, signature string, file []byte) (*http.Response, []byte) {
 		var body bytes.Buffer
@@ -306,13 +314,13 @@ func TestSigV2PostObject(t *testing.T) {
 		fw, _ := w.CreateFormFile("file", "f.txt")
 		fw.Write(file)
 		w.Close()
-		req, _ := http.NewRequest("POST", "http://127.0.0.1:5000/s3/v2post", &body)
+		req, _ := http.NewRequest("POST", "http://127.0.0.1:5000/root", &body)
 		req.Header.Set("Content-Type", w.FormDataContentType())
 		return f.sendV2(t, req)
 	}
 	resp, data := post("up/${filename}", signV2(testSecret, b64), []byte("form v2"))
 	wantS3(t, "upload", resp, data, 200)
-	_, data = f.must(t, "GET", "/s3/v2post/up/f.txt", nil, nil, 200)
+	_, data = f.must(t, "GET", "/s3/root/up/f.txt", nil, nil, 200)
 	if string(data) != "form v2" {
 		t.Fatalf("stored %q", data)
 	}
@@ -322,6 +330,6 @@ func TestSigV2PostObject(t *testing.T) {
 	wantS3(t, "key outside the policy", resp, data, 403, "<Code>AccessDenied</Code>")
 	resp, data = post("up/big", signV2(testSecret, b64), bytes.Repeat([]byte("x"), 101))
 	wantS3(t, "too large", resp, data, 413, "<Code>EntityTooLarge</Code>")
-	f.must(t, "GET", "/s3/v2post/up/bad", nil, nil, 404)
-	f.must(t, "GET", "/s3/v2post/up/big", nil, nil, 404)
+	f.must(t, "GET", "/s3/root/up/bad", nil, nil, 404)
+	f.must(t, "GET", "/s3/root/up/big", nil, nil, 404)
 }
