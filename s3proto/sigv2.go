@@ -2,7 +2,11 @@ package s3proto
 
 import (
 	"net/url"
+	"strings"
 
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/sigv4"
 )
 
@@ -38,6 +42,25 @@ func v2SignedOperation(method string, req *request, h header) bool {
 	switch req.op {
 	case opListObjectsV2, opGetObjectAttributes, opGetBucketProbe, opNotImplemented, opUnknown:
 		return true
+	}
+	return false
+}
+
+// errV2DeleteUnbound is S3's answer to a DeleteObjects without Content-MD5.
+var errV2DeleteUnbound = errorf(400, "InvalidRequest", "Missing required header for this request: Content-MD5")
+
+// v2BodyBound reports whether a SigV2 request's body is bound to its signature: SigV2 signs
+// Content-MD5 and the x-amz-* headers (a checksum, a hex x-amz-content-sha256) but no body.
+// DeleteObjects needs it, as at S3: else a captured request could be replayed within the
+// clock skew with another list of keys.
+func v2BodyBound(c *fiber.Ctx, req *request) bool {
+	if c.Get("Content-MD5") != "" || req.sig.Payload == sigv4.PayloadSHA256 {
+		return true
+	}
+	for _, alg := range gateway.ChecksumAlgorithms {
+		if c.Get("x-amz-checksum-"+strings.ToLower(alg)) != "" {
+			return true
+		}
 	}
 	return false
 }

@@ -136,6 +136,16 @@ func TestSigV2HeaderSigned(t *testing.T) {
 	resp, data = f.doV2(t, serviceCreds, "GET", host, "/s3/v2b", "/s3/v2b", nil, nil)
 	wantS3(t, "on the /s3 mount", resp, data, 403, "<Code>AccessDenied</Code>", "only at the root of the S3 listener")
 
+	// DeleteObjects must bind its body (Content-MD5, signed by SigV2), as at S3: else a
+	// replay could name other keys.
+	del := []byte(`<Delete><Object><Key>md5</Key></Object></Delete>`)
+	resp, data = f.doV2(t, serviceCreds, "POST", host, "/root?delete", "/root?delete", del, nil)
+	wantS3(t, "delete objects without Content-MD5", resp, data, 400, "<Code>InvalidRequest</Code>", "Content-MD5")
+	delSum := md5.Sum(del)
+	resp, data = f.doV2(t, serviceCreds, "POST", host, "/root?delete", "/root?delete", del,
+		map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(delSum[:])})
+	wantS3(t, "delete objects", resp, data, 200, "<Deleted><Key>md5</Key>")
+
 	// Content-MD5 is verified as for SigV4.
 	resp, data = f.doV2(t, serviceCreds, "PUT", host, "/root/md5", "/root/md5", []byte("other bytes"),
 		map[string]string{"Content-MD5": md5b64})
