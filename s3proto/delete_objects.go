@@ -11,6 +11,9 @@ import (
 // is reported Deleted (S3 reports keys that did not exist as deleted too). Quiet mode
 // reports only errors.
 func (h *Handler) deleteObjects(c *fiber.Ctx, req *request) error {
+	if req.sig.Version == 2 && !v2BodyBound(c, req) {
+		return errV2DeleteUnbound
+	}
 	var body deleteRequest
 	if err := h.readXMLBody(c, req, &body); err != nil {
 		return err

@@ -77,7 +77,7 @@ var errorTable = map[gateway.Code]s3Error{
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).
 var sigv4Status = map[string]int{
 	"AccessDenied": 403, "InvalidAccessKeyId": 403, "SignatureDoesNotMatch": 403, "RequestTimeTooSkewed": 403,
-	"InvalidSignature": 400, "AuthorizationQueryParametersError": 400, "AuthorizationHeaderMalformed": 400, "ExpiredToken": 400,
+	"InvalidArgument": 400, "InvalidSignature": 400, "AuthorizationQueryParametersError": 400, "AuthorizationHeaderMalformed": 400, "ExpiredToken": 400,
 	"MissingSecurityHeader": 400, "InvalidRequest": 400, "XAmzContentSHA256Mismatch": 400,
 	"IncompleteBody": 400, "EntityTooLarge": 413, "BadDigest": 400, "EntityTooSmall": 400,
 }

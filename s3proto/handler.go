@@ -1,5 +1,5 @@
 // Package s3proto is the S3 protocol dialect: it classifies a request into one S3 operation,
-// verifies its AWS Signature V4 (bodies while they stream), makes one engine call and renders
+// verifies its AWS Signature V4 (bodies while they stream) or V2, makes one engine call and renders
 // S3's XML. One Handler serves /s3 on the main port (path-style) and the root of the
 // optional S3 listener (path- and virtual-hosted-style).
 package s3proto
@@ -167,7 +167,8 @@ func (h *Handler) parse(c *fiber.Ctx, prefix string, virtualHost bool) (*request
 	}
 	rest := strings.TrimPrefix(rawPath, prefix)
 	var err error
-	if b := h.virtualBucket(c, virtualHost); b != "" {
+	vbucket := h.virtualBucket(c, virtualHost)
+	if b := vbucket; b != "" {
 		req.bucket = b
 		if k := strings.TrimPrefix(rest, "/"); k != "" {
 			req.key, err = url.PathUnescape(k)
@@ -184,15 +185,22 @@ func (h *Handler) parse(c *fiber.Ctx, prefix string, virtualHost bool) (*request
 	if req.query, err = url.ParseQuery(rawQuery); err != nil {
 		return req, errorf(400, "InvalidArgument", "Invalid query string")
 	}
-	req.op = classify(c.Method(), req.bucket, req.hasKey, req.query, header{copySource: c.Get("x-amz-copy-source") != "",
-		formData: isFormData(c.Get(fiber.HeaderContentType))})
+	hdr := header{copySource: c.Get("x-amz-copy-source") != "", formData: isFormData(c.Get(fiber.HeaderContentType))}
+	req.op = classify(c.Method(), req.bucket, req.hasKey, req.query, hdr)
 	if req.op == opPostObject {
 		return req, nil // signed by its form fields: postObject authenticates (spec §2.1.3)
 	}
-	sreq := sigv4.Request{Method: c.Method(), RawPath: h.signedPrefix(c) + rawPath, RawQuery: rawQuery, Host: h.signedHost(c), Header: sigv4.Header{}}
+	sreq := sigv4.Request{Method: c.Method(), RawPath: h.signedPrefix(c) + rawPath, RawQuery: rawQuery, Host: h.signedHost(c),
+		Header: sigv4.Header{}, VirtualHostBucket: vbucket}
 	c.Request().Header.VisitAll(func(k, v []byte) { sreq.Header.Add(string(k), string(v)) })
 	if req.sig, err = h.verifier.Verify(sreq); err != nil {
 		return req, err
+	}
+	if req.sig.Version == 2 && prefix != "" {
+		return req, errV2OnMount
+	}
+	if req.sig.Version == 2 && !v2SignedOperation(c.Method(), req, hdr) {
+		return req, errV2UnsignedOperation
 	}
 	req.principal, err = h.principal(req.sig)
 	return req, err

@@ -1,7 +1,10 @@
 // Package sigv4 verifies AWS Signature Version 4 as Amazon S3 does: the
 // Authorization header, presigned URLs, browser POST policies and the
 // aws-chunked streaming bodies (signed chunks, trailing checksums, trailer
-// signatures).
+// signatures). It also verifies Signature Version 2 (v2.go), for older
+// clients: "Authorization: AWS key:signature", presigned URLs with
+// AWSAccessKeyId, Expires and Signature, and POST forms with AWSAccessKeyId and
+// signature fields.
 //
 // Contract:
 //
@@ -22,6 +25,15 @@
 //     turns a PUT into a copy). The one exception is x-amz-content-sha256 on a
 //     presigned URL, whose value is the canonical payload line and so is
 //     covered anyway. Other headers (Content-Type, Range, …) may be unsigned.
+//   - SigV2 is HMAC-SHA1 over method, Content-MD5, Content-Type, Date (empty
+//     when x-amz-date is sent; Expires for presigned URLs), every x-amz-*
+//     header (so none can be added unsigned; a presigned URL's x-amz-* query
+//     parameters count as headers, as botocore signs them) and the resource:
+//     "/bucket" for virtual-hosted requests, the path as sent, and only the
+//     SubresourcesV2 of the query. It signs no payload hash (aws-chunked is
+//     refused) and no other query parameter: a caller must not let such a
+//     parameter change the signed operation (Result.Version tells it was V2).
+//     One mechanism per request: a SigV2 carrier beside any other is refused.
 //   - Every error is an *Error whose Code is the S3 error code to send; match
 //     with errors.Is against the exported sentinels. Messages never contain
 //     secrets, signatures or canonical strings.

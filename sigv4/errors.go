@@ -114,6 +114,11 @@ var (
 	// region (400). Header auth answers AuthorizationHeaderMalformed; presigned
 	// URLs and POST forms answer AuthorizationQueryParametersError, as S3 does.
 	ErrWrongRegion = &Error{Code: "AuthorizationHeaderMalformed", Message: "The authorization header is malformed; the region is wrong"}
+	// ErrInvalidArgument: an unparsable SigV2 Authorization header, more than one
+	// authentication mechanism in one request, a repeated SigV2 query parameter (400).
+	ErrInvalidArgument = &Error{Code: "InvalidArgument", Message: "Invalid argument"}
+	// ErrRequestExpired: a SigV2 presigned URL past its Expires (403, as S3).
+	ErrRequestExpired = &Error{Code: "AccessDenied", Message: "Request has expired"}
 	// ErrEntityTooSmall: POST upload below the policy's content-length-range (400).
 	ErrEntityTooSmall = &Error{Code: "EntityTooSmall", Message: "Your proposed upload is smaller than the minimum allowed size"}
 )

@@ -64,12 +64,15 @@ func (r ContentLengthRange) Check(n int64) error {
 }
 
 // VerifyPostPolicy checks a browser POST form: the SigV4 signature of the
-// base64 policy (x-amz-signature = HMAC(signing key, policy)), the policy's
+// base64 policy (x-amz-signature = HMAC(signing key, policy)) or, when the form
+// carries AWSAccessKeyId and signature fields, its SigV2 signature
+// (base64(HMAC-SHA1(secret, policy))), the policy's
 // expiration, and its conditions (exact {"field": "v"} and ["eq", "$field",
 // "v"], ["starts-with", "$field", "prefix"], content-length-range). Every
 // submitted field except policy, x-amz-signature, x-amz-algorithm,
 // x-amz-credential, x-amz-date, x-amz-security-token, file and x-ignore-*
-// must be covered by a condition, as the reference requires. The length of
+// (SigV2: policy, AWSAccessKeyId, signature, x-amz-security-token, file and
+// x-ignore-*) must be covered by a condition, as the reference requires. The length of
 // the file is the caller's to enforce with PostPolicy.ContentLength.
 func (v *Verifier) VerifyPostPolicy(form PostForm) (PostPolicy, error) {
 	if v.Lookup == nil {
@@ -83,15 +86,15 @@ func (v *Verifier) VerifyPostPolicy(form PostForm) (PostPolicy, error) {
 		}
 		fields[lower] = value
 	}
-	for _, name := range []string{"policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "key"} {
-		if fields[name] == "" {
-			return PostPolicy{}, ErrPolicyMalformed.with("Bucket POST must contain a field named '" + name + "'")
-		}
+	exempt := exemptPostField
+	var res PostPolicy
+	var err error
+	if isPostV2(fields) {
+		exempt = exemptPostFieldV2
+		res, err = v.checkPostSignatureV2(fields)
+	} else {
+		res, err = v.checkPostSignatureV4(fields)
 	}
-	if fields["x-amz-algorithm"] != Algorithm {
-		return PostPolicy{}, ErrPolicyMalformed.with("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
-	}
-	res, err := v.checkPostSignature(fields)
 	if err != nil {
 		return PostPolicy{}, err
 	}
@@ -116,15 +119,23 @@ func (v *Verifier) VerifyPostPolicy(form PostForm) (PostPolicy, error) {
 		}
 	}
 	for name := range fields {
-		if !covered[name] && !exemptPostField(name) {
+		if !covered[name] && !exempt(name) {
 			return PostPolicy{}, ErrPolicyConditionFailed.with("Policy condition failed: form field " + truncate(name) + " is not covered by the policy")
 		}
 	}
 	return res, nil
 }
 
-// checkPostSignature verifies x-amz-signature over the base64 policy.
-func (v *Verifier) checkPostSignature(fields map[string]string) (PostPolicy, error) {
+// checkPostSignatureV4 checks the SigV4 fields and x-amz-signature over the base64 policy.
+func (v *Verifier) checkPostSignatureV4(fields map[string]string) (PostPolicy, error) {
+	for _, name := range []string{"policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "key"} {
+		if fields[name] == "" {
+			return PostPolicy{}, ErrPolicyMalformed.with("Bucket POST must contain a field named '" + name + "'")
+		}
+	}
+	if fields["x-amz-algorithm"] != Algorithm {
+		return PostPolicy{}, ErrPolicyMalformed.with("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+	}
 	key, scope, err := parseCredential(fields["x-amz-credential"], ErrPolicyMalformed)
 	if err != nil {
 		return PostPolicy{}, err
@@ -149,6 +160,48 @@ func (v *Verifier) checkPostSignature(fields map[string]string) (PostPolicy, err
 		return PostPolicy{}, ErrSignatureDoesNotMatch
 	}
 	return PostPolicy{AccessKeyID: key, SessionToken: fields["x-amz-security-token"]}, nil
+}
+
+// isPostV2 reports whether a form is signed with SigV2 (AWSAccessKeyId and signature
+// fields) rather than SigV4 (x-amz-* fields).
+func isPostV2(fields map[string]string) bool {
+	_, key := fields["awsaccesskeyid"]
+	_, sig := fields["signature"]
+	return key || sig
+}
+
+// checkPostSignatureV2 checks a SigV2 form: signature = base64(HMAC-SHA1(secret, policy)).
+// A form carrying SigV4 fields too is refused: one mechanism per request, as S3.
+func (v *Verifier) checkPostSignatureV2(fields map[string]string) (PostPolicy, error) {
+	for _, name := range []string{"x-amz-algorithm", "x-amz-credential", "x-amz-signature"} {
+		if _, ok := fields[name]; ok {
+			return PostPolicy{}, ErrInvalidArgument.with("Only one auth mechanism allowed; the form has both AWSAccessKeyId and " + name)
+		}
+	}
+	for _, name := range []string{"policy", "awsaccesskeyid", "signature", "key"} {
+		if fields[name] == "" {
+			return PostPolicy{}, ErrPolicyMalformed.with("Bucket POST must contain a field named '" + name + "'")
+		}
+	}
+	key := fields["awsaccesskeyid"]
+	secret, ok := v.Lookup(key)
+	if !ok {
+		return PostPolicy{}, ErrInvalidAccessKeyID
+	}
+	if !hmac.Equal(hmacSHA1([]byte(secret), fields["policy"]), parseSignatureV2(fields["signature"])) {
+		return PostPolicy{}, ErrSignatureDoesNotMatch
+	}
+	return PostPolicy{AccessKeyID: key, SessionToken: fields["x-amz-security-token"]}, nil
+}
+
+// exemptPostFieldV2 is exemptPostField for a SigV2 form, whose signature fields are
+// AWSAccessKeyId and signature.
+func exemptPostFieldV2(name string) bool {
+	switch name {
+	case "policy", "awsaccesskeyid", "signature", "x-amz-security-token", "file":
+		return true
+	}
+	return strings.HasPrefix(name, "x-ignore-")
 }
 
 func exemptPostField(name string) bool {

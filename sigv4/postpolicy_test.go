@@ -88,7 +88,7 @@ func TestVerifyPostPolicy(t *testing.T) {
 		{"duplicate field by case", PostForm{Fields: fields(nil), Bucket: "photos"}, testTime, func(f map[string]string) {
 			f["KEY"] = "user/eric/x"
 		}, ErrPolicyMalformed},
-		{"sigv2 form", PostForm{Fields: map[string]string{"key": "k", "AWSAccessKeyId": "AK", "signature": "x", "policy": "e30="}}, testTime, nil, ErrPolicyMalformed},
+		{"sigv2 form, unknown key", PostForm{Fields: map[string]string{"key": "k", "AWSAccessKeyId": "AK", "signature": "x", "policy": "e30="}}, testTime, nil, ErrInvalidAccessKeyID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

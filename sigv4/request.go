@@ -19,6 +19,10 @@ type Request struct {
 	Host string
 	// Header holds the request headers keyed by lower-case name.
 	Header Header
+	// VirtualHostBucket is the bucket a virtual-hosted-style Host names, "" for a
+	// path-style request. SigV2 only: its CanonicalizedResource starts with "/bucket"
+	// whichever style was used; SigV4 signs the Host header instead.
+	VirtualHostBucket string
 }
 
 // Header maps lower-case header names to their values, in the order received.

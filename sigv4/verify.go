@@ -40,8 +40,12 @@ type Result struct {
 	SessionToken string
 	Scope        Scope
 	// Time is the signing time (x-amz-date, Date or X-Amz-Date).
+	// Time is zero for a SigV2 presigned URL, which has an expiry but no signing time.
 	Time      time.Time
 	Presigned bool
+	// Version is the signature version that verified: 4, or 2 for SigV2 (which signs
+	// only SubresourcesV2 of the query and no payload hash).
+	Version int
 	// Payload tells how the body must be checked; see Result.Body.
 	Payload Payload
 	// ContentSHA256 is the payload value of the canonical request: a
@@ -78,9 +82,12 @@ func (v *Verifier) service() string {
 	return "s3"
 }
 
-// Verify checks the signature of req, carried (in this order of preference)
-// by an "AWS4-HMAC-SHA256 " Authorization header or a presigned query. Any
-// other Authorization scheme (SigV2 included) is ignored, as by the reference.
+// Verify checks the signature of req, carried by an "AWS4-HMAC-SHA256 "
+// Authorization header (preferred over a SigV4 presigned query, as by the
+// reference), a SigV4 presigned query, an "AWS key:signature" (SigV2)
+// Authorization header or a SigV2 presigned query (AWSAccessKeyId, Expires,
+// Signature). A SigV2 carrier together with any other is refused, as S3 refuses
+// more than one mechanism. Other Authorization schemes are ignored.
 // On success the body still has to be checked: see Result.Body.
 func (v *Verifier) Verify(req Request) (Result, error) {
 	if v.Lookup == nil {
@@ -90,16 +97,38 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if auth := req.Header.Get("authorization"); strings.HasPrefix(auth, Algorithm+" ") {
-		return v.verifyHeader(req, params, auth)
-	}
+	auth := req.Header.Get("authorization")
+	v4Header, v2Header := strings.HasPrefix(auth, Algorithm+" "), strings.HasPrefix(auth, schemeV2)
+	var v4Query, v2Query bool
 	for _, p := range params {
 		switch p.key {
 		case "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature":
-			return v.verifyPresigned(req, params)
+			v4Query = true
+		case "AWSAccessKeyId", "Signature":
+			v2Query = true
 		}
 	}
+	if (v2Header || v2Query) && btoi(v4Header)+btoi(v2Header)+btoi(v4Query)+btoi(v2Query) > 1 {
+		return Result{}, ErrInvalidArgument.with("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+	}
+	switch {
+	case v4Header:
+		return v.verifyHeader(req, params, auth)
+	case v4Query:
+		return v.verifyPresigned(req, params)
+	case v2Header:
+		return v.verifyHeaderV2(req, params, auth)
+	case v2Query:
+		return v.verifyPresignedV2(req, params)
+	}
 	return Result{}, ErrMissingAuth
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (v *Verifier) verifyHeader(req Request, params []queryParam, header string) (Result, error) {
@@ -202,6 +231,7 @@ func (v *Verifier) finish(req Request, a Authorization, query, payload string, r
 	}
 	res.Signature = hex.EncodeToString(want)
 	res.SigningKey = key
+	res.Version = 4
 	return res, nil
 }
 

@@ -267,9 +267,9 @@ func TestVerifyMutations(t *testing.T) {
 			a := r.Header.Get("authorization")
 			r.Header["authorization"] = []string{a[:len(a)-1] + flipHex(a[len(a)-1])}
 		}, ErrSignatureDoesNotMatch},
-		{"authorization sigv2 ignored", func(r *Request, _ *Verifier) {
+		{"authorization replaced by a sigv2 one", func(r *Request, _ *Verifier) {
 			r.Header["authorization"] = []string{"AWS " + testAccessKey + ":c2lnbmF0dXJl"}
-		}, ErrMissingAuth},
+		}, ErrSignatureDoesNotMatch},
 		{"authorization garbage", func(r *Request, _ *Verifier) {
 			r.Header["authorization"] = []string{"AWS4-HMAC-SHA256 Credential=x"}
 		}, ErrAuthorizationHeaderMalformed},
@@ -365,7 +365,7 @@ func TestVerifyMissingAuth(t *testing.T) {
 		want error
 	}{
 		{"nothing", Request{Method: "GET", RawPath: "/", Header: Header{}}, ErrMissingAuth},
-		{"sigv2 query", Request{Method: "GET", RawPath: "/b/k", RawQuery: "AWSAccessKeyId=x&Signature=y&Expires=1", Header: Header{}}, ErrMissingAuth},
+		{"sigv2 query, expired", Request{Method: "GET", RawPath: "/b/k", RawQuery: "AWSAccessKeyId=x&Signature=y&Expires=1", Header: Header{}}, ErrRequestExpired},
 		{"bad query escape", Request{Method: "GET", RawPath: "/b/k", RawQuery: "a=%zz", Header: Header{}}, ErrAuthorizationQueryParametersError},
 		{"partial presign", Request{Method: "GET", RawPath: "/b/k", RawQuery: "X-Amz-Signature=abc", Header: Header{}}, ErrAuthorizationQueryParametersError},
 	}

@@ -165,6 +165,7 @@ func TestClients(t *testing.T) {
 		t.Run("awscli", func(t *testing.T) { t.Parallel(); testAWSCLI(t, e) })
 		t.Run("rclone", func(t *testing.T) { t.Parallel(); testRclone(t, e) })
 		t.Run("s3cmd", func(t *testing.T) { t.Parallel(); testS3cmd(t, e) })
+		t.Run("s3cmd sigv2", func(t *testing.T) { t.Parallel(); testS3cmdV2(t, e) })
 		t.Run("sdk", func(t *testing.T) { t.Parallel(); testSDK(t, e) })
 		t.Run("multipart", func(t *testing.T) { t.Parallel(); testMultipart(t, e) })
 		t.Run("multipart checksums", func(t *testing.T) { t.Parallel(); testMultipartChecksums(t, e) })
