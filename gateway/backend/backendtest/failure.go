@@ -124,8 +124,8 @@ func testConcurrent(t *testing.T, e *env) {
 	}
 }
 
-// testKeys stores object names using every character of the object-name alphabet (spec
-// §0.8), empty segments, dot-led names and a segment of 255 bytes.
+// testKeys stores object names holding punctuation, non-ASCII (any UTF-8 the engine accepts),
+// empty segments, dot-led names and segments of 255 bytes.
 func testKeys(t *testing.T, e *env) {
 	for _, tc := range []struct{ name, object string }{
 		{"Space", "with space/file name.txt"},
