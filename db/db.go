@@ -23,6 +23,9 @@ var (
 	ErrTimeout        = errors.New("db: statement timeout")             // 57014
 	ErrSerialization  = errors.New("db: serialization failure")         // 40001
 	ErrUnavailable    = errors.New("db: database unavailable")
+
+	// ErrInvalidText: a client string Postgres text cannot hold (invalid UTF-8, NUL).
+	ErrInvalidText = errors.New("db: text is not valid UTF-8 or holds NUL") // 22021, 22P05
 )
 
 // Classify maps a pgx error onto the sentinels above, keeping the original wrapped.
@@ -48,6 +51,8 @@ func Classify(err error) error {
 			return fmt.Errorf("%w: %w", ErrTimeout, err)
 		case "40001":
 			return fmt.Errorf("%w: %w", ErrSerialization, err)
+		case "22021", "22P05":
+			return fmt.Errorf("%w: %w", ErrInvalidText, err)
 		}
 		return err
 	}

@@ -146,6 +146,9 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 		return newErr(CodeNoSuchBucket, bucket, key, err)
 	case errors.Is(err, db.ErrLocked):
 		return newErr(CodeLocked, bucket, key, err)
+	case errors.Is(err, db.ErrInvalidText):
+		// A name or marker that is not UTF-8 or holds NUL (nothing stored can match it).
+		return &Error{Code: CodeInvalidArgument, Bucket: bucket, Key: key, Message: "Invalid argument: not valid UTF-8 or holds NUL", Err: err}
 	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable), errors.Is(err, db.ErrSerialization):
 		return newErr(CodeUnavailable, bucket, key, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -136,3 +136,22 @@ func TestDownloadNameRFC5987(t *testing.T) {
 		t.Fatalf("Content-Disposition %q, want %q", got, want)
 	}
 }
+
+// TestListUnstorableStrings: list prefixes and searches that hold NUL are a 400, never a
+// 500.
+func TestListUnstorableStrings(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	f.bucket("l", nil)
+	for _, tc := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/object/list/l", map[string]any{"prefix": "a\x00"}},
+		{"/object/list/l", map[string]any{"prefix": "", "search": "\x00"}},
+		{"/object/list-v2/l", map[string]any{"prefix": "a\x00"}},
+		{"/object/list-v2/l", map[string]any{"prefix": "a\x00", "with_delimiter": true}},
+		{"/object/list-v2/l", map[string]any{"prefix": "a\x00", "with_delimiter": true, "sortBy": map[string]any{"column": "created_at"}}},
+	} {
+		f.checkError(f.do("POST", tc.path, f.service, tc.body), envelope{400, "400", "InvalidRequest", ""})
+	}
+}

@@ -166,3 +166,16 @@ func TestUnstorableKeys(t *testing.T) {
 		t.Fatalf("delete answer %s", data)
 	}
 }
+
+// TestListingUnstorableStrings: list parameters that are not UTF-8 or hold NUL (no stored
+// key can match them) are a 400 InvalidArgument, never a 500.
+func TestListingUnstorableStrings(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/u", nil, nil, 200)
+	for _, q := range []string{"list-type=2&prefix=%FF", "list-type=2&prefix=a%00", "list-type=2&start-after=%FF",
+		"marker=%00", "versions&key-marker=%C3", "uploads&prefix=%FF"} {
+		_, data := f.must(t, "GET", "/s3/u?"+q, nil, nil, 400)
+		wantContains(t, data, "<Code>InvalidArgument</Code>")
+	}
+}
