@@ -282,16 +282,32 @@ func TestKeyValidation(t *testing.T) {
 		{"empty segments", "a//b/", true},
 		{"leading slash", "/lead", true},
 		{"empty", "", false},
-		{"unicode", "café.txt", false},
-		{"percent", "100%.txt", false},
-		{"hash", "a#b", false},
-		{"tilde", "~home", false},
-		{"brackets", "test[]^|ing", false},
+		{"unicode", "café/naïve résumé.txt", true},
+		{"cjk", "日本語/ファイル.txt", true},
+		{"narrow no-break space", "Screenshot 2024-01-01 at 10.00.00\u202fAM.png", true},
+		{"punctuation S3 accepts", `100%_[a]{b}^~"q"<x>|y\z#.txt`, true},
+		{"percent-encoded slash literally", "a%2Fb", true},
+		{"emoji", "😀/🎉.txt", true},
+		{"dot-leading segments", ".hidden/..x/x..", true},
 		{"dot dot", "../escape", false},
 		{"inner dot dot", "a/../../b", false},
 		{"dot segment", "a/./b", false},
+		{"trailing dot dot", "a/..", false},
 		{"nul", "a\x00b", false},
-		{"backslash", `a\b`, false},
+		{"tab", "a\tb", false},
+		{"newline", "a\nb", false},
+		{"carriage return", "a\rb", false},
+		{"escape", "a\x1bb", false},
+		{"del", "a\x7fb", false},
+		{"c1 control", "a\u0085b", false},
+		{"noncharacter", "a\uffffb", false},
+		{"invalid utf-8", "caf\xe9.txt", false},
+		{"truncated utf-8", "a\xe6\x97", false},
+		{"surrogate bytes", "a\xed\xa0\x80", false},
+		{"file store temp prefix", "a/.stowage-tmp~x/b", false},
+		{"max segment of multibyte", strings.Repeat("é", 127), true},
+		{"overlong multibyte segment", strings.Repeat("é", 128), false},
+		{"max key", strings.Repeat(strings.Repeat("x", 254)+"/", 4) + strings.Repeat("y", 4), true},
 		{"overlong segment", strings.Repeat("x", 256), false},
 		{"overlong key", strings.Repeat("abcdefgh/", 120), false},
 	}
@@ -300,6 +316,12 @@ func TestKeyValidation(t *testing.T) {
 			_, err := f.put(t, service(), "k", tc.key, []byte("v"), true)
 			if tc.ok && err != nil {
 				t.Fatalf("put %q: %v", tc.key, err)
+			}
+			if tc.ok {
+				got, err := f.read(t, service(), "k", tc.key)
+				if err != nil || string(got) != "v" {
+					t.Fatalf("read %q: %q, %v", tc.key, got, err)
+				}
 			}
 			if !tc.ok {
 				wantCode(t, err, CodeInvalidKey)

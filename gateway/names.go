@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits on names, as the reference enforces them (rest-api.md §0.8).
@@ -48,10 +49,15 @@ func ValidateBucketName(name string) error {
 	return nil
 }
 
-// ValidateKey checks an object name: ASCII letters, digits and a fixed set of punctuation,
-// `/` included; empty segments are allowed and kept verbatim. The file store additionally
-// refuses `.` and `..` segments, so we reject them here for every backend: a key must never
-// name a place outside its bucket.
+// ValidateKey checks an object name. Any valid UTF-8 is accepted, as S3 does, `/` being the
+// folder separator; empty segments are allowed and kept verbatim. Refused, on every backend:
+//   - invalid UTF-8 and NUL: neither Postgres text nor file names can hold them;
+//   - every other control character (U+0001–U+001F, U+007F–U+009F) and the noncharacters
+//     U+FFFE and U+FFFF: XML 1.0 cannot carry them (S3 listings would have to drop or mangle
+//     them), and they break headers, logs and file tools; so every stored key can be sent
+//     back byte-exact in any dialect;
+//   - `.` and `..` segments: a key must never name a place outside its bucket;
+//   - more than 1024 bytes, or a segment over 255 bytes (the file-name limit of file systems).
 func ValidateKey(key string) error {
 	bad := func(why string) error {
 		return &Error{Code: CodeInvalidKey, Key: key, Message: "Invalid key: " + key, Err: fmt.Errorf("%s", why)}
@@ -62,12 +68,15 @@ func ValidateKey(key string) error {
 	if len(key) > MaxKeyLen {
 		return bad("longer than 1024 bytes")
 	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; c != '/' && !isNameChar(c) {
-			return bad(fmt.Sprintf("character %q is not allowed", c))
+	if !utf8.ValidString(key) {
+		return bad("not valid UTF-8")
+	}
+	for _, r := range key {
+		if !keyRuneAllowed(r) {
+			return bad(fmt.Sprintf("character %U is not allowed", r))
 		}
 	}
-	for _, seg := range strings.Split(key, "/") {
+	for seg := range strings.SplitSeq(key, "/") {
 		if seg == "." || seg == ".." {
 			return bad("dot segments are not allowed")
 		}
@@ -76,6 +85,17 @@ func ValidateKey(key string) error {
 		}
 	}
 	return nil
+}
+
+// keyRuneAllowed reports whether r may appear in a key: anything but control characters
+// (C0, DEL, C1) and U+FFFE/U+FFFF, i.e. exactly the characters XML 1.0 documents can hold
+// less the control characters it allows (tab, LF, CR).
+func keyRuneAllowed(r rune) bool {
+	switch {
+	case r < 0x20, r >= 0x7f && r <= 0x9f, r == 0xfffe, r == 0xffff:
+		return false
+	}
+	return true
 }
 
 func isPlaceholder(key string) bool {

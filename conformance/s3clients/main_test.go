@@ -164,6 +164,8 @@ func TestClients(t *testing.T) {
 		e := start(t, backend)
 		t.Run("awscli", func(t *testing.T) { t.Parallel(); testAWSCLI(t, e) })
 		t.Run("rclone", func(t *testing.T) { t.Parallel(); testRclone(t, e) })
+		t.Run("awscli unicode", func(t *testing.T) { t.Parallel(); testAWSCLIUnicode(t, e) })
+		t.Run("rclone unicode", func(t *testing.T) { t.Parallel(); testRcloneUnicode(t, e) })
 		t.Run("s3cmd", func(t *testing.T) { t.Parallel(); testS3cmd(t, e) })
 		t.Run("s3cmd sigv2", func(t *testing.T) { t.Parallel(); testS3cmdV2(t, e) })
 		t.Run("sdk", func(t *testing.T) { t.Parallel(); testSDK(t, e) })

@@ -217,5 +217,7 @@ func TestListMultipartUploads(t *testing.T) {
 		{"key marker", sel + `('b', '', '/', 100, 'a/')`, []string{"b u3", "b u4", "c u5"}},
 		{"key and upload marker", sel + `('b', '', '/', 100, 'b', 'u3')`, []string{"b u4", "c u5"}},
 		{"max keys", sel + `('b', '', '/', 2)`, []string{"a/ u1", "b u3"}},
+		{"prefix wildcards are literal", sel + `('b', '_', '/')`, []string{}},
+		{"prefix percent is literal", sel + `('b', 'a%', '')`, []string{}},
 	})
 }

@@ -221,7 +221,8 @@ end
 $$;
 
 -- Timestamp-sorted one-level listing for search_v2: folders carry the earliest
--- created_at of their contents in both timestamp columns.
+-- created_at of their contents in both timestamp columns. The prefix is matched
+-- literally (starts_with), never as a LIKE pattern: keys may hold % and _.
 create or replace function storage.search_by_timestamp(
   p_prefix text,
   p_bucket_id text,
@@ -245,7 +246,7 @@ begin
       select o.name, o.id, o.updated_at, o.created_at, o.last_accessed_at, o.metadata,
              substr(o.name, length($1) + 1) as rest
       from storage.objects o
-      where o.bucket_id = $2 and o.name collate "C" like $1 || '%%'
+      where o.bucket_id = $2 and o.name collate "C" >= $1 and starts_with(o.name, $1)
     ), entries as (
       select left(u.name, length($1) + position('/' in u.rest) - 1) as name,
              null::uuid as id, min(u.created_at) as updated_at, min(u.created_at) as created_at,
@@ -405,7 +406,7 @@ begin
              u.id as upload_id, u.created_at as started
       from storage.s3_multipart_uploads u
       where u.bucket_id = _bucket
-        and u.key ilike _prefix || '%'
+        and u.key ilike replace(replace(replace(_prefix, '\', '\\'), '%', '\%'), '_', '\_') || '%'
     ), entries as (
       (select distinct on (s.k collate "C") s.k, s.upload_id, s.started
        from src s

@@ -8,7 +8,7 @@
 //   - an error from the body reader, and a cancelled context, come back wrapped so that
 //     errors.Is finds them (the engine tells a client's broken upload from a store failure);
 //   - a failed Put, Copy or Compose leaves nothing visible under the destination key;
-//   - keys may hold every character of the object-name alphabet (spec §0.8) and empty
+//   - keys may hold any UTF-8 the engine accepts (non-ASCII, %, #, \, quotes, ...) and empty
 //     segments, and read back under the same key.
 //
 // Offsets at or past the end of a blob are left unspecified: the engine validates ranges.

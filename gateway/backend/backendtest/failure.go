@@ -124,8 +124,8 @@ func testConcurrent(t *testing.T, e *env) {
 	}
 }
 
-// testKeys stores object names using every character of the object-name alphabet (spec
-// §0.8), empty segments, dot-led names and a segment of 255 bytes.
+// testKeys stores object names holding punctuation, non-ASCII (any UTF-8 the engine accepts),
+// empty segments, dot-led names and segments of 255 bytes.
 func testKeys(t *testing.T, e *env) {
 	for _, tc := range []struct{ name, object string }{
 		{"Space", "with space/file name.txt"},
@@ -153,6 +153,14 @@ func testKeys(t *testing.T, e *env) {
 		{"DotsAround", "..a/a.."},
 		{"Deep", strings.Repeat("d/", 20) + "leaf"},
 		{"LongSegment", strings.Repeat("x", 255)},
+		{"Accents", "café/naïve résumé.txt"},
+		{"CJK", "日本語/ファイル.txt"},
+		{"NarrowNoBreakSpace", "Screenshot 2024-01-01 at 10.00.00\u202fAM.png"},
+		{"Emoji", "😀/🎉"},
+		{"Punctuation", `100%_[a]{b}^~"q"<x>|y\z#.txt`},
+		{"LiteralEscapes", "a%2Fb%20c%zz"},
+		{"Backtick", "a`b"},
+		{"LongMultibyteSegment", strings.Repeat("é", 127) + "x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := e.key(tc.object)

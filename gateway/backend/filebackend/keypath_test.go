@@ -34,7 +34,8 @@ func TestKeyPath(t *testing.T) {
 		{"DotsInside", "t/..a/a../a..b", "t/..a/a../a..b"},
 		{"Backslash", `t/a\..\b`, `t/a\..\b`}, // an ordinary byte on Linux
 		{"AllowedChars", "t/AZaz09_!.*'() &$=@;:+,?-", "t/AZaz09_!.*'() &$=@;:+,?-"},
-		{"NonASCII", "t/café", "t/café"}, // the engine refuses it; it is still safe
+		{"NonASCII", "t/café", "t/café"},
+		{"Punctuation", `t/100%_[a]{b}^~"q"<x>|y\z#`, `t/100%_[a]{b}^~"q"<x>|y\z#`}, // no escaping on disk
 		{"Segment255", "t/" + long, "t/" + long},
 		{"Empty", "", ""},
 		{"OnlySlashes", "///", ""},
