@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"math/rand"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stowage/stowage/conformance/harness"
 	"github.com/stowage/stowage/db/pgtest"
@@ -80,6 +83,22 @@ func TestGracefulShutdownDrainsUploads(t *testing.T) {
 	}()
 	if _, err := pw.Write(data[:size/2]); err != nil {
 		t.Fatal(err)
+	}
+	// The written half may still sit in socket buffers, and a connection whose request the
+	// server has not begun is idle, which a drain closes. Wait until the handler runs: its
+	// write intent is in the database before it streams the body.
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for started := false; !started; {
+		var n int
+		if err := conn.QueryRow(t.Context(), "select count(*) from stowage.blob_intents where kind = 'write'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		started = n > 0
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := s.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
