@@ -118,7 +118,7 @@ func TestUnsignedHeaders(t *testing.T) {
 	srv := harness.Start(t, harness.Options{Env: map[string]string{"STORAGE_S3_REGION": region}})
 	c := (&env{}).client(srv.URL + "/s3")
 	presigner := s3.NewPresignClient(c)
-	for _, b := range []string{"priv", "up"} {
+	for _, b := range []string{"priv", "upl"} {
 		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestUnsignedHeaders(t *testing.T) {
 	}
 
 	t.Run("presigned PutObject with x-amz-copy-source", func(t *testing.T) {
-		p, err := presigner.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("target.txt")},
+		p, err := presigner.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("upl"), Key: aws.String("target.txt")},
 			s3.WithPresignExpires(15*time.Minute))
 		if err != nil {
 			t.Fatal(err)
@@ -153,7 +153,7 @@ func TestUnsignedHeaders(t *testing.T) {
 		}
 		status, e := send(t, attack())
 		wantUnsigned(t, status, e, "x-amz-copy-source")
-		if got := content(t, "up", "target.txt"); got != nil {
+		if got := content(t, "upl", "target.txt"); got != nil {
 			t.Fatalf("the refused request stored %q", got)
 		}
 		// The URL itself works: its holder uploads what they like to the presigned key.
@@ -162,18 +162,18 @@ func TestUnsignedHeaders(t *testing.T) {
 		}
 		status, e = send(t, attack())
 		wantUnsigned(t, status, e, "x-amz-copy-source")
-		if got := content(t, "up", "target.txt"); string(got) != "hello" {
+		if got := content(t, "upl", "target.txt"); string(got) != "hello" {
 			t.Fatalf("target.txt = %q after a refused copy, want hello", got)
 		}
 	})
 
 	t.Run("presigned UploadPart with x-amz-copy-source", func(t *testing.T) {
-		mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("up"), Key: aws.String("mp.bin")})
+		mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("upl"), Key: aws.String("mp.bin")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("up"), Key: aws.String("mp.bin"), UploadId: mp.UploadId})
-		p, err := presigner.PresignUploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("up"), Key: aws.String("mp.bin"),
+		defer c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("upl"), Key: aws.String("mp.bin"), UploadId: mp.UploadId})
+		p, err := presigner.PresignUploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("upl"), Key: aws.String("mp.bin"),
 			UploadId: mp.UploadId, PartNumber: aws.Int32(1)})
 		if err != nil {
 			t.Fatal(err)
@@ -182,7 +182,7 @@ func TestUnsignedHeaders(t *testing.T) {
 		req.Header.Set("x-amz-copy-source", "/priv/x.txt")
 		status, e := send(t, req)
 		wantUnsigned(t, status, e, "x-amz-copy-source")
-		parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("up"), Key: aws.String("mp.bin"), UploadId: mp.UploadId})
+		parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("upl"), Key: aws.String("mp.bin"), UploadId: mp.UploadId})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +198,7 @@ func TestUnsignedHeaders(t *testing.T) {
 		rec := &recorder{}
 		rc := s3.New(s3.Options{Region: region, BaseEndpoint: aws.String(srv.URL + "/s3"), UsePathStyle: true, HTTPClient: rec,
 			Credentials: credentials.NewStaticCredentialsProvider(harness.S3AccessKeyID, harness.S3Secret, "")})
-		if _, err := rc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("up"), Key: aws.String("replay.txt"),
+		if _, err := rc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("upl"), Key: aws.String("replay.txt"),
 			Body: bytes.NewReader([]byte("original"))}); err != nil {
 			t.Fatal(err)
 		}
@@ -207,18 +207,18 @@ func TestUnsignedHeaders(t *testing.T) {
 			status, e := send(t, rec.replay(t, extra...))
 			wantUnsigned(t, status, e, extra[0])
 		}
-		head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("up"), Key: aws.String("replay.txt")})
+		head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("upl"), Key: aws.String("replay.txt")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(head.Metadata) != 0 {
 			t.Fatalf("metadata = %v after refused replays", head.Metadata)
 		}
-		tags, err := c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("up"), Key: aws.String("replay.txt")})
+		tags, err := c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("upl"), Key: aws.String("replay.txt")})
 		if err != nil || len(tags.TagSet) != 0 {
 			t.Fatalf("tags = %v, %v after refused replays", tags, err)
 		}
-		if got := content(t, "up", "replay.txt"); string(got) != "original" {
+		if got := content(t, "upl", "replay.txt"); string(got) != "original" {
 			t.Fatalf("replay.txt = %q", got)
 		}
 		// The same request replayed unchanged is still valid (within the clock skew, as at
@@ -290,12 +290,12 @@ func TestEnforceRegion(t *testing.T) {
 		}
 		srv := harness.Start(t, harness.Options{Env: env})
 		endpoint := srv.URL + "/s3"
-		if _, err := client(endpoint, region).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("r")}); err != nil {
+		if _, err := client(endpoint, region).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("reg")}); err != nil {
 			t.Fatalf("enforce=%v, right region: %v", enforce, err)
 		}
 		wrong := client(endpoint, "eu-west-3")
-		_, err := wrong.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("r")})
-		p, perr := s3.NewPresignClient(wrong).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("r"), Key: aws.String("k")})
+		_, err := wrong.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("reg")})
+		p, perr := s3.NewPresignClient(wrong).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reg"), Key: aws.String("k")})
 		if perr != nil {
 			t.Fatal(perr)
 		}

@@ -186,7 +186,7 @@ func referenceErrorBodies(t *testing.T, backend string) {
 
 		// Names, types, sizes (§0.8, §1.1, §2.1)
 		{"invalid bucket name", "POST", "/bucket", "svc", map[string]any{"name": "a/b"}, nil, 400, envelope("400", "Invalid Input", "Bucket name invalid", "InvalidBucketName")},
-		{"invalid key", "POST", "/object/errs/caf%C3%A9.txt", "svc", "abc", text, 400, envelope("400", "InvalidKey", "Invalid key: café.txt", "InvalidKey")},
+		{"invalid key", "POST", "/object/errs/a%09b.txt", "svc", "abc", text, 400, envelope("400", "InvalidKey", "Invalid key: a\tb.txt", "InvalidKey")},
 		{"mime type not allowed", "POST", "/object/errs/a.bin", "svc", "abc", []string{"Content-Type", "application/pdf"}, 400, envelope("415", "invalid_mime_type", "mime type application/pdf is not supported", "InvalidMimeType")},
 		{"mime parameters are not stripped", "POST", "/object/errs/a.txt", "svc", "abc", []string{"Content-Type", "text/plain;charset=UTF-8"}, 400, envelope("415", "invalid_mime_type", "mime type text/plain;charset=UTF-8 is not supported", "InvalidMimeType")},
 		{"bad allowed_mime_types entry", "POST", "/bucket", "svc", map[string]any{"name": "mimes", "allowed_mime_types": []string{"nonsense"}}, nil, 400, envelope("415", "invalid_mime_type", "mime type nonsense is not supported", "InvalidMimeType")},
