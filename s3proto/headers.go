@@ -165,10 +165,17 @@ func taggingHeader(v string) ([]gateway.Tag, error) {
 // header (verified), or a trailer / x-amz-sdk-checksum-algorithm naming the algorithm (the
 // trailer value is verified by the SigV4 chunk reader; the engine computes its own).
 func integrity(c *fiber.Ctx) (gateway.Integrity, error) {
-	in := gateway.Integrity{ContentMD5: c.Get("Content-MD5")}
+	var in gateway.Integrity
+	var err error
+	if in.ContentMD5, err = contentMD5(c); err != nil {
+		return in, err
+	}
 	found := 0
 	for _, alg := range gateway.ChecksumAlgorithms {
-		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
+		if v, ok := checksumHeader(c, alg); ok {
+			if err := checkChecksumValue(alg, v); err != nil {
+				return in, err
+			}
 			in.ChecksumAlgorithm, in.Checksum = alg, v
 			found++
 		}
@@ -195,20 +202,65 @@ func integrity(c *fiber.Ctx) (gateway.Integrity, error) {
 // checkSmallBodyDigests verifies Content-MD5 and an x-amz-checksum-* header of a small body
 // already in memory (DeleteObjects, tagging).
 func checkSmallBodyDigests(c *fiber.Ctx, data []byte) error {
-	if v := c.Get("Content-MD5"); v != "" {
+	v, err := contentMD5(c)
+	if err != nil {
+		return err
+	}
+	if v != "" {
 		sum := md5.Sum(data)
 		if v != base64.StdEncoding.EncodeToString(sum[:]) {
 			return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The Content-MD5 you specified did not match what we received."}
 		}
 	}
 	for _, alg := range gateway.ChecksumAlgorithms {
-		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
+		if v, ok := checksumHeader(c, alg); ok {
+			if err := checkChecksumValue(alg, v); err != nil {
+				return err
+			}
 			h := gateway.NewChecksum(alg)
 			h.Write(data)
 			if v != base64.StdEncoding.EncodeToString(h.Sum(nil)) {
 				return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The " + alg + " you specified did not match the calculated checksum."}
 			}
 		}
+	}
+	return nil
+}
+
+// errInvalidDigest answers a Content-MD5 header that is empty or not the base64 of 16 bytes.
+var errInvalidDigest = errorf(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+
+// contentMD5 returns the Content-MD5 header, "" when absent; a header that is present but
+// empty or not the base64 of an MD5 sum is InvalidDigest (S3 tells it apart from a sum that
+// does not match, BadDigest).
+func contentMD5(c *fiber.Ctx) (string, error) {
+	all := c.Request().Header.PeekAll("Content-MD5")
+	if len(all) == 0 {
+		return "", nil
+	}
+	v := string(all[0])
+	if b, err := base64.StdEncoding.DecodeString(v); len(all) > 1 || err != nil || len(b) != md5.Size {
+		return "", errInvalidDigest
+	}
+	return v, nil
+}
+
+// checksumHeader returns the x-amz-checksum-<alg> header and whether it was sent (empty or not).
+func checksumHeader(c *fiber.Ctx, alg string) (string, bool) {
+	all := c.Request().Header.PeekAll("x-amz-checksum-" + strings.ToLower(alg))
+	if len(all) == 0 {
+		return "", false
+	}
+	return string(all[0]), true
+}
+
+// checkChecksumValue rejects an x-amz-checksum-<alg> value that is not the base64 of a sum of
+// the algorithm's size: it cannot match the body, so it is BadDigest (as the AWS
+// behaviour says), before any byte is stored.
+func checkChecksumValue(alg, v string) error {
+	h := gateway.NewChecksum(alg)
+	if b, err := base64.StdEncoding.DecodeString(v); err != nil || len(b) != h.Size() {
+		return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The " + alg + " you specified did not match the calculated checksum."}
 	}
 	return nil
 }
