@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -56,6 +57,7 @@ func collectMetadata(entries iter.Seq2[string, string]) (json.RawMessage, error)
 	total := 0
 	for name, v := range entries {
 		if n, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-meta-"); ok && n != "" {
+			v = headerText(v)
 			meta[n] = v
 			total += len(n) + len(v)
 		}
@@ -69,8 +71,24 @@ func collectMetadata(entries iter.Seq2[string, string]) (json.RawMessage, error)
 	return json.Marshal(meta)
 }
 
-// writeUserMetadata emits x-amz-meta-* for each string entry that is a valid header value,
-// and x-amz-missing-meta counting the entries that are not (as S3 does).
+// headerText reads a header value as text: UTF-8 when its bytes are valid UTF-8, else
+// ISO-8859-1 (HTTP's historical charset for header octets; Python's http.client sends
+// non-ASCII str values that way). An RFC 2047 encoded-word is plain ASCII and kept as sent.
+func headerText(v string) string {
+	if utf8.ValidString(v) {
+		return v
+	}
+	r := make([]rune, len(v))
+	for i := 0; i < len(v); i++ {
+		r[i] = rune(v[i])
+	}
+	return string(r)
+}
+
+// writeUserMetadata emits x-amz-meta-* for each string entry, RFC 2047 encoded
+// (=?UTF-8?B?...?=) when it is not a plain US-ASCII header value as S3 does, and
+// x-amz-missing-meta counting the entries it cannot send (not a string, or a name that is not
+// a header name).
 func writeUserMetadata(c *fiber.Ctx, raw json.RawMessage) {
 	if len(raw) == 0 {
 		return
@@ -90,9 +108,12 @@ func writeUserMetadata(c *fiber.Ctx, raw json.RawMessage) {
 	missing := 0
 	for _, k := range names {
 		v, ok := meta[k].(string)
-		if !ok || !validHeaderValue(v) || !validHeaderName(k) {
+		if !ok || !validHeaderName(k) {
 			missing++
 			continue
+		}
+		if !validHeaderValue(v) {
+			v = "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(v)) + "?="
 		}
 		c.Set("x-amz-meta-"+strings.ToLower(k), v)
 	}
@@ -125,17 +146,25 @@ func validHeaderName(k string) bool {
 
 // extraHeaders reads the representation headers S3 stores with an object.
 func extraHeaders(c *fiber.Ctx) gateway.Extra {
-	enc := c.Get(fiber.HeaderContentEncoding)
-	// aws-chunked is the transfer framing of a signed stream, not the object's encoding.
-	var kept []string
-	for e := range strings.SplitSeq(enc, ",") {
-		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+	return gateway.Extra{ContentDisposition: c.Get(fiber.HeaderContentDisposition),
+		ContentEncoding: contentEncoding(c.Get(fiber.HeaderContentEncoding)), ContentLanguage: c.Get(fiber.HeaderContentLanguage),
+		Expires: c.Get(fiber.HeaderExpires)}
+}
+
+// contentEncoding is the Content-Encoding to store: the header as sent, byte for byte, less
+// any aws-chunked coding (the transfer framing of a signed stream, not the object's encoding).
+func contentEncoding(enc string) string {
+	parts := strings.Split(enc, ",")
+	kept := parts[:0]
+	for _, e := range parts {
+		if !strings.EqualFold(strings.TrimSpace(e), "aws-chunked") {
 			kept = append(kept, e)
 		}
 	}
-	return gateway.Extra{ContentDisposition: c.Get(fiber.HeaderContentDisposition),
-		ContentEncoding: strings.Join(kept, ","), ContentLanguage: c.Get(fiber.HeaderContentLanguage),
-		Expires: c.Get(fiber.HeaderExpires)}
+	if len(kept) == len(parts) {
+		return enc
+	}
+	return strings.TrimSpace(strings.Join(kept, ","))
 }
 
 // taggingHeader parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded).

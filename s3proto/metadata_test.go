@@ -2,6 +2,7 @@ package s3proto
 
 import (
 	"errors"
+	"mime"
 	"strings"
 	"testing"
 )
@@ -32,5 +33,51 @@ func TestUserMetadataLimit(t *testing.T) {
 	resp, _ := f.must(t, "HEAD", "/s3/md/k", nil, nil, 200)
 	if resp.Header.Get("x-amz-meta-fits") != fits {
 		t.Fatalf("metadata at the limit not stored: %q", resp.Header.Get("x-amz-meta-fits"))
+	}
+}
+
+// TestUserMetadataNonASCII: x-amz-meta-* values with non-US-ASCII characters are kept and
+// come back RFC 2047 encoded (=?UTF-8?B?...?=) as S3 answers them, not dropped with
+// x-amz-missing-meta; a value the client already encoded is stored and returned as sent;
+// Content-Encoding comes back byte for byte (only aws-chunked is removed).
+func TestUserMetadataNonASCII(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/md8", nil, nil, 200)
+	hdr := map[string]string{
+		"x-amz-meta-utf8":    "café ☕",
+		"x-amz-meta-latin1":  "caf\xe9",
+		"x-amz-meta-encoded": "=?UTF-8?B?Y2Fmw6k=?=",
+		"x-amz-meta-plain":   "ascii value",
+		"Content-Encoding":   "gzip,  identity",
+	}
+	f.must(t, "PUT", "/s3/md8/k", []byte("x"), hdr, 200)
+	for _, method := range []string{"HEAD", "GET"} {
+		resp, _ := f.must(t, method, "/s3/md8/k", nil, nil, 200)
+		if resp.Header.Get("x-amz-missing-meta") != "" {
+			t.Fatalf("%s: metadata dropped: x-amz-missing-meta %q", method, resp.Header.Get("x-amz-missing-meta"))
+		}
+		dec := new(mime.WordDecoder)
+		for name, want := range map[string]string{"utf8": "café ☕", "latin1": "café", "encoded": "café", "plain": "ascii value"} {
+			got := resp.Header.Get("x-amz-meta-" + name)
+			if name != "plain" && !strings.HasPrefix(got, "=?UTF-8?B?") {
+				t.Fatalf("%s: x-amz-meta-%s %q is not RFC 2047 encoded", method, name, got)
+			}
+			if decoded, err := dec.DecodeHeader(got); err != nil || decoded != want {
+				t.Fatalf("%s: x-amz-meta-%s %q decodes to %q (%v), want %q", method, name, got, decoded, err, want)
+			}
+		}
+		if got := resp.Header.Get("x-amz-meta-encoded"); got != hdr["x-amz-meta-encoded"] {
+			t.Fatalf("%s: an encoded value changed: %q", method, got)
+		}
+		if got := resp.Header.Get("Content-Encoding"); got != "gzip,  identity" {
+			t.Fatalf("%s: Content-Encoding %q", method, got)
+		}
+	}
+	hdr = map[string]string{"Content-Encoding": "gzip, aws-chunked, br"}
+	f.must(t, "PUT", "/s3/md8/k2", []byte("x"), hdr, 200)
+	resp, _ := f.must(t, "HEAD", "/s3/md8/k2", nil, nil, 200)
+	if got := resp.Header.Get("Content-Encoding"); got != "gzip, br" {
+		t.Fatalf("Content-Encoding without aws-chunked: %q", got)
 	}
 }
