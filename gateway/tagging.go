@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/stowage/stowage/db"
@@ -16,12 +17,18 @@ const (
 	MaxTagValueLen = 256
 )
 
-// ValidateTags checks S3's tag rules: at most 10, keys 1..128 and values 0..256 characters,
-// keys unique.
-func ValidateTags(tags []Tag) error {
+// MaxBucketTags is S3's limit on a bucket's tags.
+const MaxBucketTags = 50
+
+// ValidateTags checks S3's object tag rules: at most 10, keys 1..128 and values 0..256
+// characters, keys unique.
+func ValidateTags(tags []Tag) error { return ValidateTagSet(tags, MaxTags) }
+
+// ValidateTagSet is ValidateTags with at most max tags (MaxBucketTags for a bucket).
+func ValidateTagSet(tags []Tag, max int) error {
 	bad := func(msg string) error { return &Error{Code: CodeInvalidArgument, Message: msg} }
-	if len(tags) > MaxTags {
-		return bad("Object tags cannot be greater than 10")
+	if len(tags) > max {
+		return bad(fmt.Sprintf("Object tags cannot be greater than %d", max))
 	}
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {

@@ -167,7 +167,7 @@ func contentEncoding(enc string) string {
 	return strings.TrimSpace(strings.Join(kept, ","))
 }
 
-// taggingHeader parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded).
+// taggingHeader parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded). Every fault is InvalidTag.
 func taggingHeader(v string) ([]gateway.Tag, error) {
 	if v == "" {
 		return nil, nil
@@ -175,19 +175,32 @@ func taggingHeader(v string) ([]gateway.Tag, error) {
 	if len(v) > maxTaggingHeader {
 		return nil, errorf(400, "InvalidTag", "The tag header is too long")
 	}
+	badHeader := errorf(400, "InvalidTag", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
 	q, err := url.ParseQuery(v)
 	if err != nil {
-		return nil, errorf(400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+		return nil, badHeader
 	}
 	var tags []gateway.Tag
 	for k, vs := range q {
 		if len(vs) != 1 {
-			return nil, errorf(400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+			return nil, errorf(400, "InvalidTag", "Cannot provide multiple Tags with the same key")
 		}
 		tags = append(tags, gateway.Tag{Key: k, Value: vs[0]})
 	}
 	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
-	return tags, gateway.ValidateTags(tags)
+	return tags, validTags(tags, gateway.MaxTags)
+}
+
+// validTags checks S3's tag rules (at most max tags) and answers a fault as S3 does, 400
+// InvalidTag; the engine checks again with its own code.
+func validTags(tags []gateway.Tag, max int) error {
+	if len(tags) > max {
+		return errorf(400, "InvalidTag", "Object tags cannot be greater than "+strconv.Itoa(max))
+	}
+	if err := gateway.ValidateTagSet(tags, max); err != nil {
+		return errorf(400, "InvalidTag", err.Error())
+	}
+	return nil
 }
 
 // integrity reads Content-MD5 and the flexible checksum headers: one x-amz-checksum-<alg>

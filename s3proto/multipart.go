@@ -100,6 +100,10 @@ func (h *Handler) createMultipartUpload(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
+	extra := extraHeaders(c)
+	if extra.Tags, err = taggingHeader(c.Get("x-amz-tagging")); err != nil {
+		return err
+	}
 	// The body is empty (some SDKs send "{}" with a JSON content type): read it through its
 	// signature check and the small-body cap, then ignore it, as createBucket does.
 	if _, err := h.readSmallBody(c, req); err != nil {
@@ -107,7 +111,7 @@ func (h *Handler) createMultipartUpload(c *fiber.Ctx, req *request) error {
 	}
 	u, err := h.engine.CreateMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CreateMultipartUpload{
 		Bucket: req.bucket, Key: req.key, ContentType: c.Get(fiber.HeaderContentType),
-		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, Extra: extraHeaders(c),
+		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, Extra: extra,
 		ChecksumAlgorithm: c.Get("x-amz-checksum-algorithm"), ChecksumType: c.Get("x-amz-checksum-type")})
 	if err != nil {
 		return err

@@ -30,6 +30,9 @@ func (h *Handler) putObjectTagging(c *fiber.Ctx, req *request) error {
 	for i, t := range body.TagSet {
 		tags[i] = gateway.Tag{Key: t.Key, Value: t.Value}
 	}
+	if err := validTags(tags, gateway.MaxTags); err != nil {
+		return err
+	}
 	if _, err := h.engine.SetObjectTags(c.UserContext(), h.caller(c, req), req.bucket, req.key, tags); err != nil {
 		return err
 	}
