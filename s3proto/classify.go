@@ -40,6 +40,9 @@ const (
 	opListParts
 	opListMultipartUploads
 	opPostObject
+	opGetBucketTagging
+	opPutBucketTagging
+	opDeleteBucketTagging
 	numOps
 )
 
@@ -56,6 +59,7 @@ var opNames = [...]string{
 	opUploadPartCopy: "UploadPartCopy", opCompleteMultipartUpload: "CompleteMultipartUpload",
 	opAbortMultipartUpload: "AbortMultipartUpload", opListParts: "ListParts",
 	opListMultipartUploads: "ListMultipartUploads", opPostObject: "PostObject",
+	opGetBucketTagging: "GetBucketTagging", opPutBucketTagging: "PutBucketTagging", opDeleteBucketTagging: "DeleteBucketTagging",
 }
 
 func (o op) String() string {
@@ -117,6 +121,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opGetBucketVersioning
 		case q.Has("versions"):
 			return opListObjectVersions
+		case q.Has("tagging"):
+			return opGetBucketTagging
 		case hasAny(q, bucketProbes):
 			return opGetBucketProbe
 		case hasAny(q, unsupportedSubresources):
@@ -130,11 +136,17 @@ func classifyBucket(method string, q url.Values, h header) op {
 	case "HEAD":
 		return opHeadBucket
 	case "PUT":
-		if hasAny(q, unsupportedSubresources) {
+		switch {
+		case q.Has("tagging"):
+			return opPutBucketTagging
+		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		}
 		return opCreateBucket
 	case "DELETE":
+		if q.Has("tagging") {
+			return opDeleteBucketTagging
+		}
 		if hasAny(q, unsupportedSubresources) {
 			return opNotImplemented
 		}
