@@ -22,15 +22,18 @@ func (h *Handler) listBuckets(c *fiber.Ctx, req *request) error {
 	return writeXML(c, fiber.StatusOK, out)
 }
 
-// createBucket creates a bucket; x-amz-acl: public-read makes it public (as the reference).
+// createBucket creates a bucket; x-amz-acl: public-read makes it public (acl.go).
 // A CreateBucketConfiguration body is read (its signature checked) and ignored.
 func (h *Handler) createBucket(c *fiber.Ctx, req *request) error {
 	if _, err := h.readSmallBody(c, req); err != nil {
 		return err
 	}
-	acl := c.Get("x-amz-acl")
-	_, err := h.engine.CreateBucket(c.UserContext(), h.caller(c, req), gateway.CreateBucket{ID: req.bucket,
-		Public: acl == "public-read" || acl == "public-read-write", FileSizeLimit: gateway.NoLimit})
+	public, _, err := cannedACL(c, false)
+	if err != nil {
+		return err
+	}
+	_, err = h.engine.CreateBucket(c.UserContext(), h.caller(c, req), gateway.CreateBucket{ID: req.bucket,
+		Public: public, FileSizeLimit: gateway.NoLimit})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ const (
 	opGetBucketTagging
 	opPutBucketTagging
 	opDeleteBucketTagging
+	opGetBucketACL
+	opPutBucketACL
+	opPutObjectACL
 	numOps
 )
 
@@ -60,6 +63,7 @@ var opNames = [...]string{
 	opAbortMultipartUpload: "AbortMultipartUpload", opListParts: "ListParts",
 	opListMultipartUploads: "ListMultipartUploads", opPostObject: "PostObject",
 	opGetBucketTagging: "GetBucketTagging", opPutBucketTagging: "PutBucketTagging", opDeleteBucketTagging: "DeleteBucketTagging",
+	opGetBucketACL: "GetBucketAcl", opPutBucketACL: "PutBucketAcl", opPutObjectACL: "PutObjectAcl",
 }
 
 func (o op) String() string {
@@ -123,6 +127,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opListObjectVersions
 		case q.Has("tagging"):
 			return opGetBucketTagging
+		case q.Has("acl"):
+			return opGetBucketACL
 		case hasAny(q, bucketProbes):
 			return opGetBucketProbe
 		case hasAny(q, unsupportedSubresources):
@@ -139,6 +145,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 		switch {
 		case q.Has("tagging"):
 			return opPutBucketTagging
+		case q.Has("acl"):
+			return opPutBucketACL
 		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		}
@@ -173,6 +181,8 @@ func classifyObject(method string, q url.Values, h header) op {
 			return opUploadPart
 		case q.Has("tagging"):
 			return opPutObjectTagging
+		case q.Has("acl"):
+			return opPutObjectACL
 		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		case h.copySource:

@@ -316,6 +316,9 @@ func (h *Handler) operations() map[op]func(*fiber.Ctx, *request) error {
 		opGetBucketTagging:        h.getBucketTagging,
 		opPutBucketTagging:        h.putBucketTagging,
 		opDeleteBucketTagging:     h.deleteBucketTagging,
+		opGetBucketACL:            h.getBucketACL,
+		opPutBucketACL:            h.putBucketACL,
+		opPutObjectACL:            h.putObjectACL,
 	}
 }
 
