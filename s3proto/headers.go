@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"iter"
 	"net/http"
 	"net/url"
@@ -198,7 +199,12 @@ func validTags(tags []gateway.Tag, max int) error {
 		return errorf(400, "InvalidTag", "Object tags cannot be greater than "+strconv.Itoa(max))
 	}
 	if err := gateway.ValidateTagSet(tags, max); err != nil {
-		return errorf(400, "InvalidTag", err.Error())
+		msg := "The TagSet is invalid"
+		var ge *gateway.Error
+		if errors.As(err, &ge) && ge.Message != "" {
+			msg = ge.Message
+		}
+		return errorf(400, "InvalidTag", msg)
 	}
 	return nil
 }

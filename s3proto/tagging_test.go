@@ -86,6 +86,9 @@ func TestInvalidTags(t *testing.T) {
 			}
 			_, data = f.must(t, "PUT", "/s3/badtags/existing?tagging", []byte(taggingDoc(tags)), nil, 400)
 			wantContains(t, data, "<Code>InvalidTag</Code>")
+			if strings.Contains(string(data), "<Message>InvalidArgument") {
+				t.Fatalf("engine error text in the message: %s", data)
+			}
 			_, data = f.must(t, "GET", "/s3/badtags/existing?tagging", nil, nil, 200)
 			wantContains(t, data, "<Key>a</Key><Value>1</Value>")
 		})
