@@ -173,7 +173,7 @@ func TestMigrateFresh(t *testing.T) {
 		{
 			name:  "stowage migrations",
 			query: `select id || ' ' || name from stowage.migrations order by id`,
-			want:  []string{"1 blob_intents", "3 tus_uploads", "4 tus_tail", "5 part_checksums", "6 object_parts", "7 completed_uploads"},
+			want:  []string{"1 blob_intents", "3 tus_uploads", "4 tus_tail", "5 part_checksums", "6 object_parts", "7 completed_uploads", "8 bucket_tags"},
 		},
 		{
 			name:  "auth helpers",
@@ -188,13 +188,15 @@ func TestMigrateFresh(t *testing.T) {
 				        ('service_role', 'storage.s3_multipart_uploads_parts', 'insert'),
 				        ('service_role', 'stowage.blob_intents', 'delete'), ('anon', 'stowage.blob_intents', 'select'),
 				        ('authenticated', 'stowage.blob_intents', 'insert'),
-				        ('service_role', 'stowage.object_parts', 'insert'), ('anon', 'stowage.object_parts', 'select')) as g(r, t, p)`,
+				        ('service_role', 'stowage.object_parts', 'insert'), ('anon', 'stowage.object_parts', 'select'),
+				        ('service_role', 'stowage.bucket_tags', 'insert'), ('authenticated', 'stowage.bucket_tags', 'select')) as g(r, t, p)`,
 			want: []string{"anon storage.objects delete true", "authenticated storage.buckets insert true",
 				"anon storage.s3_multipart_uploads select true", "anon storage.s3_multipart_uploads insert false",
 				"service_role storage.s3_multipart_uploads_parts insert true",
 				"service_role stowage.blob_intents delete true", "anon stowage.blob_intents select false",
 				"authenticated stowage.blob_intents insert false",
-				"service_role stowage.object_parts insert true", "anon stowage.object_parts select false"},
+				"service_role stowage.object_parts insert true", "anon stowage.object_parts select false",
+				"service_role stowage.bucket_tags insert true", "authenticated stowage.bucket_tags select false"},
 		},
 		{
 			name: "roles",

@@ -166,6 +166,9 @@ func (e *Engine) CreateMultipartUpload(ctx context.Context, c Caller, in CreateM
 	if err != nil {
 		return MultipartUpload{}, withObject(err, in.Bucket, in.Key)
 	}
+	if err := ValidateTags(in.Extra.Tags); err != nil {
+		return MultipartUpload{}, withObject(err, in.Bucket, in.Key)
+	}
 	version := uuid.NewString()
 	id := uuid.NewString()
 	mp, storeSide := e.store.(backend.Multipart)
@@ -180,6 +183,7 @@ func (e *Engine) CreateMultipartUpload(ctx context.Context, c Caller, in CreateM
 	// The upload's Extra holds the checksum algorithm and type (no value): completion
 	// fills in the value and gives all three to the object.
 	extra := in.Extra.headers()
+	extra.Tags = in.Extra.Tags // x-amz-tagging: the completed object's tags
 	extra.ChecksumAlgorithm, extra.ChecksumType = alg, typ
 	meta, _ := json.Marshal(uploadMetadata{Mimetype: in.ContentType, CacheControl: in.CacheControl, Extra: extra})
 	_, ownerID := ownerColumns(c.Sub)

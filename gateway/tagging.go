@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/stowage/stowage/db"
@@ -16,12 +17,18 @@ const (
 	MaxTagValueLen = 256
 )
 
-// ValidateTags checks S3's tag rules: at most 10, keys 1..128 and values 0..256 characters,
-// keys unique.
-func ValidateTags(tags []Tag) error {
+// MaxBucketTags is S3's limit on a bucket's tags.
+const MaxBucketTags = 50
+
+// ValidateTags checks S3's object tag rules: at most 10, keys 1..128 and values 0..256
+// characters, keys unique.
+func ValidateTags(tags []Tag) error { return ValidateTagSet(tags, MaxTags) }
+
+// ValidateTagSet is ValidateTags with at most max tags (MaxBucketTags for a bucket).
+func ValidateTagSet(tags []Tag, max int) error {
 	bad := func(msg string) error { return &Error{Code: CodeInvalidArgument, Message: msg} }
-	if len(tags) > MaxTags {
-		return bad("Object tags cannot be greater than 10")
+	if len(tags) > max {
+		return bad(fmt.Sprintf("Object tags cannot be greater than %d", max))
 	}
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
@@ -73,4 +80,68 @@ func (e *Engine) SetObjectTags(ctx context.Context, c Caller, bucket, key string
 		return Object{}, dbErr(err, CodeNoSuchKey, bucket, key)
 	}
 	return objectFromRow(out), nil
+}
+
+// BucketTags returns the tags of a bucket the caller may see; nil when it has none.
+func (e *Engine) BucketTags(ctx context.Context, c Caller, bucket string) ([]Tag, error) {
+	if err := ValidateBucketName(bucket); err != nil {
+		return nil, err
+	}
+	var raw json.RawMessage
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		if _, err := tx.GetBucket(ctx, bucket); err != nil {
+			return err
+		}
+		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			var err error
+			raw, err = stx.BucketTags(ctx, bucket)
+			if errors.Is(err, db.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, dbErr(err, CodeNoSuchBucket, bucket, "")
+	}
+	var tags []Tag
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &tags)
+	}
+	return tags, nil
+}
+
+// SetBucketTags replaces a bucket's tags (at most MaxBucketTags; nil or empty removes them).
+// The caller must see the bucket (else CodeNoSuchBucket) and be allowed to update it under
+// RLS (else CodeForbidden): the same rule as UpdateBucket, whose updated_at it bumps.
+func (e *Engine) SetBucketTags(ctx context.Context, c Caller, bucket string, tags []Tag) error {
+	if err := ValidateBucketName(bucket); err != nil {
+		return err
+	}
+	if err := ValidateTagSet(tags, MaxBucketTags); err != nil {
+		return err
+	}
+	var value json.RawMessage
+	if len(tags) > 0 {
+		value, _ = json.Marshal(tags)
+	}
+	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
+		if _, err := tx.GetBucket(ctx, bucket); err != nil {
+			return err
+		}
+		if _, err := tx.UpdateBucket(ctx, bucket, db.BucketUpdate{}); err != nil {
+			if errors.Is(err, db.ErrNotFound) {
+				// Visible but hidden from UPDATE's USING clause: a policy said no.
+				return &Error{Code: CodeForbidden, Bucket: bucket, Message: "Access denied", Err: err}
+			}
+			return err
+		}
+		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			return stx.SetBucketTags(ctx, bucket, value)
+		})
+	})
+	if err != nil {
+		return dbErr(err, CodeNoSuchBucket, bucket, "")
+	}
+	return nil
 }

@@ -61,7 +61,7 @@ func decodeBucketToken(tok string) (string, error) {
 	return after, nil
 }
 
-// createBucket creates a bucket; x-amz-acl: public-read makes it public (as the reference).
+// createBucket creates a bucket; x-amz-acl: public-read makes it public (acl.go).
 // A CreateBucketConfiguration body is read (its signature checked) and ignored. New names
 // follow S3's rules. Re-creating a bucket the caller owns is 409 BucketAlreadyOwnedByYou,
 // except in us-east-1, where S3 keeps its legacy 200.
@@ -69,9 +69,12 @@ func (h *Handler) createBucket(c *fiber.Ctx, req *request) error {
 	if _, err := h.readSmallBody(c, req); err != nil {
 		return err
 	}
-	acl := c.Get("x-amz-acl")
-	_, err := h.engine.CreateBucket(c.UserContext(), h.caller(c, req), gateway.CreateBucket{ID: req.bucket,
-		Public: acl == "public-read" || acl == "public-read-write", FileSizeLimit: gateway.NoLimit, S3Names: true})
+	public, _, err := cannedACL(c, false)
+	if err != nil {
+		return err
+	}
+	_, err = h.engine.CreateBucket(c.UserContext(), h.caller(c, req), gateway.CreateBucket{ID: req.bucket,
+		Public: public, FileSizeLimit: gateway.NoLimit, S3Names: true})
 	if err != nil && !(gateway.CodeOf(err) == gateway.CodeBucketAlreadyOwnedByYou && h.region() == "us-east-1") {
 		return err
 	}

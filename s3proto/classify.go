@@ -40,6 +40,12 @@ const (
 	opListParts
 	opListMultipartUploads
 	opPostObject
+	opGetBucketTagging
+	opPutBucketTagging
+	opDeleteBucketTagging
+	opGetBucketACL
+	opPutBucketACL
+	opPutObjectACL
 	numOps
 )
 
@@ -56,6 +62,8 @@ var opNames = [...]string{
 	opUploadPartCopy: "UploadPartCopy", opCompleteMultipartUpload: "CompleteMultipartUpload",
 	opAbortMultipartUpload: "AbortMultipartUpload", opListParts: "ListParts",
 	opListMultipartUploads: "ListMultipartUploads", opPostObject: "PostObject",
+	opGetBucketTagging: "GetBucketTagging", opPutBucketTagging: "PutBucketTagging", opDeleteBucketTagging: "DeleteBucketTagging",
+	opGetBucketACL: "GetBucketAcl", opPutBucketACL: "PutBucketAcl", opPutObjectACL: "PutObjectAcl",
 }
 
 func (o op) String() string {
@@ -117,6 +125,10 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opGetBucketVersioning
 		case q.Has("versions"):
 			return opListObjectVersions
+		case q.Has("tagging"):
+			return opGetBucketTagging
+		case q.Has("acl"):
+			return opGetBucketACL
 		case hasAny(q, bucketProbes):
 			return opGetBucketProbe
 		case hasAny(q, unsupportedSubresources):
@@ -130,11 +142,19 @@ func classifyBucket(method string, q url.Values, h header) op {
 	case "HEAD":
 		return opHeadBucket
 	case "PUT":
-		if hasAny(q, unsupportedSubresources) {
+		switch {
+		case q.Has("tagging"):
+			return opPutBucketTagging
+		case q.Has("acl"):
+			return opPutBucketACL
+		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		}
 		return opCreateBucket
 	case "DELETE":
+		if q.Has("tagging") {
+			return opDeleteBucketTagging
+		}
 		if hasAny(q, unsupportedSubresources) {
 			return opNotImplemented
 		}
@@ -161,6 +181,8 @@ func classifyObject(method string, q url.Values, h header) op {
 			return opUploadPart
 		case q.Has("tagging"):
 			return opPutObjectTagging
+		case q.Has("acl"):
+			return opPutObjectACL
 		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		case h.copySource:

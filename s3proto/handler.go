@@ -321,6 +321,12 @@ func (h *Handler) operations() map[op]func(*fiber.Ctx, *request) error {
 		opListParts:               h.listParts,
 		opListMultipartUploads:    h.listMultipartUploads,
 		opPostObject:              h.postObject,
+		opGetBucketTagging:        h.getBucketTagging,
+		opPutBucketTagging:        h.putBucketTagging,
+		opDeleteBucketTagging:     h.deleteBucketTagging,
+		opGetBucketACL:            h.getBucketACL,
+		opPutBucketACL:            h.putBucketACL,
+		opPutObjectACL:            h.putObjectACL,
 	}
 }
 

@@ -332,7 +332,7 @@ func TestTaggingNeverOverwritesObject(t *testing.T) {
 	}
 	eleven += "</TagSet></Tagging>"
 	_, data = f.must(t, "PUT", "/s3/bkt/k?tagging", []byte(eleven), nil, 400)
-	wantContains(t, data, "<Code>InvalidArgument</Code>", "cannot be greater than 10")
+	wantContains(t, data, "<Code>InvalidTag</Code>", "cannot be greater than 10")
 	_, data = f.must(t, "PUT", "/s3/bkt/missing?tagging", []byte(doc), nil, 404)
 	wantContains(t, data, "<Code>NoSuchKey</Code>")
 }

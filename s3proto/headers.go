@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"iter"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -56,8 +58,9 @@ func collectMetadata(entries iter.Seq2[string, string]) (json.RawMessage, error)
 	total := 0
 	for name, v := range entries {
 		if n, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-meta-"); ok && n != "" {
-			// Checked as sent: lower-casing and JSON would turn invalid UTF-8 into U+FFFD
-			// silently, and Postgres cannot store a NUL.
+			// Bytes that are not UTF-8 are read as ISO-8859-1 (headerText); then both are
+			// checked as text Postgres can store (a NUL, an invalid name: 400).
+			v = headerText(v)
 			for _, text := range [...]string{name, v} {
 				if err := gateway.CheckText("x-amz-meta-*", text); err != nil {
 					return nil, err
@@ -76,8 +79,24 @@ func collectMetadata(entries iter.Seq2[string, string]) (json.RawMessage, error)
 	return json.Marshal(meta)
 }
 
-// writeUserMetadata emits x-amz-meta-* for each string entry that is a valid header value,
-// and x-amz-missing-meta counting the entries that are not (as S3 does).
+// headerText reads a header value as text: UTF-8 when its bytes are valid UTF-8, else
+// ISO-8859-1 (HTTP's historical charset for header octets; Python's http.client sends
+// non-ASCII str values that way). An RFC 2047 encoded-word is plain ASCII and kept as sent.
+func headerText(v string) string {
+	if utf8.ValidString(v) {
+		return v
+	}
+	r := make([]rune, len(v))
+	for i := 0; i < len(v); i++ {
+		r[i] = rune(v[i])
+	}
+	return string(r)
+}
+
+// writeUserMetadata emits x-amz-meta-* for each string entry, RFC 2047 encoded
+// (=?UTF-8?B?...?=) when it is not a plain US-ASCII header value as S3 does, and
+// x-amz-missing-meta counting the entries it cannot send (not a string, or a name that is not
+// a header name).
 func writeUserMetadata(c *fiber.Ctx, raw json.RawMessage) {
 	if len(raw) == 0 {
 		return
@@ -97,9 +116,12 @@ func writeUserMetadata(c *fiber.Ctx, raw json.RawMessage) {
 	missing := 0
 	for _, k := range names {
 		v, ok := meta[k].(string)
-		if !ok || !validHeaderValue(v) || !validHeaderName(k) {
+		if !ok || !validHeaderName(k) {
 			missing++
 			continue
+		}
+		if !validHeaderValue(v) {
+			v = "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(v)) + "?="
 		}
 		c.Set("x-amz-meta-"+strings.ToLower(k), v)
 	}
@@ -132,20 +154,28 @@ func validHeaderName(k string) bool {
 
 // extraHeaders reads the representation headers S3 stores with an object.
 func extraHeaders(c *fiber.Ctx) gateway.Extra {
-	enc := c.Get(fiber.HeaderContentEncoding)
-	// aws-chunked is the transfer framing of a signed stream, not the object's encoding.
-	var kept []string
-	for e := range strings.SplitSeq(enc, ",") {
-		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
-			kept = append(kept, e)
-		}
-	}
 	return gateway.Extra{ContentDisposition: c.Get(fiber.HeaderContentDisposition),
-		ContentEncoding: strings.Join(kept, ","), ContentLanguage: c.Get(fiber.HeaderContentLanguage),
+		ContentEncoding: contentEncoding(c.Get(fiber.HeaderContentEncoding)), ContentLanguage: c.Get(fiber.HeaderContentLanguage),
 		Expires: c.Get(fiber.HeaderExpires)}
 }
 
-// taggingHeader parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded).
+// contentEncoding is the Content-Encoding to store: the header as sent, byte for byte, less
+// any aws-chunked coding (the transfer framing of a signed stream, not the object's encoding).
+func contentEncoding(enc string) string {
+	parts := strings.Split(enc, ",")
+	kept := parts[:0]
+	for _, e := range parts {
+		if !strings.EqualFold(strings.TrimSpace(e), "aws-chunked") {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(parts) {
+		return enc
+	}
+	return strings.TrimSpace(strings.Join(kept, ","))
+}
+
+// taggingHeader parses x-amz-tagging ("k1=v1&k2=v2", URL-encoded). Every fault is InvalidTag.
 func taggingHeader(v string) ([]gateway.Tag, error) {
 	if v == "" {
 		return nil, nil
@@ -153,29 +183,54 @@ func taggingHeader(v string) ([]gateway.Tag, error) {
 	if len(v) > maxTaggingHeader {
 		return nil, errorf(400, "InvalidTag", "The tag header is too long")
 	}
+	badHeader := errorf(400, "InvalidTag", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
 	q, err := url.ParseQuery(v)
 	if err != nil {
-		return nil, errorf(400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+		return nil, badHeader
 	}
 	var tags []gateway.Tag
 	for k, vs := range q {
 		if len(vs) != 1 {
-			return nil, errorf(400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+			return nil, errorf(400, "InvalidTag", "Cannot provide multiple Tags with the same key")
 		}
 		tags = append(tags, gateway.Tag{Key: k, Value: vs[0]})
 	}
 	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
-	return tags, gateway.ValidateTags(tags)
+	return tags, validTags(tags, gateway.MaxTags)
+}
+
+// validTags checks S3's tag rules (at most max tags) and answers a fault as S3 does, 400
+// InvalidTag; the engine checks again with its own code.
+func validTags(tags []gateway.Tag, max int) error {
+	if len(tags) > max {
+		return errorf(400, "InvalidTag", "Object tags cannot be greater than "+strconv.Itoa(max))
+	}
+	if err := gateway.ValidateTagSet(tags, max); err != nil {
+		msg := "The TagSet is invalid"
+		var ge *gateway.Error
+		if errors.As(err, &ge) && ge.Message != "" {
+			msg = ge.Message
+		}
+		return errorf(400, "InvalidTag", msg)
+	}
+	return nil
 }
 
 // integrity reads Content-MD5 and the flexible checksum headers: one x-amz-checksum-<alg>
 // header (verified), or a trailer / x-amz-sdk-checksum-algorithm naming the algorithm (the
 // trailer value is verified by the SigV4 chunk reader; the engine computes its own).
 func integrity(c *fiber.Ctx) (gateway.Integrity, error) {
-	in := gateway.Integrity{ContentMD5: c.Get("Content-MD5")}
+	var in gateway.Integrity
+	var err error
+	if in.ContentMD5, err = contentMD5(c); err != nil {
+		return in, err
+	}
 	found := 0
 	for _, alg := range gateway.ChecksumAlgorithms {
-		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
+		if v, ok := checksumHeader(c, alg); ok {
+			if err := checkChecksumValue(alg, v); err != nil {
+				return in, err
+			}
 			in.ChecksumAlgorithm, in.Checksum = alg, v
 			found++
 		}
@@ -202,20 +257,65 @@ func integrity(c *fiber.Ctx) (gateway.Integrity, error) {
 // checkSmallBodyDigests verifies Content-MD5 and an x-amz-checksum-* header of a small body
 // already in memory (DeleteObjects, tagging).
 func checkSmallBodyDigests(c *fiber.Ctx, data []byte) error {
-	if v := c.Get("Content-MD5"); v != "" {
+	v, err := contentMD5(c)
+	if err != nil {
+		return err
+	}
+	if v != "" {
 		sum := md5.Sum(data)
 		if v != base64.StdEncoding.EncodeToString(sum[:]) {
 			return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The Content-MD5 you specified did not match what we received."}
 		}
 	}
 	for _, alg := range gateway.ChecksumAlgorithms {
-		if v := c.Get("x-amz-checksum-" + strings.ToLower(alg)); v != "" {
+		if v, ok := checksumHeader(c, alg); ok {
+			if err := checkChecksumValue(alg, v); err != nil {
+				return err
+			}
 			h := gateway.NewChecksum(alg)
 			h.Write(data)
 			if v != base64.StdEncoding.EncodeToString(h.Sum(nil)) {
 				return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The " + alg + " you specified did not match the calculated checksum."}
 			}
 		}
+	}
+	return nil
+}
+
+// errInvalidDigest answers a Content-MD5 header that is empty or not the base64 of 16 bytes.
+var errInvalidDigest = errorf(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+
+// contentMD5 returns the Content-MD5 header, "" when absent; a header that is present but
+// empty or not the base64 of an MD5 sum is InvalidDigest (S3 tells it apart from a sum that
+// does not match, BadDigest).
+func contentMD5(c *fiber.Ctx) (string, error) {
+	all := c.Request().Header.PeekAll("Content-MD5")
+	if len(all) == 0 {
+		return "", nil
+	}
+	v := string(all[0])
+	if b, err := base64.StdEncoding.DecodeString(v); len(all) > 1 || err != nil || len(b) != md5.Size {
+		return "", errInvalidDigest
+	}
+	return v, nil
+}
+
+// checksumHeader returns the x-amz-checksum-<alg> header and whether it was sent (empty or not).
+func checksumHeader(c *fiber.Ctx, alg string) (string, bool) {
+	all := c.Request().Header.PeekAll("x-amz-checksum-" + strings.ToLower(alg))
+	if len(all) == 0 {
+		return "", false
+	}
+	return string(all[0]), true
+}
+
+// checkChecksumValue rejects an x-amz-checksum-<alg> value that is not the base64 of a sum of
+// the algorithm's size: it cannot match the body, so it is BadDigest (as the AWS
+// behaviour says), before any byte is stored.
+func checkChecksumValue(alg, v string) error {
+	h := gateway.NewChecksum(alg)
+	if b, err := base64.StdEncoding.DecodeString(v); err != nil || len(b) != h.Size() {
+		return &gateway.Error{Code: gateway.CodeBadDigest, Message: "The " + alg + " you specified did not match the calculated checksum."}
 	}
 	return nil
 }

@@ -96,8 +96,15 @@ var (
 // createMultipartUpload starts an upload; the object's headers and metadata are given now
 // and applied at completion.
 func (h *Handler) createMultipartUpload(c *fiber.Ctx, req *request) error {
+	if err := h.checkObjectACL(c, req); err != nil {
+		return err
+	}
 	meta, err := userMetadata(c)
 	if err != nil {
+		return err
+	}
+	extra := extraHeaders(c)
+	if extra.Tags, err = taggingHeader(c.Get("x-amz-tagging")); err != nil {
 		return err
 	}
 	// The body is empty (some SDKs send "{}" with a JSON content type): read it through its
@@ -107,7 +114,7 @@ func (h *Handler) createMultipartUpload(c *fiber.Ctx, req *request) error {
 	}
 	u, err := h.engine.CreateMultipartUpload(c.UserContext(), h.caller(c, req), gateway.CreateMultipartUpload{
 		Bucket: req.bucket, Key: req.key, ContentType: c.Get(fiber.HeaderContentType),
-		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, Extra: extraHeaders(c),
+		CacheControl: c.Get(fiber.HeaderCacheControl), UserMetadata: meta, Extra: extra,
 		ChecksumAlgorithm: c.Get("x-amz-checksum-algorithm"), ChecksumType: c.Get("x-amz-checksum-type")})
 	if err != nil {
 		return err

@@ -53,9 +53,6 @@ func (h *Handler) getBucketProbe(c *fiber.Ctx, req *request) error {
 	if _, err := h.engine.GetBucket(c.UserContext(), h.caller(c, req), req.bucket); err != nil {
 		return err
 	}
-	if req.query.Has("acl") {
-		return writeXML(c, fiber.StatusOK, ownerACL(req.principal.Sub))
-	}
 	for _, name := range bucketProbes {
 		if a, ok := probeAnswers[name]; ok && req.query.Has(name) {
 			if a.err != nil {
@@ -75,13 +72,4 @@ func ownerACL(ownerID string) accessControlPolicy {
 	g.Grantee.ID = ownerID
 	g.Permission = "FULL_CONTROL"
 	return accessControlPolicy{Owner: owner{ID: ownerID}, Grants: []grant{g}}
-}
-
-// getObjectACL answers the default ACL of a visible object.
-func (h *Handler) getObjectACL(c *fiber.Ctx, req *request) error {
-	obj, err := h.engine.HeadObject(c.UserContext(), h.caller(c, req), req.bucket, req.key, false)
-	if err != nil {
-		return err
-	}
-	return writeXML(c, fiber.StatusOK, ownerACL(obj.OwnerID))
 }
