@@ -14,19 +14,19 @@ import (
 func TestConditionalWrites(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/cw", nil, nil, 200)
-	resp, _ := f.must(t, "PUT", "/s3/cw/taken", []byte("first"), nil, 200)
+	f.must(t, "PUT", "/s3/cwb", nil, nil, 200)
+	resp, _ := f.must(t, "PUT", "/s3/cwb/taken", []byte("first"), nil, 200)
 	etag := resp.Header.Get("ETag")
-	f.must(t, "PUT", "/s3/cw/src", []byte("source"), nil, 200)
+	f.must(t, "PUT", "/s3/cwb/src", []byte("source"), nil, 200)
 
 	// complete starts an upload of key with one part and returns the completion request.
 	complete := func(t *testing.T, key string) (string, []byte) {
-		_, data := f.must(t, "POST", "/s3/cw/"+key+"?uploads", nil, nil, 200)
+		_, data := f.must(t, "POST", "/s3/cwb/"+key+"?uploads", nil, nil, 200)
 		var init initiateMultipartUploadResult
 		if err := xml.Unmarshal(data, &init); err != nil {
 			t.Fatal(err)
 		}
-		base := "/s3/cw/" + key + "?uploadId=" + init.UploadID
+		base := "/s3/cwb/" + key + "?uploadId=" + init.UploadID
 		resp, _ := f.must(t, "PUT", base+"&partNumber=1", []byte("one part"), nil, 200)
 		return base, []byte(completeXML(1, resp.Header.Get("ETag")))
 	}
@@ -55,26 +55,26 @@ func TestConditionalWrites(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before, _ := f.do(t, serviceCreds, "HEAD", "/s3/cw/"+tc.key, nil, nil)
+			before, _ := f.do(t, serviceCreds, "HEAD", "/s3/cwb/"+tc.key, nil, nil)
 			var resp *http.Response
 			var data []byte
 			switch tc.op {
 			case "put":
-				resp, data = f.do(t, serviceCreds, "PUT", "/s3/cw/"+tc.key, []byte("by "+tc.name), tc.hdr)
+				resp, data = f.do(t, serviceCreds, "PUT", "/s3/cwb/"+tc.key, []byte("by "+tc.name), tc.hdr)
 			case "complete":
 				target, body := complete(t, tc.key)
 				resp, data = f.do(t, serviceCreds, "POST", target, body, tc.hdr)
 			case "copy":
-				hdr := map[string]string{"x-amz-copy-source": "cw/src"}
+				hdr := map[string]string{"x-amz-copy-source": "cwb/src"}
 				for k, v := range tc.hdr {
 					hdr[k] = v
 				}
-				resp, data = f.do(t, serviceCreds, "PUT", "/s3/cw/"+tc.key, nil, hdr)
+				resp, data = f.do(t, serviceCreds, "PUT", "/s3/cwb/"+tc.key, nil, hdr)
 			}
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, data)
 			}
-			after, _ := f.do(t, serviceCreds, "HEAD", "/s3/cw/"+tc.key, nil, nil)
+			after, _ := f.do(t, serviceCreds, "HEAD", "/s3/cwb/"+tc.key, nil, nil)
 			if tc.code != "" {
 				wantContains(t, data, "<Code>"+tc.code+"</Code>")
 				if after.StatusCode != before.StatusCode || after.Header.Get("ETag") != before.Header.Get("ETag") {

@@ -11,10 +11,10 @@ import (
 func TestRangeReadAsS3(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/b", nil, nil, 200)
+	f.must(t, "PUT", "/s3/rng", nil, nil, 200)
 	const body = "0123456789"
-	f.must(t, "PUT", "/s3/b/ten", []byte(body), nil, 200)
-	f.must(t, "PUT", "/s3/b/empty", nil, nil, 200)
+	f.must(t, "PUT", "/s3/rng/ten", []byte(body), nil, 200)
+	f.must(t, "PUT", "/s3/rng/empty", nil, nil, 200)
 	cases := []struct {
 		name, key, rng string
 		status         int
@@ -40,7 +40,7 @@ func TestRangeReadAsS3(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := map[string]string{"Range": tc.rng}
-			resp, data := f.must(t, "GET", "/s3/b/"+tc.key, nil, hdr, tc.status)
+			resp, data := f.must(t, "GET", "/s3/rng/"+tc.key, nil, hdr, tc.status)
 			if tc.status == 416 {
 				wantContains(t, data, tc.body)
 			} else if string(data) != tc.body {
@@ -49,7 +49,7 @@ func TestRangeReadAsS3(t *testing.T) {
 			if got := resp.Header.Get("Content-Range"); got != tc.contentRange {
 				t.Fatalf("GET Content-Range %q, want %q", got, tc.contentRange)
 			}
-			resp, data = f.must(t, "HEAD", "/s3/b/"+tc.key, nil, hdr, tc.status)
+			resp, data = f.must(t, "HEAD", "/s3/rng/"+tc.key, nil, hdr, tc.status)
 			if len(data) != 0 {
 				t.Fatalf("HEAD body %q", data)
 			}

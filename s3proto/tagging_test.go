@@ -105,35 +105,35 @@ func TestInvalidTags(t *testing.T) {
 func TestBucketTagging(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.must(t, "PUT", "/s3/tb", nil, nil, 200)
-	_, data := f.must(t, "GET", "/s3/tb?tagging", nil, nil, 404)
+	f.must(t, "PUT", "/s3/tbk", nil, nil, 200)
+	_, data := f.must(t, "GET", "/s3/tbk?tagging", nil, nil, 404)
 	wantContains(t, data, "<Code>NoSuchTagSet</Code>")
 	doc := `<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>env</Key><Value>prod</Value></Tag><Tag><Key>team</Key><Value>storage</Value></Tag></TagSet></Tagging>`
-	f.must(t, "PUT", "/s3/tb?tagging", []byte(doc), nil, 204)
-	_, data = f.must(t, "GET", "/s3/tb?tagging", nil, nil, 200)
+	f.must(t, "PUT", "/s3/tbk?tagging", []byte(doc), nil, 204)
+	_, data = f.must(t, "GET", "/s3/tbk?tagging", nil, nil, 200)
 	wantContains(t, data, "<Tag><Key>env</Key><Value>prod</Value></Tag><Tag><Key>team</Key><Value>storage</Value></Tag>")
 	// The bucket itself is unchanged and still listed.
 	_, data = f.must(t, "GET", "/s3/", nil, nil, 200)
-	wantContains(t, data, "<Name>tb</Name>")
+	wantContains(t, data, "<Name>tbk</Name>")
 
 	fifty := make([][2]string, 50)
 	for i := range fifty {
 		fifty[i] = [2]string{"k" + strconv.Itoa(i), "v"}
 	}
-	f.must(t, "PUT", "/s3/tb?tagging", []byte(taggingDoc(fifty)), nil, 204)
-	_, data = f.must(t, "GET", "/s3/tb?tagging", nil, nil, 200)
+	f.must(t, "PUT", "/s3/tbk?tagging", []byte(taggingDoc(fifty)), nil, 204)
+	_, data = f.must(t, "GET", "/s3/tbk?tagging", nil, nil, 200)
 	wantContains(t, data, "<Key>k49</Key>")
 	for name, tags := range invalidTagSets(50) {
 		t.Run(name, func(t *testing.T) {
-			_, data := f.must(t, "PUT", "/s3/tb?tagging", []byte(taggingDoc(tags)), nil, 400)
+			_, data := f.must(t, "PUT", "/s3/tbk?tagging", []byte(taggingDoc(tags)), nil, 400)
 			wantContains(t, data, "<Code>InvalidTag</Code>")
 		})
 	}
-	_, data = f.must(t, "GET", "/s3/tb?tagging", nil, nil, 200)
+	_, data = f.must(t, "GET", "/s3/tbk?tagging", nil, nil, 200)
 	wantContains(t, data, "<Key>k49</Key>")
 
-	f.must(t, "DELETE", "/s3/tb?tagging", nil, nil, 204)
-	_, data = f.must(t, "GET", "/s3/tb?tagging", nil, nil, 404)
+	f.must(t, "DELETE", "/s3/tbk?tagging", nil, nil, 204)
+	_, data = f.must(t, "GET", "/s3/tbk?tagging", nil, nil, 404)
 	wantContains(t, data, "<Code>NoSuchTagSet</Code>")
 	_, data = f.must(t, "PUT", "/s3/missing-bucket?tagging", []byte(doc), nil, 404)
 	wantContains(t, data, "<Code>NoSuchBucket</Code>")
@@ -142,7 +142,7 @@ func TestBucketTagging(t *testing.T) {
 	f.must(t, "PUT", "/s3/tb-open", nil, nil, 200)
 	ctx := context.Background()
 	for _, q := range []string{
-		`create policy tb_select on storage.buckets for select to authenticated using (id in ('tb', 'tb-open'))`,
+		`create policy tb_select on storage.buckets for select to authenticated using (id in ('tbk', 'tb-open'))`,
 		`create policy tb_update on storage.buckets for update to authenticated using (id = 'tb-open')`,
 	} {
 		if _, err := f.db.Pool().Exec(ctx, q); err != nil {
@@ -151,15 +151,15 @@ func TestBucketTagging(t *testing.T) {
 	}
 	userJWT, _ := f.verifier.Sign(map[string]any{"role": "authenticated", "sub": "8d1b7c1e-0000-4000-8000-000000000004", "exp": time.Now().Add(time.Hour).Unix()})
 	user := creds{ak: testTenant, secret: f.anonKey, token: userJWT}
-	resp, data := f.do(t, user, "PUT", "/s3/tb?tagging", []byte(doc), nil)
+	resp, data := f.do(t, user, "PUT", "/s3/tbk?tagging", []byte(doc), nil)
 	if resp.StatusCode != 403 || !strings.Contains(string(data), "<Code>AccessDenied</Code>") {
 		t.Fatalf("tagging a bucket the user may not update: %d %s", resp.StatusCode, data)
 	}
-	if resp, data = f.do(t, user, "DELETE", "/s3/tb?tagging", nil, nil); resp.StatusCode != 403 {
+	if resp, data = f.do(t, user, "DELETE", "/s3/tbk?tagging", nil, nil); resp.StatusCode != 403 {
 		t.Fatalf("untagging a bucket the user may not update: %d %s", resp.StatusCode, data)
 	}
-	f.must(t, "PUT", "/s3/tb?tagging", []byte(doc), nil, 204)
-	if resp, data = f.do(t, user, "GET", "/s3/tb?tagging", nil, nil); resp.StatusCode != 200 || !strings.Contains(string(data), "<Key>env</Key>") {
+	f.must(t, "PUT", "/s3/tbk?tagging", []byte(doc), nil, 204)
+	if resp, data = f.do(t, user, "GET", "/s3/tbk?tagging", nil, nil); resp.StatusCode != 200 || !strings.Contains(string(data), "<Key>env</Key>") {
 		t.Fatalf("reading a visible bucket's tags: %d %s", resp.StatusCode, data)
 	}
 	if resp, data = f.do(t, user, "PUT", "/s3/tb-open?tagging", []byte(doc), nil); resp.StatusCode != 204 {

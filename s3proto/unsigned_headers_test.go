@@ -67,9 +67,9 @@ func TestPresignedUnsignedHeaders(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.must(t, "PUT", "/s3/priv", nil, nil, 200)
-	f.must(t, "PUT", "/s3/up", nil, nil, 200)
+	f.must(t, "PUT", "/s3/upl", nil, nil, 200)
 	f.must(t, "PUT", "/s3/priv/x.txt", []byte("secret"), nil, 200)
-	_, created := f.must(t, "POST", "/s3/up/mp.bin?uploads", nil, nil, 200)
+	_, created := f.must(t, "POST", "/s3/upl/mp.bin?uploads", nil, nil, 200)
 	var init initiateMultipartUploadResult
 	if err := xml.Unmarshal(created, &init); err != nil || init.UploadID == "" {
 		t.Fatalf("initiate: %v %s", err, created)
@@ -81,12 +81,12 @@ func TestPresignedUnsignedHeaders(t *testing.T) {
 		hdr                  map[string]string
 		unsigned             string
 	}{
-		{"put becomes copy", "PUT", "/s3/up/t.txt", map[string]string{"x-amz-copy-source": "/priv/x.txt"}, "x-amz-copy-source"},
-		{"upload part becomes part copy", "PUT", "/s3/up/mp.bin?partNumber=1&uploadId=" + url.QueryEscape(uploadID),
+		{"put becomes copy", "PUT", "/s3/upl/t.txt", map[string]string{"x-amz-copy-source": "/priv/x.txt"}, "x-amz-copy-source"},
+		{"upload part becomes part copy", "PUT", "/s3/upl/mp.bin?partNumber=1&uploadId=" + url.QueryEscape(uploadID),
 			map[string]string{"x-amz-copy-source": "/priv/x.txt"}, "x-amz-copy-source"},
-		{"metadata and tagging added", "PUT", "/s3/up/t.txt", map[string]string{"x-amz-meta-a": "1", "x-amz-tagging": "a=b"},
+		{"metadata and tagging added", "PUT", "/s3/upl/t.txt", map[string]string{"x-amz-meta-a": "1", "x-amz-tagging": "a=b"},
 			"x-amz-meta-a, x-amz-tagging"},
-		{"session token added", "PUT", "/s3/up/t.txt", map[string]string{"x-amz-security-token": f.anonKey}, "x-amz-security-token"},
+		{"session token added", "PUT", "/s3/upl/t.txt", map[string]string{"x-amz-security-token": f.anonKey}, "x-amz-security-token"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,14 +98,14 @@ func TestPresignedUnsignedHeaders(t *testing.T) {
 				"<HeadersNotSigned>"+tc.unsigned+"</HeadersNotSigned>")
 		})
 	}
-	f.must(t, "GET", "/s3/up/t.txt", nil, nil, 404)
-	_, parts := f.must(t, "GET", "/s3/up/mp.bin?uploadId="+url.QueryEscape(uploadID), nil, nil, 200)
+	f.must(t, "GET", "/s3/upl/t.txt", nil, nil, 404)
+	_, parts := f.must(t, "GET", "/s3/upl/mp.bin?uploadId="+url.QueryEscape(uploadID), nil, nil, 200)
 	if strings.Contains(string(parts), "<Part>") {
 		t.Fatalf("a refused part copy was stored: %s", parts)
 	}
 
 	// The same URLs without the extra headers work, and standard headers may be unsigned.
-	target := presignedTarget(t, "PUT", "/s3/up/t.txt", testRegion)
+	target := presignedTarget(t, "PUT", "/s3/upl/t.txt", testRegion)
 	if status, data := f.send(t, "PUT", target, []byte("hello"), map[string]string{"Content-Type": "text/plain",
 		"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}); status != 200 {
 		t.Fatalf("presigned PUT: %d %s", status, data)
@@ -115,7 +115,7 @@ func TestPresignedUnsignedHeaders(t *testing.T) {
 		!strings.Contains(string(data), "SignatureDoesNotMatch") {
 		t.Fatalf("changed payload hash: %d %s", status, data)
 	}
-	if _, data := f.must(t, "GET", "/s3/up/t.txt", nil, nil, 200); string(data) != "hello" {
+	if _, data := f.must(t, "GET", "/s3/upl/t.txt", nil, nil, 200); string(data) != "hello" {
 		t.Fatalf("t.txt = %q", data)
 	}
 }
