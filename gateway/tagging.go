@@ -28,6 +28,9 @@ func ValidateTags(tags []Tag) error { return ValidateTagSet(tags, MaxTags) }
 func ValidateTagSet(tags []Tag, max int) error {
 	bad := func(msg string) error { return &Error{Code: CodeInvalidArgument, Message: msg} }
 	if len(tags) > max {
+		if max == MaxBucketTags {
+			return bad(fmt.Sprintf("Bucket tag count cannot be greater than %d", max))
+		}
 		return bad(fmt.Sprintf("Object tags cannot be greater than %d", max))
 	}
 	seen := make(map[string]bool, len(tags))

@@ -202,9 +202,6 @@ func taggingHeader(v string) ([]gateway.Tag, error) {
 // validTags checks S3's tag rules (at most max tags) and answers a fault as S3 does, 400
 // InvalidTag; the engine checks again with its own code.
 func validTags(tags []gateway.Tag, max int) error {
-	if len(tags) > max {
-		return errorf(400, "InvalidTag", "Object tags cannot be greater than "+strconv.Itoa(max))
-	}
 	if err := gateway.ValidateTagSet(tags, max); err != nil {
 		msg := "The TagSet is invalid"
 		var ge *gateway.Error

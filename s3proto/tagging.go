@@ -12,25 +12,14 @@ func (h *Handler) getObjectTagging(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
-	out := tagging{Xmlns: ns, TagSet: make([]tag, len(obj.Extra.Tags))}
-	for i, t := range obj.Extra.Tags {
-		out.TagSet[i] = tag{Key: t.Key, Value: t.Value}
-	}
-	return writeXML(c, fiber.StatusOK, out)
+	return writeXML(c, fiber.StatusOK, taggingXML(obj.Extra.Tags))
 }
 
 // putObjectTagging replaces an object's tags. Only the tags change, never the object (the
 // reference overwrites the object with the XML body here).
 func (h *Handler) putObjectTagging(c *fiber.Ctx, req *request) error {
-	var body tagging
-	if err := h.readXMLBody(c, req, &body); err != nil {
-		return err
-	}
-	tags := make([]gateway.Tag, len(body.TagSet))
-	for i, t := range body.TagSet {
-		tags[i] = gateway.Tag{Key: t.Key, Value: t.Value}
-	}
-	if err := validTags(tags, gateway.MaxTags); err != nil {
+	tags, err := h.readTagging(c, req, gateway.MaxTags)
+	if err != nil {
 		return err
 	}
 	if _, err := h.engine.SetObjectTags(c.UserContext(), h.caller(c, req), req.bucket, req.key, tags); err != nil {
@@ -58,24 +47,13 @@ func (h *Handler) getBucketTagging(c *fiber.Ctx, req *request) error {
 	if len(tags) == 0 {
 		return errNoSuchTagSet
 	}
-	out := tagging{Xmlns: ns, TagSet: make([]tag, len(tags))}
-	for i, t := range tags {
-		out.TagSet[i] = tag{Key: t.Key, Value: t.Value}
-	}
-	return writeXML(c, fiber.StatusOK, out)
+	return writeXML(c, fiber.StatusOK, taggingXML(tags))
 }
 
 // putBucketTagging replaces a bucket's tags (at most 50): 204, as S3.
 func (h *Handler) putBucketTagging(c *fiber.Ctx, req *request) error {
-	var body tagging
-	if err := h.readXMLBody(c, req, &body); err != nil {
-		return err
-	}
-	tags := make([]gateway.Tag, len(body.TagSet))
-	for i, t := range body.TagSet {
-		tags[i] = gateway.Tag{Key: t.Key, Value: t.Value}
-	}
-	if err := validTags(tags, gateway.MaxBucketTags); err != nil {
+	tags, err := h.readTagging(c, req, gateway.MaxBucketTags)
+	if err != nil {
 		return err
 	}
 	if err := h.engine.SetBucketTags(c.UserContext(), h.caller(c, req), req.bucket, tags); err != nil {
@@ -90,4 +68,26 @@ func (h *Handler) deleteBucketTagging(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	return noContent(c)
+}
+
+// readTagging reads a Tagging body and checks it against S3's tag rules (at most max tags).
+func (h *Handler) readTagging(c *fiber.Ctx, req *request, max int) ([]gateway.Tag, error) {
+	var body tagging
+	if err := h.readXMLBody(c, req, &body); err != nil {
+		return nil, err
+	}
+	tags := make([]gateway.Tag, len(body.TagSet))
+	for i, t := range body.TagSet {
+		tags[i] = gateway.Tag{Key: t.Key, Value: t.Value}
+	}
+	return tags, validTags(tags, max)
+}
+
+// taggingXML renders tags as a Tagging document.
+func taggingXML(tags []gateway.Tag) tagging {
+	out := tagging{Xmlns: ns, TagSet: make([]tag, len(tags))}
+	for i, t := range tags {
+		out.TagSet[i] = tag{Key: t.Key, Value: t.Value}
+	}
+	return out
 }

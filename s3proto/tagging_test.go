@@ -123,6 +123,8 @@ func TestBucketTagging(t *testing.T) {
 	f.must(t, "PUT", "/s3/tbk?tagging", []byte(taggingDoc(fifty)), nil, 204)
 	_, data = f.must(t, "GET", "/s3/tbk?tagging", nil, nil, 200)
 	wantContains(t, data, "<Key>k49</Key>")
+	_, data = f.must(t, "PUT", "/s3/tbk?tagging", []byte(taggingDoc(append(fifty, [2]string{"k50", "v"}))), nil, 400)
+	wantContains(t, data, "<Code>InvalidTag</Code>", "Bucket tag count cannot be greater than 50")
 	for name, tags := range invalidTagSets(50) {
 		t.Run(name, func(t *testing.T) {
 			_, data := f.must(t, "PUT", "/s3/tbk?tagging", []byte(taggingDoc(tags)), nil, 400)
