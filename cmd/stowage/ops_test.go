@@ -92,7 +92,10 @@ func TestGracefulShutdownDrainsUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	for started := false; !started; {
+	for i, started := 0, false; !started; i++ {
+		if i == 6000 { // a hang guard (minutes), not a budget
+			t.Fatalf("the upload handler never recorded its write intent\n%s", s.Output())
+		}
 		var n int
 		if err := conn.QueryRow(t.Context(), "select count(*) from stowage.blob_intents where kind = 'write'").Scan(&n); err != nil {
 			t.Fatal(err)
