@@ -18,6 +18,9 @@ import (
 // stream, checked against the signature, Content-MD5 and checksum while it flows; the engine
 // commits only after it ended cleanly.
 func (h *Handler) putObject(c *fiber.Ctx, req *request) error {
+	if err := checkStorageClass(c); err != nil {
+		return err
+	}
 	if err := h.checkObjectACL(c, req); err != nil {
 		return err
 	}
