@@ -68,10 +68,6 @@ func decodeBucketToken(tok string) (string, error) {
 // bucket the caller owns is 409 BucketAlreadyOwnedByYou, except in us-east-1, where S3 keeps
 // its legacy 200 for a create that asks for us-east-1 (no other LocationConstraint).
 func (h *Handler) createBucket(c *fiber.Ctx, req *request) error {
-	// Object Lock cannot be honoured: refused rather than a bucket that only seems locked.
-	if strings.EqualFold(strings.TrimSpace(c.Get("x-amz-bucket-object-lock-enabled")), "true") {
-		return errorf(501, "NotImplemented", "Object Lock is not supported.")
-	}
 	body, err := h.readSmallBody(c, req)
 	if err != nil {
 		return err

@@ -60,10 +60,6 @@ func TestCreateBucketS3(t *testing.T) {
 		wantContains(t, data, "<Code>BucketAlreadyOwnedByYou</Code>")
 		f.must(t, "PUT", "/s3/elsewhere", conf("eu-west-1"), nil, 200)
 		f.must(t, "PUT", "/s3/elsewhere", conf("eu-west-1"), nil, 409)
-		// Object Lock is refused, not silently left out.
-		_, data = f.must(t, "PUT", "/s3/locked", nil, map[string]string{"x-amz-bucket-object-lock-enabled": "true"}, 501)
-		wantContains(t, data, "<Code>NotImplemented</Code>")
-		f.must(t, "HEAD", "/s3/locked", nil, nil, 404)
 	})
 	t.Run("names", func(t *testing.T) {
 		t.Parallel()
