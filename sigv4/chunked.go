@@ -344,10 +344,11 @@ func (c *ChunkedReader) expectEnd(allowCRLF bool) error {
 // body), then checks the trailer signature and checksums. A blank line right
 // after the final chunk header followed by more lines is the layout of AWS's
 // published example and is accepted too, and so are trailer lines ended by LF
-// alone, which minio-go sends ("x-amz-checksum-crc32:…\n\r\n\r\n") and MinIO accepts.
+// alone, which minio-go sends ("x-amz-checksum-crc32:…\n\r\n\r\n") and MinIO accepts,
+// as is minio-go's blank line between the trailers and x-amz-trailer-signature.
 func (c *ChunkedReader) readTrailers() error {
 	var signature []byte
-	leadingBlank := false
+	leadingBlank, signatureBlank := false, false
 	for {
 		line, err := c.readLineEnding(maxTrailerLine, true)
 		if err == io.EOF {
@@ -360,6 +361,12 @@ func (c *ChunkedReader) readTrailers() error {
 			if len(c.trailers) == 0 && signature == nil && !leadingBlank {
 				if _, err := c.r.Peek(1); err == nil {
 					leadingBlank = true
+					continue
+				}
+			}
+			if c.signed && len(c.trailers) > 0 && signature == nil && !signatureBlank {
+				if _, err := c.r.Peek(1); err == nil {
+					signatureBlank = true
 					continue
 				}
 			}

@@ -558,6 +558,18 @@ func TestChunkedMinioGoTrailer(t *testing.T) {
 		{"LF-only blank line", "x-amz-checksum-crc32:" + sum + "\n\n", nil},
 		{"data after the trailer", "x-amz-checksum-crc32:" + sum + "\n\r\n\r\nmore", ErrMalformedChunk},
 	}
+	t.Run("signed, minio-go layout", func(t *testing.T) {
+		// minio-go: "x-amz-checksum-crc32:…\n\r\nx-amz-trailer-signature:…\r\n\r\n".
+		wire := encodeChunked(data, encoding{payload: PayloadStreamingSignedTrailer, chunk: 8192, trailers: []string{"x-amz-checksum-crc32"}})
+		wire = bytes.Replace(wire, []byte("\r\nx-amz-trailer-signature:"), []byte("\n\r\nx-amz-trailer-signature:"), 1)
+		r, err := NewChunkedReader(bytes.NewReader(wire), encOptions(PayloadStreamingSignedTrailer, "x-amz-checksum-crc32", int64(len(data))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read %q, %v", got, err)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			wire := fmt.Sprintf("%x\r\n%s\r\n0\r\n%s", len(data), data, tc.trailer)
