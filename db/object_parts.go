@@ -74,15 +74,34 @@ func (t Tx) ObjectParts(ctx context.Context, key string, marker, limit int) ([]O
 // multipart object), and the offset and size of part n (found false when there is no
 // part n).
 func (t Tx) PartRange(ctx context.Context, key string, n int) (count int, offset, size int64, found bool, err error) {
+	r, err := t.Part(ctx, key, n)
+	return r.Count, r.Offset, r.Size, r.Found, err
+}
+
+// PartLocation is where part n of an object lies (PartRange), with the part's checksum.
+type PartLocation struct {
+	Count        int // parts of the object; 0: not a multipart object
+	Offset, Size int64
+	Found        bool   // false when the object has no part n
+	Checksum     string // the part's additional checksum, "" without one
+}
+
+// Part is PartRange with the part's checksum.
+func (t Tx) Part(ctx context.Context, key string, n int) (PartLocation, error) {
 	const q = `select count(*), coalesce(sum(size) filter (where part_number < $2), 0)::bigint,
-			(array_agg(size) filter (where part_number = $2))[1]
+			(array_agg(size) filter (where part_number = $2))[1],
+			coalesce((array_agg(checksum) filter (where part_number = $2))[1], '')
 		from stowage.object_parts where blob_key = $1`
-	var sz *int64
-	if err := t.tx.QueryRow(ctx, q, key, n).Scan(&count, &offset, &sz); err != nil {
-		return 0, 0, 0, false, Classify(err)
+	var (
+		out PartLocation
+		sz  *int64
+	)
+	if err := t.tx.QueryRow(ctx, q, key, n).Scan(&out.Count, &out.Offset, &sz, &out.Checksum); err != nil {
+		return PartLocation{}, Classify(err)
 	}
 	if sz == nil {
-		return count, 0, 0, false, nil
+		return PartLocation{Count: out.Count}, nil
 	}
-	return count, offset, *sz, true, nil
+	out.Size, out.Found = *sz, true
+	return out, nil
 }

@@ -128,6 +128,10 @@ type ObjectReader struct {
 	// PartsCount is the number of parts of a multipart object read by PartNumber, 0
 	// otherwise (S3 sends x-amz-mp-parts-count only then).
 	PartsCount int
+	// PartChecksum is the checksum of the part read by PartNumber: the part's own for a
+	// COMPOSITE object (as S3 answers it), the object's for part 1 of a plain object;
+	// "" otherwise.
+	PartChecksum string
 }
 
 // HeadObject returns an object's info; RLS SELECT decides unless asService.
@@ -174,28 +178,27 @@ func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (Object
 // completion (stowage.object_parts). S3 serves a part as a range, 206 with Content-Range,
 // even when it is the whole object.
 func (e *Engine) statPart(ctx context.Context, c Caller, obj Object, n int) (ObjectReader, error) {
-	var (
-		count     int
-		off, size int64
-		found     bool
-	)
+	var p db.PartLocation
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
 		var err error
-		count, off, size, found, err = tx.PartRange(ctx, e.blobKey(obj.Bucket, obj.Key, obj.Version), n)
+		p, err = tx.Part(ctx, e.blobKey(obj.Bucket, obj.Key, obj.Version), n)
 		return err
 	})
 	if err != nil {
 		return ObjectReader{}, dbErr(err, CodeNoSuchKey, obj.Bucket, obj.Key)
 	}
-	if count == 0 && n == 1 {
-		off, size, found = 0, obj.Size, true
+	if p.Count == 0 && n == 1 {
+		p.Offset, p.Size, p.Found, p.Checksum = 0, obj.Size, true, obj.Extra.Checksum
+	} else if obj.Extra.ChecksumType != ChecksumComposite {
+		p.Checksum = "" // a FULL_OBJECT checksum has no per-part value to answer
 	}
-	if !found {
+	if !p.Found {
 		return ObjectReader{}, &Error{Code: CodeInvalidRange, Bucket: obj.Bucket, Key: obj.Key,
 			Message: "The requested partnumber is not satisfiable"}
 	}
 	// An empty part (an empty object's part 1, an empty last part) is a range of length 0.
-	return ObjectReader{Object: obj, PartsCount: count, Range: ByteRange{Start: off, End: off + size - 1}, Partial: true}, nil
+	return ObjectReader{Object: obj, PartsCount: p.Count, Range: ByteRange{Start: p.Offset, End: p.Offset + p.Size - 1},
+		Partial: true, PartChecksum: p.Checksum}, nil
 }
 
 // GetObject opens an object's bytes (or the requested range of them).

@@ -36,7 +36,13 @@ func cannedACL(c *fiber.Ctx, object bool) (public, set bool, err error) {
 	if grants {
 		return false, false, errACLNotImplemented
 	}
-	switch v := c.Get("x-amz-acl"); v {
+	return parseCannedACL(c.Get("x-amz-acl"), object)
+}
+
+// parseCannedACL reads a canned ACL (the x-amz-acl header, or PostObject's acl field) as
+// cannedACL does.
+func parseCannedACL(v string, object bool) (public, set bool, err error) {
+	switch v {
 	case "":
 		return false, false, nil
 	case "private":
@@ -60,6 +66,12 @@ func cannedACL(c *fiber.Ctx, object bool) (public, set bool, err error) {
 // public-read only in a public bucket.
 func (h *Handler) checkObjectACL(c *fiber.Ctx, req *request) error {
 	public, _, err := cannedACL(c, true)
+	return h.checkObjectPublic(c, req, public, err)
+}
+
+// checkObjectPublic finishes checkObjectACL for an ACL already read: public needs a public
+// bucket.
+func (h *Handler) checkObjectPublic(c *fiber.Ctx, req *request, public bool, err error) error {
 	if err != nil || !public {
 		return err
 	}

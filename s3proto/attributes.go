@@ -33,7 +33,13 @@ func (h *Handler) getObjectAttributes(c *fiber.Ctx, req *request) error {
 		out.ETag = strings.Trim(obj.ETag, `"`)
 	}
 	if want["Checksum"] && obj.Extra.Checksum != "" {
-		cs := objectChecksums(obj.Extra)
+		// S3 answers a composite checksum here without its "-N" part count (HeadObject
+		// and CompleteMultipartUpload keep it); the count is ObjectParts' PartsCount.
+		extra := obj.Extra
+		if i := strings.LastIndexByte(extra.Checksum, '-'); i > 0 {
+			extra.Checksum = extra.Checksum[:i]
+		}
+		cs := objectChecksums(extra)
 		out.Checksum = &cs
 	}
 	if want["ObjectParts"] {

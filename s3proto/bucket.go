@@ -1,6 +1,7 @@
 package s3proto
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -62,20 +63,30 @@ func decodeBucketToken(tok string) (string, error) {
 }
 
 // createBucket creates a bucket; x-amz-acl: public-read makes it public (acl.go).
-// A CreateBucketConfiguration body is read (its signature checked) and ignored. New names
-// follow S3's rules. Re-creating a bucket the caller owns is 409 BucketAlreadyOwnedByYou,
-// except in us-east-1, where S3 keeps its legacy 200.
+// A CreateBucketConfiguration body is read (its signature checked); every bucket lives in
+// the one region, whatever its LocationConstraint. New names follow S3's rules. Re-creating a
+// bucket the caller owns is 409 BucketAlreadyOwnedByYou, except in us-east-1, where S3 keeps
+// its legacy 200 for a create that asks for us-east-1 (no other LocationConstraint).
 func (h *Handler) createBucket(c *fiber.Ctx, req *request) error {
-	if _, err := h.readSmallBody(c, req); err != nil {
+	body, err := h.readSmallBody(c, req)
+	if err != nil {
 		return err
 	}
 	public, _, err := cannedACL(c, false)
 	if err != nil {
 		return err
 	}
+	// An unreadable body is ignored as before: only the constraint matters here.
+	var conf struct {
+		LocationConstraint string `xml:"LocationConstraint"`
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		_ = decodeXML(body, &conf)
+	}
+	legacy := h.region() == "us-east-1" && (conf.LocationConstraint == "" || conf.LocationConstraint == "us-east-1")
 	_, err = h.engine.CreateBucket(c.UserContext(), h.caller(c, req), gateway.CreateBucket{ID: req.bucket,
 		Public: public, FileSizeLimit: gateway.NoLimit, S3Names: true})
-	if err != nil && !(gateway.CodeOf(err) == gateway.CodeBucketAlreadyOwnedByYou && h.region() == "us-east-1") {
+	if err != nil && !(gateway.CodeOf(err) == gateway.CodeBucketAlreadyOwnedByYou && legacy) {
 		return err
 	}
 	c.Set(fiber.HeaderLocation, "/"+req.bucket)

@@ -50,6 +50,16 @@ func TestCreateBucketS3(t *testing.T) {
 		if resp.Header.Get("Location") != "/mine" {
 			t.Fatalf("Location %q", resp.Header.Get("Location"))
 		}
+		// The legacy 200 is for a create in us-east-1: one that asks for another region
+		// finds the bucket it already owns (minio-go's testMakeBucketError).
+		conf := func(region string) []byte {
+			return []byte(`<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>` + region + `</LocationConstraint></CreateBucketConfiguration>`)
+		}
+		f.must(t, "PUT", "/s3/mine", conf("us-east-1"), nil, 200)
+		_, data := f.must(t, "PUT", "/s3/mine", conf("eu-west-1"), nil, 409)
+		wantContains(t, data, "<Code>BucketAlreadyOwnedByYou</Code>")
+		f.must(t, "PUT", "/s3/elsewhere", conf("eu-west-1"), nil, 200)
+		f.must(t, "PUT", "/s3/elsewhere", conf("eu-west-1"), nil, 409)
 	})
 	t.Run("names", func(t *testing.T) {
 		t.Parallel()

@@ -35,6 +35,9 @@ func parseCopySource(v string) (bucket, key string, err error) {
 // copyObject copies an object within or across buckets (metadata directive COPY or REPLACE,
 // copy-source conditions); always an overwrite of the destination.
 func (h *Handler) copyObject(c *fiber.Ctx, req *request) error {
+	if err := checkStorageClass(c); err != nil {
+		return err
+	}
 	if err := h.checkObjectACL(c, req); err != nil {
 		return err
 	}

@@ -4,15 +4,17 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
+	"github.com/stowage/stowage/sigv4"
 )
 
 // deleteObjects removes up to 1000 keys named by an XML body read through a size cap. A
 // requested key that exists but that RLS refused is an AccessDenied Error; every other key
 // is reported Deleted (S3 reports keys that did not exist as deleted too). Quiet mode
-// reports only errors.
+// reports only errors. As at S3, a body no signature covers (SigV2, or SigV4's
+// UNSIGNED-PAYLOAD) needs Content-MD5 or an x-amz-checksum-* header.
 func (h *Handler) deleteObjects(c *fiber.Ctx, req *request) error {
-	if req.sig.Version == 2 && !v2BodyBound(c, req) {
-		return errV2DeleteUnbound
+	if (req.sig.Version == 2 || req.sig.Payload == sigv4.PayloadUnsigned) && !v2BodyBound(c, req) {
+		return errDeleteUnbound
 	}
 	var body deleteRequest
 	if err := h.readXMLBody(c, req, &body); err != nil {

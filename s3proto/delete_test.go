@@ -2,6 +2,10 @@ package s3proto
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/binary"
+	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +92,48 @@ func TestDeleteUnderRLS(t *testing.T) {
 				f.must(t, "HEAD", "/s3/rbb/"+k, nil, nil, 200)
 			}
 		})
+	}
+}
+
+// TestDeleteObjectsUnsignedPayload: with UNSIGNED-PAYLOAD no signature covers the key list,
+// so S3 requires Content-MD5 or an x-amz-checksum-* header; without one nothing is deleted.
+func TestDeleteObjectsUnsignedPayload(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/ubb", nil, nil, 200)
+	f.must(t, "PUT", "/s3/ubb/k", []byte("k"), nil, 200)
+	doc := []byte(`<Delete><Object><Key>k</Key></Object></Delete>`)
+	sum := md5.Sum(doc)
+	crc := crc32.ChecksumIEEE(doc)
+	cases := []struct {
+		name   string
+		hdr    map[string]string
+		status int
+		want   string
+	}{
+		{"no digest", nil, 400, "<Code>InvalidRequest</Code>"},
+		{"wrong Content-MD5", map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(make([]byte, 16))}, 400, "<Code>BadDigest</Code>"},
+		{"Content-MD5", map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(sum[:])}, 200, "<Deleted><Key>k</Key></Deleted>"},
+		{"x-amz-checksum-crc32", map[string]string{"x-amz-checksum-crc32": base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc))}, 200, "<Deleted><Key>k</Key></Deleted>"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f.must(t, "PUT", "/s3/ubb/k", []byte("k"), nil, 200)
+			resp, data := f.doSignedWith(t, "POST", "/s3/ubb?delete", doc, "UNSIGNED-PAYLOAD", false, tc.hdr)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d %s", resp.StatusCode, data)
+			}
+			wantContains(t, data, tc.want)
+			if tc.status != 200 {
+				f.must(t, "HEAD", "/s3/ubb/k", nil, nil, 200) // a refused request deletes nothing
+			} else {
+				f.must(t, "HEAD", "/s3/ubb/k", nil, nil, 404)
+			}
+		})
+	}
+	// The message names both ways, as S3's does.
+	resp, data := f.doSignedWith(t, "POST", "/s3/ubb?delete", doc, "UNSIGNED-PAYLOAD", false, nil)
+	if resp.StatusCode != 400 || !strings.Contains(string(data), "Content-MD5 OR x-amz-checksum-*") {
+		t.Fatalf("%d %s", resp.StatusCode, data)
 	}
 }

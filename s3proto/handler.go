@@ -39,6 +39,9 @@ type Options struct {
 	// EnforceRegion (S3_PROTOCOL_ENFORCE_REGION) refuses signatures whose credential scope
 	// names another region than Region, as AWS does; off, any region is accepted.
 	EnforceRegion bool
+	// DisableSigV2 (S3_PROTOCOL_ALLOW_SIGV2=false) refuses SigV2 headers, presigned URLs
+	// and POST forms with 400 InvalidRequest, as S3 regions that accept only SigV4.
+	DisableSigV2 bool
 	// StandardLimit is UPLOAD_FILE_SIZE_LIMIT_STANDARD (0 = off).
 	StandardLimit int64
 	// XMLLimit caps XML request bodies (DeleteObjects, tagging); 0 means 2 MiB, enough for
@@ -88,7 +91,8 @@ func New(e *gateway.Engine, opts Options) *Handler {
 		opts.TenantID = "storage-single-tenant"
 	}
 	h := &Handler{engine: e, opts: opts}
-	h.verifier = &sigv4.Verifier{Region: opts.Region, EnforceRegion: opts.EnforceRegion, Now: opts.Now, Lookup: h.lookup}
+	h.verifier = &sigv4.Verifier{Region: opts.Region, EnforceRegion: opts.EnforceRegion, Now: opts.Now, Lookup: h.lookup,
+		DisableV2: opts.DisableSigV2}
 	h.ops = h.operations()
 	return h
 }

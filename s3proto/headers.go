@@ -348,3 +348,20 @@ func s3URLEncode(s string) string {
 	}
 	return b.String()
 }
+
+// storageClasses are the x-amz-storage-class values S3 accepts. Stowage has one class:
+// objects read back as STANDARD whatever was asked.
+var storageClasses = map[string]bool{"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true,
+	"ONEZONE_IA": true, "INTELLIGENT_TIERING": true, "GLACIER": true, "DEEP_ARCHIVE": true, "OUTPOSTS": true,
+	"GLACIER_IR": true, "SNOW": true, "EXPRESS_ONEZONE": true, "FSX_OPENZFS": true}
+
+var errInvalidStorageClass = errorf(400, "InvalidStorageClass", "The storage class you specified is not valid")
+
+// checkStorageClass refuses an x-amz-storage-class S3 does not know, as S3 does, before
+// anything is stored.
+func checkStorageClass(c *fiber.Ctx) error {
+	if v := c.Get("x-amz-storage-class"); v != "" && !storageClasses[v] {
+		return errInvalidStorageClass
+	}
+	return nil
+}

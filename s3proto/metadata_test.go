@@ -127,3 +127,35 @@ func TestUserMetadataNonASCII(t *testing.T) {
 		t.Fatalf("Content-Encoding without aws-chunked: %q", got)
 	}
 }
+
+// TestStorageClass: x-amz-storage-class names S3 knows are accepted (objects read back as
+// STANDARD); others are 400 InvalidStorageClass on PutObject, CopyObject and
+// CreateMultipartUpload, and nothing is stored.
+func TestStorageClass(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/scb", nil, nil, 200)
+	f.must(t, "PUT", "/s3/scb/src", []byte("x"), nil, 200)
+	f.must(t, "PUT", "/s3/scb/rr", []byte("x"), map[string]string{"x-amz-storage-class": "REDUCED_REDUNDANCY"}, 200)
+	cases := []struct{ name, method, target string }{
+		{"put", "PUT", "/s3/scb/bad-put"},
+		{"copy", "PUT", "/s3/scb/bad-copy"},
+		{"create multipart upload", "POST", "/s3/scb/bad-mpu?uploads"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{"x-amz-storage-class": "INVALID-STORAGE-CLASS"}
+			if tc.name == "copy" {
+				hdr["x-amz-copy-source"] = "/scb/src"
+			}
+			_, data := f.must(t, tc.method, tc.target, nil, hdr, 400)
+			wantContains(t, data, "<Code>InvalidStorageClass</Code>")
+		})
+	}
+	f.must(t, "HEAD", "/s3/scb/bad-put", nil, nil, 404)
+	f.must(t, "HEAD", "/s3/scb/bad-copy", nil, nil, 404)
+	_, data := f.must(t, "GET", "/s3/scb?uploads", nil, nil, 200)
+	if strings.Contains(string(data), "<Upload>") {
+		t.Fatalf("a refused CreateMultipartUpload started an upload: %s", data)
+	}
+}

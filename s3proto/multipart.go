@@ -96,6 +96,9 @@ var (
 // createMultipartUpload starts an upload; the object's headers and metadata are given now
 // and applied at completion.
 func (h *Handler) createMultipartUpload(c *fiber.Ctx, req *request) error {
+	if err := checkStorageClass(c); err != nil {
+		return err
+	}
 	if err := h.checkObjectACL(c, req); err != nil {
 		return err
 	}

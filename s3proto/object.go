@@ -18,6 +18,9 @@ import (
 // stream, checked against the signature, Content-MD5 and checksum while it flows; the engine
 // commits only after it ended cleanly.
 func (h *Handler) putObject(c *fiber.Ctx, req *request) error {
+	if err := checkStorageClass(c); err != nil {
+		return err
+	}
 	if err := h.checkObjectACL(c, req); err != nil {
 		return err
 	}
@@ -125,7 +128,14 @@ func readError(c *fiber.Ctx, r gateway.ObjectReader, err error, part int) error 
 // length of the body: the object, its range, or one part (206 with Content-Range, and
 // x-amz-mp-parts-count for a multipart object, as S3 answers).
 func writeReadHeaders(c *fiber.Ctx, r gateway.ObjectReader, o overrides) int64 {
-	writeObjectHeaders(c, r.Object, c.Get("x-amz-checksum-mode") == "ENABLED" && !r.Partial)
+	checksumMode := c.Get("x-amz-checksum-mode") == "ENABLED"
+	writeObjectHeaders(c, r.Object, checksumMode && !r.Partial)
+	if checksumMode && r.PartChecksum != "" {
+		// One part read by partNumber: its own checksum, as S3 answers.
+		e := r.Extra
+		e.Checksum = r.PartChecksum
+		writeChecksum(c, e)
+	}
 	o.apply(c)
 	if r.PartsCount > 0 {
 		c.Set("x-amz-mp-parts-count", strconv.Itoa(r.PartsCount))

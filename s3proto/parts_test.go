@@ -2,6 +2,7 @@ package s3proto
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"fmt"
 	"strconv"
@@ -109,4 +110,43 @@ func TestGetObjectPart(t *testing.T) {
 	}
 	_, data = f.must(t, "GET", "/s3/parts/mp?attributes", nil, map[string]string{"x-amz-object-attributes": "ObjectParts", "x-amz-max-parts": "x"}, 400)
 	wantContains(t, data, "<Code>InvalidArgument</Code>")
+}
+
+// TestGetObjectPartWithoutLayout: an object completed before migration 0006 (or by a
+// reference server) has a multipart ETag but no recorded layout, so its part sizes are
+// unknown. It reads consistently as one part, as a plain object: partNumber=1 is the whole
+// object without x-amz-mp-parts-count (so a parallel downloader fetches it whole), other
+// parts are 416, and GetObjectAttributes has no ObjectParts. S3 would serve part N.
+func TestGetObjectPartWithoutLayout(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/legacy", nil, nil, 200)
+	_, data := f.must(t, "POST", "/s3/legacy/mp?uploads", nil, nil, 200)
+	var init initiateMultipartUploadResult
+	if err := xml.Unmarshal(data, &init); err != nil {
+		t.Fatal(err)
+	}
+	base := "/s3/legacy/mp?uploadId=" + init.UploadID
+	p1, p2 := partBody(5, 5<<20), []byte("tail")
+	r1, _ := f.must(t, "PUT", base+"&partNumber=1", p1, nil, 200)
+	r2, _ := f.must(t, "PUT", base+"&partNumber=2", p2, nil, 200)
+	f.must(t, "POST", base, []byte(completeXML(1, r1.Header.Get("ETag"), 2, r2.Header.Get("ETag"))), nil, 200)
+	// What the database of an older Stowage holds: the object, no layout.
+	tag, err := f.db.Pool().Exec(context.Background(), `delete from stowage.object_parts`)
+	if err != nil || tag.RowsAffected() != 2 {
+		t.Fatalf("forget the layout: %v (%d rows)", err, tag.RowsAffected())
+	}
+	resp, data := f.must(t, "GET", "/s3/legacy/mp?partNumber=1", nil, nil, 206)
+	total := len(p1) + len(p2)
+	if len(data) != total || resp.Header.Get("x-amz-mp-parts-count") != "" ||
+		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 0-%d/%d", total-1, total) || !strings.HasSuffix(resp.Header.Get("ETag"), `-2"`) {
+		t.Fatalf("part 1: %d bytes, headers %v", len(data), resp.Header)
+	}
+	_, data = f.must(t, "GET", "/s3/legacy/mp?partNumber=2", nil, nil, 416)
+	wantContains(t, data, "<Code>InvalidPartNumber</Code>")
+	_, data = f.must(t, "GET", "/s3/legacy/mp?attributes", nil, map[string]string{"x-amz-object-attributes": "ObjectParts,ObjectSize"}, 200)
+	wantContains(t, data, fmt.Sprintf("<ObjectSize>%d</ObjectSize>", total))
+	if strings.Contains(string(data), "ObjectParts") {
+		t.Fatalf("ObjectParts without a layout: %s", data)
+	}
 }

@@ -71,10 +71,22 @@ func (h *Handler) postObject(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
+	// The acl field is PutObject's x-amz-acl: the object keeps its bucket's access, so
+	// public-read needs a public bucket (checkObjectACL).
+	public, _, err := parseCannedACL(fields["acl"], true)
+	if err := h.checkObjectPublic(c, req, public, err); err != nil {
+		return err
+	}
+	// If-None-Match: * / If-Match request headers condition the write as on PutObject
+	// (a form sent by fetch or XHR can carry them).
+	cond, err := writeConditions(c)
+	if err != nil {
+		return err
+	}
 	obj, err := h.engine.PutObject(c.UserContext(), h.caller(c, req), gateway.PutObject{
 		Bucket: req.bucket, Key: req.key, Size: -1, Body: &lengthRangeReader{r: file, rng: policy.ContentLength},
 		ContentType: fields["content-type"], CacheControl: fields["cache-control"], UserMetadata: meta,
-		Upsert: true, Limit: h.opts.StandardLimit,
+		Upsert: true, Limit: h.opts.StandardLimit, Conditions: cond,
 	})
 	if err != nil {
 		return err

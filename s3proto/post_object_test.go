@@ -30,6 +30,8 @@ type postForm struct {
 	file       []byte
 	// tamper, when set, edits the signed fields (e.g. to break the signature).
 	tamper func([]postField) []postField
+	// header holds request headers (If-None-Match, ...), which the policy does not sign.
+	header map[string]string
 }
 
 // hmacSHA256 is one step of the AWS key derivation.
@@ -87,6 +89,9 @@ func (f *fixture) post(t *testing.T, target string, p postForm) (*http.Response,
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", w.FormDataContentType())
+	for k, v := range p.header {
+		req.Header.Set(k, v)
+	}
 	resp, err := f.app.Test(req, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -247,4 +252,62 @@ func TestPostObject(t *testing.T) {
 			t.Fatalf("%d %s", resp.StatusCode, data)
 		}
 	})
+}
+
+// TestPostObjectACLAndConditions: the acl field is PutObject's x-amz-acl (public-read only
+// in a public bucket, unsupported ACLs 501, unknown ones 400), and If-None-Match: * /
+// If-Match request headers condition the write as on PutObject. A refused form stores nothing.
+func TestPostObjectACLAndConditions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/pacl", nil, nil, 200)
+	f.must(t, "PUT", "/s3/pacl-pub", nil, map[string]string{"x-amz-acl": "public-read"}, 200)
+	later := time.Now().Add(time.Hour)
+	form := func(bucket, key, acl string, hdr map[string]string, file string) postForm {
+		cond := []any{map[string]string{"bucket": bucket}, []any{"eq", "$key", key}}
+		fields := []postField{{"key", key}}
+		if acl != "" {
+			cond = append(cond, map[string]string{"acl": acl})
+			fields = append(fields, postField{"acl", acl})
+		}
+		return postForm{creds: serviceCreds, expiration: later, conditions: cond, fields: fields, filename: "f", file: []byte(file), header: hdr}
+	}
+	f.must(t, "PUT", "/s3/pacl/exists", []byte("old"), nil, 200)
+	resp, _ := f.must(t, "HEAD", "/s3/pacl/exists", nil, nil, 200)
+	etag := resp.Header.Get("ETag")
+	cases := []struct {
+		name, bucket, key, acl string
+		hdr                    map[string]string
+		status                 int
+		code                   string
+		want                   string // the object's bytes afterwards; "" = must not exist
+	}{
+		{"acl private", "pacl", "a-private", "private", nil, 200, "", "new"},
+		{"acl bucket-owner-full-control", "pacl", "a-owner", "bucket-owner-full-control", nil, 200, "", "new"},
+		{"acl public-read in a public bucket", "pacl-pub", "a-public", "public-read", nil, 200, "", "new"},
+		{"acl public-read in a private bucket", "pacl", "a-pub-in-priv", "public-read", nil, 501, "<Code>NotImplemented</Code>", ""},
+		{"acl public-read-write", "pacl-pub", "a-prw", "public-read-write", nil, 501, "<Code>NotImplemented</Code>", ""},
+		{"acl unknown", "pacl", "a-unknown", "everyone", nil, 400, "<Code>InvalidArgument</Code>", ""},
+		{"If-None-Match on a new key", "pacl", "c-new", "", map[string]string{"If-None-Match": "*"}, 200, "", "new"},
+		{"If-None-Match on an existing key", "pacl", "exists", "", map[string]string{"If-None-Match": "*"}, 412, "<Code>PreconditionFailed</Code>", "old"},
+		{"If-Match another ETag", "pacl", "exists", "", map[string]string{"If-Match": `"0123456789abcdef0123456789abcdef"`}, 412, "<Code>PreconditionFailed</Code>", "old"},
+		{"If-Match on a missing key", "pacl", "c-missing", "", map[string]string{"If-Match": etag}, 404, "<Code>NoSuchKey</Code>", ""},
+		{"If-None-Match other than *", "pacl", "c-etag", "", map[string]string{"If-None-Match": etag}, 501, "<Code>NotImplemented</Code>", ""},
+		{"If-Match the ETag", "pacl", "exists", "", map[string]string{"If-Match": etag}, 200, "", "new"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, data := f.post(t, "/s3/"+tc.bucket, form(tc.bucket, tc.key, tc.acl, tc.hdr, "new"))
+			if resp.StatusCode != tc.status || !strings.Contains(string(data), tc.code) {
+				t.Fatalf("%d %s; want %d %s", resp.StatusCode, data, tc.status, tc.code)
+			}
+			if tc.want == "" {
+				f.must(t, "HEAD", "/s3/"+tc.bucket+"/"+tc.key, nil, nil, 404)
+				return
+			}
+			if _, got := f.must(t, "GET", "/s3/"+tc.bucket+"/"+tc.key, nil, nil, 200); string(got) != tc.want {
+				t.Fatalf("object holds %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

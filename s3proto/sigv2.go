@@ -46,13 +46,14 @@ func v2SignedOperation(method string, req *request, h header) bool {
 	return false
 }
 
-// errV2DeleteUnbound is S3's answer to a DeleteObjects without Content-MD5.
-var errV2DeleteUnbound = errorf(400, "InvalidRequest", "Missing required header for this request: Content-MD5")
+// errDeleteUnbound is S3's answer to a DeleteObjects whose body is not bound to the request
+// by Content-MD5 or an x-amz-checksum-* header.
+var errDeleteUnbound = errorf(400, "InvalidRequest", "Missing required header for this request: Content-MD5 OR x-amz-checksum-*")
 
-// v2BodyBound reports whether a SigV2 request's body is bound to its signature: SigV2 signs
-// Content-MD5 and the x-amz-* headers (a checksum, a hex x-amz-content-sha256) but no body.
-// DeleteObjects needs it, as at S3: else a captured request could be replayed within the
-// clock skew with another list of keys.
+// v2BodyBound reports whether a request's body is bound to its signature: SigV2 signs
+// Content-MD5 and the x-amz-* headers (a checksum, a hex x-amz-content-sha256) but no body;
+// SigV4 with UNSIGNED-PAYLOAD signs the same headers. DeleteObjects needs it, as at S3: else
+// a captured request could be replayed within the clock skew with another list of keys.
 func v2BodyBound(c *fiber.Ctx, req *request) bool {
 	if c.Get("Content-MD5") != "" || req.sig.Payload == sigv4.PayloadSHA256 {
 		return true

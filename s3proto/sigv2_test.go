@@ -343,3 +343,51 @@ func TestSigV2PostObject(t *testing.T) {
 	f.must(t, "GET", "/s3/root/up/bad", nil, nil, 404)
 	f.must(t, "GET", "/s3/root/up/big", nil, nil, 404)
 }
+
+// TestSigV2Disabled: with DisableSigV2 (S3_PROTOCOL_ALLOW_SIGV2=false) every SigV2 carrier,
+// correctly signed or not, is S3's 400 InvalidRequest of SigV4-only regions and does
+// nothing; SigV4 keeps working.
+func TestSigV2Disabled(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, func(o *Options) { o.DisableSigV2 = true })
+	const host = "127.0.0.1:5000"
+	f.must(t, "PUT", "/s3/root", nil, nil, 200)
+	f.must(t, "PUT", "/s3/root/k", []byte("kept"), nil, 200)
+	const unsupported = "The authorization mechanism you have provided is not supported"
+
+	resp, data := f.doV2(t, serviceCreds, "GET", host, "/root/k", "/root/k", nil, nil)
+	wantS3(t, "header get", resp, data, 400, "<Code>InvalidRequest</Code>", unsupported)
+	resp, data = f.doV2(t, serviceCreds, "DELETE", host, "/root/k", "/root/k", nil, nil)
+	wantS3(t, "header delete", resp, data, 400, "<Code>InvalidRequest</Code>", unsupported)
+	resp, data = f.doV2(t, creds{ak: testAccessKey, secret: "wrong"}, "GET", host, "/root/k", "/root/k", nil, nil)
+	wantS3(t, "header with a wrong secret", resp, data, 400, "<Code>InvalidRequest</Code>", unsupported)
+
+	expires := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	q := url.Values{"AWSAccessKeyId": {testAccessKey}, "Expires": {expires}, "Signature": {signV2(testSecret, "GET\n\n\n"+expires+"\n/root/k")}}
+	req, _ := http.NewRequest("GET", "http://"+host+"/root/k?"+q.Encode(), nil)
+	resp, data = f.sendV2(t, req)
+	wantS3(t, "presigned", resp, data, 400, "<Code>InvalidRequest</Code>", unsupported)
+
+	policy, _ := json.Marshal(map[string]any{"expiration": time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000Z"),
+		"conditions": []any{map[string]string{"bucket": "root"}, []any{"starts-with", "$key", ""}}})
+	b64 := base64.StdEncoding.EncodeToString(policy)
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	for _, kv := range [][2]string{{"key", "posted"}, {"AWSAccessKeyId", testAccessKey}, {"policy", b64}, {"signature", signV2(testSecret, b64)}} {
+		w.WriteField(kv[0], kv[1])
+	}
+	fw, _ := w.CreateFormFile("file", "f.txt")
+	fw.Write([]byte("posted"))
+	w.Close()
+	req, _ = http.NewRequest("POST", "http://"+host+"/s3/root", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	resp, data = f.sendV2(t, req)
+	wantS3(t, "post form", resp, data, 400, "<Code>InvalidRequest</Code>", unsupported)
+
+	// Nothing happened, and SigV4 is unaffected.
+	_, data = f.must(t, "GET", "/s3/root/k", nil, nil, 200)
+	if string(data) != "kept" {
+		t.Fatalf("object after refused requests: %q", data)
+	}
+	f.must(t, "HEAD", "/s3/root/posted", nil, nil, 404)
+}

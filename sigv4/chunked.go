@@ -196,6 +196,11 @@ func (c *ChunkedReader) readData(p []byte) (int, error) {
 // readLine reads one CRLF-terminated line of at most limit bytes (CRLF
 // excluded). It returns io.EOF only when the body ends before any byte.
 func (c *ChunkedReader) readLine(limit int) ([]byte, error) {
+	return c.readLineEnding(limit, false)
+}
+
+// readLineEnding is readLine; lfOK also accepts a line ended by LF alone.
+func (c *ChunkedReader) readLineEnding(limit int, lfOK bool) ([]byte, error) {
 	line, err := c.r.ReadSlice('\n')
 	switch {
 	case err == bufio.ErrBufferFull || len(line) > limit+2:
@@ -206,6 +211,9 @@ func (c *ChunkedReader) readLine(limit int) ([]byte, error) {
 		return nil, bodyError(err)
 	}
 	if len(line) < 2 || line[len(line)-2] != '\r' {
+		if lfOK {
+			return line[:len(line)-1], nil
+		}
 		return nil, ErrMalformedChunk.with("Invalid chunk header: missing CRLF")
 	}
 	return line[:len(line)-2], nil
@@ -335,12 +343,14 @@ func (c *ChunkedReader) expectEnd(allowCRLF bool) error {
 // readTrailers reads "name:value" lines up to a blank line (or the end of the
 // body), then checks the trailer signature and checksums. A blank line right
 // after the final chunk header followed by more lines is the layout of AWS's
-// published example and is accepted too.
+// published example and is accepted too, and so are trailer lines ended by LF
+// alone, which minio-go sends ("x-amz-checksum-crc32:…\n\r\n\r\n") and MinIO accepts,
+// as is minio-go's blank line between the trailers and x-amz-trailer-signature.
 func (c *ChunkedReader) readTrailers() error {
 	var signature []byte
-	leadingBlank := false
+	leadingBlank, signatureBlank := false, false
 	for {
-		line, err := c.readLine(maxTrailerLine)
+		line, err := c.readLineEnding(maxTrailerLine, true)
 		if err == io.EOF {
 			break // no terminating blank line: lenient, everything was read
 		}
@@ -351,6 +361,12 @@ func (c *ChunkedReader) readTrailers() error {
 			if len(c.trailers) == 0 && signature == nil && !leadingBlank {
 				if _, err := c.r.Peek(1); err == nil {
 					leadingBlank = true
+					continue
+				}
+			}
+			if c.signed && len(c.trailers) > 0 && signature == nil && !signatureBlank {
+				if _, err := c.r.Peek(1); err == nil {
+					signatureBlank = true
 					continue
 				}
 			}

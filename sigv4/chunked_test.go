@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -538,4 +539,51 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 		r.off, r.n = 0, r.n-1
 	}
 	return c, nil
+}
+
+// TestChunkedMinioGoTrailer: minio-go ends its trailer lines with LF alone and then sends
+// two CRLFs ("0\r\nx-amz-checksum-crc32:…\n\r\n\r\n"); MinIO accepts that, and so do we,
+// still checking the checksum.
+func TestChunkedMinioGoTrailer(t *testing.T) {
+	t.Parallel()
+	data := []byte("hello, trailer")
+	sum := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(data)))
+	wrong := base64.StdEncoding.EncodeToString(make([]byte, 4))
+	cases := []struct {
+		name, trailer string
+		want          error
+	}{
+		{"minio-go layout", "x-amz-checksum-crc32:" + sum + "\n\r\n\r\n", nil},
+		{"minio-go layout, wrong checksum", "x-amz-checksum-crc32:" + wrong + "\n\r\n\r\n", ErrBadDigest},
+		{"LF-only blank line", "x-amz-checksum-crc32:" + sum + "\n\n", nil},
+		{"data after the trailer", "x-amz-checksum-crc32:" + sum + "\n\r\n\r\nmore", ErrMalformedChunk},
+	}
+	t.Run("signed, minio-go layout", func(t *testing.T) {
+		// minio-go: "x-amz-checksum-crc32:…\n\r\nx-amz-trailer-signature:…\r\n\r\n".
+		wire := encodeChunked(data, encoding{payload: PayloadStreamingSignedTrailer, chunk: 8192, trailers: []string{"x-amz-checksum-crc32"}})
+		wire = bytes.Replace(wire, []byte("\r\nx-amz-trailer-signature:"), []byte("\n\r\nx-amz-trailer-signature:"), 1)
+		r, err := NewChunkedReader(bytes.NewReader(wire), encOptions(PayloadStreamingSignedTrailer, "x-amz-checksum-crc32", int64(len(data))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read %q, %v", got, err)
+		}
+	})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wire := fmt.Sprintf("%x\r\n%s\r\n0\r\n%s", len(data), data, tc.trailer)
+			r, err := NewChunkedReader(strings.NewReader(wire), encOptions(PayloadStreamingUnsignedTrailer, "x-amz-checksum-crc32", int64(len(data))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			switch {
+			case tc.want == nil && (err != nil || !bytes.Equal(got, data)):
+				t.Fatalf("read %q, %v", got, err)
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+		})
+	}
 }

@@ -121,4 +121,7 @@ var (
 	ErrRequestExpired = &Error{Code: "AccessDenied", Message: "Request has expired"}
 	// ErrEntityTooSmall: POST upload below the policy's content-length-range (400).
 	ErrEntityTooSmall = &Error{Code: "EntityTooSmall", Message: "Your proposed upload is smaller than the minimum allowed size"}
+	// ErrV2Disabled: a SigV2 header, presigned URL or POST form while the Verifier has
+	// DisableV2 (400), as S3 answers SigV2 in regions that accept only SigV4.
+	ErrV2Disabled = &Error{Code: "InvalidRequest", Message: "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."}
 )

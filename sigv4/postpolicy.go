@@ -89,6 +89,9 @@ func (v *Verifier) VerifyPostPolicy(form PostForm) (PostPolicy, error) {
 	exempt := exemptPostField
 	var res PostPolicy
 	var err error
+	if isPostV2(fields) && v.DisableV2 {
+		return PostPolicy{}, ErrV2Disabled
+	}
 	if isPostV2(fields) {
 		exempt = exemptPostFieldV2
 		res, err = v.checkPostSignatureV2(fields)

@@ -30,6 +30,9 @@ type Verifier struct {
 	// MaxSkew bounds |x-amz-date - now| for header-signed requests and how
 	// far in the future a presigned X-Amz-Date may be; 0 means DefaultMaxSkew.
 	MaxSkew time.Duration
+	// DisableV2 refuses every SigV2 carrier (header, presigned query, POST form) with
+	// ErrV2Disabled before any signature is checked (S3_PROTOCOL_ALLOW_SIGV2=false).
+	DisableV2 bool
 }
 
 // Result describes a request whose signature verified.
@@ -110,6 +113,9 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 	}
 	if (v2Header || v2Query) && btoi(v4Header)+btoi(v2Header)+btoi(v4Query)+btoi(v2Query) > 1 {
 		return Result{}, ErrInvalidArgument.with("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+	}
+	if (v2Header || v2Query) && v.DisableV2 {
+		return Result{}, ErrV2Disabled
 	}
 	switch {
 	case v4Header:

@@ -81,6 +81,7 @@ type Config struct {
 	S3AllowFwdHdr   bool   `env:"S3_ALLOW_FORWARDED_HEADER" default:"false" help:"check S3 signatures against the host= of the Forwarded header"`
 	S3HostHeader    string `env:"S3_PROTOCOL_NON_CANONICAL_HOST_HEADER" default:"" help:"header whose value S3 signatures are checked against as the host"`
 	S3EnforceRegion bool   `env:"S3_PROTOCOL_ENFORCE_REGION" default:"false" help:"refuse S3 signatures whose credential scope names another region than the S3 protocol's (STORAGE_S3_REGION, else SERVER_REGION), as AWS does; off: any region is accepted"`
+	S3AllowSigV2    bool   `env:"S3_PROTOCOL_ALLOW_SIGV2" default:"true" help:"accept S3 Signature Version 2: headers and presigned URLs at the S3 listener's root, browser POST forms everywhere; false answers them 400 InvalidRequest, as S3 regions that accept only SigV4"`
 	TUSURLExpiry    int    `env:"TUS_URL_EXPIRY_MS" default:"86400000" help:"ms a resumable (TUS) upload may stay incomplete before its URL expires and its parts are swept (at most 24 h)"`
 	MetricsEnabled  bool   `env:"STOWAGE_METRICS_ENABLED" default:"true" help:"serve Prometheus metrics at /metrics"`
 	SweepInterval   int    `env:"STOWAGE_SWEEP_INTERVAL" default:"60" help:"seconds between sweeps of leftover blobs from interrupted writes"`

@@ -320,7 +320,8 @@ func s3Handler(e *gateway.Engine, cfg Config, v *auth.Verifier, roles auth.Roles
 		StandardLimit: standard, XMLLimit: max(int64(cfg.RequestBodyJSON), 2<<20), VirtualHostDomains: domains,
 		DownloadTimeout: requestTimeout, Logger: log,
 		PathPrefix: cfg.S3Prefix, AllowForwardedPath: cfg.AllowFwdPath, PublicHost: publicURL(cfg).Host,
-		AllowForwardedHeader: cfg.S3AllowFwdHdr, HostHeader: cfg.S3HostHeader, EnforceRegion: cfg.S3EnforceRegion})
+		AllowForwardedHeader: cfg.S3AllowFwdHdr, HostHeader: cfg.S3HostHeader, EnforceRegion: cfg.S3EnforceRegion,
+		DisableSigV2: !cfg.S3AllowSigV2})
 }
 
 // publicURL is STORAGE_PUBLIC_URL parsed (checked by LoadConfig), empty when unset.
