@@ -102,12 +102,6 @@ func (h *Handler) Register(r fiber.Router) {
 	r.Delete("/object/:bucket", h.deleteObjects)
 	r.Delete("/object/:bucket/*", keyed(h.deleteObject))
 
-	r.Delete("/cdn", h.purgeCDN)
-	r.Delete("/cdn/:bucket", h.purgeCDN)
-	r.Delete("/cdn/:bucket/*", keyed(h.purgeCDN))
-
-	r.All("/cdn", routeNotFound)
-	r.All("/cdn/*", routeNotFound)
 	r.All("/object", routeNotFound)
 	r.All("/object/*", routeNotFound)
 	r.All("/bucket", routeNotFound)

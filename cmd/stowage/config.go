@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/gateway"
 )
 
@@ -97,6 +98,9 @@ type Config struct {
 	RenderCacheSize    string `env:"STOWAGE_RENDER_CACHE_SIZE" default:"1GB" help:"disk cap of rendered variants under STOWAGE_DATA_DIR/render-cache (least recently used go first); 0 = no cache"`
 	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
 	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
+
+	CDNPurgeURL string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
+	CDNPurgeKey Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
 }
 
 // envTag is one parsed field of Config.
@@ -224,6 +228,11 @@ func (c *Config) validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("STORAGE_PUBLIC_URL=%q: want an http or https URL", c.PublicURL))
+		}
+	}
+	if c.CDNPurgeURL != "" {
+		if _, err := cdn.PurgeURL(c.CDNPurgeURL); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.S3Prefix != "" && !strings.HasPrefix(c.S3Prefix, "/") {

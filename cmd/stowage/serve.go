@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgcluster"
 	"github.com/stowage/stowage/gateway"
@@ -233,6 +234,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log,
 		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
 		AllowForwardedPath: cfg.AllowFwdPath})
+	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
+	if err != nil {
+		return err
+	}
+	srvOpts.CDN = cdn.NewHandler(purger, cdn.HandlerOptions{REST: restHandler, Tenant: cfg.TenantID, Logger: log})
 	srv := server.New(engine, restHandler, srvOpts)
 
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))
