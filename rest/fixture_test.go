@@ -62,13 +62,25 @@ type fixtureOptions struct {
 	sMaxAge    int
 	countOpens bool
 	storeRoot  string // the file store's folder; empty: a temporary one
+	// engineURL, when set, returns the database URL the engine uses instead of the test
+	// database's own (a pgtest proxy in front of it); the fixture's pool stays direct.
+	engineURL func(url string) string
+	// db configures the engine's pool (MaxConns 10 when zero).
+	db db.Options
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.URL(t)
-	d, err := db.Open(ctx, url, db.Options{MaxConns: 10})
+	engineURL := url
+	if o.engineURL != nil {
+		engineURL = o.engineURL(url)
+	}
+	if o.db.MaxConns == 0 {
+		o.db.MaxConns = 10
+	}
+	d, err := db.Open(ctx, engineURL, o.db)
 	if err != nil {
 		t.Fatal(err)
 	}
