@@ -1,6 +1,7 @@
 package cdn
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -290,5 +291,32 @@ func TestPurgeServiceHanging(t *testing.T) {
 	code, body := f.do(t, "DELETE", "/cdn", f.service)
 	if code != 500 || !strings.Contains(body, "Error purging cache") {
 		t.Fatalf("purge of a hanging service: %d %s", code, body)
+	}
+}
+
+// TestBucketPurger: the purge of a bucket made private reaches the purge service as the
+// reference's bucket purge, detached from the request; without an endpoint there is none.
+func TestBucketPurger(t *testing.T) {
+	t.Parallel()
+	got := make(chan purgeCall, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		got <- purgeCall{req.Method, req.URL.RequestURI(), req.Header.Get("Authorization"), req.Header.Get("Content-Type"), string(b)}
+	}))
+	t.Cleanup(srv.Close)
+	p, err := NewPurger(Options{Endpoint: srv.URL, Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.BucketPurger("tenant-ref", slog.New(slog.NewTextHandler(io.Discard, nil)))(ctx, "avatars")
+	cancel()   // the request is over; the purge goes on
+	c := <-got // go test's -timeout is the hang guard
+	if c.path != "/purge" || c.auth != "Bearer k" || c.body != `{"type":"bucket","tenant":{"ref":"tenant-ref"},"bucketId":"avatars"}` {
+		t.Fatalf("purge request %+v", c)
+	}
+	unconfigured, _ := NewPurger(Options{})
+	if unconfigured.BucketPurger("t", slog.Default()) != nil {
+		t.Fatal("an unconfigured purger returned a bucket purge")
 	}
 }

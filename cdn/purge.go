@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -165,4 +166,22 @@ func (p *Purger) Purge(ctx context.Context, r Request) error {
 		return fmt.Errorf("%w: request failed with status code %d", ErrPurgeFailed, resp.StatusCode)
 	}
 	return nil
+}
+
+// BucketPurger returns the purge of a bucket that stopped being public (rest.Options.
+// PurgeBucket), or nil when purging is not configured. The purge runs detached from the
+// request, bounded by Timeout: the bucket update has committed and is answered at once,
+// and a failed purge is logged, not reported (the reference's "best effort").
+func (p *Purger) BucketPurger(tenant string, log *slog.Logger) func(ctx context.Context, bucket string) {
+	if !p.Configured() {
+		return nil
+	}
+	return func(ctx context.Context, bucket string) {
+		ctx = context.WithoutCancel(ctx)
+		go func() {
+			if err := p.Purge(ctx, Request{Type: TypeBucket, Tenant: tenant, Bucket: bucket}); err != nil {
+				log.WarnContext(ctx, "cdn purge of a bucket made private failed", "bucket", bucket, "err", err)
+			}
+		}()
+	}
 }

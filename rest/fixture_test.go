@@ -67,6 +67,8 @@ type fixtureOptions struct {
 	engineURL func(url string) string
 	// db configures the engine's pool (MaxConns 10 when zero).
 	db db.Options
+	// purgeBucket is Options.PurgeBucket.
+	purgeBucket func(ctx context.Context, bucket string)
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -114,7 +116,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := gateway.New(d, store, gateway.Options{Roles: testRoles, ServiceKey: service, MaxObjectSize: o.maxObject,
 		WriteTimeout: time.Minute, EmptyBucketMax: 5, Logger: log})
-	h := New(e, Options{Verifier: v, Roles: testRoles, SMaxAge: o.sMaxAge, Logger: log})
+	h := New(e, Options{Verifier: v, Roles: testRoles, SMaxAge: o.sMaxAge, Logger: log, PurgeBucket: o.purgeBucket})
 	app := fiber.New(fiber.Config{StreamRequestBody: true, DisablePreParseMultipartForm: true, BodyLimit: 64 << 10,
 		DisableStartupMessage: true, ErrorHandler: ErrorHandler(log)})
 	h.Register(app)

@@ -3,6 +3,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -37,6 +38,9 @@ type Options struct {
 	// transformations claim means a plain /object/sign URL. rest/render provides it; nil
 	// ignores transform, as the reference does with transformations off.
 	SignTransform func(transform json.RawMessage) (transformations, format string, err error)
+	// PurgeBucket, when set, is told of a bucket an update turned from public to private,
+	// so the CDN in front forgets it (cdn.Purger.BucketPurger); it must not block.
+	PurgeBucket func(ctx context.Context, bucket string)
 }
 
 // Handler serves the REST routes over one engine.
