@@ -112,3 +112,13 @@ func connectionLost(err error) bool {
 	}
 	return false
 }
+
+// SQLState is the SQLSTATE of the server error inside err ("" when there is none), for
+// answers that name it as the reference does ("database error, code: 22023").
+func SQLState(err error) string {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code
+	}
+	return ""
+}

@@ -27,25 +27,28 @@ type TusUpload struct {
 	// none); TailSize is its size.
 	TailKey  string
 	TailSize int64
+	// MD5State is the running MD5 (crypto/md5 MarshalBinary) of the bytes up to the
+	// offset; nil when unknown (an upload begun before migration 14).
+	MD5State []byte
 }
 
 const tusColumns = `version, bucket_id, name, upload_id, coalesce(upload_length, -1), metadata, upsert,
-	coalesce(owner_id, ''), completed, expires_at, created_at, coalesce(tail_key, ''), tail_size`
+	coalesce(owner_id, ''), completed, expires_at, created_at, coalesce(tail_key, ''), tail_size, md5_state`
 
 func scanTus(row pgx.Row) (TusUpload, error) {
 	var u TusUpload
 	err := row.Scan(&u.Version, &u.BucketID, &u.Name, &u.UploadID, &u.Length, &u.Metadata, &u.Upsert,
-		&u.OwnerID, &u.Completed, &u.ExpiresAt, &u.CreatedAt, &u.TailKey, &u.TailSize)
+		&u.OwnerID, &u.Completed, &u.ExpiresAt, &u.CreatedAt, &u.TailKey, &u.TailSize, &u.MD5State)
 	return u, Classify(err)
 }
 
 // InsertTusUpload records a new resumable upload.
 func (t Tx) InsertTusUpload(ctx context.Context, u TusUpload) error {
 	const q = `insert into stowage.tus_uploads
-			(version, bucket_id, name, upload_id, upload_length, metadata, upsert, owner_id, expires_at, created_at)
-		values ($1, $2, $3, $4, nullif($5, -1), $6, $7, nullif($8, ''), $9, $10)`
+			(version, bucket_id, name, upload_id, upload_length, metadata, upsert, owner_id, expires_at, created_at, md5_state)
+		values ($1, $2, $3, $4, nullif($5, -1), $6, $7, nullif($8, ''), $9, $10, $11)`
 	_, err := t.tx.Exec(ctx, q, u.Version, u.BucketID, u.Name, u.UploadID, u.Length, u.Metadata, u.Upsert,
-		u.OwnerID, u.ExpiresAt, u.CreatedAt)
+		u.OwnerID, u.ExpiresAt, u.CreatedAt, u.MD5State)
 	return Classify(err)
 }
 
@@ -72,6 +75,18 @@ func (t Tx) SetTusLength(ctx context.Context, version string, length int64) erro
 func (t Tx) SwapTusTail(ctx context.Context, version, oldKey, newKey string, size int64) error {
 	tag, err := t.tx.Exec(ctx, `update stowage.tus_uploads set tail_key = nullif($3, ''), tail_size = $4
 		where version = $1 and not completed and coalesce(tail_key, '') = $2`, version, oldKey, newKey, size)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return Classify(err)
+}
+
+// SetTusMD5 records the running MD5 of an unfinished upload's bytes, in the transaction
+// that records the bytes it covers. It fails with ErrNotFound when the upload is gone or
+// finished.
+func (t Tx) SetTusMD5(ctx context.Context, version string, state []byte) error {
+	tag, err := t.tx.Exec(ctx, `update stowage.tus_uploads set md5_state = $2
+		where version = $1 and not completed`, version, state)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}

@@ -10,8 +10,8 @@ import (
 // DeleteBucketOptions tune Engine.DeleteBucket for a dialect.
 type DeleteBucketOptions struct {
 	// AbortUploads aborts the bucket's unfinished S3 multipart uploads, as S3's DeleteBucket
-	// does. Without it they make the delete fail with BucketNotEmpty: the reference's REST
-	// API refuses a bucket they still reference. Resumable (TUS) uploads are aborted either
+	// does. Without it they make the delete fail with ResourceReferenced: the reference's
+	// REST API refuses a bucket they still reference. Resumable (TUS) uploads are aborted either
 	// way: the reference keeps them outside the database, so they never block its delete.
 	AbortUploads bool
 }
@@ -96,7 +96,10 @@ func (e *Engine) dropBucketUploads(ctx context.Context, tx db.Tx, bucket string,
 			continue // dropped with its TUS row below
 		}
 		if !opts.AbortUploads {
-			return nil, &Error{Code: CodeBucketNotEmpty, Bucket: bucket, Err: errors.New("the bucket has unfinished multipart uploads")}
+			// The reference's answer is Postgres's foreign key refusal, worded by its detail.
+			return nil, &Error{Code: CodeResourceReferenced, Bucket: bucket,
+				Message: `Key (id)=(` + bucket + `) is still referenced from table "s3_multipart_uploads".`,
+				Err:     errors.New("the bucket has unfinished multipart uploads")}
 		}
 		parts, err := tx.DeleteUpload(ctx, u.ID)
 		if err != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -113,8 +114,9 @@ func TestDeleteBucketAbortsUploads(t *testing.T) {
 }
 
 // TestDeleteBucketKeepsMultipartForREST: without AbortUploads (the REST dialect) an S3
-// multipart upload still blocks the delete, as in the reference, and stays usable; a
-// resumable upload does not block it.
+// multipart upload still blocks the delete with the reference's ResourceReferenced (its
+// foreign key detail as the message), and stays usable; a resumable upload does not block
+// it.
 func TestDeleteBucketKeepsMultipartForREST(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -122,7 +124,11 @@ func TestDeleteBucketKeepsMultipartForREST(t *testing.T) {
 	f.bucket(t, "rest")
 	u := f.create(t, service(), "rest", "k")
 	p := f.mustPart(t, u, 1, []byte("part"))
-	wantCode(t, f.e.DeleteBucket(ctx, service(), "rest", DeleteBucketOptions{}), CodeBucketNotEmpty)
+	err := f.e.DeleteBucket(ctx, service(), "rest", DeleteBucketOptions{})
+	wantCode(t, err, CodeResourceReferenced)
+	if ge := (*Error)(nil); !errors.As(err, &ge) || ge.Message != `Key (id)=(rest) is still referenced from table "s3_multipart_uploads".` {
+		t.Fatalf("message of the refusal: %v", err)
+	}
 	if _, err := f.e.CompleteMultipartUpload(ctx, service(), CompleteMultipartUpload{Bucket: "rest", Key: "k", UploadID: u.ID, Parts: completed(p)}); err != nil {
 		t.Fatalf("the upload a refused delete saw must still complete: %v", err)
 	}

@@ -29,8 +29,8 @@ func sabotageBucketInserts(t *testing.T, f *fixture, prefix, sql string) {
 
 // TestDatabaseGoingAwayIsUnavailable: when the database ends the session under a statement
 // (fast shutdown, pg_terminate_backend: SQLSTATE 57P01, the moments around an outage) or
-// the transaction loses a deadlock (40P01), the engine answers Unavailable (503 on every
-// dialect), not DatabaseError (500), and the next request works.
+// the transaction loses a deadlock (40P01), the engine answers DatabaseTimeout (retryable:
+// REST 544, S3 and TUS 503), not DatabaseError (500), and the next request works.
 func TestDatabaseGoingAwayIsUnavailable(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -40,8 +40,8 @@ func TestDatabaseGoingAwayIsUnavailable(t *testing.T) {
 	for _, id := range []string{"terminated-1", "deadlocked-1", "starting-1"} {
 		t.Run(id, func(t *testing.T) {
 			_, err := f.e.CreateBucket(ctx, service(), CreateBucket{ID: id, FileSizeLimit: NoLimit})
-			if code := CodeOf(err); code != CodeUnavailable {
-				t.Fatalf("CreateBucket: %v (%v), want Unavailable", code, err)
+			if code := CodeOf(err); code != CodeDatabaseTimeout {
+				t.Fatalf("CreateBucket: %v (%v), want DatabaseTimeout", code, err)
 			}
 			f.bucket(t, "after-"+id)
 		})

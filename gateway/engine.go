@@ -158,16 +158,23 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 		return newErr(CodeLocked, bucket, key, err)
 	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable), errors.Is(err, db.ErrRetry):
 		// Retryable: the database was down, restarting, hung or out of connections, or the
-		// transaction lost a deadlock; nothing was committed. 503 on every dialect.
-		return newErr(CodeUnavailable, bucket, key, err)
+		// transaction lost a deadlock; nothing was committed. S3 and TUS answer 503, REST
+		// the reference's 544 DatabaseTimeout.
+		return newErr(CodeDatabaseTimeout, bucket, key, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return newErr(CodeUnavailable, bucket, key, err)
+		return newErr(CodeDatabaseTimeout, bucket, key, err)
 	case errors.Is(err, db.ErrInvalidText):
 		// A safety net: the engine checks client text first (metadata.go).
 		return &Error{Code: CodeInvalidArgument, Bucket: bucket, Key: key, Err: err,
 			Message: "The request holds text the database cannot store (NUL or invalid UTF-8)"}
 	}
-	return &Error{Code: CodeDatabaseError, Bucket: bucket, Key: key, Err: fmt.Errorf("database: %w", err)}
+	// The reference's words: the SQLSTATE says what failed (22023: a JWT role Postgres does
+	// not know) without showing the server's message.
+	msg := "database error"
+	if state := db.SQLState(err); state != "" {
+		msg += ", code: " + state
+	}
+	return &Error{Code: CodeDatabaseError, Bucket: bucket, Key: key, Message: msg, Err: fmt.Errorf("database: %w", err)}
 }
 
 // detached returns a context for cleanup that must finish even when the request's context

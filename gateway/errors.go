@@ -45,6 +45,13 @@ const (
 	CodeInsufficientStorage
 	// CodeBucketAlreadyOwnedByYou: S3's CreateBucket of a bucket the caller owns.
 	CodeBucketAlreadyOwnedByYou
+	// CodeDatabaseTimeout: the database did not answer in time, is unreachable or going
+	// away, or made the transaction fail in a retryable way; nothing was committed.
+	// (CodeUnavailable is the store's outage.)
+	CodeDatabaseTimeout
+	// CodeResourceReferenced: a bucket delete refused because unfinished S3 multipart
+	// uploads still reference the bucket (the dialect did not ask to abort them).
+	CodeResourceReferenced
 	numCodes
 )
 
@@ -80,6 +87,8 @@ var codeNames = [...]string{
 	CodeGone:                    "Gone",
 	CodeInsufficientStorage:     "InsufficientStorage",
 	CodeBucketAlreadyOwnedByYou: "BucketAlreadyOwnedByYou",
+	CodeDatabaseTimeout:         "DatabaseTimeout",
+	CodeResourceReferenced:      "ResourceReferenced",
 }
 
 func (c Code) String() string {

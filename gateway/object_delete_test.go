@@ -197,7 +197,7 @@ func TestDeleteAfterConcurrentOverwrite(t *testing.T) {
 			}
 			_, err = f.e.DeleteObject(ctx, tc.c, "overwrite", tc.key)
 			f.e.hooks.beforeDelete = nil
-			wantCode(t, err, CodeUnavailable)
+			wantCode(t, err, CodeDatabaseTimeout)
 			if runs < 2 {
 				t.Fatalf("the delete ran %d times", runs)
 			}

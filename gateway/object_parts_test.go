@@ -185,7 +185,8 @@ func TestPlainObjectPart(t *testing.T) {
 	}
 }
 
-// TestTusObjectParts: a resumable upload's chunks are the parts its "…-N" ETag counts.
+// TestTusObjectParts: a finished resumable upload has the reference's ETag, the MD5 of its
+// bytes, so S3 sees a plain object: part 1 is the whole object, without a parts count.
 func TestTusObjectParts(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -197,10 +198,12 @@ func TestTusObjectParts(t *testing.T) {
 	}
 	up = tusPatch(t, f.e, up, 0, chunks[0], 1000)
 	tusPatch(t, f.e, up, 1000, chunks[1], 500)
-	for i, want := range chunks {
-		r, data, err := readPart(t, f.e, "tus", i+1)
-		if err != nil || !bytes.Equal(data, want) || r.PartsCount != 2 {
-			t.Fatalf("part %d: %v, %d bytes, %d parts", i+1, err, len(data), r.PartsCount)
-		}
+	whole := append(append([]byte{}, chunks[0]...), chunks[1]...)
+	r, data, err := readPart(t, f.e, "tus", 1)
+	if err != nil || !bytes.Equal(data, whole) || r.PartsCount != 0 {
+		t.Fatalf("part 1: %v, %d bytes, %d parts; want the whole object, no parts count", err, len(data), r.PartsCount)
+	}
+	if _, _, err := readPart(t, f.e, "tus", 2); CodeOf(err) != CodeInvalidRange {
+		t.Fatalf("part 2: %v", err)
 	}
 }

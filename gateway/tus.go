@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
 	"math"
 	"time"
@@ -87,6 +88,9 @@ type tusState struct {
 	row    db.TusUpload
 	upload db.Upload // the multipart row; zero once completed
 	offset int64
+	// md5 is the running MD5 of the upload's bytes once this request restored it
+	// (tus_md5.go); nil before, or when unknown.
+	md5 hash.Hash
 }
 
 func (s tusState) view() TusUpload {
@@ -179,7 +183,8 @@ func (e *Engine) startTus(ctx context.Context, c Caller, in TusCreate) (tusState
 		expiry = TusMaxExpiry
 	}
 	row := db.TusUpload{Version: version, BucketID: in.Bucket, Name: in.Key, UploadID: id, Length: in.Length,
-		Metadata: in.Metadata, Upsert: in.Upsert, OwnerID: ownerID, ExpiresAt: now.Add(expiry), CreatedAt: now}
+		Metadata: in.Metadata, Upsert: in.Upsert, OwnerID: ownerID, ExpiresAt: now.Add(expiry), CreatedAt: now,
+		MD5State: newTusMD5()}
 	var u db.Upload
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
 		var err error
@@ -333,13 +338,14 @@ func (e *Engine) tusWrite(ctx context.Context, c Caller, st tusState, in TusPatc
 	}
 	_, upstream := e.store.(backend.Multipart)
 	if in.Body != nil && in.Size != 0 {
+		in.Body = st.hashChunk(in.Body)
 		if upstream {
 			// Any chunk size: short chunks wait in the upload's tail (tus_tail.go).
 			if _, err := e.tusAppendUpstream(ctx, c, &st, in.Body, in.Size, remaining, total); err != nil {
 				return TusUpload{}, err
 			}
 		} else {
-			n, err := e.tusAppend(ctx, c, st, in.Body, in.Size, remaining, total)
+			n, err := e.tusAppend(ctx, c, &st, in.Body, in.Size, remaining, total)
 			if err != nil {
 				return TusUpload{}, err
 			}
@@ -389,7 +395,7 @@ const DefaultMaxTusChunks = 100_000
 // uploads (upstream S3 goes through tusAppendUpstream) and returns its size. Its bytes
 // stream to a part blob of their own and are recorded only when the body ended cleanly: a
 // cut-off chunk adds nothing, and the client resumes from the unchanged offset.
-func (e *Engine) tusAppend(ctx context.Context, c Caller, st tusState, body io.Reader, size, remaining, total int64) (int64, error) {
+func (e *Engine) tusAppend(ctx context.Context, c Caller, st *tusState, body io.Reader, size, remaining, total int64) (int64, error) {
 	u := st.upload
 	n, err := e.nextPartNumber(ctx, c, u)
 	if err != nil {
@@ -402,7 +408,7 @@ func (e *Engine) tusAppend(ctx context.Context, c Caller, st tusState, body io.R
 	if err != nil {
 		return 0, tusWriteErr(err, u)
 	}
-	t := partTarget{upload: u, limit: total}
+	t := partTarget{upload: u, limit: total, inTx: func(tx db.Tx) error { return st.saveMD5(ctx, tx) }}
 	if _, err := e.commitPart(ctx, c, t, db.UploadPart{ID: partID, PartNumber: n, Size: written, ETag: etag}, key); err != nil {
 		return 0, err
 	}
@@ -447,7 +453,11 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 	if err != nil {
 		return withObject(err, u.BucketID, u.Key)
 	}
-	if len(parts) > 0 {
+	layoutKey := tusLayoutKey(key, parts)
+	if sum, ok := st.objectMD5(); ok {
+		// The reference's ETag; the object then reads as one part in S3 (no "-N" to count).
+		etag, layoutKey = sum, ""
+	} else if len(parts) > 0 {
 		etag = multipart.ETag(etags)
 	}
 	owner, ownerID := ownerColumns(c.Sub)
@@ -456,7 +466,7 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 		UserMetadata: u.UserMetadata}
 	_, err = e.commitVersionWith(ctx, c, row, key, upsert, commitExtra{keepOnFailure: shared,
 		inTx: func(tx db.Tx) ([]string, error) {
-			keys, err := e.finishUpload(ctx, tx, u, parts, tusLayoutKey(key, parts))
+			keys, err := e.finishUpload(ctx, tx, u, parts, layoutKey)
 			if err != nil {
 				return nil, err
 			}

@@ -86,6 +86,9 @@ func (e *Engine) tusUpstreamPart(ctx context.Context, c Caller, st *tusState, bo
 		return tusWriteErr(err, u)
 	}
 	t := partTarget{upload: u, limit: total, inTx: func(tx db.Tx) error {
+		if err := st.saveMD5(ctx, tx); err != nil {
+			return err
+		}
 		if tailKey == "" {
 			return nil
 		}
@@ -135,6 +138,9 @@ func (e *Engine) tusGrowTail(ctx context.Context, c Caller, st *tusState, body i
 			return err
 		}
 		if err := tx.SwapTusTail(ctx, st.row.Version, oldKey, newKey, written); err != nil {
+			return err
+		}
+		if err := st.saveMD5(ctx, tx); err != nil {
 			return err
 		}
 		if oldKey == "" {

@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"io"
 	"math/rand"
 	"runtime"
@@ -106,6 +108,20 @@ func tusPatch(t *testing.T, e *Engine, up TusUpload, offset int64, data []byte, 
 	return got
 }
 
+// wantObjectMD5 fails unless bucket/key's ETag is the MD5 of data (the reference's ETag of
+// a finished resumable upload).
+func wantObjectMD5(t *testing.T, e *Engine, bucket, key string, data []byte) {
+	t.Helper()
+	obj, err := e.HeadObject(context.Background(), service(), bucket, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum(data)
+	if want := `"` + hex.EncodeToString(sum[:]) + `"`; obj.ETag != want {
+		t.Fatalf("ETag of %s/%s = %s, want the MD5 of its bytes %s", bucket, key, obj.ETag, want)
+	}
+}
+
 func readObject(t *testing.T, e *Engine, bucket, key string) []byte {
 	t.Helper()
 	r, err := e.GetObject(context.Background(), service(), GetObject{Bucket: bucket, Key: key})
@@ -187,6 +203,7 @@ func TestTusS3Tail(t *testing.T) {
 		if got := readObject(t, g.e[1], "tus-s3", "mixed.bin"); !bytes.Equal(got, data) {
 			t.Fatalf("object differs from the uploaded bytes (%d vs %d bytes)", len(got), len(data))
 		}
+		wantObjectMD5(t, g.e[0], "tus-s3", "mixed.bin", data)
 		key := g.e[0].blobKey("tus-s3", "mixed.bin", up.Version)
 		// 1+3+6 → part 1; 1+1+3 → part 2; the last chunk is the last part.
 		checkParts(t, g.partSizes(t, key), []int64{10 * tusMiB, 5 * tusMiB, 2*tusMiB + 5})
@@ -207,6 +224,7 @@ func TestTusS3Tail(t *testing.T) {
 		if got := readObject(t, g.e[0], "tus-s3", "chunked.bin"); !up.Completed || !bytes.Equal(got, data) {
 			t.Fatalf("completed %v; object differs from the uploaded bytes", up.Completed)
 		}
+		wantObjectMD5(t, g.e[1], "tus-s3", "chunked.bin", data)
 		checkParts(t, g.partSizes(t, g.e[0].blobKey("tus-s3", "chunked.bin", up.Version)), []int64{7 * tusMiB, 1 * tusMiB})
 	})
 
@@ -247,6 +265,7 @@ func TestTusS3Tail(t *testing.T) {
 		if got := readObject(t, g.e[1], "tus-s3", "crash.bin"); !up.Completed || !bytes.Equal(got, data) {
 			t.Fatalf("completed %v; object differs from the uploaded bytes", up.Completed)
 		}
+		wantObjectMD5(t, g.e[0], "tus-s3", "crash.bin", data) // the lost chunk's bytes are hashed once
 		checkParts(t, g.partSizes(t, key), []int64{7 * tusMiB})
 		if left := g.upstream(t, key+".tail/"); len(left) != 0 {
 			t.Errorf("tail blobs left upstream: %v", left)
@@ -282,6 +301,7 @@ func TestTusS3Tail(t *testing.T) {
 		if got := readObject(t, g.e[0], "tus-s3", "slow.bin"); !up.Completed || !bytes.Equal(got, data) {
 			t.Fatalf("completed %v; object differs from the uploaded bytes", up.Completed)
 		}
+		wantObjectMD5(t, g.e[0], "tus-s3", "slow.bin", data)
 		if left := g.upstream(t, key+".tail/"); len(left) != 0 {
 			t.Errorf("tail blobs left upstream: %v", left)
 		}
@@ -299,6 +319,7 @@ func TestTusS3Tail(t *testing.T) {
 		if got := readObject(t, g.e[0], "tus-s3", "deferred.bin"); !bytes.Equal(got, data) {
 			t.Fatal("object differs from the uploaded bytes")
 		}
+		wantObjectMD5(t, g.e[0], "tus-s3", "deferred.bin", data)
 	})
 
 	t.Run("TerminateDropsTail", func(t *testing.T) {

@@ -229,8 +229,20 @@ func (h *Handler) updateBucket(c *fiber.Ctx) error {
 	if !in.Public.Set && !in.FileSizeLimit.Set && !in.AllowedMimeTypes.Set {
 		return newAPIError(400, 400, "Error", "InvalidRequest", "body must have at least 1 properties")
 	}
-	if _, err := h.engine.UpdateBucket(c.UserContext(), h.caller(c, p, "storage.bucket.update"), c.Params("bucket"), in); err != nil {
+	caller := h.caller(c, p, "storage.bucket.update")
+	// A bucket turning private is purged from the CDN (best effort, rest-api.md §1.4): what
+	// it cached while the bucket was public must not stay readable there.
+	wasPublic := false
+	if h.opts.PurgeBucket != nil && in.Public.Set && !in.Public.Value {
+		if b, err := h.engine.GetBucketAsService(c.UserContext(), caller, c.Params("bucket")); err == nil {
+			wasPublic = b.Public
+		}
+	}
+	if _, err := h.engine.UpdateBucket(c.UserContext(), caller, c.Params("bucket"), in); err != nil {
 		return bucketLimitError(err)
+	}
+	if wasPublic {
+		h.opts.PurgeBucket(c.UserContext(), c.Params("bucket"))
 	}
 	return sendJSON(c, fiber.Map{"message": "Successfully updated"})
 }

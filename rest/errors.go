@@ -83,7 +83,7 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeInvalidArgument:     {HTTP: 400, StatusCode: "400", Err: "InvalidRequest", Code: "InvalidRequest", Message: "Invalid request"},
 	gateway.CodeIncompleteBody:      {HTTP: 400, StatusCode: "400", Err: "FastifyError", Code: "InvalidRequest", Message: "The request body ended before it was complete"},
 	gateway.CodeLocked:              {HTTP: 400, StatusCode: "423", Err: "ResourceLocked", Code: "ResourceLocked", Message: "The resource is locked"},
-	// Deviation: the reference answers 544 DatabaseTimeout; a load balancer understands 503.
+	// The store (upstream S3) is unreachable: retryable.
 	gateway.CodeUnavailable:        {HTTP: 503, StatusCode: "503", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
 	gateway.CodeDatabaseError:      {HTTP: 500, StatusCode: "500", Err: "DatabaseError", Code: "DatabaseError", Message: "database error"},
 	gateway.CodeBadDigest:          {HTTP: 400, StatusCode: "400", Err: "BadDigest", Code: "BadDigest", Message: "The checksum you specified did not match the calculated checksum"},
@@ -99,7 +99,16 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeInsufficientStorage: {HTTP: 507, StatusCode: "507", Err: "InsufficientStorage", Code: "InsufficientStorage", Message: "Insufficient storage"},
 	// Only S3's CreateBucket tells an owner apart; for REST it is the reference's duplicate.
 	gateway.CodeBucketAlreadyOwnedByYou: {HTTP: 400, StatusCode: "409", Err: "Duplicate", Code: "BucketAlreadyExists", Message: "The resource already exists"},
+	// The reference's answer to a statement timeout, a pool wait or connect timeout and,
+	// here, every other retryable database failure: HTTP 544.
+	gateway.CodeDatabaseTimeout: {HTTP: 544, StatusCode: "544", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
+	// The message is the engine's: Postgres's foreign key detail, as the reference shows it.
+	gateway.CodeResourceReferenced: {HTTP: 400, StatusCode: "409", Err: "ResourceReferenced", Code: "ResourceReferenced", Message: "The resource is still referenced"},
 }
+
+// statusDatabaseTimeout is the reference's own HTTP status for a database that did not
+// answer in time.
+const statusDatabaseTimeout = 544
 
 // toAPIError renders any error as the envelope; unknown errors are 500s.
 func toAPIError(err error) *apiError {
@@ -125,7 +134,7 @@ func toAPIError(err error) *apiError {
 	if !ok {
 		v = errorTable[gateway.CodeInternal]
 	}
-	if ge.Message != "" && (v.HTTP < 500 || ge.Code == gateway.CodeInsufficientStorage) {
+	if ge.Message != "" && (v.HTTP < 500 || ge.Code == gateway.CodeInsufficientStorage || ge.Code == gateway.CodeDatabaseError) {
 		v.Message = ge.Message // the engine words a full store without host paths
 	}
 	if ge.Code == gateway.CodeNoSuchKey && ge.Message == "The resource was not found" {
@@ -154,7 +163,7 @@ func ErrorHandler(log *slog.Logger) func(c *fiber.Ctx, err error) error {
 		// A rejected upload leaves the rest of its body unread on the connection.
 		releaseBody(c)
 		c.Status(ae.HTTP)
-		if ae.HTTP == fiber.StatusServiceUnavailable {
+		if ae.HTTP == fiber.StatusServiceUnavailable || ae.HTTP == statusDatabaseTimeout {
 			// Database or upstream store unavailable: worth retrying shortly (as S3 SlowDown).
 			c.Set(fiber.HeaderRetryAfter, "1")
 		}

@@ -62,13 +62,27 @@ type fixtureOptions struct {
 	sMaxAge    int
 	countOpens bool
 	storeRoot  string // the file store's folder; empty: a temporary one
+	// engineURL, when set, returns the database URL the engine uses instead of the test
+	// database's own (a pgtest proxy in front of it); the fixture's pool stays direct.
+	engineURL func(url string) string
+	// db configures the engine's pool (MaxConns 10 when zero).
+	db db.Options
+	// purgeBucket is Options.PurgeBucket.
+	purgeBucket func(ctx context.Context, bucket string)
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.URL(t)
-	d, err := db.Open(ctx, url, db.Options{MaxConns: 10})
+	engineURL := url
+	if o.engineURL != nil {
+		engineURL = o.engineURL(url)
+	}
+	if o.db.MaxConns == 0 {
+		o.db.MaxConns = 10
+	}
+	d, err := db.Open(ctx, engineURL, o.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +116,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := gateway.New(d, store, gateway.Options{Roles: testRoles, ServiceKey: service, MaxObjectSize: o.maxObject,
 		WriteTimeout: time.Minute, EmptyBucketMax: 5, Logger: log})
-	h := New(e, Options{Verifier: v, Roles: testRoles, SMaxAge: o.sMaxAge, Logger: log})
+	h := New(e, Options{Verifier: v, Roles: testRoles, SMaxAge: o.sMaxAge, Logger: log, PurgeBucket: o.purgeBucket})
 	app := fiber.New(fiber.Config{StreamRequestBody: true, DisablePreParseMultipartForm: true, BodyLimit: 64 << 10,
 		DisableStartupMessage: true, ErrorHandler: ErrorHandler(log)})
 	h.Register(app)

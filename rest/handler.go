@@ -3,6 +3,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -37,6 +38,9 @@ type Options struct {
 	// transformations claim means a plain /object/sign URL. rest/render provides it; nil
 	// ignores transform, as the reference does with transformations off.
 	SignTransform func(transform json.RawMessage) (transformations, format string, err error)
+	// PurgeBucket, when set, is told of a bucket an update turned from public to private,
+	// so the CDN in front forgets it (cdn.Purger.BucketPurger); it must not block.
+	PurgeBucket func(ctx context.Context, bucket string)
 }
 
 // Handler serves the REST routes over one engine.
@@ -102,12 +106,6 @@ func (h *Handler) Register(r fiber.Router) {
 	r.Delete("/object/:bucket", h.deleteObjects)
 	r.Delete("/object/:bucket/*", keyed(h.deleteObject))
 
-	r.Delete("/cdn", h.purgeCDN)
-	r.Delete("/cdn/:bucket", h.purgeCDN)
-	r.Delete("/cdn/:bucket/*", keyed(h.purgeCDN))
-
-	r.All("/cdn", routeNotFound)
-	r.All("/cdn/*", routeNotFound)
 	r.All("/object", routeNotFound)
 	r.All("/object/*", routeNotFound)
 	r.All("/bucket", routeNotFound)

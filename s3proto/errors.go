@@ -72,6 +72,9 @@ var errorTable = map[gateway.Code]s3Error{
 	// not retried and says what is wrong.
 	gateway.CodeInsufficientStorage:     {507, "InsufficientStorage", "Insufficient storage"},
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it."},
+	gateway.CodeDatabaseTimeout:         {503, "ServiceUnavailable", "Please reduce your request rate."},
+	// S3's DeleteBucket aborts pending uploads; were it ever refused, S3's word is this one.
+	gateway.CodeResourceReferenced: {409, "BucketNotEmpty", "The bucket you tried to delete is not empty"},
 }
 
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/gateway"
 )
 
@@ -43,8 +44,8 @@ type Config struct {
 	DataDir         string `env:"STOWAGE_DATA_DIR" default:"./data" help:"folder for the embedded Postgres, generated secrets and the default file backend"`
 	DatabaseURL     Secret `env:"DATABASE_URL" default:"" help:"Postgres URL; empty: start a private Postgres under STOWAGE_DATA_DIR"`
 	DBMaxConns      int    `env:"DATABASE_MAX_CONNECTIONS" default:"20" help:"database pool size"`
-	DBConnTimeout   int    `env:"DATABASE_CONNECTION_TIMEOUT" default:"3000" help:"database connect timeout (ms); also the longest wait for a pooled connection (then 503)"`
-	DBStmtTimeout   int    `env:"DATABASE_STATEMENT_TIMEOUT" default:"30000" help:"statement_timeout of every transaction (ms); the client abandons a statement (503) 10% (at least 1 s) later; 0 = off, the client then waits at most 5 min"`
+	DBConnTimeout   int    `env:"DATABASE_CONNECTION_TIMEOUT" default:"3000" help:"database connect timeout (ms); also the longest wait for a pooled connection (then REST 544 DatabaseTimeout, S3 503)"`
+	DBStmtTimeout   int    `env:"DATABASE_STATEMENT_TIMEOUT" default:"30000" help:"statement_timeout of every transaction (ms); the client abandons a statement (REST 544, S3 503) 10% (at least 1 s) later; 0 = off, the client then waits at most 5 min"`
 	DBInstallRoles  bool   `env:"DB_INSTALL_ROLES" default:"false" help:"let migrations create missing roles (always on for the embedded Postgres)"`
 	DBAnonRole      string `env:"DB_ANON_ROLE" default:"anon" help:"Postgres role of anonymous requests"`
 	DBAuthRole      string `env:"DB_AUTHENTICATED_ROLE" default:"authenticated" help:"Postgres role of signed-in users"`
@@ -98,6 +99,9 @@ type Config struct {
 	RenderCacheSize    string `env:"STOWAGE_RENDER_CACHE_SIZE" default:"1GB" help:"disk cap of rendered variants under STOWAGE_DATA_DIR/render-cache (least recently used go first); 0 = no cache"`
 	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
 	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
+
+	CDNPurgeURL string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
+	CDNPurgeKey Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
 }
 
 // envTag is one parsed field of Config.
@@ -225,6 +229,11 @@ func (c *Config) validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("STORAGE_PUBLIC_URL=%q: want an http or https URL", c.PublicURL))
+		}
+	}
+	if c.CDNPurgeURL != "" {
+		if _, err := cdn.PurgeURL(c.CDNPurgeURL); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.S3Prefix != "" && !strings.HasPrefix(c.S3Prefix, "/") {

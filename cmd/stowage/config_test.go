@@ -71,6 +71,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"multipart expiry negative", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "-60"}, "STOWAGE_MULTIPART_EXPIRY"},
 		{"multipart expiry not a number", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "24h"}, "STOWAGE_MULTIPART_EXPIRY"},
 		{"multipart expiry over 30 days", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "2592001"}, "STOWAGE_MULTIPART_EXPIRY"},
+		{"cdn purge endpoint not a URL", map[string]string{"CDN_PURGE_ENDPOINT_URL": "cdn.local/api"}, "CDN_PURGE_ENDPOINT_URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func e2eS3(s *harness.Server) *s3.Client {
 }
 
 // guarded sends a REST request that must be answered before the hang guard.
-// servedEventually is guarded, repeated while the answer is 503 (at most 30 times): with
+// servedEventually is guarded, repeated while the answer is 544 (at most 30 times): with
 // the short database timeouts these tests set, a loaded machine can make a healthy request
 // time out too, and after a fault heals the first requests may still find it. The tests
 // assert that service comes back, not how fast.
@@ -44,7 +44,7 @@ func servedEventually(t *testing.T, method, url, key, body string) (int, string)
 	var code int
 	var b string
 	for range 30 {
-		if code, b = guarded(t, method, url, key, body); code != 503 {
+		if code, b = guarded(t, method, url, key, body); code != 544 {
 			break
 		}
 	}
@@ -75,8 +75,8 @@ func guarded(t *testing.T, method, url, key, body string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	var env struct{ StatusCode, Code string }
 	_ = json.Unmarshal(b, &env)
-	if resp.StatusCode == 503 && (env.StatusCode != "503" || env.Code != "DatabaseTimeout") {
-		t.Errorf("%s %s: 503 with body %s, want the DatabaseTimeout envelope", method, url, b)
+	if resp.StatusCode == 544 && (env.StatusCode != "544" || env.Code != "DatabaseTimeout") {
+		t.Errorf("%s %s: 544 with body %s, want the DatabaseTimeout envelope", method, url, b)
 	}
 	return resp.StatusCode, string(b)
 }
@@ -93,7 +93,8 @@ func wantS3Unavailable(t *testing.T, what string, err error) {
 
 // TestDatabaseSessionEndedAnswers503: when Postgres ends the session under a statement (as
 // a fast shutdown or pg_terminate_backend does, SQLSTATE 57P01) or reports a deadlock, REST
-// and S3 answer 503 (retryable), not 500, and the next request succeeds.
+// answers the reference's 544 DatabaseTimeout and S3 503 (both retryable), not 500, and the
+// next request succeeds.
 func TestDatabaseSessionEndedAnswers503(t *testing.T) {
 	t.Parallel()
 	dbURL := pgtest.URL(t)
@@ -118,8 +119,8 @@ func TestDatabaseSessionEndedAnswers503(t *testing.T) {
 	}
 	for _, prefix := range []string{"terminated", "deadlocked"} {
 		t.Run(prefix, func(t *testing.T) {
-			if code, body := guarded(t, "POST", s.URL+"/bucket", s.ServiceKey, `{"name":"`+prefix+`-rest"}`); code != 503 {
-				t.Fatalf("REST create bucket: %d %s, want 503", code, body)
+			if code, body := guarded(t, "POST", s.URL+"/bucket", s.ServiceKey, `{"name":"`+prefix+`-rest"}`); code != 544 {
+				t.Fatalf("REST create bucket: %d %s, want the reference's 544", code, body)
 			}
 			_, err := e2eS3(s).CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(prefix + "-s3")})
 			wantS3Unavailable(t, "CreateBucket", err)
@@ -131,7 +132,7 @@ func TestDatabaseSessionEndedAnswers503(t *testing.T) {
 }
 
 // TestHungDatabaseAnswers503: with the database behind a partition (a proxy that stops
-// forwarding: nothing refused, nothing answered), REST and S3 requests answer 503 once the
+// forwarding: nothing refused, nothing answered), REST requests answer 544 and S3 requests 503 once the
 // statement's or the connection's deadline passes instead of waiting for the request
 // timeout, and once the partition heals the same requests succeed.
 func TestHungDatabaseAnswers503(t *testing.T) {
@@ -144,8 +145,8 @@ func TestHungDatabaseAnswers503(t *testing.T) {
 	}
 
 	proxy.Hang()
-	if code, body := guarded(t, "GET", s.URL+"/bucket/hung", s.ServiceKey, ""); code != 503 {
-		t.Fatalf("REST get bucket across a partition: %d %s, want 503", code, body)
+	if code, body := guarded(t, "GET", s.URL+"/bucket/hung", s.ServiceKey, ""); code != 544 {
+		t.Fatalf("REST get bucket across a partition: %d %s, want the reference's 544", code, body)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
 	defer cancel()

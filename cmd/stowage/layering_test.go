@@ -49,6 +49,12 @@ func TestImportLayering(t *testing.T) {
 				return isOurs && (o == "db" || strings.HasPrefix(o, "gateway/backend/filebackend") || strings.HasPrefix(o, "gateway/backend/s3backend") ||
 					(o == "rest" || o == "s3proto"))
 			}},
+		{"the cdn dialect speaks through rest's envelope only: no db, stores, engine internals or S3", true,
+			func(p string) bool { return p == "cdn" },
+			func(d string) bool {
+				o, isOurs := ours(d)
+				return isOurs && (o == "db" || strings.HasPrefix(o, "gateway/backend") || o == "s3proto" || strings.HasPrefix(o, "gateway/server"))
+			}},
 		{"db imports nothing of ours but its own sub-packages", false,
 			func(p string) bool { return p == "db" || strings.HasPrefix(p, "db/migrations") },
 			func(d string) bool { o, isOurs := ours(d); return isOurs && !strings.HasPrefix(o, "db") }},

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgcluster"
 	"github.com/stowage/stowage/gateway"
@@ -211,9 +212,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
 		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
 		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log})
+	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
+	if err != nil {
+		return err
+	}
 	restHandler := rest.New(engine, rest.Options{Verifier: verifier, Roles: roles, StandardLimit: standard,
 		JSONLimit: int64(cfg.RequestBodyJSON), SignedUploadExpiry: time.Duration(cfg.SignedUploadTTL) * time.Second,
-		SMaxAge: cfg.SMaxAge, SignTransform: signTransform(cfg), Logger: log})
+		SMaxAge: cfg.SMaxAge, SignTransform: signTransform(cfg), Logger: log,
+		PurgeBucket: purger.BucketPurger(cfg.TenantID, log)})
 	ver := cfg.Version
 	if ver == "" {
 		ver = version
@@ -233,6 +239,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log,
 		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
 		AllowForwardedPath: cfg.AllowFwdPath})
+	srvOpts.CDN = cdn.NewHandler(purger, cdn.HandlerOptions{REST: restHandler, Tenant: cfg.TenantID, Logger: log})
 	srv := server.New(engine, restHandler, srvOpts)
 
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))

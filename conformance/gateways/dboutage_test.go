@@ -18,8 +18,8 @@ import (
 )
 
 // TestDatabaseOutage runs a server on a private throw-away Postgres cluster, stops the
-// cluster, and expects /status, a REST GET and an S3 GET to answer 503 promptly. The
-// deadlines are hang guards, not timing thresholds.
+// cluster, and expects /status and an S3 GET to answer 503 promptly, and a REST GET the
+// reference's 544 DatabaseTimeout. The deadlines are hang guards, not timing thresholds.
 func TestDatabaseOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Postgres cluster and a server")
@@ -66,22 +66,22 @@ func TestDatabaseOutage(t *testing.T) {
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		return resp
 	}
-	want503 := func(t *testing.T, resp *http.Response) {
+	wantStatus := func(t *testing.T, resp *http.Response, want int) {
 		t.Helper()
-		if resp.StatusCode != 503 {
+		if resp.StatusCode != want {
 			b, _ := io.ReadAll(resp.Body)
-			t.Fatalf("%s %s: %d, want 503: %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, b)
+			t.Fatalf("%s %s: %d, want %d: %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, b)
 		}
 	}
 
 	t.Run("status", func(t *testing.T) {
-		want503(t, get(t, s.URL+"/status", ""))
+		wantStatus(t, get(t, s.URL+"/status", ""), 503)
 	})
 	t.Run("rest get", func(t *testing.T) {
 		resp := get(t, s.URL+"/object/authenticated/dbdown/a.bin", s.ServiceKey)
-		want503(t, resp)
+		wantStatus(t, resp, 544)
 		if ra := resp.Header.Get("Retry-After"); ra == "" {
-			t.Error("no Retry-After on the 503")
+			t.Error("no Retry-After on the 544")
 		} else if _, err := strconv.Atoi(ra); err != nil {
 			t.Errorf("Retry-After %q", ra)
 		}

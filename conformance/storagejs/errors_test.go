@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/stowage/stowage/conformance/harness"
 	"github.com/stowage/stowage/db/pgtest"
 )
@@ -33,7 +37,7 @@ type errorCase struct {
 	name    string
 	method  string
 	path    string
-	key     string // "svc", "user", "anon", "garbage" or "" (no Authorization)
+	key     string // "svc", "user", "anon", "garbage", "norole" or "" (no Authorization)
 	body    any    // nil, a raw string, or a JSON value
 	headers []string
 	status  int
@@ -55,6 +59,17 @@ var (
 	relatedMissing = envelope("404", "InvalidRequest", "The related resource does not exist", "InvalidRequest")
 )
 
+// s3Client speaks S3 to srv with the harness's service credentials.
+func s3Client(srv *harness.Server) *s3.Client {
+	return s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL + "/s3"), UsePathStyle: true,
+		Credentials:                credentials.NewStaticCredentialsProvider(harness.S3AccessKeyID, harness.S3Secret, ""),
+		RetryMaxAttempts:           1,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
 func validation(msg string) string { return envelope("400", "Error", msg, "InvalidRequest") }
 
 const errUser = "7a1d6c1e-8a55-4a6b-a3c2-8f0f0a4a1b11"
@@ -63,6 +78,11 @@ func referenceErrorBodies(t *testing.T, backend string) {
 	srv := harness.Start(t, harness.Options{DatabaseURL: pgtest.URL(t), Backend: backend,
 		Env: map[string]string{"STORAGE_EMPTY_BUCKET_MAX": "2", "UPLOAD_FILE_SIZE_LIMIT": "1GB"}})
 	keys := map[string]string{"svc": srv.ServiceKey, "anon": srv.AnonKey, "user": srv.UserKey(t, errUser), "garbage": "garbage"}
+	noRole, err := srv.Verifier.Sign(map[string]any{"role": "no_such_role", "exp": time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys["norole"] = noRole
 	api := srv.URL + "/storage/v1"
 	send := func(t *testing.T, method, path, key string, body any, headers ...string) (*http.Response, []byte) {
 		t.Helper()
@@ -135,6 +155,11 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		t.Fatal(err)
 	}
 	form := "--XX\r\nContent-Disposition: form-data; name=\"cacheControl\"\r\n\r\n60\r\n--XX--\r\n"
+	// A bucket an unfinished S3 multipart upload references.
+	ok("POST", "/bucket", map[string]any{"name": "pending"})
+	if _, err := s3Client(srv).CreateMultipartUpload(t.Context(), &s3.CreateMultipartUploadInput{Bucket: aws.String("pending"), Key: aws.String("big.bin")}); err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []errorCase{
 		// Not found (rest-api.md §0.7, §3.1)
@@ -159,6 +184,7 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		{"move onto an existing key", "POST", "/object/move", "svc", map[string]any{"bucketId": "errs", "sourceKey": "exists.txt", "destinationKey": "other.txt"}, nil, 400, envelope("409", "Duplicate", "The resource already exists", "ResourceAlreadyExists")},
 		{"signed upload URL onto an existing key", "POST", "/object/upload/sign/errs/exists.txt", "svc", map[string]any{}, nil, 400, duplicateKey},
 		{"delete a non-empty bucket", "DELETE", "/bucket/errs", "svc", map[string]any{}, nil, 400, envelope("409", "ResourceNotEmpty", "The bucket you tried to delete is not empty", "ResourceNotEmpty")},
+		{"delete a bucket with an unfinished S3 upload", "DELETE", "/bucket/pending", "svc", map[string]any{}, nil, 400, envelope("409", "ResourceReferenced", `Key (id)=(pending) is still referenced from table "s3_multipart_uploads".`, "ResourceReferenced")},
 		{"empty a bucket over STORAGE_EMPTY_BUCKET_MAX", "POST", "/bucket/full/empty", "svc", map[string]any{}, nil, 400, envelope("409", "InvalidRequest", "Unable to empty the bucket because it contains too many objects", "InvalidRequest")},
 
 		// Access
@@ -170,6 +196,7 @@ func referenceErrorBodies(t *testing.T, backend string) {
 		{"RLS denies a bucket", "POST", "/bucket", "user", map[string]any{"name": "mine"}, nil, 400, envelope("403", "Unauthorized", "new row violates row-level security policy", "AccessDenied")},
 		{"empty a bucket as a user", "POST", "/bucket/full/empty", "user", map[string]any{}, nil, 403, envelope("403", "Unauthorized", "Access denied: Invalid role", "AccessDenied")},
 		{"empty a bucket without a token", "POST", "/bucket/full/empty", "", map[string]any{}, nil, 403, envelope("403", "Unauthorized", "Access denied: JWT is not authenticated", "AccessDenied")},
+		{"a JWT role Postgres does not know", "GET", "/bucket", "norole", nil, nil, 500, envelope("500", "DatabaseError", "database error, code: 22023", "DatabaseError")},
 		{"TUS without a token", "POST", "/upload/resumable", "", nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1"}, 400, invalidJWS},
 
 		{"CDN purge without a CDN", "DELETE", "/cdn/errs/exists.txt", "svc", nil, nil, 400, envelope("400", "MissingParameter", "Missing Required Parameter CDN_PURGE_ENDPOINT_URL is not set", "MissingParameter")},

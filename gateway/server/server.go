@@ -43,6 +43,8 @@ type Options struct {
 	Render interface{ Register(fiber.Router) }
 	// TUS, when set, mounts the resumable upload routes (rest/tus) beside the REST routes.
 	TUS interface{ Register(fiber.Router) }
+	// CDN, when set, mounts the /cdn purge routes (package cdn) beside the REST routes.
+	CDN interface{ Register(fiber.Router) }
 }
 
 // s3Prefix is where the main app serves S3.
@@ -95,6 +97,10 @@ func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
 	if opts.Render != nil {
 		opts.Render.Register(app)
 		opts.Render.Register(app.Group("/storage/v1"))
+	}
+	if opts.CDN != nil {
+		opts.CDN.Register(app)
+		opts.CDN.Register(app.Group("/storage/v1"))
 	}
 	s.App = app
 	return s

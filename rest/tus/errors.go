@@ -52,6 +52,8 @@ var errorTable = map[gateway.Code]protoError{
 	gateway.CodeGone:                    {410, "The file for this url no longer exists"},
 	gateway.CodeInsufficientStorage:     {507, "Insufficient storage"},
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "The resource already exists"},
+	gateway.CodeDatabaseTimeout:         {503, "Service unavailable, please retry"},
+	gateway.CodeResourceReferenced:      {409, "The resource is still referenced"},
 }
 
 // toProto renders any error as a status and message; unknown errors are 500s whose cause

@@ -6,16 +6,6 @@ import (
 	"github.com/stowage/stowage/gateway/auth"
 )
 
-// purgeCDN serves DELETE /cdn[/{bucket}[/{key...}]] as the reference does without
-// CDN_PURGE_ENDPOINT_URL (the self-hosted default; Stowage has no CDN to purge): service
-// role only, then MissingParameter.
-func (h *Handler) purgeCDN(c *fiber.Ctx) error {
-	if _, err := h.serviceRole(c); err != nil {
-		return err
-	}
-	return newAPIError(400, 400, "MissingParameter", "MissingParameter", "Missing Required Parameter CDN_PURGE_ENDPOINT_URL is not set")
-}
-
 // serviceRole admits only a verified service_role token (rest-api.md §0.2), answering
 // HTTP 403 otherwise.
 func (h *Handler) serviceRole(c *fiber.Ctx) (auth.Principal, error) {
@@ -28,3 +18,7 @@ func (h *Handler) serviceRole(c *fiber.Ctx) (auth.Principal, error) {
 	}
 	return p, nil
 }
+
+// ServiceRole admits only the service role, as the reference's service-role routes do
+// (HTTP 403 AccessDenied otherwise), for routes served beside the REST ones (cdn).
+func (h *Handler) ServiceRole(c *fiber.Ctx) (auth.Principal, error) { return h.serviceRole(c) }
