@@ -154,8 +154,12 @@ type FsckCandidate struct {
 // fsckReferencedSQL keeps the candidates that some row names now: an intent, a tail, a
 // part, an object (by bucket, name and version; a version-less object whose name is the
 // whole rest of the key; with folding, an object with empty segments in its name and the
-// same version).
-const fsckReferencedSQL = `select c.k from unnest($2::text[], $3::text[], $4::text[], $5::text[]) as c(k, bucket, name, version)
+// same version: those are found by one scan of the candidates' buckets per call, not one
+// per candidate, as no index orders folded names).
+const fsckReferencedSQL = `with odd as materialized (
+		select ` + "%s" + ` as k from storage.objects
+		where $7::bool and bucket_id = any($3) and coalesce(version, '') = any($5) and name ~ '` + oddName + `')
+	select c.k from unnest($2::text[], $3::text[], $4::text[], $5::text[]) as c(k, bucket, name, version)
 	where exists (select 1 from stowage.blob_intents where %s = c.k)
 	or exists (select 1 from stowage.tus_uploads where %s = c.k)
 	or ($6::bool and exists (select 1 from storage.s3_multipart_uploads_parts p
@@ -164,8 +168,7 @@ const fsckReferencedSQL = `select c.k from unnest($2::text[], $3::text[], $4::te
 		and coalesce(o.version, '') = c.version)
 	or exists (select 1 from storage.objects o where o.bucket_id = c.bucket and o.name = c.name || '/' || c.version
 		and coalesce(o.version, '') = '')
-	or ($7::bool and exists (select 1 from storage.objects o where o.bucket_id = c.bucket
-		and coalesce(o.version, '') = c.version and o.name ~ '` + oddName + `'))`
+	or exists (select 1 from odd where odd.k = c.k)`
 
 // FsckReferenced returns the candidates' keys that a row names at the time of the query.
 func (t Tx) FsckReferenced(ctx context.Context, tenant string, fold, parts bool, cands []FsckCandidate) (map[string]bool, error) {
@@ -173,7 +176,8 @@ func (t Tx) FsckReferenced(ctx context.Context, tenant string, fold, parts bool,
 	for _, c := range cands {
 		keys, buckets, names, versions = append(keys, c.Key), append(buckets, c.Bucket), append(names, c.Name), append(versions, c.Version)
 	}
-	q := fmt.Sprintf(fsckReferencedSQL, foldSQL("key", fold), foldSQL("tail_key", fold), foldSQL(partKeySQL, fold))
+	q := fmt.Sprintf(fsckReferencedSQL, foldSQL(`$1 || '/' || bucket_id || '/' || name || '/' || coalesce(version, '')`, true),
+		foldSQL("key", fold), foldSQL("tail_key", fold), foldSQL(partKeySQL, fold))
 	rows, err := t.tx.Query(ctx, q, tenant, keys, buckets, names, versions, parts, fold)
 	if err != nil {
 		return nil, Classify(err)

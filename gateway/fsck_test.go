@@ -57,7 +57,7 @@ func fsckBackends(t *testing.T, realTime bool, fn func(t *testing.T, f *fsckEnv)
 	})
 }
 
-func newFsckEnv(t *testing.T, store backend.Store, realTime bool) *fsckEnv {
+func newFsckEnv(t testing.TB, store backend.Store, realTime bool) *fsckEnv {
 	t.Helper()
 	d, err := db.Open(context.Background(), pgtest.URL(t), db.Options{MaxConns: 20})
 	if err != nil {
@@ -165,7 +165,12 @@ func TestFsckFindsAndFixesPlanted(t *testing.T) {
 			}
 		}
 		live := map[string][]byte{}
-		for i, name := range []string{"a", "a.txt", "a/b", "a b", "a/b/c", "z", "dir/x", "dir-y", "é"} {
+		names := []string{"a", "a.txt", "a/b", "a b", "a/b/c", "z", "dir/x", "dir-y", "é"}
+		if _, ok := f.store.(backend.SegmentFolder); ok {
+			// Names whose keys the file store folds (MinIO refuses them).
+			names = append(names, "a//b", "odd//x", "trail/", "/lead")
+		}
+		for i, name := range names {
 			for _, b := range []string{"b", "b-1"} {
 				data := []byte(fmt.Sprintf("%s/%s#%d", b, name, i))
 				f.mustPut(t, b, name, data)
@@ -461,12 +466,17 @@ func TestFsckRecheckKeepsNamedKeys(t *testing.T) {
 		writing := f.e.opts.TenantID + "/q/writing/" + uuid.NewString()
 		f.putBlob(t, writing, []byte("in flight"))
 		f.addIntent(t, writing, db.IntentWrite, f.e.now().Add(time.Hour))
+		keep := []string{rowKey, writing}
+		if _, ok := f.store.(backend.SegmentFolder); ok {
+			odd := f.mustPut(t, "q", "odd//name/", []byte("odd"))
+			keep = append(keep, foldKey(f.e.blobKey("q", "odd//name/", odd.Version)))
+		}
 		orphan := f.e.opts.TenantID + "/q/orphan/" + uuid.NewString()
 		f.putBlob(t, orphan, []byte("orphan"))
 
 		var got []FsckFinding
 		run := f.e.newFsck(FsckOptions{Fix: true, Grace: time.Nanosecond}, func(x FsckFinding) error { got = append(got, x); return nil })
-		for _, k := range []string{rowKey, writing, orphan} {
+		for _, k := range append(keep, orphan) {
 			run.cands = append(run.cands, backend.Listed{Key: k})
 		}
 		if err := run.flush(ctx); err != nil {
@@ -475,9 +485,13 @@ func TestFsckRecheckKeepsNamedKeys(t *testing.T) {
 		if len(got) != 1 || got[0].Key != orphan || !got[0].Removed {
 			t.Fatalf("findings %+v, want only %s, removed", got, orphan)
 		}
-		if !f.exists(t, rowKey) || !f.exists(t, writing) || f.exists(t, orphan) {
-			t.Fatalf("after the re-check: row %v, writing %v, orphan %v; want true, true, false",
-				f.exists(t, rowKey), f.exists(t, writing), f.exists(t, orphan))
+		for _, k := range keep {
+			if !f.exists(t, k) {
+				t.Errorf("%s removed by the re-check", k)
+			}
+		}
+		if f.exists(t, orphan) {
+			t.Errorf("orphan %s kept", orphan)
 		}
 		if got := f.mustRead(t, "q", "row"); string(got) != "row" {
 			t.Fatalf("row reads %q", got)
