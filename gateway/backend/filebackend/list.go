@@ -26,7 +26,7 @@ var (
 // order (a bounded heap), so a flat bucket of millions of objects (millions of folders side
 // by side) is listed in key order without holding its names: a folder of n entries costs
 // n/batch reads of the folder.
-const defaultListBatch = 4096
+const defaultListBatch = 32768
 
 // FoldsEmptySegments reports true: "a//b" is kept (and listed) as "a/b" (see splitKey).
 func (s *Store) FoldsEmptySegments() bool { return true }
