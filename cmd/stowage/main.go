@@ -36,6 +36,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "config-table":
 		fmt.Fprint(stdout, ConfigTable())
 		return 0
+	case "fsck":
+		return runFsck(args[1:], getenv, stdout, stderr)
 	case "serve", "migrate":
 	default:
 		fmt.Fprintf(stderr, "stowage: unknown command %q\n\n%s", cmd, usage())
@@ -75,6 +77,8 @@ Usage:
   stowage [serve]     start the server (default); with DATABASE_URL unset it starts a
                       private Postgres under STOWAGE_DATA_DIR and prints dev keys
   stowage migrate     apply database migrations and exit
+  stowage fsck        check (and with --fix repair) rows against the store's keys;
+                      stowage fsck --help for its flags
   stowage version     print the version
   stowage --help      this text
 

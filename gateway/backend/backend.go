@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // ErrNotFound is returned when a key (or an upload) does not exist in the store.
@@ -123,4 +124,30 @@ type PartETagger interface {
 // copy_file_range). Like Put, it is atomic.
 type Composer interface {
 	Compose(ctx context.Context, dst string, srcs []string, opts PutOptions) (Written, error)
+}
+
+// Listed is one blob reported by Lister.List.
+type Listed struct {
+	Key      string
+	Size     int64
+	Modified time.Time // when its bytes were last written (S3: LastModified)
+}
+
+// Lister is an optional capability: a store that can enumerate its blobs, for the
+// consistency check (gateway.Engine.Fsck). List calls fn for every blob whose key starts
+// with prefix and sorts after startAfter ("" for no bound), in ascending byte order of key,
+// reading one bounded page at a time: memory does not grow with the number of keys. An
+// error from fn stops the walk and is returned. Blobs written or removed while List runs
+// may or may not be reported; temporary data of writes in progress never is. Keys are
+// reported in the form the store keeps them (see SegmentFolder).
+type Lister interface {
+	List(ctx context.Context, prefix, startAfter string, fn func(Listed) error) error
+}
+
+// SegmentFolder is implemented by Listers that keep a key with empty segments ("a//b", a
+// trailing "/") under its folded form ("a/b"), as a folder tree does: List reports the
+// folded form, so whoever compares listed keys with its own must fold its own the same way
+// (drop every empty segment).
+type SegmentFolder interface {
+	FoldsEmptySegments() bool
 }

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) backend.Store) {
 		{"Copier", testCopier},
 		{"Composer", testComposer},
 		{"Multipart", testMultipart},
+		{"List", testList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,6 +50,7 @@ type Store struct {
 	baseFD    int
 	fsync     bool
 	noOpenat2 atomic.Bool // set when the kernel lacks openat2 (or by tests)
+	listBatch int         // List's per-folder bound; 0: defaultListBatch (tests lower it)
 }
 
 // New opens (creating it if needed) the folder <root>/<SubDir> as a Store.
