@@ -97,6 +97,8 @@ type Config struct {
 	RenderCacheSize    string `env:"STOWAGE_RENDER_CACHE_SIZE" default:"1GB" help:"disk cap of rendered variants under STOWAGE_DATA_DIR/render-cache (least recently used go first); 0 = no cache"`
 	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
 	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
+
+	Console string `env:"STOWAGE_CONSOLE" default:"auto" enum:"auto,true,false" help:"serve the web console and storage report at /console; auto = on in embedded development mode only"`
 }
 
 // envTag is one parsed field of Config.
@@ -248,6 +250,11 @@ func (c *Config) validate() error {
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// ConsoleOn reports whether /console is served (STOWAGE_CONSOLE; auto: embedded mode only).
+func (c *Config) ConsoleOn() bool {
+	return c.Console == "true" || (c.Console == "auto" && c.Embedded())
 }
 
 // Embedded reports whether serve starts its own Postgres.

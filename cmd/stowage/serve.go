@@ -233,6 +233,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log,
 		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
 		AllowForwardedPath: cfg.AllowFwdPath})
+	consoleCtx, stopConsole := context.WithCancel(context.Background())
+	defer stopConsole()
+	if h, rec := consoleRoutes(consoleCtx, cfg, d, verifier, roles, ver, log); h != nil {
+		srvOpts.Console, srvOpts.Traffic = h, rec
+	}
 	srv := server.New(engine, restHandler, srvOpts)
 
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))
