@@ -249,6 +249,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		bytesIn = 0
 	}
 	bytesOut := int64(c.Response().Header.ContentLength())
+	if bytesOut <= 0 && !c.Response().IsBodyStream() {
+		bytesOut = int64(len(c.Response().Body())) // set on the wire only after the handler
+	}
 	if bytesOut < 0 {
 		bytesOut = 0
 	}

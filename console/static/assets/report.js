@@ -14,7 +14,7 @@ window.Report = (function () {
     const W = 600, H = 120, n = points.length;
     let max = 0;
     for (const s of series) for (const p of points) max = Math.max(max, s.get(p));
-    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "chart", role: "img", "aria-label": title + ", peak " + fmt(max) });
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "chart", preserveAspectRatio: "none", role: "img", "aria-label": title + ", peak " + fmt(max) });
     for (const s of series) {
       const pts = points.map((p, i) => (i * W / Math.max(n - 1, 1)).toFixed(1) + "," + (H - 4 - (max ? s.get(p) / max : 0) * (H - 10)).toFixed(1));
       root.append(svg("polyline", { points: pts.join(" "), fill: "none", stroke: COLORS[s.name] || "#333", "stroke-width": 1.5 }));
