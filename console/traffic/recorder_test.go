@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -155,4 +156,37 @@ func TestPercentile(t *testing.T) {
 			t.Errorf("%s: p%v = %v, want in [%v, %v]", tc.name, tc.q*100, got, tc.lo, tc.hi)
 		}
 	}
+}
+
+// A full day of traffic with more distinct buckets, routes and keys every minute than the
+// top lists keep: the recorder's memory stays within a few MB (the idle RSS budget).
+// Not parallel: it reads the heap.
+func TestMemoryStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records a day of minutes")
+	}
+	c := newClock()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := New(c.now)
+	for m := 0; m < dayMinutes+30; m++ {
+		for i := 0; i < 120; i++ {
+			r.Record(Event{Dialect: Dialects[i%len(Dialects)], Status: 200 + i%4*100, Method: "GET", Route: fmt.Sprintf("/route/%d", i),
+				Bucket: fmt.Sprintf("bucket-%d-%d", m, i%100), Key: fmt.Sprintf("some/longer/key/name/%d/%d.jpg", m, i), BytesOut: int64(i), Duration: time.Duration(i) * time.Millisecond})
+		}
+		c.add(time.Minute)
+		if m%60 == 0 {
+			r.Take("g") // the flusher empties the queue once a minute
+		}
+	}
+	r.Take("g")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("a full day in memory: %.2f MiB of heap", float64(grown)/(1<<20))
+	if grown > 8<<20 {
+		t.Fatalf("the recorder holds %d MiB after a day", grown>>20)
+	}
+	runtime.KeepAlive(r)
 }
