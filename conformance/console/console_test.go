@@ -249,6 +249,7 @@ func TestConsoleInChromium(t *testing.T) {
 	p.wait("the image upload", `(() => { const li = document.querySelector('#uploads li[data-key="pic.png"]'); return li && li.dataset.state === "done"; })()`)
 	p.wait("the image listed", `!!document.querySelector('tr[data-key="pic.png"]')`)
 	p.click(`tr[data-key="pic.png"]`, "Details")
+	p.wait("the response headers", `(document.querySelector("#headers") || {}).textContent.includes("etag")`)
 	p.wait("the preview", `(() => { const i = document.querySelector("#preview"); return i && i.dataset.width; })()`)
 	var dims []int
 	p.eval("read the preview size", `[+document.querySelector("#preview").dataset.width, +document.querySelector("#preview").dataset.height]`, &dims)
@@ -256,6 +257,18 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("preview is %v, want the 800x600 original rendered at 300x225", dims)
 	}
 	p.screenshot("preview")
+
+	// Move the image into a folder, open the folder, search by prefix.
+	p.click(`tr[data-key="pic.png"]`, "Move")
+	p.run("move the image", chromedp.SetValue("#move-to", "img/pic.png", chromedp.ByID), chromedp.Click("#move-submit", chromedp.ByID))
+	p.wait("the folder", `!document.querySelector('tr[data-key="pic.png"]') && [...document.querySelectorAll("tr.folder a")].some(a => a.textContent.includes("img/"))`)
+	p.run("open the folder", chromedp.Evaluate(`[...document.querySelectorAll("tr.folder a")].find(a => a.textContent.includes("img/")).click()`, nil))
+	p.wait("the moved image", `!!document.querySelector('tr[data-key="img/pic.png"]')`)
+	p.run("search a prefix nothing has", chromedp.SendKeys("#search", "zz", chromedp.ByID))
+	p.wait("an empty result", `!document.querySelector('tr[data-key="img/pic.png"]')`)
+	p.screenshot("folder-search")
+	p.run("back to the bucket", chromedp.Navigate(srv.URL+"/console/#/b/e2e/"))
+	p.wait("the bucket root", `!!document.querySelector('tr[data-key="big.bin"]')`)
 
 	// Copy a signed URL of the big file and fetch it outside the browser.
 	p.click(`tr[data-key="big.bin"]`, "Copy URL")
@@ -282,6 +295,16 @@ func TestConsoleInChromium(t *testing.T) {
 	p.wait("the big file gone", `!document.querySelector('tr[data-key="big.bin"]') && document.querySelector("#status").textContent.startsWith("Deleted")`)
 	harness.MustStatus(t, harness.Do(t, "GET", srv.URL+"/object/authenticated/e2e/big.bin", srv.ServiceKey, nil, 0, nil), 400)
 	p.screenshot("deleted")
+
+	// Edit the bucket: make it public.
+	p.run("open the bucket list", chromedp.Navigate(srv.URL+"/console/#/buckets"))
+	p.wait("the bucket list", `!!document.querySelector('tr[data-bucket="e2e"]')`)
+	p.click(`tr[data-bucket="e2e"]`, "Edit")
+	p.run("make it public", chromedp.Click("#edit-public", chromedp.ByID), chromedp.Click("#edit-submit", chromedp.ByID))
+	p.wait("the bucket shown public", `(document.querySelector('tr[data-bucket="e2e"]') || {}).textContent.includes("public")`)
+	if b := harness.MustStatus(t, harness.Do(t, "GET", srv.URL+"/bucket/e2e", srv.ServiceKey, nil, 0, nil), 200); !strings.Contains(string(b), `"public":true`) {
+		t.Fatalf("bucket after the edit: %s", b)
+	}
 
 	p.run("open the S3 page", chromedp.Navigate(srv.URL+"/console/#/s3"))
 	p.wait("the S3 page", `!!document.querySelector("#s3-info")`)

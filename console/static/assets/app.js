@@ -258,6 +258,12 @@ const App = (function () {
         const inf = await api("GET", "/object/info/authenticated/" + encodeURIComponent(this.bucket) + "/" + enc(key));
         card.append(h("details", {}, h("summary", {}, "Object info (GET /object/info)"), h("pre", {}, JSON.stringify(inf, null, 2))));
       } catch (e) { /* metadata above is enough */ }
+      try {
+        const r = await fetch("/object/authenticated/" + encodeURIComponent(this.bucket) + "/" + enc(key), { method: "HEAD", headers: { Authorization: "Bearer " + token } });
+        const rows = [];
+        r.headers.forEach((v, k) => rows.push(h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, v))));
+        card.append(h("details", { id: "headers" }, h("summary", {}, "Response headers (HEAD)"), h("table", {}, h("tbody", {}, rows))));
+      } catch (e) { /* headers are extra */ }
       if ((m.mimetype || "").startsWith("image/")) {
         const img = h("img", { id: "preview", alt: "Preview of " + key });
         card.append(h("div", { class: "preview" }, h("h3", {}, "Preview (300 px wide)"), img));
