@@ -249,7 +249,7 @@ func TestConsoleInChromium(t *testing.T) {
 	p.wait("the image upload", `(() => { const li = document.querySelector('#uploads li[data-key="pic.png"]'); return li && li.dataset.state === "done"; })()`)
 	p.wait("the image listed", `!!document.querySelector('tr[data-key="pic.png"]')`)
 	p.click(`tr[data-key="pic.png"]`, "Details")
-	p.wait("the response headers", `(document.querySelector("#headers") || {}).textContent.includes("etag")`)
+	p.wait("the response headers", `(document.querySelector("#headers") || {textContent: ""}).textContent.includes("etag")`)
 	p.wait("the preview", `(() => { const i = document.querySelector("#preview"); return i && i.dataset.width; })()`)
 	var dims []int
 	p.eval("read the preview size", `[+document.querySelector("#preview").dataset.width, +document.querySelector("#preview").dataset.height]`, &dims)
@@ -301,7 +301,7 @@ func TestConsoleInChromium(t *testing.T) {
 	p.wait("the bucket list", `!!document.querySelector('tr[data-bucket="e2e"]')`)
 	p.click(`tr[data-bucket="e2e"]`, "Edit")
 	p.run("make it public", chromedp.Click("#edit-public", chromedp.ByID), chromedp.Click("#edit-submit", chromedp.ByID))
-	p.wait("the bucket shown public", `(document.querySelector('tr[data-bucket="e2e"]') || {}).textContent.includes("public")`)
+	p.wait("the bucket shown public", `(document.querySelector('tr[data-bucket="e2e"]') || {textContent: ""}).textContent.includes("public")`)
 	if b := harness.MustStatus(t, harness.Do(t, "GET", srv.URL+"/bucket/e2e", srv.ServiceKey, nil, 0, nil), 200); !strings.Contains(string(b), `"public":true`) {
 		t.Fatalf("bucket after the edit: %s", b)
 	}
