@@ -26,6 +26,8 @@ if [ "$want_test" = 1 ]; then
   [ -x /usr/bin/s3cmd ] || missing+=(s3cmd)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
+  # Headless browser for the console's end-to-end test (conformance/console, over CDP).
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -102,6 +102,7 @@ type Config struct {
 
 	CDNPurgeURL string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
 	CDNPurgeKey Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
+	Console     string `env:"STOWAGE_CONSOLE" default:"auto" enum:"auto,true,false" help:"serve the web console and storage report at /console; auto = on in embedded development mode only"`
 }
 
 // envTag is one parsed field of Config.
@@ -258,6 +259,11 @@ func (c *Config) validate() error {
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// ConsoleOn reports whether /console is served (STOWAGE_CONSOLE; auto: embedded mode only).
+func (c *Config) ConsoleOn() bool {
+	return c.Console == "true" || (c.Console == "auto" && c.Embedded())
 }
 
 // Embedded reports whether serve starts its own Postgres.

@@ -240,6 +240,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
 		AllowForwardedPath: cfg.AllowFwdPath})
 	srvOpts.CDN = cdn.NewHandler(purger, cdn.HandlerOptions{REST: restHandler, Tenant: cfg.TenantID, Logger: log})
+	consoleCtx, stopConsole := context.WithCancel(context.Background())
+	defer stopConsole()
+	if h, rec := consoleRoutes(consoleCtx, cfg, d, verifier, roles, ver, log); h != nil {
+		srvOpts.Console, srvOpts.Traffic = h, rec
+	}
 	srv := server.New(engine, restHandler, srvOpts)
 
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))

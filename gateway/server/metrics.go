@@ -19,6 +19,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	bytesIn  *prometheus.CounterVec
 	bytesOut *prometheus.CounterVec
+	// renderCache counts /render/image answers by X-Render-Cache (hit, miss).
+	renderCache *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -35,7 +37,9 @@ func newMetrics() *metrics {
 		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stowage_http_response_body_bytes_total",
 			Help: "Response body bytes."}, []string{"dialect", "route"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut,
+	m.renderCache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stowage_render_cache_requests_total",
+		Help: "Image transformations answered from the render cache (hit) or rendered (miss)."}, []string{"result"})
+	reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.renderCache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/stowage/stowage/console/traffic"
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/rest"
 	"github.com/stowage/stowage/s3proto"
@@ -45,6 +46,10 @@ type Options struct {
 	TUS interface{ Register(fiber.Router) }
 	// CDN, when set, mounts the /cdn purge routes (package cdn) beside the REST routes.
 	CDN interface{ Register(fiber.Router) }
+	// Console, when set, mounts the web console and the storage report (console) at /console.
+	Console interface{ Register(fiber.Router) }
+	// Traffic, when set, is fed every request for the storage report.
+	Traffic *traffic.Recorder
 }
 
 // s3Prefix is where the main app serves S3.
@@ -101,6 +106,9 @@ func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
 	if opts.CDN != nil {
 		opts.CDN.Register(app)
 		opts.CDN.Register(app.Group("/storage/v1"))
+	}
+	if opts.Console != nil {
+		opts.Console.Register(app)
 	}
 	s.App = app
 	return s
@@ -241,20 +249,21 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// fiber's strings point into fasthttp buffers reused by the next request; metrics keep
 	// their labels, so they get copies.
 	method := strings.Clone(c.Method())
-	dialect := "rest"
-	if s.s3Only || (s.opts.S3 != nil && isS3Path(c.Path())) {
-		dialect = "s3"
-	}
+	dialect := s.dialectOf(c.Path())
 	bytesIn := int64(c.Request().Header.ContentLength())
 	if bytesIn < 0 {
 		bytesIn = 0
 	}
 	bytesOut := int64(c.Response().Header.ContentLength())
+	if bytesOut <= 0 && !c.Response().IsBodyStream() {
+		bytesOut = int64(len(c.Response().Body())) // set on the wire only after the handler
+	}
 	if bytesOut < 0 {
 		bytesOut = 0
 	}
 	dur := time.Since(start)
 	s.metrics.observe(dialect, method, route, status, dur, bytesIn, bytesOut)
+	s.recordTraffic(c, dialect, method, route, status, dur, bytesIn, bytesOut)
 	s.opts.Logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
 		slog.String("request_id", RequestID(c.UserContext())), slog.String("dialect", dialect),
 		slog.String("method", method), slog.String("route", route), slog.Int("status", status),
