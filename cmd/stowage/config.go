@@ -97,6 +97,10 @@ type Config struct {
 	RenderCacheSize    string `env:"STOWAGE_RENDER_CACHE_SIZE" default:"1GB" help:"disk cap of rendered variants under STOWAGE_DATA_DIR/render-cache (least recently used go first); 0 = no cache"`
 	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
 	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
+
+	AdminPort     int    `env:"SERVER_ADMIN_PORT,ADMIN_PORT" default:"5001" help:"port of the admin API (docs/admin.md); it listens only when ADMIN_API_KEYS is set"`
+	AdminAPIKeys  Secret `env:"SERVER_ADMIN_API_KEYS,ADMIN_API_KEYS" default:"" help:"comma-separated keys of the admin API (its apikey header); unset: no admin listener"`
+	EncryptionKey Secret `env:"AUTH_ENCRYPTION_KEY,ENCRYPTION_KEY" default:"" help:"passphrase the secrets of admin-created S3 credentials and keys are stored under (the reference's format); required with ADMIN_API_KEYS"`
 }
 
 // envTag is one parsed field of Config.
@@ -246,8 +250,38 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
 		}
 	}
+	errs = append(errs, c.validateAdmin()...)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// validateAdmin checks the admin listener's settings, used only when ADMIN_API_KEYS is set.
+func (c *Config) validateAdmin() []error {
+	if c.AdminAPIKeys == "" {
+		return nil
+	}
+	var errs []error
+	if c.AdminPort == 0 || c.AdminPort > 65535 {
+		errs = append(errs, fmt.Errorf("SERVER_ADMIN_PORT=%d: must be a TCP port (1-65535)", c.AdminPort))
+	}
+	if c.AdminPort == c.Port || c.AdminPort == c.S3Port {
+		errs = append(errs, fmt.Errorf("SERVER_ADMIN_PORT=%d: must differ from SERVER_PORT and S3_PORT", c.AdminPort))
+	}
+	if c.EncryptionKey == "" {
+		errs = append(errs, errors.New("ENCRYPTION_KEY: required when ADMIN_API_KEYS is set (S3 credential secrets and keys are stored encrypted with it)"))
+	}
+	return errs
+}
+
+// adminKeys is ADMIN_API_KEYS split at commas.
+func (c *Config) adminKeys() []string {
+	var keys []string
+	for k := range strings.SplitSeq(string(c.AdminAPIKeys), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // Embedded reports whether serve starts its own Postgres.

@@ -60,6 +60,8 @@ type Server struct {
 	s3Only  bool // the S3 listener: every request is the S3 dialect
 	// dbDown is what /status last found: true after a failed ping, until one succeeds.
 	dbDown atomic.Bool
+	// dialect labels every request of this listener when set (the admin listener).
+	dialect string
 }
 
 // New builds the main application: REST at the root and under /storage/v1, plus /status,
@@ -238,6 +240,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	dialect := "rest"
 	if s.s3Only || (s.opts.S3 != nil && isS3Path(c.Path())) {
 		dialect = "s3"
+	}
+	if s.dialect != "" {
+		dialect = s.dialect
 	}
 	bytesIn := int64(c.Request().Header.ContentLength())
 	if bytesIn < 0 {
