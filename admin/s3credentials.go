@@ -9,6 +9,9 @@ import (
 	"github.com/stowage/stowage/gateway"
 )
 
+// maxClaimsBytes caps a credential's claims (JSON text).
+const maxClaimsBytes = 16 << 10
+
 // createCredentialBody is the reference's create schema: description (3 to 2000
 // characters) and optional claims with a string role (required there), sub and more.
 type createCredentialBody struct {
@@ -63,6 +66,11 @@ func parseCreateCredential(body createCredentialBody) (string, map[string]any, e
 	}
 	if body.Claims == nil {
 		return desc, nil, nil
+	}
+	if len(*body.Claims) > maxClaimsBytes {
+		// Every request with the credential carries its claims (request.jwt.claims, a
+		// minted token): they stay small.
+		return "", nil, validation(400, "body/claims must NOT be larger than 16384 bytes")
 	}
 	var claims map[string]any
 	if json.Unmarshal(*body.Claims, &claims) != nil || claims == nil {
