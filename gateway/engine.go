@@ -38,6 +38,10 @@ type Options struct {
 	UploadExpiry time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	// EncryptionKey is ENCRYPTION_KEY: the passphrase admin-created S3 credential secrets
+	// are stored under (the reference's format); empty disables those credentials.
+	EncryptionKey string
 }
 
 // Engine is the object engine.
@@ -49,6 +53,9 @@ type Engine struct {
 	now   func() time.Time
 	// hooks let tests stop an operation between two steps, as a crash would.
 	hooks hooks
+
+	// creds caches admin-created S3 credential lookups (credentials.go).
+	creds credCache
 }
 
 type hooks struct {

@@ -197,8 +197,9 @@ func (h *Handler) parse(c *fiber.Ctx, prefix string, virtualHost bool) (*request
 	sreq := sigv4.Request{Method: c.Method(), RawPath: h.signedPrefix(c) + rawPath, RawQuery: rawQuery, Host: h.signedHost(c),
 		Header: sigv4.Header{}, VirtualHostBucket: vbucket}
 	c.Request().Header.VisitAll(func(k, v []byte) { sreq.Header.Add(string(k), string(v)) })
-	if req.sig, err = h.verifier.Verify(sreq); err != nil {
-		return req, err
+	creds := h.credentials(c.UserContext())
+	if req.sig, err = creds.verifier().Verify(sreq); err != nil {
+		return req, creds.failed(err)
 	}
 	if req.sig.Version == 2 && prefix != "" {
 		return req, errV2OnMount
@@ -206,7 +207,7 @@ func (h *Handler) parse(c *fiber.Ctx, prefix string, virtualHost bool) (*request
 	if req.sig.Version == 2 && !v2SignedOperation(c.Method(), req, hdr) {
 		return req, errV2UnsignedOperation
 	}
-	req.principal, err = h.principal(req.sig)
+	req.principal, err = h.principal(req.sig, creds)
 	return req, err
 }
 
@@ -249,8 +250,9 @@ func (h *Handler) signedHost(c *fiber.Ctx) string {
 }
 
 // principal maps verified credentials to an identity (spec §2.3): a session token is a user
-// JWT whose role RLS applies to; the service credentials without one act as the service role.
-func (h *Handler) principal(res sigv4.Result) (auth.Principal, error) {
+// JWT whose role RLS applies to; the service credentials without one act as the service role;
+// an admin-created credential acts as the claims stored with it.
+func (h *Handler) principal(res sigv4.Result, creds *credentials) (auth.Principal, error) {
 	if res.SessionToken != "" {
 		if h.opts.Verifier == nil {
 			return auth.Principal{}, errorf(403, "AccessDenied", "Session tokens are not accepted")
@@ -263,6 +265,9 @@ func (h *Handler) principal(res sigv4.Result) (auth.Principal, error) {
 	}
 	if res.AccessKeyID == h.opts.AccessKeyID {
 		return h.opts.Roles.ServicePrincipal(h.opts.ServiceKey), nil
+	}
+	if creds.claims != nil { // an admin-created credential: its stored claims, under RLS
+		return creds.principal()
 	}
 	return auth.Principal{}, errorf(403, "AccessDenied", "A session token (a user JWT) is required with these credentials")
 }

@@ -57,12 +57,13 @@ func (h *Handler) postObject(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
-	policy, err := h.verifier.VerifyPostPolicy(sigv4.PostForm{Fields: fields, Bucket: req.bucket, Filename: file.FileName()})
+	creds := h.credentials(c.UserContext())
+	policy, err := creds.verifier().VerifyPostPolicy(sigv4.PostForm{Fields: fields, Bucket: req.bucket, Filename: file.FileName()})
 	if err != nil {
-		return err
+		return creds.failed(err)
 	}
 	req.sig = sigv4.Result{AccessKeyID: policy.AccessKeyID, SessionToken: policy.SessionToken}
-	if req.principal, err = h.principal(req.sig); err != nil {
+	if req.principal, err = h.principal(req.sig, creds); err != nil {
 		return err
 	}
 	req.key, req.hasKey = policy.Key, true

@@ -100,9 +100,12 @@ type Config struct {
 	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
 	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
 
-	CDNPurgeURL string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
-	CDNPurgeKey Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
-	Console     string `env:"STOWAGE_CONSOLE" default:"auto" enum:"auto,true,false" help:"serve the web console and storage report at /console; auto = on in embedded development mode only"`
+	CDNPurgeURL   string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
+	CDNPurgeKey   Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
+	Console       string `env:"STOWAGE_CONSOLE" default:"auto" enum:"auto,true,false" help:"serve the web console and storage report at /console; auto = on in embedded development mode only"`
+	AdminPort     int    `env:"SERVER_ADMIN_PORT,ADMIN_PORT" default:"5001" help:"port of the admin API (docs/admin.md); it listens only when ADMIN_API_KEYS is set"`
+	AdminAPIKeys  Secret `env:"SERVER_ADMIN_API_KEYS,ADMIN_API_KEYS" default:"" help:"comma-separated keys of the admin API (its apikey header); unset: no admin listener"`
+	EncryptionKey Secret `env:"AUTH_ENCRYPTION_KEY,ENCRYPTION_KEY" default:"" help:"passphrase the secrets of admin-created S3 credentials and keys are stored under (the reference's format); required with ADMIN_API_KEYS"`
 }
 
 // envTag is one parsed field of Config.
@@ -257,6 +260,7 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
 		}
 	}
+	errs = append(errs, c.validateAdmin()...)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
@@ -264,6 +268,35 @@ func (c *Config) validate() error {
 // ConsoleOn reports whether /console is served (STOWAGE_CONSOLE; auto: embedded mode only).
 func (c *Config) ConsoleOn() bool {
 	return c.Console == "true" || (c.Console == "auto" && c.Embedded())
+}
+
+// validateAdmin checks the admin listener's settings, used only when ADMIN_API_KEYS is set.
+func (c *Config) validateAdmin() []error {
+	if c.AdminAPIKeys == "" {
+		return nil
+	}
+	var errs []error
+	if c.AdminPort == 0 || c.AdminPort > 65535 {
+		errs = append(errs, fmt.Errorf("SERVER_ADMIN_PORT=%d: must be a TCP port (1-65535)", c.AdminPort))
+	}
+	if c.AdminPort == c.Port || c.AdminPort == c.S3Port {
+		errs = append(errs, fmt.Errorf("SERVER_ADMIN_PORT=%d: must differ from SERVER_PORT and S3_PORT", c.AdminPort))
+	}
+	if c.EncryptionKey == "" {
+		errs = append(errs, errors.New("ENCRYPTION_KEY: required when ADMIN_API_KEYS is set (S3 credential secrets and keys are stored encrypted with it)"))
+	}
+	return errs
+}
+
+// adminKeys is ADMIN_API_KEYS split at commas.
+func (c *Config) adminKeys() []string {
+	var keys []string
+	for k := range strings.SplitSeq(string(c.AdminAPIKeys), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // Embedded reports whether serve starts its own Postgres.

@@ -14,8 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/stowage/stowage/admin"
 	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgcluster"
@@ -65,13 +67,17 @@ func database(ctx context.Context, cfg *Config, log *slog.Logger) (d *db.DB, sto
 	}
 	stopCluster := stop
 	closeAll := func() { d.Close(); stopCluster() }
-	err = db.Migrate(ctx, d.Pool(), db.MigrateOptions{InstallRoles: installRoles, AnonRole: cfg.DBAnonRole,
-		AuthenticatedRole: cfg.DBAuthRole, ServiceRole: cfg.DBServiceRole, SuperUser: cfg.DBSuperUser})
+	err = db.Migrate(ctx, d.Pool(), migrateOptions(cfg, installRoles))
 	if err != nil {
 		closeAll()
 		return nil, func() {}, fmt.Errorf("migrate: %w", err)
 	}
 	return d, closeAll, nil
+}
+
+func migrateOptions(cfg *Config, installRoles bool) db.MigrateOptions {
+	return db.MigrateOptions{InstallRoles: installRoles, AnonRole: cfg.DBAnonRole,
+		AuthenticatedRole: cfg.DBAuthRole, ServiceRole: cfg.DBServiceRole, SuperUser: cfg.DBSuperUser}
 }
 
 func migrateOnly(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -211,7 +217,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
 	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
 		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
-		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log})
+		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log,
+		EncryptionKey: string(cfg.EncryptionKey)})
 	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
 	if err != nil {
 		return err
@@ -259,7 +266,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		printDevBanner(stdout, cfg, ln.Addr().String(), anonKey, serviceKey)
 	}
 	log.Info("stowage listening", "addr", ln.Addr().String(), "version", ver, "backend", cfg.Backend)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Listen(ln) }()
 	if cfg.S3Port != 0 {
 		s3ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.S3Port))
@@ -277,6 +284,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		}()
 		log.Info("stowage s3 listening", "addr", s3ln.Addr().String())
 		go func() { errc <- s3srv.Listen(s3ln) }()
+	}
+	var reloadJWKS func()
+	if cfg.EncryptionKey != "" {
+		reloadJWKS = tenantJWKS(sweepCtx, engine, verifier, log)
+	}
+	if cfg.AdminAPIKeys != "" {
+		stopAdmin, err := startAdmin(cfg, srv, engine, d, maxSize, reloadJWKS, log, errc)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopAdmin()
 	}
 	select {
 	case err := <-errc:
@@ -343,4 +362,70 @@ func publicURL(cfg Config) *url.URL {
 		return &url.URL{}
 	}
 	return u
+}
+
+// startAdmin serves the admin API on ADMIN_PORT (docs/admin.md); stop drains it.
+func startAdmin(cfg Config, main *server.Server, e *gateway.Engine, d *db.DB, maxSize int64, reloadJWKS func(),
+	log *slog.Logger, errc chan<- error) (stop func(), err error) {
+	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.AdminPort))
+	if err != nil {
+		return nil, fmt.Errorf("SERVER_ADMIN_PORT: %w", err)
+	}
+	installRoles := cfg.DBInstallRoles || cfg.Embedded()
+	h := admin.New(e, admin.Options{APIKeys: cfg.adminKeys(), JSONLimit: int64(cfg.RequestBodyJSON), Logger: log,
+		JWKSChanged: reloadJWKS,
+		Migrate:     func(ctx context.Context) error { return db.Migrate(ctx, d.Pool(), migrateOptions(&cfg, installRoles)) },
+		Tenant:      admin.TenantInfo{FileSizeLimit: maxSize, ImageTransformation: cfg.ImageTransform, S3Protocol: true}})
+	srv := server.NewAdmin(main, h)
+	log.Info("stowage admin listening", "addr", ln.Addr().String())
+	go func() { errc <- srv.Listen(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace)*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown admin listener", "err", err)
+		}
+	}, nil
+}
+
+// jwksRefresh is how often a gateway re-reads the tenant's admin-managed keys: a key added
+// or disabled through another gateway takes effect here within this bound.
+const jwksRefresh = 10 * time.Second
+
+// tenantJWKS loads the tenant's admin-managed keys into v now and every jwksRefresh until
+// ctx ends, and returns the function that reloads them at once (after an admin change).
+func tenantJWKS(ctx context.Context, e *gateway.Engine, v *auth.Verifier, log *slog.Logger) (reload func()) {
+	var mu sync.Mutex // one load at a time, so an older read never overwrites a newer one
+	reload = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		doc, skipped, err := e.TenantJWKS(lctx)
+		if err == nil {
+			var bad int
+			bad, err = v.SetExtraJWKS(doc)
+			skipped += bad
+		}
+		if err != nil {
+			log.Warn("tenant JWKS not reloaded", "err", err)
+		}
+		if skipped > 0 {
+			log.Warn("tenant JWKS: keys skipped (not decryptable with ENCRYPTION_KEY or malformed)", "skipped", skipped)
+		}
+	}
+	reload()
+	go func() {
+		t := time.NewTicker(jwksRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				reload()
+			}
+		}
+	}()
+	return reload
 }

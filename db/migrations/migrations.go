@@ -90,6 +90,16 @@ var referenceNames = [ReferenceLevel + 1]string{
 	"object-versioning-core", "fix-search-name-relative-to-prefix",
 }
 
+// Latest names what a fully migrated database records: the last reference migration's
+// name in storage.migrations and the highest id in stowage.migrations.
+func Latest() (reference string, stowage int) {
+	own, _ := readDir("stowage") // embedded: cannot fail once the package's tests pass
+	for _, f := range own {
+		stowage = max(stowage, f.id)
+	}
+	return referenceNames[ReferenceLevel], stowage
+}
+
 // lockKey is the pg_advisory_lock key serialising Migrate calls on one database
 // ("stowage" in ASCII). Advisory locks are per database, so other databases of the
 // cluster are not blocked.

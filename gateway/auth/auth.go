@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -63,12 +64,21 @@ type Options struct {
 type Verifier struct {
 	secret    []byte
 	algorithm string
-	keys      []jwk
-	urlKey    *jwk
-	methods   []string
-	roles     Roles
-	now       func() time.Time
+	// base holds JWT_JWKS's keys; ring is base plus the keys SetExtraJWKS last gave.
+	base  keyring
+	ring  atomic.Pointer[keyring]
+	roles Roles
+	now   func() time.Time
 }
+
+// keyring is one immutable key set and the algorithms it admits.
+type keyring struct {
+	keys    []jwk
+	urlKey  *jwk
+	methods []string
+}
+
+func (v *Verifier) keys() *keyring { return v.ring.Load() }
 
 // NewVerifier returns a Verifier for HMAC tokens signed with secret (its raw bytes, as the
 // reference uses it) and algorithm (HS256, HS384 or HS512).
@@ -95,22 +105,47 @@ func New(opts Options) (*Verifier, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.keys, v.urlKey = keys, urlKey
+		v.base.keys, v.base.urlKey = keys, urlKey
 	}
-	if len(v.secret) == 0 && len(v.keys) == 0 {
+	if len(v.secret) == 0 && len(v.base.keys) == 0 {
 		return nil, errors.New("empty JWT secret and no JWKS keys")
 	}
-	v.methods = allowedMethods(v.algorithm, v.keys)
+	v.base.methods = allowedMethods(v.algorithm, v.base.keys)
+	base := v.base
+	v.ring.Store(&base)
 	return v, nil
 }
 
-func (v *Verifier) hasKty(kty string) bool {
-	for _, k := range v.keys {
-		if k.kty == kty {
-			return true
+// SetExtraJWKS replaces the keys verified beside JWT_JWKS's with doc's ({"keys":[...],
+// "urlSigningKey":{...}}): the tenant's keys managed through the admin API. A key that
+// does not parse is skipped and counted in skipped. JWT_JWKS's urlSigningKey, when set,
+// stays the URL-signing key; otherwise doc's is used. Safe for concurrent use with
+// verification.
+func (v *Verifier) SetExtraJWKS(doc []byte) (skipped int, err error) {
+	var set struct {
+		Keys          []json.RawMessage `json:"keys"`
+		URLSigningKey json.RawMessage   `json:"urlSigningKey"`
+	}
+	if err := json.Unmarshal(doc, &set); err != nil {
+		return 0, fmt.Errorf("JWKS: %w", err)
+	}
+	r := keyring{keys: append([]jwk(nil), v.base.keys...), urlKey: v.base.urlKey}
+	for _, raw := range set.Keys {
+		one, _, err := parseJWKS([]byte(`{"keys":[` + string(raw) + `]}`))
+		if err != nil || len(r.keys)+len(one) > maxJWKSKeys {
+			skipped++
+			continue
+		}
+		r.keys = append(r.keys, one...)
+	}
+	if r.urlKey == nil && len(set.URLSigningKey) > 0 {
+		if _, u, err := parseJWKS([]byte(`{"keys":[],"urlSigningKey":` + string(set.URLSigningKey) + `}`)); err == nil {
+			r.urlKey = u
 		}
 	}
-	return false
+	r.methods = allowedMethods(v.algorithm, r.keys)
+	v.ring.Store(&r)
+	return skipped, nil
 }
 
 // Verify checks token and returns the principal it names.
@@ -137,7 +172,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 func (v *Verifier) Claims(token string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	parser := jwt.NewParser(
-		jwt.WithValidMethods(v.methods),
+		jwt.WithValidMethods(v.keys().methods),
 		jwt.WithTimeFunc(v.now),
 	)
 	_, err := parser.ParseWithClaims(token, claims, v.key)
@@ -193,14 +228,15 @@ func (v *Verifier) Sign(claims map[string]any) (string, error) {
 // else AUTH_JWT_SECRET. The header carries no "typ", as the reference's tokens.
 func (v *Verifier) SignURL(claims map[string]any) (string, error) {
 	alg, key, kid := v.algorithm, v.secret, ""
+	ring := v.keys()
 	switch {
-	case v.urlKey != nil:
-		key, kid = v.urlKey.key.([]byte), v.urlKey.kid
-		if v.urlKey.alg != "" {
-			alg = v.urlKey.alg
+	case ring.urlKey != nil:
+		key, kid = ring.urlKey.key.([]byte), ring.urlKey.kid
+		if ring.urlKey.alg != "" {
+			alg = ring.urlKey.alg
 		}
 	case len(key) == 0:
-		for _, k := range v.keys {
+		for _, k := range ring.keys {
 			if k.kty == "oct" {
 				key, kid = k.key.([]byte), k.kid
 				if k.alg != "" {

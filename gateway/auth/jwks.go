@@ -208,11 +208,12 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 		}
 		return v.secret, nil
 	}
+	keys := v.keys().keys
 	if kty == "oct" {
-		if len(v.keys) == 0 || (kid == "" && alg == v.algorithm) {
+		if len(keys) == 0 || (kid == "" && alg == v.algorithm) {
 			return secret()
 		}
-		for _, k := range v.keys {
+		for _, k := range keys {
 			if k.kty != "oct" || (k.kid != "" && !kidMatches(k.kid, kid)) {
 				continue
 			}
@@ -226,7 +227,7 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 		}
 		return secret()
 	}
-	for _, k := range v.keys {
+	for _, k := range keys {
 		if k.kid != kid || k.kty != kty || (k.alg != "" && k.alg != alg) {
 			continue
 		}

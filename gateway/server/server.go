@@ -67,6 +67,8 @@ type Server struct {
 	s3Only  bool // the S3 listener: every request is the S3 dialect
 	// dbDown is what /status last found: true after a failed ping, until one succeeds.
 	dbDown atomic.Bool
+	// dialect labels every request of this listener when set (the admin listener).
+	dialect string
 }
 
 // New builds the main application: REST at the root and under /storage/v1, plus /status,
@@ -250,6 +252,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// their labels, so they get copies.
 	method := strings.Clone(c.Method())
 	dialect := s.dialectOf(c.Path())
+	if s.dialect != "" {
+		dialect = s.dialect
+	}
 	bytesIn := int64(c.Request().Header.ContentLength())
 	if bytesIn < 0 {
 		bytesIn = 0

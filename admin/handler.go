@@ -1,0 +1,154 @@
+// Package admin is the admin API dialect (the reference's admin server, port ADMIN_PORT):
+// routes authenticated by the `apikey` header against ADMIN_API_KEYS, answering with the
+// reference's status codes and bodies. A single-tenant Stowage serves its one tenant
+// (TENANT_ID) here: health, migrations, S3 credentials with claims and JWKS. Tenant
+// management and the queue answer as the reference does when they are not enabled.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stowage/stowage/gateway"
+)
+
+// Options configure the admin dialect.
+type Options struct {
+	// APIKeys are ADMIN_API_KEYS: a request's `apikey` header must equal one of them.
+	APIKeys []string
+	// Migrate runs the tenant database's migrations (POST /tenants/{id}/migrations).
+	Migrate func(ctx context.Context) error
+	// JWKSChanged is called after a key was added or toggled, so verifiers reload.
+	JWKSChanged func()
+	// JSONLimit caps request bodies; 0 means 1 MiB.
+	JSONLimit int64
+	// Tenant describes the served tenant in GET /tenants.
+	Tenant TenantInfo
+	Logger *slog.Logger
+}
+
+// TenantInfo is what GET /tenants shows of the single tenant (no secrets: they live in
+// the environment, not in a table the admin API manages).
+type TenantInfo struct {
+	FileSizeLimit       int64
+	ImageTransformation bool
+	S3Protocol          bool
+}
+
+// Handler serves the admin routes over one engine.
+type Handler struct {
+	engine *gateway.Engine
+	opts   Options
+	keys   [][sha256.Size]byte
+	// generated counts the URL-signing keys generate-all-missing created ("sent" in its
+	// status answer).
+	generated atomic.Int64
+}
+
+// New returns a Handler. With no APIKeys every route but /status, /version and /metrics
+// answers 401.
+func New(e *gateway.Engine, opts Options) *Handler {
+	if opts.JSONLimit <= 0 {
+		opts.JSONLimit = 1 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Handler{engine: e, opts: opts}
+	for _, k := range opts.APIKeys {
+		if k = strings.TrimSpace(k); k != "" {
+			h.keys = append(h.keys, sha256.Sum256([]byte(k)))
+		}
+	}
+	return h
+}
+
+// Register mounts the authenticated routes on r (the admin app's root).
+func (h *Handler) Register(r fiber.Router) {
+	g := r.Group("", h.apiKey)
+	g.Get("/tenants", h.listTenants)
+	g.Get("/tenants/:tenantId", h.getTenant)
+	for _, m := range []string{fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete} {
+		g.Add(m, "/tenants/:tenantId", h.tenantsNotManaged)
+	}
+	g.Get("/tenants/:tenantId/health", h.health)
+	g.Get("/tenants/:tenantId/migrations", h.migrationStatus)
+	g.Post("/tenants/:tenantId/migrations", h.runMigrations)
+	g.Post("/tenants/jwks/generate-all-missing", h.generateMissingJWKs)
+	g.Get("/tenants/jwks/generate-all-missing", h.generateStatus)
+	g.Post("/tenants/:tenantId/jwks", h.addJWK)
+	g.Put("/tenants/:tenantId/jwks/:kid", h.toggleJWK)
+	g.Get("/tenants/:tenantId/buckets/:bucketId/orphan-objects", h.orphansUnavailable)
+	g.Delete("/tenants/:tenantId/buckets/:bucketId/orphan-objects", h.orphansUnavailable)
+	g.Post("/s3/:tenantId/credentials", h.createCredential)
+	g.Get("/s3/:tenantId/credentials", h.listCredentials)
+	g.Delete("/s3/:tenantId/credentials", h.deleteCredential)
+	for _, p := range []string{"/migrations/migrate/fleet", "/migrations/reset/fleet", "/queue/migrate/pgboss-v10", "/queue/move"} {
+		g.Post(p, queueNotEnabled)
+	}
+	for _, p := range []string{"/migrations/active", "/migrations/progress", "/migrations/failed"} {
+		g.Get(p, queueNotEnabled)
+	}
+	g.Delete("/migrations/active", queueNotEnabled)
+}
+
+// apiKey admits requests whose apikey header is one of the keys, as the reference's
+// plugin does (401, empty body, otherwise). Keys are compared as SHA-256 digests in
+// constant time, so neither a key's content nor its length shows in the timing.
+func (h *Handler) apiKey(c *fiber.Ctx) error {
+	got := sha256.Sum256(c.Request().Header.Peek("apikey"))
+	ok := 0
+	for i := range h.keys {
+		ok |= subtle.ConstantTimeCompare(got[:], h.keys[i][:])
+	}
+	if ok != 1 || len(c.Request().Header.Peek("apikey")) == 0 {
+		return c.Status(fiber.StatusUnauthorized).Send(nil) // empty body, as the reference
+	}
+	return c.Next()
+}
+
+// known reports whether the route's tenant is the one served.
+func (h *Handler) known(c *fiber.Ctx) bool { return c.Params("tenantId") == h.engine.TenantID() }
+
+// tenantNotFound is the reference's answer for an unknown tenant.
+func tenantNotFound(c *fiber.Ctx) error {
+	return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Tenant not found"})
+}
+
+// readJSON decodes a JSON body of at most JSONLimit bytes into v. An empty body decodes
+// as null (v keeps its zero value).
+func (h *Handler) readJSON(c *fiber.Ctx, v any) error {
+	if n := c.Request().Header.ContentLength(); int64(n) > h.opts.JSONLimit {
+		return validation(fiber.StatusRequestEntityTooLarge, "Request body is too large")
+	}
+	var r io.Reader = c.Context().RequestBodyStream()
+	if r == nil {
+		r = strings.NewReader(string(c.Body()))
+	}
+	data, err := io.ReadAll(io.LimitReader(r, h.opts.JSONLimit+1))
+	if err != nil {
+		return validation(fiber.StatusBadRequest, "Request body could not be read")
+	}
+	if int64(len(data)) > h.opts.JSONLimit {
+		return validation(fiber.StatusRequestEntityTooLarge, "Request body is too large")
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return validation(fiber.StatusBadRequest, "Body is not valid JSON but content-type is set to 'application/json'")
+	}
+	return nil
+}
+
+func queueNotEnabled(c *fiber.Ctx) error {
+	return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"message": "Queue is not enabled"})
+}
