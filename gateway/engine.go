@@ -38,6 +38,14 @@ type Options struct {
 	UploadExpiry time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	// Events records an event in the outbox (stowage.events) in the transaction of every
+	// change; off when no event target is configured.
+	Events bool
+	// Region is the events' region (SERVER_REGION).
+	Region string
+	// NotificationARNs are the targets S3 bucket notification configurations may name.
+	NotificationARNs []string
 }
 
 // Engine is the object engine.

@@ -205,7 +205,8 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 		id = hex.EncodeToString(b[:])
 	}
 	c.Set("X-Request-Id", id)
-	c.SetUserContext(context.WithValue(context.Background(), requestIDKey, id))
+	// The engine records the id in events (payload.reqId).
+	c.SetUserContext(gateway.WithRequestID(context.WithValue(context.Background(), requestIDKey, id), id))
 	return c.Next()
 }
 
