@@ -263,7 +263,7 @@ func (d *DB) RedriveDeliveries(ctx context.Context, s Scope, ids []int64) (int64
 	var n int64
 	err := d.InTx(ctx, s, func(tx Tx) error {
 		tag, err := tx.tx.Exec(ctx, `update stowage.event_deliveries set state = 'pending', attempts = 0, next_at = now(),
-			last_error = '' where state = 'dead' and (cardinality($1::bigint[]) = 0 or event_id = any($1))`, ids)
+			last_error = '' where state = 'dead' and (coalesce(cardinality($1::bigint[]), 0) = 0 or event_id = any($1))`, ids)
 		n = tag.RowsAffected()
 		return err
 	})

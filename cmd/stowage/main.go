@@ -36,7 +36,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "config-table":
 		fmt.Fprint(stdout, ConfigTable())
 		return 0
-	case "serve", "migrate":
+	case "serve", "migrate", "events":
 	default:
 		fmt.Fprintf(stderr, "stowage: unknown command %q\n\n%s", cmd, usage())
 		return 2
@@ -51,6 +51,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	defer stop()
 	if cmd == "migrate" {
 		err = migrateOnly(ctx, cfg, log)
+	} else if cmd == "events" {
+		if err = eventsCommand(ctx, cfg, args[1:], log, stdout); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "stowage: %v\n", err)
+			return 1
+		}
 	} else {
 		err = serve(ctx, cfg, log, stdout)
 	}
@@ -75,6 +80,8 @@ Usage:
   stowage [serve]     start the server (default); with DATABASE_URL unset it starts a
                       private Postgres under STOWAGE_DATA_DIR and prints dev keys
   stowage migrate     apply database migrations and exit
+  stowage events dead [LIMIT]            list dead-lettered event deliveries
+  stowage events redrive all|SEQ...      deliver dead-lettered events again
   stowage version     print the version
   stowage --help      this text
 

@@ -132,7 +132,9 @@ func (d *Dispatcher) Step(ctx context.Context) bool {
 	for ctx.Err() == nil {
 		n, err := d.opts.DB.RouteEvents(ctx, d.opts.Scope, d.opts.Batch, d.route)
 		if err != nil {
-			d.opts.Logger.Warn("events: route", "err", err)
+			if ctx.Err() == nil {
+				d.opts.Logger.Warn("events: route", "err", err)
+			}
 			break
 		}
 		if n > 0 {
@@ -150,7 +152,9 @@ func (d *Dispatcher) Step(ctx context.Context) bool {
 		}
 		ds, err := d.opts.DB.ClaimDeliveries(ctx, d.opts.Scope, t.Name(), free, d.opts.Lease)
 		if err != nil {
-			d.opts.Logger.Warn("events: claim", "target", t.Name(), "err", err)
+			if ctx.Err() == nil {
+				d.opts.Logger.Warn("events: claim", "target", t.Name(), "err", err)
+			}
 			continue
 		}
 		for _, x := range ds {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/stowage/stowage/gateway"
@@ -43,6 +44,8 @@ type Options struct {
 	Render interface{ Register(fiber.Router) }
 	// TUS, when set, mounts the resumable upload routes (rest/tus) beside the REST routes.
 	TUS interface{ Register(fiber.Router) }
+	// Collectors are more metrics /metrics serves (the event dispatcher's).
+	Collectors []prometheus.Collector
 }
 
 // s3Prefix is where the main app serves S3.
@@ -136,7 +139,9 @@ func newServer(e *gateway.Engine, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{engine: e, opts: opts, metrics: newMetrics()}
+	m := newMetrics()
+	m.reg.MustRegister(opts.Collectors...)
+	return &Server{engine: e, opts: opts, metrics: m}
 }
 
 // newApp returns a fiber app with streaming bodies, timeouts and the middleware.
