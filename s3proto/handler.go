@@ -327,6 +327,8 @@ func (h *Handler) operations() map[op]func(*fiber.Ctx, *request) error {
 		opGetBucketACL:            h.getBucketACL,
 		opPutBucketACL:            h.putBucketACL,
 		opPutObjectACL:            h.putObjectACL,
+		opGetBucketNotification:   h.getBucketNotification,
+		opPutBucketNotification:   h.putBucketNotification,
 	}
 }
 
