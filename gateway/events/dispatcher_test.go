@@ -20,6 +20,7 @@ import (
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/backend"
 	"github.com/stowage/stowage/gateway/backend/filebackend"
 	"github.com/stowage/stowage/gateway/events"
 )
@@ -35,11 +36,12 @@ const hangGuard = 3 * time.Minute
 
 type env struct {
 	db     *db.DB
+	store  backend.Store
 	engine *gateway.Engine
 	url    string
 }
 
-func newEnv(t *testing.T, arns ...string) *env {
+func newEnv(t testing.TB, arns ...string) *env {
 	t.Helper()
 	url := pgtest.URL(t)
 	d, err := db.Open(context.Background(), url, db.Options{MaxConns: 10})
@@ -53,12 +55,12 @@ func newEnv(t *testing.T, arns ...string) *env {
 	}
 	e := gateway.New(d, store, gateway.Options{Roles: roles, TenantID: "ref1", Region: "local", Events: true,
 		NotificationARNs: arns})
-	return &env{db: d, engine: e, url: url}
+	return &env{db: d, store: store, engine: e, url: url}
 }
 
 func service() gateway.Caller { return gateway.Caller{Principal: roles.ServicePrincipal("")} }
 
-func (e *env) bucket(t *testing.T, id string) {
+func (e *env) bucket(t testing.TB, id string) {
 	t.Helper()
 	if _, err := e.engine.CreateBucket(context.Background(), service(), gateway.CreateBucket{ID: id, FileSizeLimit: gateway.NoLimit}); err != nil {
 		t.Fatal(err)
