@@ -161,25 +161,37 @@ type DeliveryOutcome struct {
 	Error     string
 }
 
-// FinishDelivery records the outcome of an attempt at delivery (event id, target).
-func (d *DB) FinishDelivery(ctx context.Context, s Scope, id int64, target string, o DeliveryOutcome) error {
-	var q string
-	var args []any
-	switch {
-	case o.Delivered:
-		q, args = `update stowage.event_deliveries set state = 'delivered', delivered_at = now(), last_error = ''
-			where event_id = $1 and target = $2`, []any{id, target}
-	case o.Dead:
-		q, args = `update stowage.event_deliveries set state = 'dead', last_error = $3 where event_id = $1 and target = $2`,
-			[]any{id, target, o.Error}
-	default:
-		q, args = `update stowage.event_deliveries set next_at = now() + $3::float8 * interval '1 millisecond', last_error = $4
-			where event_id = $1 and target = $2`, []any{id, target, o.RetryIn.Milliseconds(), o.Error}
+// Finished is the outcome of an attempt at delivering event ID to Target.
+type Finished struct {
+	ID      int64
+	Target  string
+	Outcome DeliveryOutcome
+}
+
+// FinishDeliveries records the outcomes of attempts in one transaction: the acknowledged
+// ones with one statement (the common case), failures one statement each.
+func (d *DB) FinishDeliveries(ctx context.Context, s Scope, fs []Finished) error {
+	var ids []int64
+	var targets []string
+	b := &pgx.Batch{}
+	for _, f := range fs {
+		o := f.Outcome
+		switch {
+		case o.Delivered:
+			ids, targets = append(ids, f.ID), append(targets, f.Target)
+		case o.Dead:
+			b.Queue(`update stowage.event_deliveries set state = 'dead', last_error = $3 where event_id = $1 and target = $2`,
+				f.ID, f.Target, o.Error)
+		default:
+			b.Queue(`update stowage.event_deliveries set next_at = now() + $3::float8 * interval '1 millisecond', last_error = $4
+				where event_id = $1 and target = $2`, f.ID, f.Target, o.RetryIn.Milliseconds(), o.Error)
+		}
 	}
-	return d.InTx(ctx, s, func(tx Tx) error {
-		_, err := tx.tx.Exec(ctx, q, args...)
-		return err
-	})
+	if len(ids) > 0 {
+		b.Queue(`update stowage.event_deliveries d set state = 'delivered', delivered_at = now(), last_error = ''
+			from unnest($1::bigint[], $2::text[]) as f(id, target) where d.event_id = f.id and d.target = f.target`, ids, targets)
+	}
+	return d.InTx(ctx, s, func(tx Tx) error { return tx.tx.SendBatch(ctx, b).Close() })
 }
 
 // EventCounts are the outbox's numbers by target.

@@ -59,7 +59,16 @@ type Dispatcher struct {
 	sems    map[string]chan struct{}
 	metrics *Metrics
 	wake    chan struct{}
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // deliveries started and not yet recorded
+	// outcomes go to the recorder, which writes them in batches (one transaction for
+	// all that finished meanwhile, instead of one per delivery).
+	outcomes chan outcome
+}
+
+// outcome is a finished attempt waiting to be recorded; done runs once it is.
+type outcome struct {
+	f    db.Finished
+	done func()
 }
 
 // New returns a dispatcher; Run starts it.
@@ -87,7 +96,8 @@ func New(opts Options) *Dispatcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Dispatcher{opts: opts, sems: map[string]chan struct{}{}, metrics: newMetrics(), wake: make(chan struct{}, 1)}
+	d := &Dispatcher{opts: opts, sems: map[string]chan struct{}{}, metrics: newMetrics(), wake: make(chan struct{}, 1),
+		outcomes: make(chan outcome, 64)}
 	d.targets = append(d.targets, opts.Targets...)
 	for _, t := range opts.S3Targets {
 		d.targets = append(d.targets, t)
@@ -104,10 +114,12 @@ func (d *Dispatcher) Metrics() *Metrics { return d.metrics }
 // Run routes and delivers until ctx ends, then waits for the attempts under way (their
 // outcome is recorded; an attempt cut short is retried after its lease).
 func (d *Dispatcher) Run(ctx context.Context) {
-	defer d.wg.Wait()
+	recorded := make(chan struct{})
+	go func() { d.record(ctx); close(recorded) }()
+	defer func() { d.wg.Wait(); close(d.outcomes); <-recorded }()
 	var lastSweep time.Time
 	for ctx.Err() == nil {
-		busy := d.Step(ctx)
+		busy := d.step(ctx)
 		if time.Since(lastSweep) > d.opts.Poll*10 || lastSweep.IsZero() {
 			d.housekeep(ctx)
 			lastSweep = time.Now()
@@ -125,9 +137,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// Step routes what is unrouted and starts the deliveries that are due and fit the
+// step routes what is unrouted and starts the deliveries that are due and fit the
 // in-flight limits; it reports whether it found work (another step may find more).
-func (d *Dispatcher) Step(ctx context.Context) bool {
+func (d *Dispatcher) step(ctx context.Context) bool {
 	busy := false
 	for ctx.Err() == nil {
 		n, err := d.opts.DB.RouteEvents(ctx, d.opts.Scope, d.opts.Batch, d.route)
@@ -167,21 +179,10 @@ func (d *Dispatcher) Step(ctx context.Context) bool {
 	return busy
 }
 
-// Wait waits for the deliveries Step started.
-func (d *Dispatcher) Wait() { d.wg.Wait() }
-
 // deliver makes one attempt and records its outcome. The attempt is detached from ctx:
 // a stopping dispatcher lets it finish (bounded by the target's timeout) rather than
 // leave it to the lease.
 func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x db.Delivery) {
-	defer d.wg.Done()
-	defer func() {
-		<-sem
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
-	}()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.Lease)
 	defer cancel()
 	start := time.Now()
@@ -209,11 +210,50 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x
 	if len(o.Error) > 1000 {
 		o.Error = o.Error[:1000]
 	}
-	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer fcancel()
-	if err := d.opts.DB.FinishDelivery(fctx, d.opts.Scope, x.ID, t.Name(), o); err != nil {
-		// The lease runs out and the delivery is made again: at least once.
-		d.opts.Logger.Warn("events: record delivery outcome", "target", t.Name(), "event_id", x.EventID, "err", err)
+	d.outcomes <- outcome{f: db.Finished{ID: x.ID, Target: t.Name(), Outcome: o}, done: func() {
+		<-sem
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+		d.wg.Done()
+	}}
+}
+
+// maxRecordBatch bounds the outcomes recorded in one transaction.
+const maxRecordBatch = 256
+
+// record writes outcomes until the channel closes: each batch is what finished while the
+// previous one was being written. The context is detached: outcomes of attempts made
+// before a stop are still recorded.
+func (d *Dispatcher) record(ctx context.Context) {
+	for first := range d.outcomes {
+		batch := []outcome{first}
+	more:
+		for len(batch) < maxRecordBatch {
+			select {
+			case o, ok := <-d.outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		fs := make([]db.Finished, len(batch))
+		for i, o := range batch {
+			fs[i] = o.f
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		if err := d.opts.DB.FinishDeliveries(rctx, d.opts.Scope, fs); err != nil {
+			// Their leases run out and the deliveries are made again: at least once.
+			d.opts.Logger.Warn("events: record delivery outcomes", "deliveries", len(fs), "err", err)
+		}
+		cancel()
+		for _, o := range batch {
+			o.done()
+		}
 	}
 }
 
