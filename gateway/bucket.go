@@ -119,7 +119,12 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
 		var err error
 		out, err = tx.InsertBucket(ctx, row)
-		return err
+		if err != nil || !e.opts.Events {
+			return err
+		}
+		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			return e.emit(ctx, stx, outboxEvent{refType: EventBucketCreated, bucket: out.ID, bucketType: "STANDARD"})
+		})
 	})
 	if err != nil {
 		err = dbErr(err, CodeNoSuchBucket, in.ID, "")

@@ -61,7 +61,11 @@ func (e *Engine) DeleteBucket(ctx context.Context, c Caller, id string, opts Del
 			if err != nil {
 				return err
 			}
-			return tx.DeleteBucketCompletedUploads(ctx, id)
+			if err := tx.DeleteBucketCompletedUploads(ctx, id); err != nil {
+				return err
+			}
+			// In the transaction that deletes the bucket below: it rolls back with it.
+			return e.emit(ctx, tx, outboxEvent{refType: EventBucketDeleted, bucket: id})
 		})
 		if err != nil {
 			return err

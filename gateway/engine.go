@@ -42,6 +42,13 @@ type Options struct {
 	// EncryptionKey is ENCRYPTION_KEY: the passphrase admin-created S3 credential secrets
 	// are stored under (the reference's format); empty disables those credentials.
 	EncryptionKey string
+	// Events records an event in the outbox (stowage.events) in the transaction of every
+	// change; off when no event target is configured.
+	Events bool
+	// Region is the events' region (SERVER_REGION).
+	Region string
+	// NotificationARNs are the targets S3 bucket notification configurations may name.
+	NotificationARNs []string
 }
 
 // Engine is the object engine.

@@ -113,6 +113,7 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, c Caller, in Compl
 		Metadata:     buildMetadataExtra(size, etag, m.ContentType, m.CacheControl, "", e.now(), extra),
 		UserMetadata: u.UserMetadata}
 	extraWork := commitExtra{keepOnFailure: shared, cond: in.Conditions,
+		event: eventSpec{s3Name: S3EventCompleteUpload, uploadType: uploadTypeS3},
 		inTx: func(tx db.Tx) ([]string, error) {
 			keys, err := e.finishUpload(ctx, tx, u, parts, key)
 			if err == nil {

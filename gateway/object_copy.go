@@ -127,7 +127,8 @@ func (e *Engine) CopyObject(ctx context.Context, c Caller, in CopyObject) (Objec
 		UserMetadata: in.UserMetadata}
 	srcKey := e.blobKey(src.Bucket, src.Key, src.Version)
 	return e.commitVersionWith(ctx, c, row, dstKey, in.Upsert, commitExtra{cond: in.Conditions,
-		inTx: func(tx db.Tx) ([]string, error) { return nil, tx.CopyObjectParts(ctx, srcKey, dstKey) }})
+		event: eventSpec{refType: EventObjectCreatedCopy, s3Name: S3EventCopy},
+		inTx:  func(tx db.Tx) ([]string, error) { return nil, tx.CopyObjectParts(ctx, srcKey, dstKey) }})
 }
 
 // MoveObject renames an object, within or across buckets, keeping its id. RLS: SELECT +
@@ -190,6 +191,9 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 				if err := stx.AddIntent(ctx, k, db.IntentDelete, e.now()); err != nil {
 					return err
 				}
+			}
+			if err := e.emit(ctx, stx, moveEvents(src, out)...); err != nil {
+				return err
 			}
 			return stx.RemoveIntents(ctx, dstKey)
 		})

@@ -99,7 +99,7 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 					return err
 				}
 			}
-			return nil
+			return e.emit(ctx, tx, deleteEvents(rows)...)
 		})
 	})
 	if err != nil {

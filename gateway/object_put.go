@@ -316,6 +316,8 @@ type commitExtra struct {
 	// it returns blob keys it unlinked (a store-side completion that consumed its upload
 	// gives up the upload and the assembled blob), removed after commit.
 	onRefused func(tx db.Tx) (unlinked []string, err error)
+	// event names the event the commit records (zero: derived, see commitEvent).
+	event eventSpec
 }
 
 // commitVersionWith is commitVersion plus extra's work in the same transaction.
@@ -350,6 +352,9 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 			if unlinked, err = extra.inTx(tx); err != nil {
 				return err
 			}
+		}
+		if err := e.emit(ctx, tx, commitEvent(c, out, found, extra.event)); err != nil {
+			return err
 		}
 		// Last: extra.inTx may still read what belongs to the superseded version (a copy
 		// onto its own key copies the part layout that this delete intent removes).

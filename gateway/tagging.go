@@ -77,7 +77,17 @@ func (e *Engine) SetObjectTags(ctx context.Context, c Caller, bucket, key string
 			// Visible but hidden from UPDATE's USING clause: a policy said no.
 			return &Error{Code: CodeForbidden, Bucket: bucket, Key: key, Message: "Access denied", Err: err}
 		}
-		return err
+		if err != nil || !e.opts.Events {
+			return err
+		}
+		s3Name := S3EventTagging
+		if len(tags) == 0 {
+			s3Name = S3EventTaggingDelete
+		}
+		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
+			return e.emit(ctx, stx, outboxEvent{refType: EventObjectUpdatedMetadata, s3Name: s3Name,
+				bucket: out.BucketID, name: out.Name, version: out.Version, meta: out.Metadata})
+		})
 	})
 	if err != nil {
 		return Object{}, dbErr(err, CodeNoSuchKey, bucket, key)

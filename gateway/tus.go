@@ -465,6 +465,7 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 		Metadata:     buildMetadataExtra(size, etag, m.ContentType, m.CacheControl, "", e.now(), m.Extra),
 		UserMetadata: u.UserMetadata}
 	_, err = e.commitVersionWith(ctx, c, row, key, upsert, commitExtra{keepOnFailure: shared,
+		event: eventSpec{s3Name: S3EventCompleteUpload, uploadType: uploadTypeResumable},
 		inTx: func(tx db.Tx) ([]string, error) {
 			keys, err := e.finishUpload(ctx, tx, u, parts, layoutKey)
 			if err != nil {

@@ -46,6 +46,8 @@ const (
 	opGetBucketACL
 	opPutBucketACL
 	opPutObjectACL
+	opGetBucketNotification
+	opPutBucketNotification
 	numOps
 )
 
@@ -64,6 +66,7 @@ var opNames = [...]string{
 	opListMultipartUploads: "ListMultipartUploads", opPostObject: "PostObject",
 	opGetBucketTagging: "GetBucketTagging", opPutBucketTagging: "PutBucketTagging", opDeleteBucketTagging: "DeleteBucketTagging",
 	opGetBucketACL: "GetBucketAcl", opPutBucketACL: "PutBucketAcl", opPutObjectACL: "PutObjectAcl",
+	opGetBucketNotification: "GetBucketNotificationConfiguration", opPutBucketNotification: "PutBucketNotificationConfiguration",
 }
 
 func (o op) String() string {
@@ -127,6 +130,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opListObjectVersions
 		case q.Has("tagging"):
 			return opGetBucketTagging
+		case q.Has("notification"):
+			return opGetBucketNotification
 		case q.Has("acl"):
 			return opGetBucketACL
 		case hasAny(q, bucketProbes):
@@ -145,6 +150,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 		switch {
 		case q.Has("tagging"):
 			return opPutBucketTagging
+		case q.Has("notification"):
+			return opPutBucketNotification
 		case q.Has("acl"):
 			return opPutBucketACL
 		case hasAny(q, unsupportedSubresources):

@@ -34,6 +34,8 @@ func TestClassify(t *testing.T) {
 		{"put object acl", "PUT", "b", true, "acl", false, opPutObjectACL},
 		{"get bucket tagging", "GET", "b", false, "tagging", false, opGetBucketTagging},
 		{"put bucket tagging", "PUT", "b", false, "tagging", false, opPutBucketTagging},
+		{"get bucket notification", "GET", "b", false, "notification", false, opGetBucketNotification},
+		{"put bucket notification", "PUT", "b", false, "notification", false, opPutBucketNotification},
 		{"delete bucket tagging", "DELETE", "b", false, "tagging", false, opDeleteBucketTagging},
 		{"bucket cors", "GET", "b", false, "cors", false, opGetBucketProbe},
 		{"bucket object-lock", "GET", "b", false, "object-lock", false, opGetBucketProbe},

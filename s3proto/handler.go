@@ -336,6 +336,8 @@ func (h *Handler) operations() map[op]func(*fiber.Ctx, *request) error {
 		opGetBucketACL:            h.getBucketACL,
 		opPutBucketACL:            h.putBucketACL,
 		opPutObjectACL:            h.putObjectACL,
+		opGetBucketNotification:   h.getBucketNotification,
+		opPutBucketNotification:   h.putBucketNotification,
 	}
 }
 

@@ -100,12 +100,25 @@ type Config struct {
 	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
 	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
 
-	CDNPurgeURL   string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
-	CDNPurgeKey   Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
-	Console       string `env:"STOWAGE_CONSOLE" default:"auto" enum:"auto,true,false" help:"serve the web console and storage report at /console; auto = on in embedded development mode only"`
-	AdminPort     int    `env:"SERVER_ADMIN_PORT,ADMIN_PORT" default:"5001" help:"port of the admin API (docs/admin.md); it listens only when ADMIN_API_KEYS is set"`
-	AdminAPIKeys  Secret `env:"SERVER_ADMIN_API_KEYS,ADMIN_API_KEYS" default:"" help:"comma-separated keys of the admin API (its apikey header); unset: no admin listener"`
-	EncryptionKey Secret `env:"AUTH_ENCRYPTION_KEY,ENCRYPTION_KEY" default:"" help:"passphrase the secrets of admin-created S3 credentials and keys are stored under (the reference's format); required with ADMIN_API_KEYS"`
+	CDNPurgeURL       string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
+	CDNPurgeKey       Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
+	Console           string `env:"STOWAGE_CONSOLE" default:"auto" enum:"auto,true,false" help:"serve the web console and storage report at /console; auto = on in embedded development mode only"`
+	AdminPort         int    `env:"SERVER_ADMIN_PORT,ADMIN_PORT" default:"5001" help:"port of the admin API (docs/admin.md); it listens only when ADMIN_API_KEYS is set"`
+	AdminAPIKeys      Secret `env:"SERVER_ADMIN_API_KEYS,ADMIN_API_KEYS" default:"" help:"comma-separated keys of the admin API (its apikey header); unset: no admin listener"`
+	EncryptionKey     Secret `env:"AUTH_ENCRYPTION_KEY,ENCRYPTION_KEY" default:"" help:"passphrase the secrets of admin-created S3 credentials and keys are stored under (the reference's format); required with ADMIN_API_KEYS"`
+	WebhookURL        string `env:"WEBHOOK_URL" default:"" help:"POST every object and bucket event here, with the reference server's webhook body (docs/events.md)"`
+	WebhookAPIKey     Secret `env:"WEBHOOK_API_KEY" default:"" help:"sent to WEBHOOK_URL as Authorization: Bearer <key>"`
+	WebhookTimeout    int    `env:"WEBHOOK_REQUEST_TIMEOUT" default:"4000" help:"ms one webhook or notification delivery may take before it counts as failed"`
+	EventsNotify      string `env:"STOWAGE_EVENTS_NOTIFY_CHANNEL" default:"" help:"also send every event as a Postgres NOTIFY on this channel (payload: event id, type, bucket, name)"`
+	S3NotifyTargets   string `env:"STOWAGE_NOTIFY_WEBHOOKS" default:"" help:"comma-separated NAME=URL webhook targets S3 bucket notification configurations may name as arn:minio:sqs::NAME:webhook"`
+	EventsDispatch    bool   `env:"STOWAGE_EVENTS_DISPATCH" default:"true" help:"deliver events from this gateway (gateways on one database share the work); false: only record them"`
+	EventsPoll        int    `env:"WEBHOOK_QUEUE_PULL_INTERVAL" default:"700" help:"ms between looks at an idle event outbox"`
+	EventsInFlight    int    `env:"STOWAGE_EVENTS_IN_FLIGHT" default:"16" help:"deliveries under way at once per target, per gateway"`
+	EventsMaxAttempts int    `env:"STOWAGE_EVENTS_MAX_ATTEMPTS" default:"10" help:"failed attempts after which a delivery is dead-lettered (stowage events dead / redrive)"`
+	EventsMaxAge      int    `env:"STOWAGE_EVENTS_MAX_AGE" default:"86400" help:"seconds after its event's commit when a failing delivery is dead-lettered"`
+	EventsBackoff     int    `env:"STOWAGE_EVENTS_BACKOFF" default:"1000" help:"ms before the first retry; doubled per failed attempt (with jitter) up to STOWAGE_EVENTS_BACKOFF_MAX"`
+	EventsBackoffMax  int    `env:"STOWAGE_EVENTS_BACKOFF_MAX" default:"300000" help:"longest ms between retries"`
+	EventsRetention   int    `env:"STOWAGE_EVENTS_RETENTION" default:"86400" help:"seconds delivered events are kept in the outbox (stowage.events)"`
 }
 
 // envTag is one parsed field of Config.
@@ -261,6 +274,7 @@ func (c *Config) validate() error {
 		}
 	}
 	errs = append(errs, c.validateAdmin()...)
+	errs = append(errs, c.validateEvents()...)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }

@@ -72,6 +72,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"multipart expiry not a number", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "24h"}, "STOWAGE_MULTIPART_EXPIRY"},
 		{"multipart expiry over 30 days", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "2592001"}, "STOWAGE_MULTIPART_EXPIRY"},
 		{"cdn purge endpoint not a URL", map[string]string{"CDN_PURGE_ENDPOINT_URL": "cdn.local/api"}, "CDN_PURGE_ENDPOINT_URL"},
+		{"webhook url not http", map[string]string{"WEBHOOK_URL": "ftp://x"}, "WEBHOOK_URL"},
+		{"notify webhook without url", map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a=http://x,b"}, "STOWAGE_NOTIFY_WEBHOOKS"},
+		{"notify webhook name with colon", map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a:b=http://x"}, "STOWAGE_NOTIFY_WEBHOOKS"},
+		{"event attempts zero", map[string]string{"STOWAGE_EVENTS_MAX_ATTEMPTS": "0"}, "STOWAGE_EVENTS_MAX_ATTEMPTS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

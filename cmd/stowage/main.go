@@ -38,7 +38,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	case "fsck":
 		return runFsck(args[1:], getenv, stdout, stderr)
-	case "serve", "migrate":
+	case "serve", "migrate", "events":
 	default:
 		fmt.Fprintf(stderr, "stowage: unknown command %q\n\n%s", cmd, usage())
 		return 2
@@ -53,6 +53,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	defer stop()
 	if cmd == "migrate" {
 		err = migrateOnly(ctx, cfg, log)
+	} else if cmd == "events" {
+		if err = eventsCommand(ctx, cfg, args[1:], log, stdout); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "stowage: %v\n", err)
+			return 1
+		}
 	} else {
 		err = serve(ctx, cfg, log, stdout)
 	}
@@ -79,6 +84,8 @@ Usage:
   stowage migrate     apply database migrations and exit
   stowage fsck        check (and with --fix repair) rows against the store's keys;
                       stowage fsck --help for its flags
+  stowage events dead [LIMIT]            list dead-lettered event deliveries
+  stowage events redrive all|SEQ...      deliver dead-lettered events again
   stowage version     print the version
   stowage --help      this text
 

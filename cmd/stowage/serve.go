@@ -218,11 +218,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
 		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
 		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log,
-		EncryptionKey: string(cfg.EncryptionKey)})
+		EncryptionKey: string(cfg.EncryptionKey),
+		Events:        cfg.eventsEnabled(), Region: cfg.Region, NotificationARNs: cfg.notificationARNs()})
 	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
 	if err != nil {
 		return err
 	}
+	events := dispatcher(cfg, d, log)
 	restHandler := rest.New(engine, rest.Options{Verifier: verifier, Roles: roles, StandardLimit: standard,
 		JSONLimit: int64(cfg.RequestBodyJSON), SignedUploadExpiry: time.Duration(cfg.SignedUploadTTL) * time.Second,
 		SMaxAge: cfg.SMaxAge, SignTransform: signTransform(cfg), Logger: log,
@@ -252,6 +254,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if h, rec := consoleRoutes(consoleCtx, cfg, d, verifier, roles, ver, log); h != nil {
 		srvOpts.Console, srvOpts.Traffic = h, rec
 	}
+	if events != nil {
+		srvOpts.Collectors = events.Metrics().Collectors()
+	}
 	srv := server.New(engine, restHandler, srvOpts)
 
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))
@@ -261,6 +266,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go engine.RunSweeper(sweepCtx, time.Duration(max(cfg.SweepInterval, 1))*time.Second)
+	if events != nil && cfg.EventsDispatch {
+		// Its own context: deliveries go on while requests drain, and stop after them.
+		dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { events.Run(dispatchCtx); close(done) }()
+		defer func() { stopDispatch(); <-done }()
+	}
 
 	if cfg.Embedded() {
 		printDevBanner(stdout, cfg, ln.Addr().String(), anonKey, serviceKey)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/stowage/stowage/console/traffic"
@@ -50,6 +51,8 @@ type Options struct {
 	Console interface{ Register(fiber.Router) }
 	// Traffic, when set, is fed every request for the storage report.
 	Traffic *traffic.Recorder
+	// Collectors are more metrics /metrics serves (the event dispatcher's).
+	Collectors []prometheus.Collector
 }
 
 // s3Prefix is where the main app serves S3.
@@ -152,7 +155,9 @@ func newServer(e *gateway.Engine, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{engine: e, opts: opts, metrics: newMetrics()}
+	m := newMetrics()
+	m.reg.MustRegister(opts.Collectors...)
+	return &Server{engine: e, opts: opts, metrics: m}
 }
 
 // newApp returns a fiber app with streaming bodies, timeouts and the middleware.
@@ -221,7 +226,8 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 		id = hex.EncodeToString(b[:])
 	}
 	c.Set("X-Request-Id", id)
-	c.SetUserContext(context.WithValue(context.Background(), requestIDKey, id))
+	// The engine records the id in events (payload.reqId).
+	c.SetUserContext(gateway.WithRequestID(context.WithValue(context.Background(), requestIDKey, id), id))
 	return c.Next()
 }
 

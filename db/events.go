@@ -1,0 +1,318 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Event is one row of the outbox (stowage.events).
+type Event struct {
+	ID        int64 // assigned by the database, in insert order
+	EventID   string
+	Type      string
+	S3Name    string
+	BucketID  string
+	Name      string
+	Version   string
+	Size      int64
+	ETag      string
+	Body      json.RawMessage
+	CreatedAt time.Time
+}
+
+// AddEvents inserts events into the outbox in the caller's transaction (one statement), so
+// they commit or roll back with the change they describe. The transaction must run as the
+// service role.
+func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	n := len(evs)
+	ids, types, s3, buckets, names, versions, etags, bodies := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sizes := make([]int64, n)
+	for i, e := range evs {
+		ids[i], types[i], s3[i], buckets[i], names[i], versions[i], etags[i], bodies[i], sizes[i] =
+			e.EventID, e.Type, e.S3Name, e.BucketID, e.Name, e.Version, e.ETag, string(e.Body), e.Size
+	}
+	const q = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
+		select u.id::uuid, u.t, u.s, u.b, u.n, u.v, u.e, u.body::jsonb, u.sz
+		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
+			with ordinality as u(id, t, s, b, n, v, e, body, sz, ord)
+		order by u.ord`
+	_, err := t.tx.Exec(ctx, q, ids, types, s3, buckets, names, versions, etags, bodies, sizes)
+	return Classify(err)
+}
+
+// Delivery is one event on its way to one target.
+type Delivery struct {
+	Event
+	Target   string
+	ConfigID string
+	Attempts int // including the current one once claimed
+}
+
+// routeLock is the advisory lock one router holds while routing: a single router at a time
+// keeps deliveries of one key in event order even with many dispatchers.
+const routeLock = 0x53746f7745767473 // "StowEvts"
+
+// RouteEvents routes up to limit unrouted events in id order: route returns the deliveries
+// of the batch (it may read bucket settings through tx); they are inserted and the events
+// marked routed in one transaction. It returns how many events it routed (0 when another
+// dispatcher is routing right now).
+func (d *DB) RouteEvents(ctx context.Context, s Scope, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error)) (int, error) {
+	routed := 0
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		routed = 0
+		var locked bool
+		if err := tx.tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, int64(routeLock)).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		rows, err := tx.tx.Query(ctx, `select id, event_id::text, type, s3_name, bucket_id, name, version, size, etag, body, created_at
+			from stowage.events where not routed order by id limit $1`, limit)
+		if err != nil {
+			return err
+		}
+		evs, err := pgx.CollectRows(rows, scanEvent)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		ds, err := route(ctx, tx, evs)
+		if err != nil {
+			return err
+		}
+		if len(ds) > 0 {
+			n := len(ds)
+			ids, targets, keys, configs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+			for i, x := range ds {
+				ids[i], targets[i], keys[i], configs[i] = x.ID, x.Target, x.BucketID+"/"+x.Name, x.ConfigID
+			}
+			if _, err := tx.tx.Exec(ctx, `insert into stowage.event_deliveries (event_id, target, okey, config_id)
+				select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) on conflict do nothing`,
+				ids, targets, keys, configs); err != nil {
+				return err
+			}
+		}
+		ids := make([]int64, len(evs))
+		for i, e := range evs {
+			ids[i] = e.ID
+		}
+		if _, err := tx.tx.Exec(ctx, `update stowage.events set routed = true where id = any($1)`, ids); err != nil {
+			return err
+		}
+		routed = len(evs)
+		return nil
+	})
+	return routed, Classify(err)
+}
+
+func scanEvent(r pgx.CollectableRow) (Event, error) {
+	var e Event
+	err := r.Scan(&e.ID, &e.EventID, &e.Type, &e.S3Name, &e.BucketID, &e.Name, &e.Version, &e.Size, &e.ETag, &e.Body, &e.CreatedAt)
+	return e, err
+}
+
+// ClaimDeliveries claims up to limit due deliveries of target, oldest event first, and
+// leases them for lease: another dispatcher skips them (SKIP LOCKED while claiming, the
+// lease after) until the lease ends, so a dispatcher that dies mid-delivery only delays
+// them. A delivery whose key has an earlier undelivered one for the same target waits for
+// it: deliveries of one key go out in event (commit) order.
+func (d *DB) ClaimDeliveries(ctx context.Context, s Scope, target string, limit int, lease time.Duration) ([]Delivery, error) {
+	const q = `with c as (
+			select x.event_id from stowage.event_deliveries x
+			where x.target = $1 and x.state = 'pending' and x.next_at <= now()
+			  and not exists (select 1 from stowage.event_deliveries p
+				where p.target = x.target and p.okey = x.okey and p.state = 'pending' and p.event_id < x.event_id)
+			order by x.event_id limit $2 for update skip locked),
+		u as (
+			update stowage.event_deliveries d set attempts = d.attempts + 1, next_at = now() + $3::float8 * interval '1 millisecond'
+			from c where d.event_id = c.event_id and d.target = $1
+			returning d.event_id, d.config_id, d.attempts)
+		select e.id, e.event_id::text, e.type, e.s3_name, e.bucket_id, e.name, e.version, e.size, e.etag, e.body, e.created_at,
+			u.config_id, u.attempts
+		from u join stowage.events e on e.id = u.event_id order by e.id`
+	var out []Delivery
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		out = nil
+		rows, err := tx.tx.Query(ctx, q, target, limit, lease.Milliseconds())
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
+			var x Delivery
+			err := r.Scan(&x.ID, &x.EventID, &x.Type, &x.S3Name, &x.BucketID, &x.Name, &x.Version, &x.Size, &x.ETag,
+				&x.Body, &x.CreatedAt, &x.ConfigID, &x.Attempts)
+			x.Target = target
+			return x, err
+		})
+		return err
+	})
+	return out, Classify(err)
+}
+
+// DeliveryOutcome is how one delivery attempt ended.
+type DeliveryOutcome struct {
+	Delivered bool
+	Dead      bool          // give up: dead-letter
+	RetryIn   time.Duration // when neither: the next attempt is due after this
+	Error     string
+}
+
+// Finished is the outcome of an attempt at delivering event ID to Target.
+type Finished struct {
+	ID      int64
+	Target  string
+	Outcome DeliveryOutcome
+}
+
+// FinishDeliveries records the outcomes of attempts in one transaction: the acknowledged
+// ones with one statement (the common case), failures one statement each.
+func (d *DB) FinishDeliveries(ctx context.Context, s Scope, fs []Finished) error {
+	var ids []int64
+	var targets []string
+	b := &pgx.Batch{}
+	for _, f := range fs {
+		o := f.Outcome
+		switch {
+		case o.Delivered:
+			ids, targets = append(ids, f.ID), append(targets, f.Target)
+		case o.Dead:
+			b.Queue(`update stowage.event_deliveries set state = 'dead', last_error = $3 where event_id = $1 and target = $2`,
+				f.ID, f.Target, o.Error)
+		default:
+			b.Queue(`update stowage.event_deliveries set next_at = now() + $3::float8 * interval '1 millisecond', last_error = $4
+				where event_id = $1 and target = $2`, f.ID, f.Target, o.RetryIn.Milliseconds(), o.Error)
+		}
+	}
+	if len(ids) > 0 {
+		b.Queue(`update stowage.event_deliveries d set state = 'delivered', delivered_at = now(), last_error = ''
+			from unnest($1::bigint[], $2::text[]) as f(id, target) where d.event_id = f.id and d.target = f.target`, ids, targets)
+	}
+	return d.InTx(ctx, s, func(tx Tx) error { return tx.tx.SendBatch(ctx, b).Close() })
+}
+
+// EventCounts are the outbox's numbers by target.
+type EventCounts struct {
+	Unrouted int64
+	Pending  map[string]int64
+	Dead     map[string]int64
+}
+
+// CountEvents counts unrouted events and pending and dead deliveries per target.
+func (d *DB) CountEvents(ctx context.Context, s Scope) (EventCounts, error) {
+	c := EventCounts{Pending: map[string]int64{}, Dead: map[string]int64{}}
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		if err := tx.tx.QueryRow(ctx, `select count(*) from stowage.events where not routed`).Scan(&c.Unrouted); err != nil {
+			return err
+		}
+		rows, err := tx.tx.Query(ctx, `select target, state, count(*) from stowage.event_deliveries
+			where state in ('pending', 'dead') group by 1, 2`)
+		if err != nil {
+			return err
+		}
+		var target, state string
+		var n int64
+		_, err = pgx.ForEachRow(rows, []any{&target, &state, &n}, func() error {
+			if state == "dead" {
+				c.Dead[target] = n
+			} else {
+				c.Pending[target] = n
+			}
+			return nil
+		})
+		return err
+	})
+	return c, Classify(err)
+}
+
+// SweepEvents deletes events older than retention all of whose deliveries were delivered
+// (or that had none). Dead deliveries keep their event until they are re-driven.
+func (d *DB) SweepEvents(ctx context.Context, s Scope, retention time.Duration) (int64, error) {
+	var n int64
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		tag, err := tx.tx.Exec(ctx, `delete from stowage.events e where e.routed and e.created_at < now() - $1::float8 * interval '1 millisecond'
+			and not exists (select 1 from stowage.event_deliveries d where d.event_id = e.id and d.state <> 'delivered')`,
+			retention.Milliseconds())
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, Classify(err)
+}
+
+// DeadDelivery is a delivery that gave up.
+type DeadDelivery struct {
+	Delivery
+	LastError string
+}
+
+// DeadDeliveries lists up to limit dead deliveries, oldest event first.
+func (d *DB) DeadDeliveries(ctx context.Context, s Scope, limit int) ([]DeadDelivery, error) {
+	var out []DeadDelivery
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		rows, err := tx.tx.Query(ctx, `select e.id, e.event_id::text, e.type, e.bucket_id, e.name, e.created_at,
+				d.target, d.attempts, d.last_error
+			from stowage.event_deliveries d join stowage.events e on e.id = d.event_id
+			where d.state = 'dead' order by e.id limit $1`, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadDelivery, error) {
+			var x DeadDelivery
+			err := r.Scan(&x.ID, &x.EventID, &x.Type, &x.BucketID, &x.Name, &x.CreatedAt, &x.Target, &x.Attempts, &x.LastError)
+			return x, err
+		})
+		return err
+	})
+	return out, Classify(err)
+}
+
+// RedriveDeliveries makes dead deliveries pending again with a fresh attempt count: those
+// of the given event ids, or all of them when ids is empty. It returns how many.
+func (d *DB) RedriveDeliveries(ctx context.Context, s Scope, ids []int64) (int64, error) {
+	var n int64
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		tag, err := tx.tx.Exec(ctx, `update stowage.event_deliveries set state = 'pending', attempts = 0, next_at = now(),
+			last_error = '' where state = 'dead' and (coalesce(cardinality($1::bigint[]), 0) = 0 or event_id = any($1))`, ids)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, Classify(err)
+}
+
+// Notify sends a Postgres NOTIFY on channel.
+func (d *DB) Notify(ctx context.Context, channel, payload string) error {
+	_, err := d.pool.Exec(ctx, `select pg_notify($1, $2)`, channel, payload)
+	return Classify(err)
+}
+
+// BucketNotificationConfigs returns the notification configuration documents of buckets
+// (those that have one).
+func (t Tx) BucketNotificationConfigs(ctx context.Context, buckets []string) (map[string]json.RawMessage, error) {
+	rows, err := t.tx.Query(ctx, `select bucket_id, config from stowage.bucket_notifications where bucket_id = any($1)`, buckets)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	out := map[string]json.RawMessage{}
+	var id string
+	var cfg []byte
+	_, err = pgx.ForEachRow(rows, []any{&id, &cfg}, func() error {
+		out[id] = append(json.RawMessage(nil), cfg...)
+		return nil
+	})
+	return out, Classify(err)
+}
+
+// SetBucketNotificationConfig replaces a bucket's notification configuration; nil removes it.
+func (t Tx) SetBucketNotificationConfig(ctx context.Context, bucket string, cfg json.RawMessage) error {
+	var err error
+	if cfg == nil {
+		_, err = t.tx.Exec(ctx, `delete from stowage.bucket_notifications where bucket_id = $1`, bucket)
+	} else {
+		_, err = t.tx.Exec(ctx, `insert into stowage.bucket_notifications (bucket_id, config) values ($1, $2::jsonb)
+			on conflict (bucket_id) do update set config = excluded.config, updated_at = now()`, bucket, string(cfg))
+	}
+	return Classify(err)
+}

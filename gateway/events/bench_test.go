@@ -1,0 +1,61 @@
+package events_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stowage/stowage/gateway"
+	"github.com/stowage/stowage/gateway/events"
+)
+
+// BenchmarkWriteThroughput compares 1 KiB uploads (parallel writers) with events off, with
+// events recorded but not delivered (outbox), and with a dispatcher delivering every event
+// to a loopback webhook meanwhile (on one machine, it competes with the writers for CPU).
+//
+//	go test -run '^$' -bench WriteThroughput -benchtime 2000x ./gateway/events/
+func BenchmarkWriteThroughput(b *testing.B) {
+	for _, mode := range []string{"off", "outbox", "webhook", "off"} {
+		b.Run(mode, func(b *testing.B) {
+			e := newEnv(b)
+			e.bucket(b, "bench")
+			if mode == "off" {
+				e.engine = gateway.New(e.db, e.store, gateway.Options{Roles: roles, TenantID: "ref1"})
+			}
+			if mode == "webhook" {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+				}))
+				defer srv.Close()
+				rc := srv.URL
+				d := events.New(events.Options{DB: e.db, Scope: serviceScope, Targets: []events.Target{
+					&events.Webhook{URL: rc, Client: &http.Client{Timeout: 30 * time.Second}}}, Poll: 50 * time.Millisecond})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { d.Run(ctx); close(done) }()
+				defer func() { cancel(); <-done }()
+			}
+			data := bytes.Repeat([]byte("x"), 1024)
+			var n atomic.Int64
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					key := fmt.Sprintf("k/%d", n.Add(1))
+					_, err := e.engine.PutObject(context.Background(), service(), gateway.PutObject{Bucket: "bench", Key: key,
+						Body: bytes.NewReader(data), Size: int64(len(data)), Upsert: true})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

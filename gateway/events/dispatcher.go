@@ -1,0 +1,340 @@
+// Package events delivers the events the engine records in its outbox (stowage.events)
+// to targets: the reference's webhook, S3 bucket notification webhooks, Postgres NOTIFY.
+// It knows nothing of HTTP routes; cmd/stowage wires it beside the server.
+//
+// Contract: every committed event reaches every target it was routed to at least once
+// (or is dead-lettered, visible and re-drivable); deliveries of one key to one target go
+// out in commit order; every attempt carries the event's id so receivers can de-duplicate.
+// Any number of dispatchers may share one database: they claim deliveries with row locks
+// (FOR UPDATE SKIP LOCKED) and leases, so a dispatcher that dies only delays its share.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/gateway"
+)
+
+// Target receives deliveries. Deliver returns nil once the receiver acknowledged.
+type Target interface {
+	Name() string
+	Deliver(ctx context.Context, d db.Delivery) error
+}
+
+// Options configure a Dispatcher. Zero values take the defaults named.
+type Options struct {
+	DB    *db.DB
+	Scope db.Scope // the service role: the outbox belongs to it
+	// Targets receive every event (the reference webhook, NOTIFY).
+	Targets []Target
+	// S3Targets are the webhook targets bucket notification configurations name, by ARN.
+	S3Targets map[string]Target
+	Poll      time.Duration // between looks at an idle outbox; 1s
+	Batch     int           // events routed per transaction; 100
+	InFlight  int           // deliveries under way per target (per dispatcher); 16
+	// MaxAttempts and MaxAge dead-letter a delivery: after that many failed attempts, or
+	// once its event is that old; 10 and 24h.
+	MaxAttempts int
+	MaxAge      time.Duration
+	BackoffBase time.Duration // first retry delay; doubles per attempt, with jitter; 1s
+	BackoffMax  time.Duration // 5m
+	// Lease is how long a claimed delivery is reserved for its dispatcher; it must outlast
+	// an attempt (the targets' timeout). 1m.
+	Lease time.Duration
+	// Retention keeps delivered events this long, then deletes them; 24h.
+	Retention time.Duration
+	Logger    *slog.Logger
+}
+
+// Dispatcher routes and delivers outbox events.
+type Dispatcher struct {
+	opts    Options
+	targets []Target // all, general first
+	sems    map[string]chan struct{}
+	metrics *Metrics
+	wake    chan struct{}
+	wg      sync.WaitGroup // deliveries started and not yet recorded
+	// outcomes go to the recorder, which writes them in batches (one transaction for
+	// all that finished meanwhile, instead of one per delivery).
+	outcomes chan outcome
+}
+
+// outcome is a finished attempt waiting to be recorded; done runs once it is.
+type outcome struct {
+	f    db.Finished
+	done func()
+}
+
+// New returns a dispatcher; Run starts it.
+func New(opts Options) *Dispatcher {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&opts.Poll, time.Second)
+	def(&opts.MaxAge, 24*time.Hour)
+	def(&opts.BackoffBase, time.Second)
+	def(&opts.BackoffMax, 5*time.Minute)
+	def(&opts.Lease, time.Minute)
+	def(&opts.Retention, 24*time.Hour)
+	if opts.Batch <= 0 {
+		opts.Batch = 100
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 16
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 10
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &Dispatcher{opts: opts, sems: map[string]chan struct{}{}, metrics: newMetrics(), wake: make(chan struct{}, 1),
+		outcomes: make(chan outcome, 64)}
+	d.targets = append(d.targets, opts.Targets...)
+	for _, t := range opts.S3Targets {
+		d.targets = append(d.targets, t)
+	}
+	for _, t := range d.targets {
+		d.sems[t.Name()] = make(chan struct{}, opts.InFlight)
+	}
+	return d
+}
+
+// Metrics returns the dispatcher's Prometheus metrics.
+func (d *Dispatcher) Metrics() *Metrics { return d.metrics }
+
+// Run routes and delivers until ctx ends, then waits for the attempts under way (their
+// outcome is recorded; an attempt cut short is retried after its lease).
+func (d *Dispatcher) Run(ctx context.Context) {
+	recorded := make(chan struct{})
+	go func() { d.record(ctx); close(recorded) }()
+	defer func() { d.wg.Wait(); close(d.outcomes); <-recorded }()
+	var lastSweep time.Time
+	for ctx.Err() == nil {
+		busy := d.step(ctx)
+		if time.Since(lastSweep) > d.opts.Poll*10 || lastSweep.IsZero() {
+			d.housekeep(ctx)
+			lastSweep = time.Now()
+		}
+		if busy {
+			continue
+		}
+		t := time.NewTimer(d.opts.Poll)
+		select {
+		case <-ctx.Done():
+		case <-d.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// step routes what is unrouted and starts the deliveries that are due and fit the
+// in-flight limits; it reports whether it found work (another step may find more).
+func (d *Dispatcher) step(ctx context.Context) bool {
+	busy := false
+	for ctx.Err() == nil {
+		n, err := d.opts.DB.RouteEvents(ctx, d.opts.Scope, d.opts.Batch, d.route)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.opts.Logger.Warn("events: route", "err", err)
+			}
+			break
+		}
+		if n > 0 {
+			busy = true
+		}
+		if n < d.opts.Batch {
+			break
+		}
+	}
+	for _, t := range d.targets {
+		sem := d.sems[t.Name()]
+		free := cap(sem) - len(sem)
+		if free == 0 || ctx.Err() != nil {
+			continue
+		}
+		ds, err := d.opts.DB.ClaimDeliveries(ctx, d.opts.Scope, t.Name(), free, d.opts.Lease)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.opts.Logger.Warn("events: claim", "target", t.Name(), "err", err)
+			}
+			continue
+		}
+		for _, x := range ds {
+			busy = true
+			sem <- struct{}{}
+			d.wg.Add(1)
+			go d.deliver(ctx, t, sem, x)
+		}
+	}
+	return busy
+}
+
+// deliver makes one attempt and records its outcome. The attempt is detached from ctx:
+// a stopping dispatcher lets it finish (bounded by the target's timeout) rather than
+// leave it to the lease.
+func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x db.Delivery) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.Lease)
+	defer cancel()
+	start := time.Now()
+	err := t.Deliver(actx, x)
+	d.metrics.attempt.WithLabelValues(t.Name()).Observe(time.Since(start).Seconds())
+	var o db.DeliveryOutcome
+	switch {
+	case err == nil:
+		o.Delivered = true
+		d.metrics.delivered.WithLabelValues(t.Name()).Inc()
+		d.metrics.latency.WithLabelValues(t.Name()).Observe(time.Since(x.CreatedAt).Seconds())
+	case x.Attempts >= d.opts.MaxAttempts || time.Since(x.CreatedAt) > d.opts.MaxAge:
+		o.Dead, o.Error = true, err.Error()
+		d.metrics.failed.WithLabelValues(t.Name()).Inc()
+		d.metrics.dead.WithLabelValues(t.Name()).Inc()
+		d.opts.Logger.Warn("events: delivery dead-lettered", "target", t.Name(), "event_id", x.EventID, "type", x.Type,
+			"attempts", x.Attempts, "err", err)
+	default:
+		o.RetryIn, o.Error = d.backoff(x.Attempts), err.Error()
+		d.metrics.failed.WithLabelValues(t.Name()).Inc()
+		d.metrics.retried.WithLabelValues(t.Name()).Inc()
+		d.opts.Logger.Info("events: delivery failed, will retry", "target", t.Name(), "event_id", x.EventID,
+			"attempts", x.Attempts, "retry_in", o.RetryIn.String(), "err", err)
+	}
+	if len(o.Error) > 1000 {
+		o.Error = o.Error[:1000]
+	}
+	d.outcomes <- outcome{f: db.Finished{ID: x.ID, Target: t.Name(), Outcome: o}, done: func() {
+		<-sem
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+		d.wg.Done()
+	}}
+}
+
+// maxRecordBatch bounds the outcomes recorded in one transaction.
+const maxRecordBatch = 256
+
+// record writes outcomes until the channel closes: each batch is what finished while the
+// previous one was being written. The context is detached: outcomes of attempts made
+// before a stop are still recorded.
+func (d *Dispatcher) record(ctx context.Context) {
+	for first := range d.outcomes {
+		batch := []outcome{first}
+	more:
+		for len(batch) < maxRecordBatch {
+			select {
+			case o, ok := <-d.outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		fs := make([]db.Finished, len(batch))
+		for i, o := range batch {
+			fs[i] = o.f
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		if err := d.opts.DB.FinishDeliveries(rctx, d.opts.Scope, fs); err != nil {
+			// Their leases run out and the deliveries are made again: at least once.
+			d.opts.Logger.Warn("events: record delivery outcomes", "deliveries", len(fs), "err", err)
+		}
+		cancel()
+		for _, o := range batch {
+			o.done()
+		}
+	}
+}
+
+// backoff is the delay after the attempt-th failure: BackoffBase doubled per attempt up to
+// BackoffMax, then "equal jitter" (half fixed, half random) so that retries of many
+// deliveries that failed together spread out.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	b := d.opts.BackoffBase
+	for i := 1; i < attempt && b < d.opts.BackoffMax; i++ {
+		b *= 2
+	}
+	b = min(b, d.opts.BackoffMax)
+	return b/2 + time.Duration(rand.Int64N(int64(b/2)+1))
+}
+
+// housekeep deletes delivered events past retention and refreshes the gauges.
+func (d *Dispatcher) housekeep(ctx context.Context) {
+	if _, err := d.opts.DB.SweepEvents(ctx, d.opts.Scope, d.opts.Retention); err != nil && ctx.Err() == nil {
+		d.opts.Logger.Warn("events: sweep delivered events", "err", err)
+	}
+	c, err := d.opts.DB.CountEvents(ctx, d.opts.Scope)
+	if err != nil {
+		return
+	}
+	d.metrics.unrouted.Set(float64(c.Unrouted))
+	for _, t := range d.targets {
+		d.metrics.pending.WithLabelValues(t.Name()).Set(float64(c.Pending[t.Name()]))
+		d.metrics.deadNow.WithLabelValues(t.Name()).Set(float64(c.Dead[t.Name()]))
+	}
+}
+
+// route returns the deliveries of evs: one per general target, and one per S3 target a
+// matching rule of the event's bucket names.
+func (d *Dispatcher) route(ctx context.Context, tx db.Tx, evs []db.Event) ([]db.Delivery, error) {
+	var out []db.Delivery
+	var configs map[string]gateway.NotificationConfig
+	if len(d.opts.S3Targets) > 0 {
+		var err error
+		if configs, err = d.bucketConfigs(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+	}
+	for _, ev := range evs {
+		for _, t := range d.opts.Targets {
+			out = append(out, db.Delivery{Event: ev, Target: t.Name()})
+		}
+		cfg, ok := configs[ev.BucketID]
+		if !ok || ev.S3Name == "" {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, r := range cfg.Rules {
+			if seen[r.ARN] || d.opts.S3Targets[r.ARN] == nil || !r.Matches(ev.S3Name, ev.Name) {
+				continue
+			}
+			seen[r.ARN] = true
+			out = append(out, db.Delivery{Event: ev, Target: d.opts.S3Targets[r.ARN].Name(), ConfigID: r.ID})
+		}
+	}
+	return out, nil
+}
+
+func (d *Dispatcher) bucketConfigs(ctx context.Context, tx db.Tx, evs []db.Event) (map[string]gateway.NotificationConfig, error) {
+	var buckets []string
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		if ev.S3Name != "" && !seen[ev.BucketID] {
+			seen[ev.BucketID] = true
+			buckets = append(buckets, ev.BucketID)
+		}
+	}
+	raw, err := tx.BucketNotificationConfigs(ctx, buckets)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]gateway.NotificationConfig, len(raw))
+	for b, r := range raw {
+		var cfg gateway.NotificationConfig
+		if json.Unmarshal(r, &cfg) == nil {
+			out[b] = cfg
+		}
+	}
+	return out, nil
+}

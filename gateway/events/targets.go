@@ -1,0 +1,205 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stowage/stowage/db"
+)
+
+// IdempotencyHeader carries the event's id on every delivery attempt: retries and
+// duplicates of one event carry the same value.
+const IdempotencyHeader = "Idempotency-Key"
+
+// maxErrorBody bounds what is read of a failing receiver's answer.
+const maxErrorBody = 512
+
+// Webhook posts the reference server's webhook body to URL (WEBHOOK_URL), with APIKey as
+// Bearer token (WEBHOOK_API_KEY).
+type Webhook struct {
+	URL    string
+	APIKey string
+	Client *http.Client // with the request timeout
+	Now    func() time.Time
+}
+
+// Name is the webhook's target name.
+func (w *Webhook) Name() string { return "webhook" }
+
+// Deliver posts {"type":"Webhook","event":…,"sentAt":…,"tenant":…} as the reference does.
+func (w *Webhook) Deliver(ctx context.Context, d db.Delivery) error {
+	var ev struct {
+		Payload struct {
+			Tenant json.RawMessage `json:"tenant"`
+		} `json:"payload"`
+	}
+	_ = json.Unmarshal(d.Body, &ev)
+	tenant := ev.Payload.Tenant
+	if len(tenant) == 0 {
+		tenant = json.RawMessage(`{}`)
+	}
+	body, err := json.Marshal(struct {
+		Type   string          `json:"type"`
+		Event  json.RawMessage `json:"event"`
+		SentAt string          `json:"sentAt"`
+		Tenant json.RawMessage `json:"tenant"`
+	}{"Webhook", d.Body, now(w.Now).UTC().Format("2006-01-02T15:04:05.000Z"), tenant})
+	if err != nil {
+		return err
+	}
+	return post(ctx, w.Client, w.URL, w.APIKey, d, body)
+}
+
+// S3Webhook posts S3 event notification records (as MinIO's webhook target does) to URL.
+type S3Webhook struct {
+	ARN    string // arn:minio:sqs::NAME:webhook
+	URL    string
+	Region string
+	Client *http.Client
+}
+
+// Name is the target's ARN.
+func (w *S3Webhook) Name() string { return w.ARN }
+
+// Deliver posts {"EventName":…,"Key":…,"Records":[record]}.
+func (w *S3Webhook) Deliver(ctx context.Context, d db.Delivery) error {
+	body, err := json.Marshal(S3Notification(d, w.Region))
+	if err != nil {
+		return err
+	}
+	return post(ctx, w.Client, w.URL, "", d, body)
+}
+
+// S3Message is the body of an S3 notification delivery.
+type S3Message struct {
+	EventName string     `json:"EventName"`
+	Key       string     `json:"Key"`
+	Records   []S3Record `json:"Records"`
+}
+
+// S3Record is one S3 event record.
+type S3Record struct {
+	EventVersion      string            `json:"eventVersion"`
+	EventSource       string            `json:"eventSource"`
+	AWSRegion         string            `json:"awsRegion"`
+	EventTime         string            `json:"eventTime"`
+	EventName         string            `json:"eventName"`
+	UserIdentity      map[string]string `json:"userIdentity"`
+	RequestParameters map[string]string `json:"requestParameters"`
+	ResponseElements  map[string]string `json:"responseElements"`
+	S3                S3Entity          `json:"s3"`
+}
+
+// S3Entity is a record's s3 member.
+type S3Entity struct {
+	SchemaVersion   string   `json:"s3SchemaVersion"`
+	ConfigurationID string   `json:"configurationId"`
+	Bucket          S3Bucket `json:"bucket"`
+	Object          S3Object `json:"object"`
+}
+
+// S3Bucket names the bucket of a record.
+type S3Bucket struct {
+	Name          string            `json:"name"`
+	OwnerIdentity map[string]string `json:"ownerIdentity"`
+	ARN           string            `json:"arn"`
+}
+
+// S3Object is the object of a record; Key is URL-encoded as S3 does.
+type S3Object struct {
+	Key       string `json:"key"`
+	Size      int64  `json:"size,omitempty"`
+	ETag      string `json:"eTag,omitempty"`
+	VersionID string `json:"versionId,omitempty"`
+	Sequencer string `json:"sequencer"`
+}
+
+// S3Notification renders delivery d as an S3 notification message.
+func S3Notification(d db.Delivery, region string) S3Message {
+	var ev struct {
+		Payload struct {
+			ReqID string `json:"reqId"`
+		} `json:"payload"`
+	}
+	_ = json.Unmarshal(d.Body, &ev)
+	rec := S3Record{EventVersion: "2.1", EventSource: "aws:s3", AWSRegion: region,
+		EventTime: d.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"), EventName: d.S3Name,
+		UserIdentity: map[string]string{"principalId": ""}, RequestParameters: map[string]string{"sourceIPAddress": ""},
+		ResponseElements: map[string]string{"x-amz-request-id": ev.Payload.ReqID},
+		S3: S3Entity{SchemaVersion: "1.0", ConfigurationID: d.ConfigID,
+			Bucket: S3Bucket{Name: d.BucketID, OwnerIdentity: map[string]string{"principalId": ""}, ARN: "arn:aws:s3:::" + d.BucketID},
+			// The sequencer orders events of one key: the outbox id, fixed-width hex.
+			Object: S3Object{Key: EncodeKey(d.Name), Size: d.Size, ETag: strings.Trim(d.ETag, `"`), Sequencer: fmt.Sprintf("%016X", d.ID)}}}
+	return S3Message{EventName: "s3:" + d.S3Name, Key: d.BucketID + "/" + d.Name, Records: []S3Record{rec}}
+}
+
+// EncodeKey URL-encodes a key as S3 notifications do: form encoding (space as '+'),
+// slashes kept.
+func EncodeKey(key string) string {
+	return strings.ReplaceAll(url.QueryEscape(key), "%2F", "/")
+}
+
+// post sends body and treats any 2xx answer as the acknowledgement.
+func post(ctx context.Context, c *http.Client, target, bearer string, d db.Delivery, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(IdempotencyHeader, d.EventID)
+	req.Header.Set("X-Stowage-Event-Attempt", fmt.Sprint(d.Attempts))
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("receiver answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// Notify sends a Postgres NOTIFY on Channel per event, with a small JSON payload: the
+// event's id (to fetch the full event from stowage.events), type, bucket and name.
+type Notify struct {
+	DB      *db.DB
+	Channel string
+}
+
+// Name is the NOTIFY target's name.
+func (n *Notify) Name() string { return "notify" }
+
+// maxNotifyName keeps the payload under Postgres's 8000-byte NOTIFY limit.
+const maxNotifyName = 4000
+
+// Deliver notifies.
+func (n *Notify) Deliver(ctx context.Context, d db.Delivery) error {
+	name := d.Name
+	if len(name) > maxNotifyName {
+		name = "" // fetch the event by id
+	}
+	p, _ := json.Marshal(map[string]any{"id": d.EventID, "seq": d.ID, "type": d.Type, "bucketId": d.BucketID, "name": name})
+	return n.DB.Notify(ctx, n.Channel, string(p))
+}
+
+func now(f func() time.Time) time.Time {
+	if f == nil {
+		return time.Now()
+	}
+	return f()
+}
