@@ -30,6 +30,8 @@ type Verifier struct {
 	// MaxSkew bounds |x-amz-date - now| for header-signed requests and how
 	// far in the future a presigned X-Amz-Date may be; 0 means DefaultMaxSkew.
 	MaxSkew time.Duration
+
+	keys keyCache
 }
 
 // Result describes a request whose signature verified.
@@ -213,7 +215,7 @@ func (v *Verifier) finish(req Request, a Authorization, query, payload string, r
 	}
 	canonical := canonicalRequest(req.Method, req.RawPath, query, headers, a.SignedHeaders, payload)
 	timestamp := res.Time.UTC().Format(timeFormat)
-	key := DeriveSigningKey(secret, a.Scope)
+	key := v.keys.signingKey(a.AccessKeyID, secret, a.Scope)
 	want := hmacSHA256(key, stringToSign(timestamp, a.Scope, canonical))
 	if !hmac.Equal(want, a.Signature) {
 		return Result{}, ErrSignatureDoesNotMatch
