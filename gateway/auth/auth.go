@@ -68,6 +68,7 @@ type Verifier struct {
 	methods   []string
 	roles     Roles
 	now       func() time.Time
+	verified  principalCache
 }
 
 // NewVerifier returns a Verifier for HMAC tokens signed with secret (its raw bytes, as the
@@ -114,7 +115,12 @@ func (v *Verifier) hasKty(kty string) bool {
 }
 
 // Verify checks token and returns the principal it names.
+// A token verified before is answered from a cache until its exp (see principalCache).
 func (v *Verifier) Verify(token string) (Principal, error) {
+	now := v.now()
+	if p, ok := v.verified.get(token, now); ok {
+		return p, nil
+	}
 	claims, err := v.Claims(token)
 	if err != nil {
 		return Principal{}, err
@@ -130,6 +136,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if s, ok := claims["sub"].(string); ok {
 		p.Sub = s
 	}
+	v.verified.put(token, p, claims, now)
 	return p, nil
 }
 
