@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,13 @@ type Options struct {
 	// bound off and leaves the client's at unboundedStatementDeadline.
 	StatementTimeout time.Duration
 	ApplicationName  string
+	// MinConns is the floor the pool shrinks to when idle (capped at MaxConns).
+	MinConns int32
+	// MaxConnIdleTime closes a connection idle for longer (down to MinConns), so a burst's
+	// connections (and their Postgres backends) do not stay for good; 0 means never.
+	MaxConnIdleTime time.Duration
+	// Dial, when set, opens the connections (tests wrap the socket to count round trips).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // DB is the pgx pool plus the per-transaction settings every statement runs with.
@@ -40,6 +49,15 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	cfg.MinConns = min(max(opts.MinConns, 0), cfg.MaxConns)
+	if opts.MaxConnIdleTime > 0 {
+		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+		// The pool closes idle connections on its health check: check often enough that
+		// one is gone at most about twice its idle time after its last use.
+		cfg.HealthCheckPeriod = min(cfg.HealthCheckPeriod, max(opts.MaxConnIdleTime, 100*time.Millisecond))
+	} else {
+		cfg.MaxConnIdleTime = time.Duration(math.MaxInt64) // pgxpool closes anything idle longer than 0
+	}
 	if opts.ConnectTimeout > 0 {
 		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
 	}
@@ -49,6 +67,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		tracer.acquire = tracer.statement
 	}
 	cfg.ConnConfig.Tracer = tracer
+	if opts.Dial != nil {
+		cfg.ConnConfig.DialFunc = opts.Dial
+	}
 	if opts.ApplicationName != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = opts.ApplicationName
 	}
@@ -159,6 +180,12 @@ func (d *DB) InSnapshotTx(ctx context.Context, s Scope, fn func(Tx) error) error
 }
 
 func (d *DB) inTx(ctx context.Context, s Scope, opts pgx.TxOptions, fn func(Tx) error) error {
+	return d.inTxWith(ctx, s, opts, nil, fn)
+}
+
+// inTxWith is inTx whose first pipeline (begin, settings) also carries first's statements.
+// Statements fn queued with Tx.QueueAtCommit go with COMMIT, in the same pipeline.
+func (d *DB) inTxWith(ctx context.Context, s Scope, opts pgx.TxOptions, first func(*pgx.Batch), fn func(Tx) error) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return Classify(err)
@@ -167,18 +194,31 @@ func (d *DB) inTx(ctx context.Context, s Scope, opts pgx.TxOptions, fn func(Tx) 
 	b := &pgx.Batch{}
 	b.BeginTx(opts)
 	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
+	if first != nil {
+		first(b)
+	}
 	br := conn.SendBatch(ctx, b)
 	tx := br.Tx()
 	// Ends the transaction after a failed setting (a role the database lacks) as after a
-	// failed fn, so the connection goes back to the pool clean; a no-op after Commit.
-	defer func() { _ = tx.Rollback(ctx) }()
+	// failed fn, so the connection goes back to the pool clean; nothing to do (and no round
+	// trip) once it has committed, whichever way.
+	defer func() {
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			_ = tx.Rollback(ctx)
+		}
+	}()
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("scope transaction as %q: %w", s.Role, Classify(err))
 	}
-	if err := fn(Tx{tx: tx, db: d}); err != nil {
+	t := Tx{tx: tx, db: d, atCommit: &pgx.Batch{}}
+	if err := fn(t); err != nil {
 		return Classify(err)
 	}
-	return Classify(tx.Commit(ctx))
+	if t.atCommit.Len() == 0 {
+		return Classify(tx.Commit(ctx))
+	}
+	t.atCommit.Queue(`commit`).Exec(commitTag)
+	return Classify(tx.SendBatch(ctx, t.atCommit).Close())
 }
 
 // errProbeDone rolls back a probe transaction on purpose.
@@ -203,6 +243,8 @@ func (d *DB) Probe(ctx context.Context, s Scope, fn func(Tx) error) error {
 type Tx struct {
 	tx pgx.Tx
 	db *DB
+	// atCommit holds statements queued to go with COMMIT (QueueAtCommit).
+	atCommit *pgx.Batch
 }
 
 // AsRole runs fn inside a savepoint as another identity, then restores the outer one, as the
@@ -216,7 +258,7 @@ func (t Tx) AsRole(ctx context.Context, outer, inner Scope, fn func(Tx) error) e
 		_ = sp.Rollback(ctx)
 		return err
 	}
-	if err := fn(Tx{tx: sp, db: t.db}); err != nil {
+	if err := fn(Tx{tx: sp, db: t.db, atCommit: t.atCommit}); err != nil {
 		_ = sp.Rollback(ctx)
 		return Classify(err)
 	}

@@ -116,6 +116,7 @@ func (e *Engine) CreateBucket(ctx context.Context, c Caller, in CreateBucket) (B
 		row.FileSizeLimit = &in.FileSizeLimit
 	}
 	var out db.Bucket
+	defer e.forgetBucket(in.ID)
 	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
 		var err error
 		out, err = tx.InsertBucket(ctx, row)
@@ -275,6 +276,7 @@ func (e *Engine) UpdateBucket(ctx context.Context, c Caller, id string, in Updat
 		u.AllowedMimeTypes = &in.AllowedMimeTypes.Value
 	}
 	var out db.Bucket
+	defer e.forgetBucket(id)
 	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
 		var err error
 		out, err = tx.UpdateBucket(ctx, id, u)

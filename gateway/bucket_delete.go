@@ -37,6 +37,7 @@ func (e *Engine) DeleteBucket(ctx context.Context, c Caller, id string, opts Del
 		return err
 	}
 	notEmpty := func(cause error) error { return &Error{Code: CodeBucketNotEmpty, Bucket: id, Err: cause} }
+	defer e.forgetBucket(id)
 	var dropped []droppedUpload
 	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
 		dropped = nil

@@ -58,6 +58,7 @@ type Engine struct {
 	opts  Options
 	log   *slog.Logger
 	now   func() time.Time
+	cache caches
 	// hooks let tests stop an operation between two steps, as a crash would.
 	hooks hooks
 

@@ -151,31 +151,41 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	return e.commitVersionWith(ctx, c, row, key, in.Upsert, commitExtra{cond: in.Conditions})
 }
 
-// reserveWrite is PrepareUpload, preflight and the write intent of key in one transaction:
-// four round trips instead of nine for the three on their own.
+// reserveWrite is PrepareUpload, preflight and the write intent of key: the bucket's
+// settings come from the bucket cache (bucketForWrite), the intent and the preflight go as
+// one pipeline (db.Reserve), so a write of a cached bucket reserves in one round trip.
 func (e *Engine) reserveWrite(ctx context.Context, c Caller, in PutObject, key string) (UploadTarget, error) {
 	if err := ValidateBucketName(in.Bucket); err != nil {
 		return UploadTarget{}, err
 	}
-	var target UploadTarget
-	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
-		row, err := tx.GetBucket(ctx, in.Bucket)
-		if err != nil {
-			return dbErr(err, CodeNoSuchBucket, in.Bucket, "")
-		}
-		if target, err = e.checkUpload(bucketFromRow(row), in.Key, in.ContentType, in.Size, in.Limit); err != nil {
-			return err
-		}
-		err = tx.ReserveWrite(ctx, c.scope(), e.probeRow(c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata),
-			in.Upsert, key, e.intentExpiry(db.IntentWrite))
-		if err != nil {
-			return err
-		}
-		// After the preflight, so a caller RLS refuses learns nothing about the key; as
-		// the caller (the preflight's settings are still in force): a row it cannot see
-		// is left to the commit's check.
-		return in.Conditions.checkRow(ctx, tx, in.Bucket, in.Key)
-	})
+	b, err := e.bucketForWrite(ctx, c, in.Bucket)
+	if err != nil {
+		return UploadTarget{}, err
+	}
+	target, err := e.checkUpload(b, in.Key, in.ContentType, in.Size, in.Limit)
+	if err != nil {
+		return UploadTarget{}, err
+	}
+	probe := e.probeRow(c, in.Bucket, in.Key, in.ContentType, in.Size, in.UserMetadata)
+	expires := e.intentExpiry(db.IntentWrite)
+	if in.Conditions.set() {
+		err = e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
+			if err := tx.ReserveWrite(ctx, c.scope(), probe, in.Upsert, key, expires); err != nil {
+				return err
+			}
+			// After the preflight, so a caller RLS refuses learns nothing about the key; as
+			// the caller (the preflight's settings are still in force): a row it cannot see
+			// is left to the commit's check.
+			return in.Conditions.checkRow(ctx, tx, in.Bucket, in.Key)
+		})
+		return target, dbErr(err, CodeNoSuchBucket, in.Bucket, in.Key)
+	}
+	bypass, err := e.bypassesRLS(ctx, c.Role)
+	if err != nil {
+		return UploadTarget{}, err
+	}
+	err = e.db.Reserve(ctx, db.Reservation{Service: e.service(c), Caller: c.scope(), Probe: probe, Upsert: in.Upsert,
+		CallerBypassesRLS: bypass, Key: key, Expires: expires})
 	return target, dbErr(err, CodeNoSuchBucket, in.Bucket, in.Key)
 }
 
@@ -290,7 +300,7 @@ func (e *Engine) discardBlob(ctx context.Context, c Caller, key string) {
 		e.log.Warn("discard blob", "key", key, "err", err)
 		return
 	}
-	_ = e.db.InTx(dctx, e.service(c), func(tx db.Tx) error { return tx.RemoveIntents(dctx, key) })
+	_ = e.db.ForgetIntents(dctx, key)
 }
 
 // commitVersion swaps row in (as the service role, after the caller's preflight) under the
@@ -329,8 +339,10 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 	if e.hooks.beforeCommit != nil {
 		e.hooks.beforeCommit()
 	}
-	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
-		old, err := tx.LockObject(ctx, row.BucketID, row.Name)
+	var scanErr error
+	// Two round trips in the common case: the lock and the row, then the queued writes with
+	// COMMIT. A statement added here that must run at once costs one more and fits.
+	err := e.db.InObjectTx(ctx, e.service(c), row.BucketID, row.Name, func(tx db.Tx, old db.Object, err error) error {
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return err
 		}
@@ -345,13 +357,16 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 		if found && !upsert {
 			return &Error{Code: CodeKeyAlreadyExists, Bucket: row.BucketID, Key: row.Name}
 		}
-		if out, err = tx.CommitObject(ctx, row, key); err != nil {
-			return err
-		}
 		if extra.inTx != nil {
+			// extra.inTx reads what the commit wrote: the row goes in at once.
+			if out, err = tx.CommitObject(ctx, row, key); err != nil {
+				return err
+			}
 			if unlinked, err = extra.inTx(tx); err != nil {
 				return err
 			}
+		} else {
+			tx.QueueCommitObject(row, &out, &scanErr, key)
 		}
 		if err := e.emit(ctx, tx, commitEvent(c, out, found, extra.event)); err != nil {
 			return err
@@ -360,10 +375,15 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 		// onto its own key copies the part layout that this delete intent removes).
 		if found && old.Version != "" {
 			oldKey = e.blobKey(old.BucketID, old.Name, old.Version)
-			return tx.AddIntent(ctx, oldKey, db.IntentDelete, e.now())
+			tx.QueueAddIntent(oldKey, db.IntentDelete, e.now())
 		}
 		return nil
 	})
+	if err == nil && scanErr != nil {
+		// Committed; only reading the stored row back failed: answer with what was sent.
+		e.log.Warn("read committed object", "bucket", row.BucketID, "err", scanErr)
+		out = row
+	}
 	if err == nil && refused != nil {
 		err = refused
 		if len(unlinked) > 0 {
@@ -397,7 +417,7 @@ func (e *Engine) removeSuperseded(ctx context.Context, c Caller, keys ...string)
 		e.log.Warn("remove superseded blobs", "keys", len(keys), "err", err)
 		return
 	}
-	if err := e.db.InTx(dctx, e.service(c), func(tx db.Tx) error { return tx.RemoveIntents(dctx, keys...) }); err != nil {
+	if err := e.db.ForgetIntents(dctx, keys...); err != nil {
 		e.log.Warn("forget delete intents", "err", err)
 	}
 }

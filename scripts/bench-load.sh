@@ -5,6 +5,11 @@
 #                    nothing else): the physical limit of any gateway in front of MinIO here
 #   stowage-s3       Stowage's S3 dialect (/s3), file backend
 #   stowage-proxy    Stowage's S3 dialect (/s3), s3 backend → the same MinIO
+#   stowage-rest     Stowage's REST dialect (service key), file backend (the stowage-s3 server)
+#   before-s3/-rest  with STOWAGE_BEFORE=/path/to/an/older/stowage: that binary, file backend,
+#                    so a change is measured before/after in the same run
+# CPU per operation is reported for each server process with its children (a Stowage's
+# embedded Postgres counts towards it) and, as *-pg, for each Stowage's Postgres alone.
 # Each Stowage runs on embedded defaults (its own Postgres) in a temporary folder. Prints the
 # bench table (ratios against MinIO), the CPU each process (with its children: a Stowage's
 # embedded Postgres counts towards it) spent per operation, and each Stowage's peak RSS.
@@ -40,6 +45,16 @@ start_stowage() { # name port extra-env...
   echo $! >"$tmp/$name.pid"
   wait_http "http://127.0.0.1:$p/status"
 }
+start_stowage_bin() { # binary name port extra-env...
+  local bin=$1 name=$2 p=$3; shift 3
+  env -i PATH="$PATH" HOME="$HOME" SERVER_HOST=127.0.0.1 SERVER_PORT="$p" STOWAGE_DATA_DIR="$tmp/$name" LOG_LEVEL=error \
+    S3_PROTOCOL_ACCESS_KEY_ID=$ak S3_PROTOCOL_ACCESS_KEY_SECRET=$sk "$@" "$bin" serve >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  echo $! >"$tmp/$name.pid"
+  wait_http "http://127.0.0.1:$p/status"
+}
+service_key() { sed -n 's/^SUPABASE_SERVICE_ROLE_KEY=//p' "$tmp/$1.log" | head -1; }
+pg_pid() { pgrep -P "$(cat "$tmp/$1.pid")" -x postgres | head -1; }
 rport=$(port)
 bin/stowage-bench relay "127.0.0.1:$rport" "127.0.0.1:$mport" >"$tmp/relay.log" 2>&1 &
 pids+=($!)
@@ -49,20 +64,39 @@ pport=$(port); start_stowage proxy "$pport" STORAGE_BACKEND=s3 STORAGE_S3_BUCKET
   STORAGE_S3_ENDPOINT="http://127.0.0.1:$mport" STORAGE_S3_REGION=us-east-1 STORAGE_S3_FORCE_PATH_STYLE=true \
   AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk
 
+targets=()
+cpus=(-cpu "minio=$minio_pid" -cpu "relay=$relay_pid" -cpu "stowage-file=$(cat "$tmp/file.pid")" -cpu "file-pg=$(pg_pid file)"
+  -cpu "stowage-proxy=$(cat "$tmp/proxy.pid")" -cpu "proxy-pg=$(pg_pid proxy)")
+if [ -n "${STOWAGE_BEFORE:-}" ]; then
+  bport=$(port); start_stowage_bin "$STOWAGE_BEFORE" before "$bport"
+  cpus+=(-cpu "before=$(cat "$tmp/before.pid")" -cpu "before-pg=$(pg_pid before)")
+fi
+
 export AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION=us-east-1
 mb() { /usr/bin/aws --endpoint-url "$1" s3 mb "s3://$2" >/dev/null; }
 mb "http://127.0.0.1:$mport" upstream
 mb "http://127.0.0.1:$mport" bench
 mb "http://127.0.0.1:$fport/s3" bench
 mb "http://127.0.0.1:$pport/s3" bench
+mb "http://127.0.0.1:$fport/s3" bench-rest
+targets+=(-target "name=stowage-rest,kind=rest,url=http://127.0.0.1:$fport,bucket=bench-rest,key=$(service_key file)")
+if [ -n "${STOWAGE_BEFORE:-}" ]; then
+  mb "http://127.0.0.1:$bport/s3" bench
+  mb "http://127.0.0.1:$bport/s3" bench-rest
+  targets+=(-target "name=before-s3,kind=s3,url=http://127.0.0.1:$bport/s3,bucket=bench,access=$ak,secret=$sk"
+    -target "name=before-rest,kind=rest,url=http://127.0.0.1:$bport,bucket=bench-rest,key=$(service_key before)")
+fi
 
-bin/stowage-bench -also-vs minio-relay -cpu "minio=$minio_pid" -cpu "relay=$relay_pid" -cpu "stowage-file=$(cat "$tmp/file.pid")" -cpu "stowage-proxy=$(cat "$tmp/proxy.pid")" "$@" \
+bin/stowage-bench -also-vs minio-relay "${cpus[@]}" "$@" \
   -target "name=minio,kind=s3,url=http://127.0.0.1:$mport,bucket=bench,access=$ak,secret=$sk" \
   -target "name=minio-relay,kind=s3,url=http://127.0.0.1:$rport,bucket=bench,access=$ak,secret=$sk" \
   -target "name=stowage-s3,kind=s3,url=http://127.0.0.1:$fport/s3,bucket=bench,access=$ak,secret=$sk" \
-  -target "name=stowage-proxy,kind=s3,url=http://127.0.0.1:$pport/s3,bucket=bench,access=$ak,secret=$sk"
+  -target "name=stowage-proxy,kind=s3,url=http://127.0.0.1:$pport/s3,bucket=bench,access=$ak,secret=$sk" \
+  "${targets[@]}"
 
-for name in file proxy; do
+names=(file proxy)
+[ -n "${STOWAGE_BEFORE:-}" ] && names+=(before)
+for name in "${names[@]}"; do
   pid=$(cat "$tmp/$name.pid")
   echo "peak RSS stowage ($name backend): $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
 done

@@ -128,7 +128,7 @@ type restTarget struct {
 	client           *http.Client
 }
 
-func (t *restTarget) do(ctx context.Context, method, path string, body io.Reader, size int64, ctype string) (*http.Response, error) {
+func (t *restTarget) do(ctx context.Context, method, path string, body io.Reader, size int64, ctype string, header ...string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, t.url+path, body)
 	if err != nil {
 		return nil, err
@@ -137,6 +137,9 @@ func (t *restTarget) do(ctx context.Context, method, path string, body io.Reader
 	req.Header.Set("Authorization", "Bearer "+t.key)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -151,7 +154,8 @@ func (t *restTarget) do(ctx context.Context, method, path string, body io.Reader
 }
 
 func (t *restTarget) put(ctx context.Context, key string, body []byte) error {
-	resp, err := t.do(ctx, "POST", "/object/"+t.bucket+"/"+key, bytes.NewReader(body), int64(len(body)), "application/octet-stream")
+	// x-upsert: later rounds write the same keys again, as an S3 PUT overwrites them.
+	resp, err := t.do(ctx, "POST", "/object/"+t.bucket+"/"+key, bytes.NewReader(body), int64(len(body)), "application/octet-stream", "x-upsert", "true")
 	if err != nil {
 		return err
 	}

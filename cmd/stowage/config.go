@@ -46,6 +46,8 @@ type Config struct {
 	DBMaxConns      int    `env:"DATABASE_MAX_CONNECTIONS" default:"20" help:"database pool size"`
 	DBConnTimeout   int    `env:"DATABASE_CONNECTION_TIMEOUT" default:"3000" help:"database connect timeout (ms); also the longest wait for a pooled connection (then REST 544 DatabaseTimeout, S3 503)"`
 	DBStmtTimeout   int    `env:"DATABASE_STATEMENT_TIMEOUT" default:"30000" help:"statement_timeout of every transaction (ms); the client abandons a statement (REST 544, S3 503) 10% (at least 1 s) later; 0 = off, the client then waits at most 5 min"`
+	DBMinConns      int    `env:"DATABASE_MIN_CONNECTIONS" default:"2" help:"database connections the pool keeps when idle"`
+	DBIdleTimeout   int    `env:"DATABASE_IDLE_TIMEOUT" default:"30000" help:"ms a pooled database connection may stay idle before it is closed (down to DATABASE_MIN_CONNECTIONS); 0 = never"`
 	DBInstallRoles  bool   `env:"DB_INSTALL_ROLES" default:"false" help:"let migrations create missing roles (always on for the embedded Postgres)"`
 	DBAnonRole      string `env:"DB_ANON_ROLE" default:"anon" help:"Postgres role of anonymous requests"`
 	DBAuthRole      string `env:"DB_AUTHENTICATED_ROLE" default:"authenticated" help:"Postgres role of signed-in users"`

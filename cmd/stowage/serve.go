@@ -60,7 +60,9 @@ func database(ctx context.Context, cfg *Config, log *slog.Logger) (d *db.DB, sto
 	d, err = db.Open(ctx, url, db.Options{MaxConns: int32(cfg.DBMaxConns),
 		ConnectTimeout:   time.Duration(cfg.DBConnTimeout) * time.Millisecond,
 		StatementTimeout: time.Duration(cfg.DBStmtTimeout) * time.Millisecond,
-		ApplicationName:  "Stowage " + version})
+		ApplicationName:  "Stowage " + version,
+		MinConns:         int32(cfg.DBMinConns),
+		MaxConnIdleTime:  time.Duration(cfg.DBIdleTimeout) * time.Millisecond})
 	if err != nil {
 		stop()
 		return nil, func() {}, err

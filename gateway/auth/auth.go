@@ -5,6 +5,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,8 @@ type Verifier struct {
 	ring  atomic.Pointer[keyring]
 	roles Roles
 	now   func() time.Time
+	// verified caches tokens already verified, until their exp (cache.go).
+	verified principalCache
 }
 
 // keyring is one immutable key set and the algorithms it admits.
@@ -76,6 +79,8 @@ type keyring struct {
 	keys    []jwk
 	urlKey  *jwk
 	methods []string
+	// doc fingerprints the JWKS document SetExtraJWKS built the ring from.
+	doc [sha256.Size]byte
 }
 
 func (v *Verifier) keys() *keyring { return v.ring.Load() }
@@ -144,12 +149,20 @@ func (v *Verifier) SetExtraJWKS(doc []byte) (skipped int, err error) {
 		}
 	}
 	r.methods = allowedMethods(v.algorithm, r.keys)
-	v.ring.Store(&r)
+	r.doc = sha256.Sum256(doc)
+	if old := v.ring.Swap(&r); old == nil || old.doc != r.doc {
+		v.verified.reset()
+	}
 	return skipped, nil
 }
 
 // Verify checks token and returns the principal it names.
+// A token verified before is answered from a cache until its exp (see principalCache).
 func (v *Verifier) Verify(token string) (Principal, error) {
+	now := v.now()
+	if p, ok := v.verified.get(token, now); ok {
+		return p, nil
+	}
 	claims, err := v.Claims(token)
 	if err != nil {
 		return Principal{}, err
@@ -165,6 +178,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if s, ok := claims["sub"].(string); ok {
 		p.Sub = s
 	}
+	v.verified.put(token, p, claims, now)
 	return p, nil
 }
 

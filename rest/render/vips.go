@@ -19,25 +19,35 @@ var vipsStart sync.Once
 // vipsEncoder renders with libvips, in process. libvips' own operation cache is off (the
 // variant cache sits above it) and each transformation runs on one libvips thread: the
 // renderer's concurrency limit is then the CPU bound.
-type vipsEncoder struct{}
+type vipsEncoder struct{ log *slog.Logger }
 
+// newVipsEncoder does not start libvips: the first use does (start), so a server that
+// never renders does not pay libvips' threads, caches and type system in idle memory.
 func newVipsEncoder(log *slog.Logger) (encoder, error) {
+	return vipsEncoder{log: log}, nil
+}
+
+// start initialises libvips once per process, on first use.
+func (v vipsEncoder) start() {
 	vipsStart.Do(func() {
 		vips.LoggingSettings(func(domain string, level vips.LogLevel, msg string) {
 			if level <= vips.LogLevelWarning {
-				log.Debug("libvips", "domain", domain, "msg", msg)
+				v.log.Debug("libvips", "domain", domain, "msg", msg)
 			}
 		}, vips.LogLevelWarning)
 		vips.Startup(&vips.Config{ConcurrencyLevel: 1, MaxCacheFiles: 0, MaxCacheMem: 0, MaxCacheSize: 0})
 	})
-	return vipsEncoder{}, nil
 }
 
-func (vipsEncoder) canAVIF() bool { return vips.IsTypeSupported(vips.ImageTypeAVIF) }
+func (v vipsEncoder) canAVIF() bool {
+	v.start()
+	return vips.IsTypeSupported(vips.ImageTypeAVIF)
+}
 
 // dimensions reads the oriented size from the decoder's header for formats probe cannot
 // measure; libvips loaders read headers lazily, so no pixels are decoded here.
-func (vipsEncoder) dimensions(src []byte) (int, int, error) {
+func (v vipsEncoder) dimensions(src []byte) (int, int, error) {
+	v.start()
 	img, err := vips.LoadImageFromBuffer(src, nil)
 	if err != nil {
 		return 0, 0, err
@@ -56,6 +66,7 @@ func (vipsEncoder) dimensions(src []byte) (int, int, error) {
 func (v vipsEncoder) render(src []byte, p plan, out outFormat, quality int) ([]byte, error) {
 	// thumbnail picks the loader, shrinks on load (JPEG, WebP, SVG) and applies the EXIF
 	// orientation; only the first page of multi-page inputs is used.
+	v.start()
 	img, err := vips.LoadThumbnailFromBuffer(src, p.W, p.H, vips.InterestingNone, vips.SizeForce, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errDecode, err)

@@ -1,0 +1,181 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The write path's statements go in as few round trips as their data dependencies allow
+// (docs/engine.md, "Postgres round trips per operation"):
+//
+//   - Reserve: a write's intent and preflight, begin to commit, in one pipeline.
+//   - InObjectTx: the commit transaction's begin, settings, per-key advisory lock and
+//     row lock in one pipeline; the engine decides on the row it read; what it queues with
+//     QueueCommitObject/QueueAddIntent/QueueAtCommit goes with COMMIT in a second one.
+//   - ForgetIntents: one autocommit statement.
+
+// pipeline runs queue's statements between begin and commit, as scope s, in one round trip
+// on a connection of its own. A failed statement skips the rest (the server discards the
+// pipeline up to its end), so the transaction is then rolled back before the connection
+// goes back to the pool.
+func (d *DB) pipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return Classify(err)
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
+	queue(b)
+	b.Queue(`commit`).Exec(commitTag)
+	err = conn.SendBatch(ctx, b).Close()
+	if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.Exec(rctx, `rollback`)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("pipeline as %q: %w", s.Role, Classify(err))
+	}
+	return nil
+}
+
+// commitTag fails a COMMIT that the server turned into a ROLLBACK (the transaction had
+// failed): nothing was committed.
+func commitTag(ct pgconn.CommandTag) error {
+	if ct.String() == "ROLLBACK" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// ReadBucket reads one bucket as s in one round trip.
+func (d *DB) ReadBucket(ctx context.Context, s Scope, id string) (Bucket, error) {
+	var out Bucket
+	var scanErr error
+	err := d.pipeline(ctx, s, func(b *pgx.Batch) {
+		b.Queue(`select `+bucketColumns+` from storage.buckets where id = $1`, id).QueryRow(func(row pgx.Row) error {
+			out, scanErr = scanBucket(row)
+			return nil
+		})
+	})
+	if err != nil {
+		return Bucket{}, err
+	}
+	return out, scanErr
+}
+
+// Reservation is what a single-request upload records before its bytes: the write
+// intent of Key and the caller's preflight.
+type Reservation struct {
+	Service Scope // the transaction's scope (the intent is the service's)
+	Caller  Scope // the preflight's
+	// Probe is the row the preflight inserts (or upserts) as Caller and undoes.
+	Probe  Object
+	Upsert bool
+	// CallerBypassesRLS: Caller's role is a superuser or BYPASSRLS, so no policy can refuse
+	// it. The probe is then left out: with Upsert nothing could refuse the write, and
+	// without it the intent is recorded only while no row holds the name (ErrUniqueViolated
+	// otherwise): no savepoint, no insert to undo.
+	CallerBypassesRLS bool
+	Key               string
+	Expires           time.Time
+}
+
+// Reserve records r's write intent and runs its preflight in one round trip: begin, the
+// service's settings, the intent, the caller's settings, the insert inside a savepoint
+// that is rolled back, commit. A refused preflight fails the transaction, so its intent
+// never exists.
+func (d *DB) Reserve(ctx context.Context, r Reservation) error {
+	if r.CallerBypassesRLS && !r.Upsert {
+		var inserted bool
+		err := d.pipeline(ctx, r.Service, func(b *pgx.Batch) {
+			b.Queue(`insert into stowage.blob_intents (key, kind, expires_at) select $1, $2, $3
+				where not exists (select from storage.objects where bucket_id = $4 and name = $5)
+				on conflict (key) do update set kind = excluded.kind, expires_at = excluded.expires_at`,
+				r.Key, IntentWrite, r.Expires, r.Probe.BucketID, r.Probe.Name).Exec(func(ct pgconn.CommandTag) error {
+				inserted = ct.RowsAffected() == 1
+				return nil
+			})
+		})
+		if err == nil && !inserted {
+			err = ErrUniqueViolated
+		}
+		return err
+	}
+	return d.pipeline(ctx, r.Service, func(b *pgx.Batch) {
+		b.Queue(addIntentSQL, r.Key, IntentWrite, r.Expires)
+		if r.CallerBypassesRLS {
+			return
+		}
+		insert := insertObjectSQL
+		if r.Upsert {
+			insert = upsertObjectSQL
+		}
+		b.Queue(setScope, anyArgs(d.scopeValues(r.Caller))...)
+		b.Queue(`savepoint reserve_write`)
+		b.Queue(insert, objectArgs(r.Probe)...)
+		b.Queue(`rollback to savepoint reserve_write`)
+	})
+}
+
+// BypassesRLS reports whether role is a superuser or has BYPASSRLS: row level security
+// never refuses it. A role the database lacks does not.
+func (d *DB) BypassesRLS(ctx context.Context, role string) (bool, error) {
+	var bypass bool
+	err := d.pool.QueryRow(ctx, `select coalesce((select rolsuper or rolbypassrls from pg_roles where rolname = $1), false)`, role).Scan(&bypass)
+	return bypass, Classify(err)
+}
+
+// ForgetIntents removes the intents of keys in one autocommit statement: the work they
+// guarded is done.
+func (d *DB) ForgetIntents(ctx context.Context, keys ...string) error {
+	_, err := d.pool.Exec(ctx, `delete from stowage.blob_intents where key = any($1)`, keys)
+	return Classify(err)
+}
+
+// InObjectTx is InTx for a commit on bucket/name: its first round trip takes the per-key
+// advisory lock (LockKey) and reads and row-locks the object, and fn gets that row (err
+// ErrNotFound when there is none; the lock is held anyway). Statements fn queues with
+// QueueCommitObject, QueueAddIntent and QueueAtCommit go with COMMIT, in one more round
+// trip; any statement fn runs directly costs one of its own and fits as well.
+func (d *DB) InObjectTx(ctx context.Context, s Scope, bucket, name string, fn func(tx Tx, cur Object, err error) error) error {
+	var cur Object
+	var scanErr error
+	first := func(b *pgx.Batch) {
+		queueLock(b, bucket, name)
+		b.Queue(`select `+objectColumns+` from storage.objects where bucket_id = $1 and name = $2 for update`, bucket, name).
+			QueryRow(func(row pgx.Row) error {
+				cur, scanErr = scanObject(row)
+				return nil
+			})
+	}
+	return d.inTxWith(ctx, s, pgx.TxOptions{}, first, func(tx Tx) error { return fn(tx, cur, scanErr) })
+}
+
+// QueueAtCommit queues a statement to be sent with COMMIT (in the same pipeline); its
+// failure fails the commit.
+func (t Tx) QueueAtCommit(sql string, args ...any) {
+	t.atCommit.Queue(sql, args...)
+}
+
+// QueueCommitObject is CommitObject sent with COMMIT: *out is the stored row once the
+// transaction has committed, *scanErr the failure to read it back (the commit stands: the
+// callback must not fail a pipeline whose COMMIT the server runs anyway).
+func (t Tx) QueueCommitObject(o Object, out *Object, scanErr *error, intentKeys ...string) {
+	t.atCommit.Queue(upsertObjectSQL, objectArgs(o)...).QueryRow(func(row pgx.Row) error {
+		*out, *scanErr = scanObject(row)
+		return nil
+	})
+	t.atCommit.Queue(`delete from stowage.blob_intents where key = any($1)`, intentKeys)
+}
+
+// QueueAddIntent is AddIntent sent with COMMIT.
+func (t Tx) QueueAddIntent(key, kind string, expires time.Time) {
+	t.atCommit.Queue(addIntentSQL, key, kind, expires)
+}

@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/db/pgtest"
+	"github.com/stowage/stowage/gateway/backend/filebackend"
+)
+
+// rtConn counts round trips on a database socket: a read that follows a write is one
+// exchange with the server (a pipeline of many statements is still one).
+type rtConn struct {
+	net.Conn
+	c *rtCounter
+}
+
+type rtCounter struct {
+	mu     sync.Mutex
+	n      int
+	wrote  bool
+	active bool
+}
+
+func (c *rtConn) Write(p []byte) (int, error) {
+	c.c.mu.Lock()
+	c.c.wrote = true
+	c.c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *rtConn) Read(p []byte) (int, error) {
+	c.c.mu.Lock()
+	if c.c.wrote {
+		c.c.wrote = false
+		if c.c.active {
+			c.c.n++
+		}
+	}
+	c.c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+// count runs fn and returns the round trips it made.
+func (c *rtCounter) count(fn func()) int {
+	c.mu.Lock()
+	c.n, c.active = 0, true
+	c.mu.Unlock()
+	fn()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.active = false
+	return c.n
+}
+
+// TestWriteRoundTrips pins the Postgres round trips of the hot paths (docs/engine.md, "Postgres
+// round trips per operation"): a change that adds one shows here. One pooled connection,
+// warmed up, so that prepared statements and pool pings do not count.
+func TestWriteRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	counter := &rtCounter{}
+	var dialer net.Dialer
+	d, err := db.Open(ctx, pgtest.URL(t), db.Options{MaxConns: 1,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &rtConn{Conn: c, c: counter}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	store, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(d, store, Options{Roles: testRoles, MaxObjectSize: 1 << 30, WriteTimeout: time.Minute})
+	if _, err := e.CreateBucket(ctx, service(), CreateBucket{ID: "rt", FileSizeLimit: NoLimit}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pool().Exec(ctx, `create policy rt_all on storage.objects for all to authenticated
+		using (bucket_id = 'rt') with check (bucket_id = 'rt')`); err != nil {
+		t.Fatal(err)
+	}
+	put := func(c Caller, key string) {
+		t.Helper()
+		if _, err := e.PutObject(ctx, c, PutObject{Bucket: "rt", Key: key, Size: 3, Body: bytes.NewReader([]byte("abc")), Upsert: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(c Caller, key string) {
+		t.Helper()
+		r, err := e.GetObject(ctx, c, GetObject{Bucket: "rt", Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+	}
+	usr := user("00000000-0000-0000-0000-000000000001")
+	// Warm up: every statement of the paths below prepared once on the one connection.
+	for _, c := range []Caller{service(), usr} {
+		put(c, "warm")
+		put(c, "warm")
+		get(c, "warm")
+	}
+	cases := []struct {
+		name string
+		fn   func()
+		want int
+	}{
+		{"put new key, service role", func() { put(service(), "new-service") }, 3},
+		{"put overwrite, service role", func() { put(service(), "new-service") }, 4},
+		{"get, service role", func() { get(service(), "new-service") }, 1},
+		{"put new key, user", func() { put(usr, "new-user") }, 3},
+		{"put overwrite, user", func() { put(usr, "new-user") }, 4},
+		{"get, user", func() { get(usr, "new-user") }, 1},
+	}
+	for _, tc := range cases {
+		got := counter.count(tc.fn)
+		t.Logf("%s: %d round trips", tc.name, got)
+		if got > tc.want {
+			t.Errorf("%s: %d round trips, want at most %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package sigv4
+
+import (
+	"crypto/subtle"
+	"sync"
+)
+
+// keyCacheMax bounds the derived keys a Verifier keeps; a full cache is emptied. A key is
+// per access key, day, region and service, so a busy server needs a handful.
+const keyCacheMax = 1024
+
+// keyCache remembers derived signing keys: the four chained HMACs of DeriveSigningKey are
+// most of a small request's signature check, and the key only changes with the day, the
+// region, the service or the secret.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[keyCacheKey]keyCacheEntry
+}
+
+type keyCacheKey struct {
+	accessKeyID string
+	scope       Scope
+}
+
+type keyCacheEntry struct {
+	secret string // the key is reused only while Lookup returns the same secret
+	key    SigningKey
+}
+
+// signingKey returns DeriveSigningKey(secret, scope), from the cache when secret is the
+// one the key was derived from.
+func (c *keyCache) signingKey(accessKeyID, secret string, scope Scope) SigningKey {
+	k := keyCacheKey{accessKeyID: accessKeyID, scope: scope}
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && subtle.ConstantTimeCompare([]byte(e.secret), []byte(secret)) == 1 {
+		return e.key
+	}
+	key := DeriveSigningKey(secret, scope)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= keyCacheMax {
+		c.m = make(map[keyCacheKey]keyCacheEntry)
+	}
+	c.m[k] = keyCacheEntry{secret: secret, key: key}
+	c.mu.Unlock()
+	return key
+}
