@@ -45,6 +45,10 @@ const (
 	CodeInsufficientStorage
 	// CodeBucketAlreadyOwnedByYou: S3's CreateBucket of a bucket the caller owns.
 	CodeBucketAlreadyOwnedByYou
+	// CodeNoSuchVersion: a versionId that names no version of the key (S3 NoSuchVersion).
+	CodeNoSuchVersion
+	// CodeMethodNotAllowed: a read of a delete marker by its version id (S3's 405).
+	CodeMethodNotAllowed
 	numCodes
 )
 
@@ -80,6 +84,8 @@ var codeNames = [...]string{
 	CodeGone:                    "Gone",
 	CodeInsufficientStorage:     "InsufficientStorage",
 	CodeBucketAlreadyOwnedByYou: "BucketAlreadyOwnedByYou",
+	CodeNoSuchVersion:           "NoSuchVersion",
+	CodeMethodNotAllowed:        "MethodNotAllowed",
 }
 
 func (c Code) String() string {
@@ -97,6 +103,10 @@ type Error struct {
 	Message string
 	// Err is the cause: logged, never shown to clients.
 	Err error
+	// DeleteMarker and VersionID describe the version an error is about (S3's
+	// x-amz-delete-marker and x-amz-version-id on a 404 or 405): see versioning.go.
+	DeleteMarker bool
+	VersionID    string
 }
 
 func (e *Error) Error() string {

@@ -31,6 +31,10 @@ type Object struct {
 	XRobotsTag string
 	// Extra holds the S3 headers, checksum and tags stored with the object.
 	Extra Extra
+	// VersionID is S3's version id in a versioned bucket ("" in a never-versioned one);
+	// DeleteMarker is set on the result of a delete that wrote or removed a delete marker.
+	VersionID    string
+	DeleteMarker bool
 }
 
 // systemMetadata is the reference's storage.objects.metadata document (camelCase keys).

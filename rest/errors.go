@@ -99,6 +99,8 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeInsufficientStorage: {HTTP: 507, StatusCode: "507", Err: "InsufficientStorage", Code: "InsufficientStorage", Message: "Insufficient storage"},
 	// Only S3's CreateBucket tells an owner apart; for REST it is the reference's duplicate.
 	gateway.CodeBucketAlreadyOwnedByYou: {HTTP: 400, StatusCode: "409", Err: "Duplicate", Code: "BucketAlreadyExists", Message: "The resource already exists"},
+	gateway.CodeNoSuchVersion:           {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchKey", Message: "Object not found"},
+	gateway.CodeMethodNotAllowed:        {HTTP: 400, StatusCode: "405", Err: "MethodNotAllowed", Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource"},
 }
 
 // toAPIError renders any error as the envelope; unknown errors are 500s.

@@ -46,6 +46,7 @@ const (
 	opGetBucketACL
 	opPutBucketACL
 	opPutObjectACL
+	opPutBucketVersioning
 	numOps
 )
 
@@ -64,6 +65,7 @@ var opNames = [...]string{
 	opListMultipartUploads: "ListMultipartUploads", opPostObject: "PostObject",
 	opGetBucketTagging: "GetBucketTagging", opPutBucketTagging: "PutBucketTagging", opDeleteBucketTagging: "DeleteBucketTagging",
 	opGetBucketACL: "GetBucketAcl", opPutBucketACL: "PutBucketAcl", opPutObjectACL: "PutObjectAcl",
+	opPutBucketVersioning: "PutBucketVersioning",
 }
 
 func (o op) String() string {
@@ -147,6 +149,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opPutBucketTagging
 		case q.Has("acl"):
 			return opPutBucketACL
+		case q.Has("versioning"):
+			return opPutBucketVersioning
 		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		}

@@ -298,6 +298,7 @@ func (h *Handler) operations() map[op]func(*fiber.Ctx, *request) error {
 		opHeadBucket:              h.headBucket,
 		opGetBucketLocation:       h.getBucketLocation,
 		opGetBucketVersioning:     h.getBucketVersioning,
+		opPutBucketVersioning:     h.putBucketVersioning,
 		opGetBucketProbe:          h.getBucketProbe,
 		opListObjects:             h.listObjectsV1,
 		opListObjectsV2:           h.listObjectsV2,
