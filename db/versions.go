@@ -93,12 +93,18 @@ func (t Tx) CurrentVersionID(ctx context.Context, bucket, name, blobVersion stri
 	return NullVersion, Classify(err)
 }
 
-// VersionState is VersioningStatus and CurrentVersionID in one statement.
-func (t Tx) VersionState(ctx context.Context, bucket, name, blobVersion string) (status, versionID string, err error) {
+// VersionState is VersioningStatus, CurrentVersionID and the bucket's lifecycle rules
+// (nil without) in one statement.
+func (t Tx) VersionState(ctx context.Context, bucket, name, blobVersion string) (status, versionID string, lifecycle json.RawMessage, err error) {
+	var raw []byte
 	err = t.tx.QueryRow(ctx, `select coalesce((select status from stowage.bucket_versioning where bucket_id = $1), ''),
-		case when exists(select 1 from stowage.current_versions where bucket_id = $1 and name = $2 and version = $3) then $3 else 'null' end`,
-		bucket, name, blobVersion).Scan(&status, &versionID)
-	return status, versionID, Classify(err)
+		case when exists(select 1 from stowage.current_versions where bucket_id = $1 and name = $2 and version = $3) then $3 else 'null' end,
+		(select rules from stowage.bucket_lifecycle where bucket_id = $1)`,
+		bucket, name, blobVersion).Scan(&status, &versionID, &raw)
+	if raw != nil {
+		lifecycle = raw
+	}
+	return status, versionID, lifecycle, Classify(err)
 }
 
 // SetCurrentVersion records that the current row of bucket/name (blob version) has its

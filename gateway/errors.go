@@ -49,6 +49,8 @@ const (
 	CodeNoSuchVersion
 	// CodeMethodNotAllowed: a read of a delete marker by its version id (S3's 405).
 	CodeMethodNotAllowed
+	// CodeNoSuchLifecycle: a bucket without lifecycle rules (S3 NoSuchLifecycleConfiguration).
+	CodeNoSuchLifecycle
 	numCodes
 )
 
@@ -86,6 +88,7 @@ var codeNames = [...]string{
 	CodeBucketAlreadyOwnedByYou: "BucketAlreadyOwnedByYou",
 	CodeNoSuchVersion:           "NoSuchVersion",
 	CodeMethodNotAllowed:        "MethodNotAllowed",
+	CodeNoSuchLifecycle:         "NoSuchLifecycle",
 }
 
 func (c Code) String() string {

@@ -35,6 +35,9 @@ type Object struct {
 	// DeleteMarker is set on the result of a delete that wrote or removed a delete marker.
 	VersionID    string
 	DeleteMarker bool
+	// Expiration is when a lifecycle rule expires the object (S3's x-amz-expiration), nil
+	// when none applies or it was not looked up.
+	Expiration *Expiration
 }
 
 // systemMetadata is the reference's storage.objects.metadata document (camelCase keys).

@@ -385,6 +385,7 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 	}
 	obj := objectFromRow(out)
 	obj.VersionID = vw.versionID
+	obj.Expiration = e.objectExpiration(vw.lifecycle, obj)
 	return obj, nil
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/google/uuid"
@@ -67,9 +68,10 @@ func (e *Engine) SetBucketVersioning(ctx context.Context, c Caller, bucket, stat
 
 // versionedWrite is what a commit in a versioned bucket did besides swapping the row.
 type versionedWrite struct {
-	versionID string   // the new current's version id; "" in a never-versioned bucket
-	keepOld   bool     // the superseded row became a non-current version: keep its bytes
-	unlinked  []string // blob keys the write unlinked (with delete intents recorded)
+	versionID string          // the new current's version id; "" in a never-versioned bucket
+	keepOld   bool            // the superseded row became a non-current version: keep its bytes
+	unlinked  []string        // blob keys the write unlinked (with delete intents recorded)
+	lifecycle json.RawMessage // the bucket's lifecycle rules, for x-amz-expiration
 }
 
 // versionWrite runs in a commit transaction (service role, after the per-key locks) once
@@ -78,11 +80,11 @@ type versionedWrite struct {
 // write is the "null" version and replaces an earlier "null" version. In a never-versioned
 // bucket it costs one statement and changes nothing.
 func (e *Engine) versionWrite(ctx context.Context, tx db.Tx, old db.Object, found bool, row db.Object) (versionedWrite, error) {
-	status, oldID, err := tx.VersionState(ctx, row.BucketID, row.Name, old.Version)
+	status, oldID, lifecycle, err := tx.VersionState(ctx, row.BucketID, row.Name, old.Version)
+	w := versionedWrite{lifecycle: lifecycle}
 	if err != nil || status == "" {
-		return versionedWrite{}, err
+		return w, err
 	}
-	var w versionedWrite
 	if status == VersioningEnabled {
 		w.versionID = row.Version
 		err = tx.SetCurrentVersion(ctx, row.BucketID, row.Name, row.Version)
@@ -330,10 +332,11 @@ func (e *Engine) statVersion(ctx context.Context, c Caller, bucket, key, version
 // GET and HEAD) when its bucket is versioned.
 func (e *Engine) currentVersionID(ctx context.Context, c Caller, obj *Object) error {
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
-		status, id, err := tx.VersionState(ctx, obj.Bucket, obj.Key, obj.Version)
+		status, id, lifecycle, err := tx.VersionState(ctx, obj.Bucket, obj.Key, obj.Version)
 		if status != "" {
 			obj.VersionID = id
 		}
+		obj.Expiration = e.objectExpiration(lifecycle, *obj)
 		return err
 	})
 	return dbErr(err, CodeNoSuchKey, obj.Bucket, obj.Key)

@@ -101,6 +101,7 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeBucketAlreadyOwnedByYou: {HTTP: 400, StatusCode: "409", Err: "Duplicate", Code: "BucketAlreadyExists", Message: "The resource already exists"},
 	gateway.CodeNoSuchVersion:           {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchKey", Message: "Object not found"},
 	gateway.CodeMethodNotAllowed:        {HTTP: 400, StatusCode: "405", Err: "MethodNotAllowed", Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource"},
+	gateway.CodeNoSuchLifecycle:         {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchLifecycleConfiguration", Message: "The lifecycle configuration does not exist"},
 }
 
 // toAPIError renders any error as the envelope; unknown errors are 500s.

@@ -47,6 +47,9 @@ const (
 	opPutBucketACL
 	opPutObjectACL
 	opPutBucketVersioning
+	opGetBucketLifecycle
+	opPutBucketLifecycle
+	opDeleteBucketLifecycle
 	numOps
 )
 
@@ -65,7 +68,8 @@ var opNames = [...]string{
 	opListMultipartUploads: "ListMultipartUploads", opPostObject: "PostObject",
 	opGetBucketTagging: "GetBucketTagging", opPutBucketTagging: "PutBucketTagging", opDeleteBucketTagging: "DeleteBucketTagging",
 	opGetBucketACL: "GetBucketAcl", opPutBucketACL: "PutBucketAcl", opPutObjectACL: "PutObjectAcl",
-	opPutBucketVersioning: "PutBucketVersioning",
+	opPutBucketVersioning: "PutBucketVersioning", opGetBucketLifecycle: "GetBucketLifecycleConfiguration",
+	opPutBucketLifecycle: "PutBucketLifecycleConfiguration", opDeleteBucketLifecycle: "DeleteBucketLifecycle",
 }
 
 func (o op) String() string {
@@ -129,6 +133,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opListObjectVersions
 		case q.Has("tagging"):
 			return opGetBucketTagging
+		case q.Has("lifecycle"):
+			return opGetBucketLifecycle
 		case q.Has("acl"):
 			return opGetBucketACL
 		case hasAny(q, bucketProbes):
@@ -151,6 +157,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opPutBucketACL
 		case q.Has("versioning"):
 			return opPutBucketVersioning
+		case q.Has("lifecycle"):
+			return opPutBucketLifecycle
 		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		}
@@ -158,6 +166,9 @@ func classifyBucket(method string, q url.Values, h header) op {
 	case "DELETE":
 		if q.Has("tagging") {
 			return opDeleteBucketTagging
+		}
+		if q.Has("lifecycle") {
+			return opDeleteBucketLifecycle
 		}
 		if hasAny(q, unsupportedSubresources) {
 			return opNotImplemented

@@ -74,6 +74,7 @@ var errorTable = map[gateway.Code]s3Error{
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it."},
 	gateway.CodeNoSuchVersion:           {404, "NoSuchVersion", "The specified version does not exist."},
 	gateway.CodeMethodNotAllowed:        {405, "MethodNotAllowed", "The specified method is not allowed against this resource."},
+	gateway.CodeNoSuchLifecycle:         {404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"},
 }
 
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).

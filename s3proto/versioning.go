@@ -1,7 +1,8 @@
 package s3proto
 
 import (
-	"encoding/xml"
+	"net/http"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -44,10 +45,14 @@ func (h *Handler) putBucketVersioning(c *fiber.Ctx, req *request) error {
 	return empty200(c)
 }
 
-// setVersionID sends x-amz-version-id for an object of a versioned bucket.
+// setVersionID sends x-amz-version-id for an object of a versioned bucket, and
+// x-amz-expiration when a lifecycle rule will expire it.
 func setVersionID(c *fiber.Ctx, o gateway.Object) {
 	if o.VersionID != "" {
 		c.Set("x-amz-version-id", o.VersionID)
+	}
+	if x := o.Expiration; x != nil {
+		c.Set("x-amz-expiration", `expiry-date="`+x.Date.UTC().Format(http.TimeFormat)+`", rule-id="`+strings.ReplaceAll(x.RuleID, `"`, `\"`)+`"`)
 	}
 }
 
@@ -77,10 +82,10 @@ func (h *Handler) listObjectVersions(c *fiber.Ctx, req *request) error {
 	}
 	out.IsTruncated, out.CommonPrefixes = res.IsTruncated, p.prefixes(res.CommonPrefixes)
 	for _, o := range res.Versions {
-		v := objectVersion{XMLName: xml.Name{Local: "Version"}, Key: p.enc(o.Key), VersionID: o.VersionID, IsLatest: o.IsLatest,
+		v := objectVersion{Kind: "Version", Key: p.enc(o.Key), VersionID: o.VersionID, IsLatest: o.IsLatest,
 			LastModified: isoTime(o.LastModified), Owner: &owner{ID: o.OwnerID}}
 		if o.DeleteMarker {
-			v.XMLName.Local = "DeleteMarker"
+			v.Kind = "DeleteMarker"
 		} else {
 			size := o.Size
 			v.ETag, v.Size, v.StorageClass = o.ETag, &size, "STANDARD"

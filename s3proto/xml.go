@@ -112,10 +112,10 @@ type listBucketResultV1 struct {
 	CommonPrefixes []commonPrefix `xml:"CommonPrefixes"`
 }
 
-// objectVersion is a <Version> or, XMLName DeleteMarker, a <DeleteMarker> of a version
+// objectVersion is a <Version> or, Kind "DeleteMarker", a <DeleteMarker> of a version
 // listing: one slice keeps S3's order (by key, newest first) across both kinds.
 type objectVersion struct {
-	XMLName      xml.Name
+	Kind         string `xml:"-"`
 	Key          string `xml:"Key"`
 	VersionID    string `xml:"VersionId"`
 	IsLatest     bool   `xml:"IsLatest"`
@@ -124,6 +124,13 @@ type objectVersion struct {
 	Size         *int64 `xml:"Size"`
 	StorageClass string `xml:"StorageClass,omitempty"`
 	Owner        *owner `xml:"Owner,omitempty"`
+}
+
+// MarshalXML names the element by Kind (an XMLName field would repeat the namespace).
+func (v objectVersion) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type plain objectVersion
+	start.Name = xml.Name{Local: v.Kind}
+	return e.EncodeElement(plain(v), start)
 }
 
 type listVersionsResult struct {

@@ -210,7 +210,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
 	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
 		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
-		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log})
+		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log,
+		LifecycleDay: time.Duration(cfg.LifecycleDay) * time.Second})
 	restHandler := rest.New(engine, rest.Options{Verifier: verifier, Roles: roles, StandardLimit: standard,
 		JSONLimit: int64(cfg.RequestBodyJSON), SignedUploadExpiry: time.Duration(cfg.SignedUploadTTL) * time.Second,
 		SMaxAge: cfg.SMaxAge, SignTransform: signTransform(cfg), Logger: log})

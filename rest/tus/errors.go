@@ -52,6 +52,9 @@ var errorTable = map[gateway.Code]protoError{
 	gateway.CodeGone:                    {410, "The file for this url no longer exists"},
 	gateway.CodeInsufficientStorage:     {507, "Insufficient storage"},
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "The resource already exists"},
+	gateway.CodeNoSuchVersion:           {404, "Object not found"},
+	gateway.CodeMethodNotAllowed:        {405, "The specified method is not allowed against this resource"},
+	gateway.CodeNoSuchLifecycle:         {404, "The lifecycle configuration does not exist"},
 }
 
 // toProto renders any error as a status and message; unknown errors are 500s whose cause

@@ -52,3 +52,21 @@ begin
     current_setting('storage.service_role'), current_user);
 end
 $$;
+
+-- bucket_lifecycle: a bucket's lifecycle rules (S3 PutBucketLifecycleConfiguration) as
+-- the engine's JSON. lease_until/lease_owner: the gateway sweeping this bucket right now
+-- holds a lease (one node works a bucket at a time); an expired lease (a crashed node) is
+-- taken over by the next sweep.
+create table if not exists stowage.bucket_lifecycle (
+  bucket_id text primary key references storage.buckets (id) on delete cascade,
+  rules jsonb not null,
+  updated_at timestamptz not null default now(),
+  lease_owner text,
+  lease_until timestamptz
+);
+
+do $$
+begin
+  execute format('grant all on stowage.bucket_lifecycle to %I, %I', current_setting('storage.service_role'), current_user);
+end
+$$;
