@@ -331,15 +331,15 @@ func (e *Engine) statVersion(ctx context.Context, c Caller, bucket, key, version
 // currentVersionID adds the version id of the current row obj (S3's x-amz-version-id on
 // GET and HEAD) when its bucket is versioned.
 func (e *Engine) currentVersionID(ctx context.Context, c Caller, obj *Object) error {
-	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
-		status, id, lifecycle, err := tx.VersionState(ctx, obj.Bucket, obj.Key, obj.Version)
-		if status != "" {
-			obj.VersionID = id
-		}
-		obj.Expiration = e.objectExpiration(lifecycle, *obj)
-		return err
-	})
-	return dbErr(err, CodeNoSuchKey, obj.Bucket, obj.Key)
+	status, id, lifecycle, err := e.db.ReadVersionState(ctx, e.service(c), obj.Bucket, obj.Key, obj.Version)
+	if err != nil {
+		return dbErr(err, CodeNoSuchKey, obj.Bucket, obj.Key)
+	}
+	if status != "" {
+		obj.VersionID = id
+	}
+	obj.Expiration = e.objectExpiration(lifecycle, *obj)
+	return nil
 }
 
 // deleteMarkerError turns NoSuchKey for a key whose latest version is a delete marker
