@@ -213,7 +213,7 @@ func (e *Engine) objectExpiration(raw json.RawMessage, obj Object) *Expiration {
 // one node keeps a bucket (renewed per bucket; a crashed node's lease runs out).
 const (
 	lifecycleBatch = 100
-	lifecycleLease = 5 * time.Minute
+	lifecycleLease = time.Minute
 )
 
 // SweepLifecycle applies every bucket's lifecycle rules once. A node leases one bucket at
