@@ -60,7 +60,9 @@ func (t Tx) DueIntents(ctx context.Context, now time.Time, limit int) ([]Intent,
 // VersionReferenced reports whether a row of bucket/name points at version.
 func (t Tx) VersionReferenced(ctx context.Context, bucket, name, version string) (bool, error) {
 	var ok bool
-	err := t.tx.QueryRow(ctx, `select exists(select 1 from storage.objects where bucket_id = $1 and name = $2 and version = $3)`,
+	// A non-current version (stowage.object_versions) keeps its bytes too.
+	err := t.tx.QueryRow(ctx, `select exists(select 1 from storage.objects where bucket_id = $1 and name = $2 and version = $3)
+		or exists(select 1 from stowage.object_versions where bucket_id = $1 and name = $2 and blob_version = $3)`,
 		bucket, name, version).Scan(&ok)
 	return ok, Classify(err)
 }

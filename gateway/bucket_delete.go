@@ -49,6 +49,10 @@ func (e *Engine) DeleteBucket(ctx context.Context, c Caller, id string, opts Del
 				return err
 			}
 			has, err := tx.BucketHasObjects(ctx, id)
+			if err == nil && !has {
+				// Non-current versions and delete markers count too, as in S3.
+				has, err = tx.BucketHasVersions(ctx, id)
+			}
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/stowage/stowage/db"
@@ -36,6 +37,9 @@ type Options struct {
 	// SweepUploads aborts it; 0 means DefaultUploadExpiry. Resumable uploads follow their
 	// own expiry (TusCreate.Expiry) instead.
 	UploadExpiry time.Duration
+	// LifecycleDay is how long "a day" of a lifecycle rule lasts; 0 means 24 hours. Tests
+	// shrink it (STOWAGE_LIFECYCLE_DAY_SECONDS) so that expiry runs in seconds.
+	LifecycleDay time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
 
@@ -64,6 +68,8 @@ type Engine struct {
 
 	// creds caches admin-created S3 credential lookups (credentials.go).
 	creds credCache
+	// lifecycleAt is when this node last ran the lifecycle sweep (unix nanoseconds).
+	lifecycleAt atomic.Int64
 }
 
 type hooks struct {
@@ -73,6 +79,8 @@ type hooks struct {
 	// and before the DELETE; afterDelete between the DELETE and the check for refused names.
 	beforeDelete func() error
 	afterDelete  func() error
+	// beforeExpire runs in the lifecycle sweep between reading an expired row and expiring it.
+	beforeExpire func(key string)
 	beforeCommit func() // racing writers meet here in tests
 	// beforePartCommit runs between an UploadPart's bytes and its row.
 	beforePartCommit func()

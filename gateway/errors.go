@@ -52,6 +52,12 @@ const (
 	// CodeResourceReferenced: a bucket delete refused because unfinished S3 multipart
 	// uploads still reference the bucket (the dialect did not ask to abort them).
 	CodeResourceReferenced
+	// CodeNoSuchVersion: a versionId that names no version of the key (S3 NoSuchVersion).
+	CodeNoSuchVersion
+	// CodeMethodNotAllowed: a read of a delete marker by its version id (S3's 405).
+	CodeMethodNotAllowed
+	// CodeNoSuchLifecycle: a bucket without lifecycle rules (S3 NoSuchLifecycleConfiguration).
+	CodeNoSuchLifecycle
 	numCodes
 )
 
@@ -89,6 +95,9 @@ var codeNames = [...]string{
 	CodeBucketAlreadyOwnedByYou: "BucketAlreadyOwnedByYou",
 	CodeDatabaseTimeout:         "DatabaseTimeout",
 	CodeResourceReferenced:      "ResourceReferenced",
+	CodeNoSuchVersion:           "NoSuchVersion",
+	CodeMethodNotAllowed:        "MethodNotAllowed",
+	CodeNoSuchLifecycle:         "NoSuchLifecycle",
 }
 
 func (c Code) String() string {
@@ -106,6 +115,10 @@ type Error struct {
 	Message string
 	// Err is the cause: logged, never shown to clients.
 	Err error
+	// DeleteMarker and VersionID describe the version an error is about (S3's
+	// x-amz-delete-marker and x-amz-version-id on a 404 or 405): see versioning.go.
+	DeleteMarker bool
+	VersionID    string
 }
 
 func (e *Error) Error() string {

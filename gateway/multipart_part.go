@@ -212,6 +212,8 @@ type UploadPartCopy struct {
 	Bucket, Key, UploadID string
 	PartNumber            int
 	SrcBucket, SrcKey     string
+	// SrcVersionID copies from that version of the source (S3 ?versionId).
+	SrcVersionID string
 	// Range is x-amz-copy-source-range ("bytes=first-last", both bounds required), "" for
 	// the whole source.
 	Range string
@@ -220,7 +222,7 @@ type UploadPartCopy struct {
 // UploadPartCopy stores (a range of) an existing object as a part. RLS: SELECT on the
 // source, the upload's pre-flight on the target.
 func (e *Engine) UploadPartCopy(ctx context.Context, c Caller, in UploadPartCopy) (Part, error) {
-	src, err := e.HeadObject(ctx, c, in.SrcBucket, in.SrcKey, false)
+	src, err := e.HeadVersion(ctx, c, in.SrcBucket, in.SrcKey, in.SrcVersionID)
 	if err != nil {
 		return Part{}, err
 	}

@@ -31,6 +31,13 @@ type Object struct {
 	XRobotsTag string
 	// Extra holds the S3 headers, checksum and tags stored with the object.
 	Extra Extra
+	// VersionID is S3's version id in a versioned bucket ("" in a never-versioned one);
+	// DeleteMarker is set on the result of a delete that wrote or removed a delete marker.
+	VersionID    string
+	DeleteMarker bool
+	// Expiration is when a lifecycle rule expires the object (S3's x-amz-expiration), nil
+	// when none applies or it was not looked up.
+	Expiration *Expiration
 }
 
 // systemMetadata is the reference's storage.objects.metadata document (camelCase keys).

@@ -15,6 +15,8 @@ import (
 // CopyObject is the input of Engine.CopyObject and Engine.MoveObject.
 type CopyObject struct {
 	SrcBucket, SrcKey string
+	// SrcVersionID copies that version of the source (S3 x-amz-copy-source ?versionId).
+	SrcVersionID      string
 	DstBucket, DstKey string
 	Upsert            bool
 	// ReplaceMetadata replaces content type, cache control and user metadata with the
@@ -40,7 +42,7 @@ type CopyObject struct {
 // copySource reads the source row as the caller (RLS SELECT) and runs the destination
 // checks and preflight.
 func (e *Engine) copySource(ctx context.Context, c Caller, in *CopyObject) (Object, UploadTarget, error) {
-	src, err := e.HeadObject(ctx, c, in.SrcBucket, in.SrcKey, false)
+	src, err := e.HeadVersion(ctx, c, in.SrcBucket, in.SrcKey, in.SrcVersionID)
 	if err != nil {
 		return Object{}, UploadTarget{}, err
 	}
@@ -159,14 +161,23 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 			switch {
 			case err == nil && !in.Upsert:
 				return &Error{Code: CodeKeyAlreadyExists, Bucket: in.DstBucket, Key: in.DstKey}
-			case err == nil:
-				superseded = append(superseded, e.blobKey(old.BucketID, old.Name, old.Version))
-				_, err = stx.DeleteObjects(ctx, in.DstBucket, []string{in.DstKey})
-				return err
-			case !errors.Is(err, db.ErrNotFound):
+			case err != nil && !errors.Is(err, db.ErrNotFound):
 				return err
 			}
-			return nil
+			found := err == nil
+			// A versioned destination keeps the row the move replaces as a version.
+			vw, err := e.versionWrite(ctx, stx, old, found, db.Object{BucketID: in.DstBucket, Name: in.DstKey, Version: version})
+			if err != nil {
+				return err
+			}
+			superseded = append(superseded, vw.unlinked...)
+			if found {
+				if !vw.keepOld {
+					superseded = append(superseded, e.blobKey(old.BucketID, old.Name, old.Version))
+				}
+				_, err = stx.DeleteObjects(ctx, in.DstBucket, []string{in.DstKey})
+			}
+			return err
 		})
 		if err != nil {
 			return err
@@ -187,6 +198,15 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 			if err := stx.CopyObjectParts(ctx, superseded[0], dstKey); err != nil {
 				return err
 			}
+			// A versioned source keeps the moved-away row as a version under a delete marker.
+			keep, unlinked, err := e.versionMovedSource(ctx, stx, c, src)
+			if err != nil {
+				return err
+			}
+			if keep {
+				superseded = superseded[1:]
+			}
+			superseded = append(superseded, unlinked...)
 			for _, k := range superseded {
 				if err := stx.AddIntent(ctx, k, db.IntentDelete, e.now()); err != nil {
 					return err

@@ -59,7 +59,7 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 		return DeleteReport{}, nil
 	}
 	var rows []db.Object
-	var blobs, refused []string
+	var blobs, refused, markers []string
 	// With a report, the names left after the delete are read in the delete's snapshot:
 	// a statement of its own at READ COMMITTED would see a row another request created
 	// after the delete ran and call it refused, even for a role RLS never refuses.
@@ -68,7 +68,7 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 		inTx = e.db.InSnapshotTx
 	}
 	err := inTx(ctx, c.scope(), func(tx db.Tx) error {
-		rows, blobs, refused = nil, nil, nil // a serialization failure runs this again
+		rows, blobs, refused, markers = nil, nil, nil, nil // a serialization failure runs this again
 		if report && e.hooks.beforeDelete != nil {
 			if err := e.hooks.beforeDelete(); err != nil {
 				return err
@@ -89,7 +89,23 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 					return err
 				}
 			}
-			for _, r := range rows {
+			status, err := tx.VersioningStatus(ctx, bucket)
+			if err != nil {
+				return err
+			}
+			markers = make([]string, len(rows))
+			for i, r := range rows {
+				if status != "" {
+					// A versioned bucket keeps the row as a version under a delete marker.
+					vd, err := e.versionDelete(ctx, tx, c, status, r)
+					if err != nil {
+						return err
+					}
+					markers[i], blobs = vd.markerID, append(blobs, vd.unlinked...)
+					if vd.keepOld {
+						continue
+					}
+				}
 				if r.Version == "" {
 					continue
 				}
@@ -111,6 +127,9 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 	out := DeleteReport{Deleted: make([]Object, len(rows)), Refused: refused}
 	for i, r := range rows {
 		out.Deleted[i] = objectFromRow(r)
+		if i < len(markers) && markers[i] != "" {
+			out.Deleted[i].VersionID, out.Deleted[i].DeleteMarker = markers[i], true
+		}
 	}
 	return out, nil
 }

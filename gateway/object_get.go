@@ -116,6 +116,10 @@ type GetObject struct {
 	// then be ""): by the number it was uploaded with. An object that is not multipart has
 	// one part, 1, the whole object. A part the object lacks is CodeInvalidRange.
 	PartNumber int
+	// VersionID reads that version instead of the latest (S3 versionId); Versions reports
+	// the version id of what is read, and a delete marker behind a missing key (S3).
+	VersionID string
+	Versions  bool
 }
 
 // ObjectReader is an open object. The caller must Close Body.
@@ -157,7 +161,20 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 // AsService), the conditions (a failed one returns the object with its error, so a 304 can
 // carry its headers) and the range.
 func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (ObjectReader, error) {
-	obj, err := e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService)
+	var obj Object
+	var err error
+	switch {
+	case in.VersionID != "":
+		obj, err = e.statVersion(ctx, c, in.Bucket, in.Key, in.VersionID, in.AsService)
+	case in.Versions:
+		if obj, err = e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService); err == nil {
+			err = e.currentVersionID(ctx, c, &obj)
+		} else {
+			err = e.deleteMarkerError(ctx, c, err, in.Bucket, in.Key)
+		}
+	default:
+		obj, err = e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService)
+	}
 	if err != nil {
 		return ObjectReader{}, err
 	}

@@ -336,6 +336,7 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 	var oldKey string
 	var unlinked []string
 	var refused error
+	var vw versionedWrite
 	if e.hooks.beforeCommit != nil {
 		e.hooks.beforeCommit()
 	}
@@ -371,9 +372,14 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 		if err := e.emit(ctx, tx, commitEvent(c, out, found, extra.event)); err != nil {
 			return err
 		}
+		// In a versioned bucket the superseded row becomes a non-current version.
+		if vw, err = e.versionWrite(ctx, tx, old, found, row); err != nil {
+			return err
+		}
+		unlinked = append(unlinked, vw.unlinked...)
 		// Last: extra.inTx may still read what belongs to the superseded version (a copy
 		// onto its own key copies the part layout that this delete intent removes).
-		if found && old.Version != "" {
+		if found && old.Version != "" && !vw.keepOld {
 			oldKey = e.blobKey(old.BucketID, old.Name, old.Version)
 			tx.QueueAddIntent(oldKey, db.IntentDelete, e.now())
 		}
@@ -402,7 +408,10 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 	if len(unlinked) > 0 {
 		e.removeSuperseded(ctx, c, unlinked...)
 	}
-	return objectFromRow(out), nil
+	obj := objectFromRow(out)
+	obj.VersionID = vw.versionID
+	obj.Expiration = e.objectExpiration(vw.lifecycle, obj)
+	return obj, nil
 }
 
 // removeSuperseded deletes bytes no row points at any more; the delete intent recorded in

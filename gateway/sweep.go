@@ -117,6 +117,11 @@ func (e *Engine) sweepOnce(ctx context.Context) {
 	} else if n > 0 {
 		e.log.Info("sweep uploads", "aborted", n)
 	}
+	if n, err := e.sweepLifecycleIfDue(ctx); err != nil && ctx.Err() == nil {
+		e.log.Warn("sweep lifecycle", "code", CodeOf(err).String(), "err", err)
+	} else if n > 0 {
+		e.log.Info("sweep lifecycle", "actions", n)
+	}
 	if _, err := e.SweepCompletedUploads(ctx); err != nil && ctx.Err() == nil {
 		e.log.Warn("sweep completed uploads", "code", CodeOf(err).String(), "err", err)
 	}

@@ -104,6 +104,9 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeDatabaseTimeout: {HTTP: 544, StatusCode: "544", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
 	// The message is the engine's: Postgres's foreign key detail, as the reference shows it.
 	gateway.CodeResourceReferenced: {HTTP: 400, StatusCode: "409", Err: "ResourceReferenced", Code: "ResourceReferenced", Message: "The resource is still referenced"},
+	gateway.CodeNoSuchVersion:      {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchKey", Message: "Object not found"},
+	gateway.CodeMethodNotAllowed:   {HTTP: 400, StatusCode: "405", Err: "MethodNotAllowed", Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource"},
+	gateway.CodeNoSuchLifecycle:    {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchLifecycleConfiguration", Message: "The lifecycle configuration does not exist"},
 }
 
 // statusDatabaseTimeout is the reference's own HTTP status for a database that did not

@@ -24,10 +24,15 @@ func (h *Handler) getObjectAttributes(c *fiber.Ctx, req *request) error {
 	if len(want) == 0 {
 		return errorf(400, "InvalidArgument", "Invalid attribute name specified.")
 	}
-	obj, err := h.engine.HeadObject(c.UserContext(), h.caller(c, req), req.bucket, req.key, false)
+	versionID, err := queryVersionID(req)
 	if err != nil {
 		return err
 	}
+	obj, err := h.engine.HeadVersion(c.UserContext(), h.caller(c, req), req.bucket, req.key, versionID)
+	if err != nil {
+		return err
+	}
+	setVersionID(c, obj)
 	var out objectAttributes
 	if want["ETag"] {
 		out.ETag = strings.Trim(obj.ETag, `"`)

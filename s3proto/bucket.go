@@ -129,12 +129,3 @@ func (h *Handler) getBucketLocation(c *fiber.Ctx, req *request) error {
 	}
 	return writeXML(c, fiber.StatusOK, locationConstraint{Region: region})
 }
-
-// getBucketVersioning answers S3's document for a never-versioned bucket: no Status.
-// Deviation: the reference answers Suspended, which makes rclone purge list versions and fail.
-func (h *Handler) getBucketVersioning(c *fiber.Ctx, req *request) error {
-	if _, err := h.engine.GetBucket(c.UserContext(), h.caller(c, req), req.bucket); err != nil {
-		return err
-	}
-	return writeXML(c, fiber.StatusOK, versioningConfiguration{})
-}

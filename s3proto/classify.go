@@ -48,6 +48,10 @@ const (
 	opPutObjectACL
 	opGetBucketNotification
 	opPutBucketNotification
+	opPutBucketVersioning
+	opGetBucketLifecycle
+	opPutBucketLifecycle
+	opDeleteBucketLifecycle
 	numOps
 )
 
@@ -67,6 +71,8 @@ var opNames = [...]string{
 	opGetBucketTagging: "GetBucketTagging", opPutBucketTagging: "PutBucketTagging", opDeleteBucketTagging: "DeleteBucketTagging",
 	opGetBucketACL: "GetBucketAcl", opPutBucketACL: "PutBucketAcl", opPutObjectACL: "PutObjectAcl",
 	opGetBucketNotification: "GetBucketNotificationConfiguration", opPutBucketNotification: "PutBucketNotificationConfiguration",
+	opPutBucketVersioning: "PutBucketVersioning", opGetBucketLifecycle: "GetBucketLifecycleConfiguration",
+	opPutBucketLifecycle: "PutBucketLifecycleConfiguration", opDeleteBucketLifecycle: "DeleteBucketLifecycle",
 }
 
 func (o op) String() string {
@@ -132,6 +138,8 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opGetBucketTagging
 		case q.Has("notification"):
 			return opGetBucketNotification
+		case q.Has("lifecycle"):
+			return opGetBucketLifecycle
 		case q.Has("acl"):
 			return opGetBucketACL
 		case hasAny(q, bucketProbes):
@@ -154,6 +162,10 @@ func classifyBucket(method string, q url.Values, h header) op {
 			return opPutBucketNotification
 		case q.Has("acl"):
 			return opPutBucketACL
+		case q.Has("versioning"):
+			return opPutBucketVersioning
+		case q.Has("lifecycle"):
+			return opPutBucketLifecycle
 		case hasAny(q, unsupportedSubresources):
 			return opNotImplemented
 		}
@@ -161,6 +173,9 @@ func classifyBucket(method string, q url.Values, h header) op {
 	case "DELETE":
 		if q.Has("tagging") {
 			return opDeleteBucketTagging
+		}
+		if q.Has("lifecycle") {
+			return opDeleteBucketLifecycle
 		}
 		if hasAny(q, unsupportedSubresources) {
 			return opNotImplemented

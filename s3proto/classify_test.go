@@ -21,7 +21,7 @@ func TestClassify(t *testing.T) {
 		{"create bucket", "PUT", "b", false, "", false, opCreateBucket},
 		{"create bucket ignores x-id", "PUT", "b", false, "x-id=CreateBucket", false, opCreateBucket},
 		{"put bucket policy not implemented", "PUT", "b", false, "policy", false, opNotImplemented},
-		{"put bucket versioning not implemented", "PUT", "b", false, "versioning", false, opNotImplemented},
+		{"put bucket versioning", "PUT", "b", false, "versioning", false, opPutBucketVersioning},
 		{"delete bucket", "DELETE", "b", false, "", false, opDeleteBucket},
 		{"delete bucket cors not implemented", "DELETE", "b", false, "cors", false, opNotImplemented},
 		{"head bucket", "HEAD", "b", false, "", false, opHeadBucket},
@@ -163,6 +163,8 @@ func TestParseCopySource(t *testing.T) {
 		{"encoded", "b/a%20b%2Bc%C3%A9", "b", "a b+cé", false},
 		{"null version", "b/k?versionId=null", "b", "k", false},
 		{"other version", "b/k?versionId=abc", "", "", true},
+		{"uuid version", "b/k?versionId=0b9e6c4e-8f3a-4d7e-9a43-1f0a6a1f2b3c", "b", "k", false},
+		{"upper-case uuid", "b/k?versionId=0B9E6C4E-8F3A-4D7E-9A43-1F0A6A1F2B3C", "", "", true},
 		{"no key", "b", "", "", true},
 		{"empty key", "b/", "", "", true},
 		{"bad escape", "b/%zz", "", "", true},
@@ -170,7 +172,7 @@ func TestParseCopySource(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b, k, err := parseCopySource(tc.in)
+			b, k, _, err := parseCopySource(tc.in)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}

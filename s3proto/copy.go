@@ -12,24 +12,25 @@ import (
 // parseCopySource reads x-amz-copy-source: "[/]bucket/key[?versionId=...]", URL-encoded.
 // Deviation: the reference does not percent-decode it, so keys with spaces, "+" or non-ASCII
 // fail there; S3 (and every SDK) encodes it.
-func parseCopySource(v string) (bucket, key string, err error) {
+func parseCopySource(v string) (bucket, key, versionID string, err error) {
 	bad := errorf(400, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	if i := strings.Index(v, "?"); i >= 0 {
 		q, perr := url.ParseQuery(v[i+1:])
-		if perr != nil || (q.Has("versionId") && q.Get("versionId") != "null") {
-			return "", "", errorf(400, "InvalidArgument", "Invalid version id specified")
+		if perr != nil || (q.Has("versionId") && !validVersionID(q.Get("versionId"))) {
+			return "", "", "", errorf(400, "InvalidArgument", "Invalid version id specified")
 		}
+		versionID = q.Get("versionId")
 		v = v[:i]
 	}
 	dec, uerr := url.PathUnescape(strings.TrimPrefix(v, "/"))
 	if uerr != nil {
-		return "", "", bad
+		return "", "", "", bad
 	}
 	bucket, key, ok := strings.Cut(dec, "/")
 	if !ok || bucket == "" || key == "" {
-		return "", "", bad
+		return "", "", "", bad
 	}
-	return bucket, key, nil
+	return bucket, key, versionID, nil
 }
 
 // copyObject copies an object within or across buckets (metadata directive COPY or REPLACE,
@@ -49,13 +50,17 @@ func (h *Handler) copyObject(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
+	setVersionID(c, obj)
+	if in.SrcVersionID != "" {
+		c.Set("x-amz-copy-source-version-id", in.SrcVersionID)
+	}
 	res := copyObjectResult{ETag: obj.ETag, LastModified: isoTime(obj.LastModified),
 		checksums: objectChecksums(obj.Extra)}
 	return writeXML(c, fiber.StatusOK, res)
 }
 
 func copyInput(c *fiber.Ctx, req *request) (gateway.CopyObject, error) {
-	srcBucket, srcKey, err := parseCopySource(c.Get("x-amz-copy-source"))
+	srcBucket, srcKey, srcVersion, err := parseCopySource(c.Get("x-amz-copy-source"))
 	if err != nil {
 		return gateway.CopyObject{}, err
 	}
@@ -63,7 +68,7 @@ func copyInput(c *fiber.Ctx, req *request) (gateway.CopyObject, error) {
 	if err != nil {
 		return gateway.CopyObject{}, err
 	}
-	in := gateway.CopyObject{SrcBucket: srcBucket, SrcKey: srcKey, DstBucket: req.bucket, DstKey: req.key,
+	in := gateway.CopyObject{SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion, DstBucket: req.bucket, DstKey: req.key,
 		Upsert: true, SourceConditions: conditions(c, "x-amz-copy-source-"), Conditions: cond}
 	switch d := c.Get("x-amz-metadata-directive"); d {
 	case "", "COPY":
@@ -88,7 +93,8 @@ func copyInput(c *fiber.Ctx, req *request) (gateway.CopyObject, error) {
 	default:
 		return in, errorf(400, "InvalidArgument", "Unknown tagging directive.")
 	}
-	if in.SrcBucket == in.DstBucket && in.SrcKey == in.DstKey && !in.ReplaceMetadata && !in.ReplaceTags {
+	// Copying a named version onto its key restores it (S3 allows that without changes).
+	if in.SrcBucket == in.DstBucket && in.SrcKey == in.DstKey && !in.ReplaceMetadata && !in.ReplaceTags && in.SrcVersionID == "" {
 		return in, errorf(400, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	return in, nil

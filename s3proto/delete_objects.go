@@ -26,26 +26,67 @@ func (h *Handler) deleteObjects(c *fiber.Ctx, req *request) error {
 	if len(body.Objects) > gateway.MaxDeleteKeys {
 		return errMalformedXML // S3's answer for more than 1000 keys
 	}
-	keys := make([]string, len(body.Objects))
-	for i, o := range body.Objects {
-		keys[i] = o.Key
+	var keys []string
+	for _, o := range body.Objects {
+		if o.VersionID == "" {
+			keys = append(keys, o.Key)
+		}
 	}
-	r, err := h.engine.DeleteObjectsReport(c.UserContext(), h.caller(c, req), req.bucket, keys)
-	if err != nil {
-		return err
+	var r gateway.DeleteReport
+	if len(keys) > 0 {
+		var err error
+		if r, err = h.engine.DeleteObjectsReport(c.UserContext(), h.caller(c, req), req.bucket, keys); err != nil {
+			return err
+		}
 	}
 	refused := make(map[string]bool, len(r.Refused))
 	for _, k := range r.Refused {
 		refused[k] = true
 	}
+	markers := map[string]string{}
+	for _, o := range r.Deleted {
+		if o.DeleteMarker {
+			markers[o.Key] = o.VersionID
+		}
+	}
 	var out deleteResult
-	for _, k := range keys {
+	for _, o := range body.Objects {
+		if o.VersionID != "" {
+			out = h.deleteVersionEntry(c, req, o.Key, o.VersionID, body.Quiet, out)
+			continue
+		}
 		switch {
-		case refused[k]:
-			out.Errors = append(out.Errors, deleteError{Key: k, Code: "AccessDenied", Message: "Access Denied"})
+		case refused[o.Key]:
+			out.Errors = append(out.Errors, deleteError{Key: o.Key, Code: "AccessDenied", Message: "Access Denied"})
 		case !body.Quiet:
-			out.Deleted = append(out.Deleted, deletedEntry{Key: k})
+			d := deletedEntry{Key: o.Key}
+			if id, ok := markers[o.Key]; ok {
+				d.DeleteMarker, d.DeleteMarkerVersionID = true, id
+			}
+			out.Deleted = append(out.Deleted, d)
 		}
 	}
 	return writeXML(c, fiber.StatusOK, out)
+}
+
+// deleteVersionEntry removes one version named in a DeleteObjects body and reports it.
+func (h *Handler) deleteVersionEntry(c *fiber.Ctx, req *request, key, id string, quiet bool, out deleteResult) deleteResult {
+	if !validVersionID(id) {
+		out.Errors = append(out.Errors, deleteError{Key: key, VersionID: id, Code: "NoSuchVersion", Message: "The specified version does not exist."})
+		return out
+	}
+	o, err := h.engine.DeleteObjectVersion(c.UserContext(), h.caller(c, req), req.bucket, key, id)
+	if err != nil {
+		e := toS3Error(err)
+		out.Errors = append(out.Errors, deleteError{Key: key, VersionID: id, Code: e.Code, Message: e.Message})
+		return out
+	}
+	if !quiet {
+		d := deletedEntry{Key: key, VersionID: id}
+		if o.DeleteMarker {
+			d.DeleteMarker, d.DeleteMarkerVersionID = true, id
+		}
+		out.Deleted = append(out.Deleted, d)
+	}
+	return out
 }

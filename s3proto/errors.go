@@ -75,6 +75,9 @@ var errorTable = map[gateway.Code]s3Error{
 	gateway.CodeDatabaseTimeout:         {503, "ServiceUnavailable", "Please reduce your request rate."},
 	// S3's DeleteBucket aborts pending uploads; were it ever refused, S3's word is this one.
 	gateway.CodeResourceReferenced: {409, "BucketNotEmpty", "The bucket you tried to delete is not empty"},
+	gateway.CodeNoSuchVersion:      {404, "NoSuchVersion", "The specified version does not exist."},
+	gateway.CodeMethodNotAllowed:   {405, "MethodNotAllowed", "The specified method is not allowed against this resource."},
+	gateway.CodeNoSuchLifecycle:    {404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"},
 }
 
 // sigv4Status gives the HTTP status of each sigv4 error code (sigv4/errors.go).
@@ -154,6 +157,11 @@ func (h *Handler) ErrorHandler(c *fiber.Ctx, err error) error {
 		h.opts.Logger.DebugContext(c.UserContext(), "s3 request rejected", "request_id", reqID, "status", e.Status, "code", e.Code, "err", err)
 	}
 	c.Set("x-amz-request-id", reqID)
+	// A read that met a delete marker says so (S3: 404 or 405 with the marker's id).
+	if ge := (*gateway.Error)(nil); errors.As(err, &ge) && ge.DeleteMarker {
+		c.Set("x-amz-delete-marker", "true")
+		c.Set("x-amz-version-id", ge.VersionID)
+	}
 	// A body we did not read would be parsed as the next request on this connection, and
 	// reading an unbounded one to throw it away is the client's bandwidth and ours: close.
 	if c.Request().Header.ContentLength() != 0 {

@@ -70,7 +70,7 @@ func FuzzCopySource(f *testing.F) {
 	f.Add("/b/k%20x?versionId=null")
 	f.Add("b")
 	f.Fuzz(func(t *testing.T, v string) {
-		b, k, err := parseCopySource(v)
+		b, k, _, err := parseCopySource(v)
 		if err == nil && (b == "" || k == "") {
 			t.Fatalf("%q parsed to %q %q", v, b, k)
 		}

@@ -147,31 +147,3 @@ func (h *Handler) listObjectsV1(c *fiber.Ctx, req *request) error {
 	}
 	return writeXML(c, fiber.StatusOK, out)
 }
-
-// listObjectVersions lists the current objects as the only versions (version id "null"):
-// Stowage does not keep old versions, and clients that purge buckets (rclone) list this.
-func (h *Handler) listObjectVersions(c *fiber.Ctx, req *request) error {
-	p, err := parseListParams(req)
-	if err != nil {
-		return err
-	}
-	marker := req.query.Get("key-marker")
-	res, err := h.list(c, req, p, marker)
-	if err != nil {
-		return err
-	}
-	out := listVersionsResult{Name: req.bucket, Prefix: p.enc(p.prefix), KeyMarker: p.enc(marker),
-		VersionIDMarker: req.query.Get("version-id-marker"), MaxKeys: p.maxKeys, Delimiter: p.enc(p.delimiter),
-		IsTruncated: res.IsTruncated, CommonPrefixes: p.prefixes(res.CommonPrefixes)}
-	for _, o := range res.Objects {
-		out.Versions = append(out.Versions, objectVersion{Key: p.enc(o.Key), VersionID: "null", IsLatest: true,
-			LastModified: isoTime(o.LastModified), ETag: o.ETag, Size: o.Size, StorageClass: "STANDARD", Owner: &owner{ID: o.OwnerID}})
-	}
-	if p.encode {
-		out.EncodingType = "url"
-	}
-	if res.IsTruncated {
-		out.NextKeyMarker, out.NextVersionIDMarker = p.enc(res.NextMarker), "null"
-	}
-	return writeXML(c, fiber.StatusOK, out)
-}

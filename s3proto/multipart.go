@@ -168,12 +168,12 @@ func (h *Handler) uploadPartCopy(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return errBadPartNumber
 	}
-	srcBucket, srcKey, err := parseCopySource(c.Get("x-amz-copy-source"))
+	srcBucket, srcKey, srcVersion, err := parseCopySource(c.Get("x-amz-copy-source"))
 	if err != nil {
 		return err
 	}
 	part, err := h.engine.UploadPartCopy(c.UserContext(), h.caller(c, req), gateway.UploadPartCopy{Bucket: req.bucket, Key: req.key,
-		UploadID: req.query.Get("uploadId"), PartNumber: n, SrcBucket: srcBucket, SrcKey: srcKey,
+		UploadID: req.query.Get("uploadId"), PartNumber: n, SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion,
 		Range: c.Get("x-amz-copy-source-range")})
 	if ge := (*gateway.Error)(nil); errors.As(err, &ge) && ge.Code == gateway.CodeInvalidRange {
 		// S3 answers a copy range outside the source with 400, not GetObject's 416.
@@ -212,6 +212,7 @@ func (h *Handler) completeMultipartUpload(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
+	setVersionID(c, obj)
 	return writeXML(c, fiber.StatusOK, completeMultipartUploadResult{Location: req.bucket + "/" + req.key,
 		Bucket: req.bucket, Key: req.key, ETag: obj.ETag, checksums: objectChecksums(obj.Extra)})
 }

@@ -46,6 +46,7 @@ func (h *Handler) putObject(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
+	setVersionID(c, obj)
 	c.Set(fiber.HeaderETag, obj.ETag)
 	writeChecksum(c, obj.Extra)
 	return empty200(c)
@@ -91,6 +92,10 @@ func writeConditions(c *fiber.Ctx) (gateway.WriteConditions, error) {
 // getObject streams an object (or one range of it). The upstream read is released when
 // fasthttp closes the stream after writing it, not when this handler returns.
 func (h *Handler) getObject(c *fiber.Ctx, req *request) error {
+	versionID, err := queryVersionID(req)
+	if err != nil {
+		return err
+	}
 	part, err := checkPartNumber(c, req)
 	if err != nil {
 		return err
@@ -101,7 +106,8 @@ func (h *Handler) getObject(c *fiber.Ctx, req *request) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), h.opts.DownloadTimeout)
 	r, err := h.engine.GetObject(ctx, h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
-		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, ""), PartNumber: part})
+		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, ""), PartNumber: part,
+		VersionID: versionID, Versions: true})
 	if err != nil {
 		cancel()
 		return readError(c, r, err, part)
@@ -153,6 +159,10 @@ func writeReadHeaders(c *fiber.Ctx, r gateway.ObjectReader, o overrides) int64 {
 
 // headObject answers an object's headers from its row; Range and conditions apply as for GET.
 func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
+	versionID, err := queryVersionID(req)
+	if err != nil {
+		return err
+	}
 	part, err := checkPartNumber(c, req)
 	if err != nil {
 		return err
@@ -162,7 +172,8 @@ func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	r, err := h.engine.StatObject(c.UserContext(), h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
-		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, ""), PartNumber: part})
+		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, ""), PartNumber: part,
+		VersionID: versionID, Versions: true})
 	if err != nil {
 		return readError(c, r, err, part)
 	}
@@ -175,12 +186,24 @@ func (h *Handler) headObject(c *fiber.Ctx, req *request) error {
 // deleteObject removes an object: 204 whether or not it existed (S3 is idempotent here),
 // NoSuchBucket for a missing bucket, AccessDenied when RLS refused an existing object.
 func (h *Handler) deleteObject(c *fiber.Ctx, req *request) error {
+	if req.query.Has("versionId") {
+		id, err := queryVersionID(req)
+		if err != nil {
+			return err
+		}
+		return h.deleteObjectVersion(c, req, id)
+	}
 	r, err := h.engine.DeleteObjectsReport(c.UserContext(), h.caller(c, req), req.bucket, []string{req.key})
 	if err != nil {
 		return err
 	}
 	if len(r.Refused) > 0 {
 		return &gateway.Error{Code: gateway.CodeForbidden, Bucket: req.bucket, Key: req.key, Message: "Access denied"}
+	}
+	// In a versioned bucket the delete wrote a delete marker.
+	if len(r.Deleted) == 1 && r.Deleted[0].DeleteMarker {
+		c.Set("x-amz-delete-marker", "true")
+		c.Set("x-amz-version-id", r.Deleted[0].VersionID)
 	}
 	return noContent(c)
 }
@@ -224,6 +247,7 @@ func writeObjectHeaders(c *fiber.Ctx, o gateway.Object, withChecksum bool) {
 	set(fiber.HeaderContentLanguage, o.Extra.ContentLanguage)
 	set(fiber.HeaderExpires, o.Extra.Expires)
 	c.Set(fiber.HeaderAcceptRanges, "bytes")
+	setVersionID(c, o)
 	if len(o.Extra.Tags) > 0 {
 		c.Set("x-amz-tagging-count", strconv.Itoa(len(o.Extra.Tags)))
 	}

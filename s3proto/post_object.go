@@ -93,6 +93,7 @@ func (h *Handler) postObject(c *fiber.Ctx, req *request) error {
 		return err
 	}
 	drainPostForm(form)
+	setVersionID(c, obj)
 	return postResponse(c, req, fields, obj.ETag)
 }
 

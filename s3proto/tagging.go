@@ -8,10 +8,15 @@ import (
 
 // getObjectTagging answers the tags of a visible object.
 func (h *Handler) getObjectTagging(c *fiber.Ctx, req *request) error {
-	obj, err := h.engine.HeadObject(c.UserContext(), h.caller(c, req), req.bucket, req.key, false)
+	versionID, err := queryVersionID(req)
 	if err != nil {
 		return err
 	}
+	obj, err := h.engine.HeadVersion(c.UserContext(), h.caller(c, req), req.bucket, req.key, versionID)
+	if err != nil {
+		return err
+	}
+	setVersionID(c, obj)
 	return writeXML(c, fiber.StatusOK, taggingXML(obj.Extra.Tags))
 }
 

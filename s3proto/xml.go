@@ -57,6 +57,14 @@ type locationConstraint struct {
 // versioningConfiguration without Status is S3's answer for a never-versioned bucket.
 type versioningConfiguration struct {
 	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ VersioningConfiguration"`
+	Status  string   `xml:"Status,omitempty"`
+}
+
+// versioningRequest is the PutBucketVersioning body (with or without the namespace).
+type versioningRequest struct {
+	XMLName   xml.Name `xml:"VersioningConfiguration"`
+	Status    string   `xml:"Status"`
+	MfaDelete string   `xml:"MfaDelete"`
 }
 
 type object struct {
@@ -104,31 +112,41 @@ type listBucketResultV1 struct {
 	CommonPrefixes []commonPrefix `xml:"CommonPrefixes"`
 }
 
+// objectVersion is a <Version> or, Kind "DeleteMarker", a <DeleteMarker> of a version
+// listing: one slice keeps S3's order (by key, newest first) across both kinds.
 type objectVersion struct {
+	Kind         string `xml:"-"`
 	Key          string `xml:"Key"`
 	VersionID    string `xml:"VersionId"`
 	IsLatest     bool   `xml:"IsLatest"`
 	LastModified string `xml:"LastModified"`
-	ETag         string `xml:"ETag"`
-	Size         int64  `xml:"Size"`
-	StorageClass string `xml:"StorageClass"`
+	ETag         string `xml:"ETag,omitempty"`
+	Size         *int64 `xml:"Size"`
+	StorageClass string `xml:"StorageClass,omitempty"`
 	Owner        *owner `xml:"Owner,omitempty"`
 }
 
+// MarshalXML names the element by Kind (an XMLName field would repeat the namespace).
+func (v objectVersion) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type plain objectVersion
+	start.Name = xml.Name{Local: v.Kind}
+	return e.EncodeElement(plain(v), start)
+}
+
 type listVersionsResult struct {
-	XMLName             xml.Name        `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListVersionsResult"`
-	Name                string          `xml:"Name"`
-	Prefix              string          `xml:"Prefix"`
-	KeyMarker           string          `xml:"KeyMarker"`
-	VersionIDMarker     string          `xml:"VersionIdMarker"`
-	NextKeyMarker       string          `xml:"NextKeyMarker,omitempty"`
-	NextVersionIDMarker string          `xml:"NextVersionIdMarker,omitempty"`
-	MaxKeys             int             `xml:"MaxKeys"`
-	Delimiter           string          `xml:"Delimiter,omitempty"`
-	EncodingType        string          `xml:"EncodingType,omitempty"`
-	IsTruncated         bool            `xml:"IsTruncated"`
-	Versions            []objectVersion `xml:"Version"`
-	CommonPrefixes      []commonPrefix  `xml:"CommonPrefixes"`
+	XMLName             xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListVersionsResult"`
+	Name                string   `xml:"Name"`
+	Prefix              string   `xml:"Prefix"`
+	KeyMarker           string   `xml:"KeyMarker"`
+	VersionIDMarker     string   `xml:"VersionIdMarker"`
+	NextKeyMarker       string   `xml:"NextKeyMarker,omitempty"`
+	NextVersionIDMarker string   `xml:"NextVersionIdMarker,omitempty"`
+	MaxKeys             int      `xml:"MaxKeys"`
+	Delimiter           string   `xml:"Delimiter,omitempty"`
+	EncodingType        string   `xml:"EncodingType,omitempty"`
+	IsTruncated         bool     `xml:"IsTruncated"`
+	Versions            []objectVersion
+	CommonPrefixes      []commonPrefix `xml:"CommonPrefixes"`
 }
 
 type copyObjectResult struct {
@@ -188,13 +206,17 @@ type deleteRequest struct {
 }
 
 type deletedEntry struct {
-	Key string `xml:"Key"`
+	Key                   string `xml:"Key"`
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:"DeleteMarker,omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
 }
 
 type deleteError struct {
-	Key     string `xml:"Key"`
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
+	Key       string `xml:"Key"`
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string `xml:"Code"`
+	Message   string `xml:"Message"`
 }
 
 type deleteResult struct {

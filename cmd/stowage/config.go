@@ -90,6 +90,7 @@ type Config struct {
 	SweepInterval   int    `env:"STOWAGE_SWEEP_INTERVAL" default:"60" help:"seconds between sweeps of leftover blobs from interrupted writes"`
 	MultipartExpiry int    `env:"STOWAGE_MULTIPART_EXPIRY" default:"86400" help:"seconds an S3 multipart upload may stay incomplete before a sweep aborts it and deletes its parts (1 to 2592000, 30 days); resumable (TUS) uploads expire by TUS_URL_EXPIRY_MS instead"`
 	RequestBodyJSON int    `env:"STOWAGE_JSON_BODY_LIMIT" default:"1048576" help:"largest JSON/XML request body (bytes)"`
+	LifecycleDay    int    `env:"STOWAGE_LIFECYCLE_DAY_SECONDS" default:"86400" help:"seconds one \"day\" of an S3 lifecycle rule lasts (1 to 86400); shrink it only to test expiry rules in seconds"`
 
 	ImageTransform     bool   `env:"IMAGE_TRANSFORMATION_ENABLED,ENABLE_IMAGE_TRANSFORMATION" default:"true" help:"mount /render/image; on by default because libvips is built in (a cgo-free build answers FeatureNotEnabled unless IMGPROXY_URL is set)"`
 	ImgproxyURL        string `env:"IMGPROXY_URL" default:"" help:"render through this imgproxy instead of the built-in libvips"`
@@ -238,6 +239,9 @@ func (c *Config) validate() error {
 	}
 	if c.TUSURLExpiry < 1 || c.TUSURLExpiry > 86400000 {
 		errs = append(errs, fmt.Errorf("TUS_URL_EXPIRY_MS=%d: must be between 1 and 86400000 (24 h)", c.TUSURLExpiry))
+	}
+	if c.LifecycleDay < 1 || c.LifecycleDay > 86400 {
+		errs = append(errs, fmt.Errorf("STOWAGE_LIFECYCLE_DAY_SECONDS=%d: must be between 1 and 86400", c.LifecycleDay))
 	}
 	if c.MultipartExpiry < 1 || c.MultipartExpiry > maxMultipartExpiry {
 		errs = append(errs, fmt.Errorf("STOWAGE_MULTIPART_EXPIRY=%d: must be between 1 and %d seconds (30 days)", c.MultipartExpiry, maxMultipartExpiry))

@@ -221,7 +221,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
 		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log,
 		EncryptionKey: string(cfg.EncryptionKey),
-		Events:        cfg.eventsEnabled(), Region: cfg.Region, NotificationARNs: cfg.notificationARNs()})
+		Events:        cfg.eventsEnabled(), Region: cfg.Region, NotificationARNs: cfg.notificationARNs(),
+		LifecycleDay: time.Duration(cfg.LifecycleDay) * time.Second})
 	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
 	if err != nil {
 		return err

@@ -174,5 +174,6 @@ func TestClients(t *testing.T) {
 		t.Run("post", func(t *testing.T) { t.Parallel(); testPostObject(t, e) })
 		t.Run("conditional writes and parts", func(t *testing.T) { t.Parallel(); testConditionalAndParts(t, e) })
 		t.Run("edges", func(t *testing.T) { t.Parallel(); testEdges(t, e) })
+		t.Run("versioning", func(t *testing.T) { t.Parallel(); testVersioning(t, e) })
 	})
 }

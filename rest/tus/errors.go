@@ -54,6 +54,9 @@ var errorTable = map[gateway.Code]protoError{
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "The resource already exists"},
 	gateway.CodeDatabaseTimeout:         {503, "Service unavailable, please retry"},
 	gateway.CodeResourceReferenced:      {409, "The resource is still referenced"},
+	gateway.CodeNoSuchVersion:           {404, "Object not found"},
+	gateway.CodeMethodNotAllowed:        {405, "The specified method is not allowed against this resource"},
+	gateway.CodeNoSuchLifecycle:         {404, "The lifecycle configuration does not exist"},
 }
 
 // toProto renders any error as a status and message; unknown errors are 500s whose cause
