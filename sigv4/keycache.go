@@ -12,6 +12,11 @@ const keyCacheMax = 1024
 // keyCache remembers derived signing keys: the four chained HMACs of DeriveSigningKey are
 // most of a small request's signature check, and the key only changes with the day, the
 // region, the service or the secret.
+// signingKeys is shared by every Verifier (a Verifier is copied per request to give it the
+// request's Lookup); an entry is used only with the secret it was derived from, so sharing
+// never lends one credential's key to another.
+var signingKeys keyCache
+
 type keyCache struct {
 	mu sync.Mutex
 	m  map[keyCacheKey]keyCacheEntry

@@ -159,7 +159,7 @@ func (v *Verifier) checkPostSignatureV4(fields map[string]string) (PostPolicy, e
 	if !ok {
 		return PostPolicy{}, ErrInvalidAccessKeyID
 	}
-	if !hmac.Equal(hmacSHA256(v.keys.signingKey(key, secret, scope), fields["policy"]), sig) {
+	if !hmac.Equal(hmacSHA256(signingKeys.signingKey(key, secret, scope), fields["policy"]), sig) {
 		return PostPolicy{}, ErrSignatureDoesNotMatch
 	}
 	return PostPolicy{AccessKeyID: key, SessionToken: fields["x-amz-security-token"]}, nil

@@ -33,8 +33,6 @@ type Verifier struct {
 	// DisableV2 refuses every SigV2 carrier (header, presigned query, POST form) with
 	// ErrV2Disabled before any signature is checked (S3_PROTOCOL_ALLOW_SIGV2=false).
 	DisableV2 bool
-
-	keys keyCache
 }
 
 // Result describes a request whose signature verified.
@@ -221,7 +219,7 @@ func (v *Verifier) finish(req Request, a Authorization, query, payload string, r
 	}
 	canonical := canonicalRequest(req.Method, req.RawPath, query, headers, a.SignedHeaders, payload)
 	timestamp := res.Time.UTC().Format(timeFormat)
-	key := v.keys.signingKey(a.AccessKeyID, secret, a.Scope)
+	key := signingKeys.signingKey(a.AccessKeyID, secret, a.Scope)
 	want := hmacSHA256(key, stringToSign(timestamp, a.Scope, canonical))
 	if !hmac.Equal(want, a.Signature) {
 		return Result{}, ErrSignatureDoesNotMatch
