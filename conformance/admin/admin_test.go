@@ -47,9 +47,15 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startOn(t, "file")
+}
+
+// startOn starts the server on a byte store: "file" or "s3" (a fresh MinIO).
+func startOn(t *testing.T, backend string) *env {
+	t.Helper()
 	url := pgtest.URL(t)
 	port := harness.FreePort(t)
-	srv := harness.Start(t, harness.Options{DatabaseURL: url, Env: map[string]string{
+	srv := harness.Start(t, harness.Options{DatabaseURL: url, Backend: backend, Env: map[string]string{
 		"SERVER_ADMIN_PORT": strconv.Itoa(port), "ADMIN_API_KEYS": "other-key," + apiKey,
 		"ENCRYPTION_KEY": "encryption-key-for-tests", "TENANT_ID": tenantID, "STORAGE_S3_REGION": region}})
 	e := &env{srv: srv, admin: "http://127.0.0.1:" + strconv.Itoa(port), dbURL: url}
