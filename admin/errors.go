@@ -52,7 +52,7 @@ func toAPIError(c *fiber.Ctx, err error) *apiError {
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
-		if fe.Code == fiber.StatusNotFound {
+		if fe.Code == fiber.StatusNotFound && c != nil {
 			// fastify's answer for a route it does not know.
 			return &apiError{HTTP: 404, StatusCode: "404", Err: "Not Found", Message: "Route " + c.Method() + ":" + c.OriginalURL() + " not found"}
 		}

@@ -1,8 +1,9 @@
 // Package admin is the admin API dialect (the reference's admin server, port ADMIN_PORT):
 // routes authenticated by the `apikey` header against ADMIN_API_KEYS, answering with the
 // reference's status codes and bodies. A single-tenant Stowage serves its one tenant
-// (TENANT_ID) here: health, migrations, S3 credentials with claims and JWKS. Tenant
-// management and the queue answer as the reference does when they are not enabled.
+// (TENANT_ID) here: health, migrations, S3 credentials with claims, JWKS and the
+// orphan-object check (orphans.go). Tenant management and the queue answer as the
+// reference does when they are not enabled.
 package admin
 
 import (
@@ -86,8 +87,8 @@ func (h *Handler) Register(r fiber.Router) {
 	g.Get("/tenants/jwks/generate-all-missing", h.generateStatus)
 	g.Post("/tenants/:tenantId/jwks", h.addJWK)
 	g.Put("/tenants/:tenantId/jwks/:kid", h.toggleJWK)
-	g.Get("/tenants/:tenantId/buckets/:bucketId/orphan-objects", h.orphansUnavailable)
-	g.Delete("/tenants/:tenantId/buckets/:bucketId/orphan-objects", h.orphansUnavailable)
+	g.Get("/tenants/:tenantId/buckets/:bucketId/orphan-objects", h.listOrphans)
+	g.Delete("/tenants/:tenantId/buckets/:bucketId/orphan-objects", h.syncOrphans)
 	g.Post("/s3/:tenantId/credentials", h.createCredential)
 	g.Get("/s3/:tenantId/credentials", h.listCredentials)
 	g.Delete("/s3/:tenantId/credentials", h.deleteCredential)

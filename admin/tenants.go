@@ -94,13 +94,3 @@ func (h *Handler) runMigrations(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"migrated": true})
 }
-
-// orphansUnavailable answers the orphan-object routes: the scan they run (stowage fsck's
-// engine code) is not part of this build.
-func (h *Handler) orphansUnavailable(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
-	}
-	return c.Status(fiber.StatusNotImplemented).JSON(fiber.Map{
-		"error": "Orphan object scan is not available in this build"})
-}

@@ -47,9 +47,15 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startOn(t, "file")
+}
+
+// startOn starts the server on a byte store: "file" or "s3" (a fresh MinIO).
+func startOn(t *testing.T, backend string) *env {
+	t.Helper()
 	url := pgtest.URL(t)
 	port := harness.FreePort(t)
-	srv := harness.Start(t, harness.Options{DatabaseURL: url, Env: map[string]string{
+	srv := harness.Start(t, harness.Options{DatabaseURL: url, Backend: backend, Env: map[string]string{
 		"SERVER_ADMIN_PORT": strconv.Itoa(port), "ADMIN_API_KEYS": "other-key," + apiKey,
 		"ENCRYPTION_KEY": "encryption-key-for-tests", "TENANT_ID": tenantID, "STORAGE_S3_REGION": region}})
 	e := &env{srv: srv, admin: "http://127.0.0.1:" + strconv.Itoa(port), dbURL: url}
@@ -150,8 +156,16 @@ func TestAdminRoutes(t *testing.T) {
 		{"fleet migrations", "POST", "/migrations/migrate/fleet", apiKey, "", 400, `{"message":"Queue is not enabled"}`},
 		{"failed migrations", "GET", "/migrations/failed", apiKey, "", 400, `{"message":"Queue is not enabled"}`},
 		{"queue move", "POST", "/queue/move", apiKey, `{"fromQueue":"a","toQueue":"b"}`, 400, `{"message":"Queue is not enabled"}`},
-		{"orphan objects", "GET", "/tenants/" + tenantID + "/buckets/b/orphan-objects", apiKey, "", 501,
-			`{"error":"Orphan object scan is not available in this build"}`},
+		{"orphan objects with a bad date", "GET", "/tenants/" + tenantID + "/buckets/b/orphan-objects?before=yesterday-ish", apiKey, "", 400,
+			`{"error":"Invalid date format"}`},
+		{"orphan objects of another tenant", "GET", "/tenants/other/buckets/b/orphan-objects", apiKey, "", 404, `{"error":"Tenant not found"}`},
+		{"orphan objects of an unknown bucket", "GET", "/tenants/" + tenantID + "/buckets/nope/orphan-objects", apiKey, "", 200, ""},
+		{"orphan sync without a flag", "DELETE", "/tenants/" + tenantID + "/buckets/b/orphan-objects", apiKey, `{}`, 400,
+			`{"error":"At least one of deleteDbKeys or deleteS3Keys must be set to true"}`},
+		{"orphan sync with no body", "DELETE", "/tenants/" + tenantID + "/buckets/b/orphan-objects", apiKey, "", 400,
+			`{"error":"At least one of deleteDbKeys or deleteS3Keys must be set to true"}`},
+		{"orphan sync with a bad date", "DELETE", "/tenants/" + tenantID + "/buckets/b/orphan-objects", apiKey, `{"deleteS3Keys":true,"before":"soon"}`, 400,
+			`{"error":"Invalid date format"}`},
 		{"credential without description", "POST", "/s3/" + tenantID + "/credentials", apiKey, `{}`, 400,
 			`{"statusCode":"400","error":"Bad Request","message":"body must have required property 'description'"}`},
 		{"credential with a short description", "POST", "/s3/" + tenantID + "/credentials", apiKey, `{"description":"ab"}`, 400,
