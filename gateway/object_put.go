@@ -369,7 +369,12 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 		} else {
 			tx.QueueCommitObject(row, &out, &scanErr, key)
 		}
-		if err := e.emit(ctx, tx, commitEvent(c, out, found, extra.event)); err != nil {
+		// A queued commit fills out only at COMMIT: the event describes the row as sent.
+		evRow := row
+		if extra.inTx != nil {
+			evRow = out
+		}
+		if err := e.emit(ctx, tx, commitEvent(c, evRow, found, extra.event)); err != nil {
 			return err
 		}
 		// In a versioned bucket the superseded row becomes a non-current version.
