@@ -38,13 +38,13 @@ func (c *ttlCache[V]) get(k string, now time.Time) (V, bool) {
 	return e.v, true
 }
 
-func (c *ttlCache[V]) put(k string, v V, now time.Time) {
+func (c *ttlCache[V]) put(k string, v V, now time.Time, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= cacheMax {
 		c.m = make(map[string]ttlEntry[V])
 	}
-	c.m[k] = ttlEntry[V]{v: v, expires: now.Add(cacheTTL)}
+	c.m[k] = ttlEntry[V]{v: v, expires: now.Add(ttl)}
 }
 
 func (c *ttlCache[V]) forget(k string) {
@@ -57,6 +57,30 @@ func (c *ttlCache[V]) forget(k string) {
 type caches struct {
 	buckets ttlCache[Bucket]
 	bypass  ttlCache[bool]
+	// plain: the bucket is neither versioned nor has lifecycle rules, so a write or a read
+	// skips the version bookkeeping (docs/versioning.md: a change of either made through
+	// another gateway applies here within the bound, as S3's versioning changes propagate).
+	plain ttlCache[bool]
+}
+
+// cacheTTL is Options.CacheTTL, or the default bound.
+func (e *Engine) cacheTTL() time.Duration {
+	if e.opts.CacheTTL > 0 {
+		return e.opts.CacheTTL
+	}
+	return cacheTTL
+}
+
+// knownPlain reports whether the cache says bucket is neither versioned nor has lifecycle
+// rules; rememberPlain records what a read of both found. Reads that find out anyway (the
+// commit's VersionState) fill the cache, so it never costs a round trip of its own.
+func (e *Engine) knownPlain(bucket string) bool {
+	p, ok := e.cache.plain.get(bucket, time.Now())
+	return ok && p
+}
+
+func (e *Engine) rememberPlain(bucket, status string, lifecycle []byte) {
+	e.cache.plain.put(bucket, status == "" && lifecycle == nil, time.Now(), e.cacheTTL())
 }
 
 // bucketForWrite is bucketAsService through the bucket cache: the settings a write checks
@@ -73,12 +97,15 @@ func (e *Engine) bucketForWrite(ctx context.Context, c Caller, id string) (Bucke
 		return Bucket{}, dbErr(err, CodeNoSuchBucket, id, "")
 	}
 	b := bucketFromRow(row)
-	e.cache.buckets.put(id, b, now)
+	e.cache.buckets.put(id, b, now, e.cacheTTL())
 	return b, nil
 }
 
 // forgetBucket drops id's cached row: called after any change to it through this engine.
-func (e *Engine) forgetBucket(id string) { e.cache.buckets.forget(id) }
+func (e *Engine) forgetBucket(id string) {
+	e.cache.buckets.forget(id)
+	e.cache.plain.forget(id)
+}
 
 // bypassesRLS reports whether role is never refused by row level security (a superuser or
 // BYPASSRLS, as Supabase's service_role), cached for cacheTTL.
@@ -91,6 +118,6 @@ func (e *Engine) bypassesRLS(ctx context.Context, role string) (bool, error) {
 	if err != nil {
 		return false, dbErr(err, CodeInternal, "", "")
 	}
-	e.cache.bypass.put(role, v, now)
+	e.cache.bypass.put(role, v, now, e.cacheTTL())
 	return v, nil
 }

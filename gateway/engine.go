@@ -18,6 +18,9 @@ const NoLimit int64 = -1
 
 // Options configure an Engine.
 type Options struct {
+	// CacheTTL bounds how stale the per-gateway caches of bucket settings (cache.go) may be;
+	// 0 is the default, one second. Tests that count round trips set it long.
+	CacheTTL time.Duration
 	TenantID string
 	Roles    auth.Roles
 	// ServiceKey is the JWT used as request.jwt for the engine's service-role statements.

@@ -134,6 +134,7 @@ func (e *Engine) SetBucketLifecycle(ctx context.Context, c Caller, bucket string
 		}
 		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error { return stx.SetLifecycle(ctx, bucket, raw) })
 	})
+	e.forgetBucket(bucket)
 	return dbErr(err, CodeNoSuchBucket, bucket, "")
 }
 

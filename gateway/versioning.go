@@ -63,6 +63,7 @@ func (e *Engine) SetBucketVersioning(ctx context.Context, c Caller, bucket, stat
 			return stx.SetVersioningStatus(ctx, bucket, status)
 		})
 	})
+	e.forgetBucket(bucket)
 	return dbErr(err, CodeNoSuchBucket, bucket, "")
 }
 
@@ -80,10 +81,17 @@ type versionedWrite struct {
 // write is the "null" version and replaces an earlier "null" version. In a never-versioned
 // bucket it costs one statement and changes nothing.
 func (e *Engine) versionWrite(ctx context.Context, tx db.Tx, old db.Object, found bool, row db.Object) (versionedWrite, error) {
+	if e.knownPlain(row.BucketID) {
+		return versionedWrite{}, nil
+	}
 	status, oldID, lifecycle, err := tx.VersionState(ctx, row.BucketID, row.Name, old.Version)
 	w := versionedWrite{lifecycle: lifecycle}
-	if err != nil || status == "" {
+	if err != nil {
 		return w, err
+	}
+	e.rememberPlain(row.BucketID, status, lifecycle)
+	if status == "" {
+		return w, nil
 	}
 	if status == VersioningEnabled {
 		w.versionID = row.Version
@@ -331,10 +339,14 @@ func (e *Engine) statVersion(ctx context.Context, c Caller, bucket, key, version
 // currentVersionID adds the version id of the current row obj (S3's x-amz-version-id on
 // GET and HEAD) when its bucket is versioned.
 func (e *Engine) currentVersionID(ctx context.Context, c Caller, obj *Object) error {
+	if e.knownPlain(obj.Bucket) {
+		return nil
+	}
 	status, id, lifecycle, err := e.db.ReadVersionState(ctx, e.service(c), obj.Bucket, obj.Key, obj.Version)
 	if err != nil {
 		return dbErr(err, CodeNoSuchKey, obj.Bucket, obj.Key)
 	}
+	e.rememberPlain(obj.Bucket, status, lifecycle)
 	if status != "" {
 		obj.VersionID = id
 	}

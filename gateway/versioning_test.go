@@ -351,9 +351,9 @@ func TestVersionedConcurrentWritersAndDeleters(t *testing.T) {
 			for i := range rounds {
 				if w%3 == 2 {
 					d, err := f.e.DeleteObject(ctx, service(), "conc", "k")
-					// Unavailable (503, retryable): the delete lost its serialization
+					// DatabaseTimeout (544/503, retryable): the delete lost its serialization
 					// retries to the writers and was not acknowledged.
-					if err != nil && CodeOf(err) != CodeNoSuchKey && CodeOf(err) != CodeUnavailable {
+					if err != nil && CodeOf(err) != CodeNoSuchKey && CodeOf(err) != CodeDatabaseTimeout {
 						errs <- err
 					}
 					if err == nil {
