@@ -113,22 +113,6 @@ func connectionLost(err error) bool {
 	return false
 }
 
-// SessionEnded reports whether the server ended the session under a running statement
-// (57P01 admin_shutdown, 57P02 crash_shutdown, 57P05 idle_session_timeout), as opposed to
-// refusing a connection (the same codes inside a failed connect: the database is not
-// there yet, which callers answer as an outage).
-func SessionEnded(err error) bool {
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return false
-	}
-	switch SQLState(err) {
-	case "57P01", "57P02", "57P05":
-		return true
-	}
-	return false
-}
-
 // SQLState is the SQLSTATE of the server error inside err ("" when there is none), for
 // answers that name it as the reference does ("database error, code: 22023").
 func SQLState(err error) string {

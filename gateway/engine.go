@@ -185,9 +185,6 @@ func dbErr(err error, notFound Code, bucket, key string) error {
 	case db.SQLState(err) == "53300":
 		// Too many connections, at connect or later: the reference's 429 SlowDown.
 		return newErr(CodeTooManyConnections, bucket, key, err)
-	case errors.Is(err, db.ErrUnavailable) && db.SessionEnded(err):
-		return &Error{Code: CodeDatabaseSessionEnded, Bucket: bucket, Key: key, Err: err,
-			Message: "database error, code: " + db.SQLState(err)}
 	case errors.Is(err, db.ErrTimeout), errors.Is(err, db.ErrUnavailable), errors.Is(err, db.ErrRetry):
 		// Retryable: the database was down, restarting, hung or out of connections, or the
 		// transaction lost a deadlock; nothing was committed. S3 and TUS answer 503, REST

@@ -58,10 +58,6 @@ const (
 	CodeMethodNotAllowed
 	// CodeNoSuchLifecycle: a bucket without lifecycle rules (S3 NoSuchLifecycleConfiguration).
 	CodeNoSuchLifecycle
-	// CodeDatabaseSessionEnded: Postgres ended the session under a running statement
-	// (57P01/57P02/57P05: shutdown, pg_terminate_backend); nothing was committed. REST
-	// answers as the reference (500 DatabaseError naming the SQLSTATE), S3 and TUS 503.
-	CodeDatabaseSessionEnded
 	// CodeTooManyConnections: Postgres refused a connection (53300); the reference's
 	// 429 SlowDown.
 	CodeTooManyConnections
@@ -105,7 +101,6 @@ var codeNames = [...]string{
 	CodeNoSuchVersion:           "NoSuchVersion",
 	CodeMethodNotAllowed:        "MethodNotAllowed",
 	CodeNoSuchLifecycle:         "NoSuchLifecycle",
-	CodeDatabaseSessionEnded:    "DatabaseSessionEnded",
 	CodeTooManyConnections:      "TooManyConnections",
 }
 

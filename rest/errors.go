@@ -104,13 +104,11 @@ var errorTable = map[gateway.Code]apiError{
 	gateway.CodeDatabaseTimeout: {HTTP: 544, StatusCode: "544", Err: "DatabaseTimeout", Code: "DatabaseTimeout", Message: "The connection to the database timed out"},
 	// The message is the engine's: Postgres's foreign key detail, as the reference shows it.
 	gateway.CodeResourceReferenced: {HTTP: 400, StatusCode: "409", Err: "ResourceReferenced", Code: "ResourceReferenced", Message: "The resource is still referenced"},
-	// The reference's answers: a session Postgres ended is a DatabaseError naming the
-	// SQLSTATE (the engine's message), too many connections a SlowDown.
-	gateway.CodeDatabaseSessionEnded: {HTTP: 500, StatusCode: "500", Err: "DatabaseError", Code: "DatabaseError", Message: "database error"},
-	gateway.CodeTooManyConnections:   {HTTP: 429, StatusCode: "429", Err: "too_many_connections", Code: "SlowDown", Message: "Too many connections issued to the database"},
-	gateway.CodeNoSuchVersion:        {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchKey", Message: "Object not found"},
-	gateway.CodeMethodNotAllowed:     {HTTP: 400, StatusCode: "405", Err: "MethodNotAllowed", Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource"},
-	gateway.CodeNoSuchLifecycle:      {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchLifecycleConfiguration", Message: "The lifecycle configuration does not exist"},
+	// The reference's answer to too many connections.
+	gateway.CodeTooManyConnections: {HTTP: 429, StatusCode: "429", Err: "too_many_connections", Code: "SlowDown", Message: "Too many connections issued to the database"},
+	gateway.CodeNoSuchVersion:      {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchKey", Message: "Object not found"},
+	gateway.CodeMethodNotAllowed:   {HTTP: 400, StatusCode: "405", Err: "MethodNotAllowed", Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource"},
+	gateway.CodeNoSuchLifecycle:    {HTTP: 400, StatusCode: "404", Err: "not_found", Code: "NoSuchLifecycleConfiguration", Message: "The lifecycle configuration does not exist"},
 }
 
 // statusDatabaseTimeout is the reference's own HTTP status for a database that did not
@@ -141,8 +139,7 @@ func toAPIError(err error) *apiError {
 	if !ok {
 		v = errorTable[gateway.CodeInternal]
 	}
-	if ge.Message != "" && (v.HTTP < 500 || ge.Code == gateway.CodeInsufficientStorage || ge.Code == gateway.CodeDatabaseError ||
-		ge.Code == gateway.CodeDatabaseSessionEnded) {
+	if ge.Message != "" && (v.HTTP < 500 || ge.Code == gateway.CodeInsufficientStorage || ge.Code == gateway.CodeDatabaseError) {
 		v.Message = ge.Message // the engine words a full store without host paths
 	}
 	if ge.Code == gateway.CodeNoSuchKey && ge.Message == "The resource was not found" {

@@ -74,8 +74,7 @@ var errorTable = map[gateway.Code]s3Error{
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it."},
 	gateway.CodeDatabaseTimeout:         {503, "ServiceUnavailable", "Please reduce your request rate."},
 	// S3's DeleteBucket aborts pending uploads; were it ever refused, S3's word is this one.
-	gateway.CodeResourceReferenced:   {409, "BucketNotEmpty", "The bucket you tried to delete is not empty"},
-	gateway.CodeDatabaseSessionEnded: {503, "ServiceUnavailable", "Please reduce your request rate."},
+	gateway.CodeResourceReferenced: {409, "BucketNotEmpty", "The bucket you tried to delete is not empty"},
 	// shared/spec s3-api.md: database connection exhaustion is SlowDown, 429.
 	gateway.CodeTooManyConnections: {429, "SlowDown", "Please reduce your request rate."},
 	gateway.CodeNoSuchVersion:      {404, "NoSuchVersion", "The specified version does not exist."},

@@ -92,9 +92,9 @@ func wantS3Unavailable(t *testing.T, what string, err error) {
 }
 
 // TestDatabaseSessionEndedAnswers503: when Postgres ends the session under a statement (as
-// a fast shutdown or pg_terminate_backend does, SQLSTATE 57P01) REST answers as the
-// reference (500 DatabaseError "database error, code: 57P01"); a deadlock the reference's
-// 544 DatabaseTimeout; S3 answers 503 to both (retryable); the next request succeeds.
+// a fast shutdown or pg_terminate_backend does, SQLSTATE 57P01) or reports a deadlock, REST
+// answers the reference's 544 DatabaseTimeout and S3 503 (both retryable), not 500, and the
+// next request succeeds.
 func TestDatabaseSessionEndedAnswers503(t *testing.T) {
 	t.Parallel()
 	dbURL := pgtest.URL(t)
@@ -121,7 +121,7 @@ func TestDatabaseSessionEndedAnswers503(t *testing.T) {
 		status int
 		body   string
 	}{
-		"terminated": {500, `{"statusCode":"500","error":"DatabaseError","message":"database error, code: 57P01","code":"DatabaseError"}`},
+		"terminated": {544, `{"statusCode":"544","error":"DatabaseTimeout","message":"The connection to the database timed out","code":"DatabaseTimeout"}`},
 		"deadlocked": {544, `{"statusCode":"544","error":"DatabaseTimeout","message":"The connection to the database timed out","code":"DatabaseTimeout"}`},
 	} {
 		t.Run(prefix, func(t *testing.T) {

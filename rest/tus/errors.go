@@ -54,7 +54,6 @@ var errorTable = map[gateway.Code]protoError{
 	gateway.CodeBucketAlreadyOwnedByYou: {409, "The resource already exists"},
 	gateway.CodeDatabaseTimeout:         {503, "Service unavailable, please retry"},
 	gateway.CodeResourceReferenced:      {409, "The resource is still referenced"},
-	gateway.CodeDatabaseSessionEnded:    {503, "Service unavailable, please retry"},
 	gateway.CodeTooManyConnections:      {429, "Too many connections issued to the database"},
 	gateway.CodeNoSuchVersion:           {404, "Object not found"},
 	gateway.CodeMethodNotAllowed:        {405, "The specified method is not allowed against this resource"},
