@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -22,7 +23,8 @@ import (
 // ours): MinIO answers PutObject with 507 XMinioStorageFull, which the store reports as
 // ErrInsufficientStorage (not ErrUnavailable, which the engine answers with a retryable
 // 503), and nothing is visible under the key. The body is small enough to be sent whole
-// before MinIO answers; a larger one can meet a reset connection instead of the 507.
+// before MinIO answers on an idle machine; a busy one can meet a reset connection instead
+// of the 507, so a reset is tried again.
 // (MinIO answers an UploadPart that meets a full drive with 500 InternalError, whose only
 // sign of the cause is its message text: that stays ErrUnavailable.)
 func TestUpstreamFull(t *testing.T) {
@@ -39,7 +41,18 @@ func TestUpstreamFull(t *testing.T) {
 	}
 	for i := range 2 {
 		key := fmt.Sprintf("full/%d/v1", i)
-		_, err := s.Put(t.Context(), key, newCycleReader(2*mib), backend.PutOptions{Size: 2 * mib})
+		// MinIO decides "full" from drive figures it refreshes now and then: until it has
+		// seen the filler, a Put meets the disk's ENOSPC (500, an unavailable upstream, as it
+		// should be). Once it has, it answers before reading the body and closes, so a busy
+		// client may also see a reset. Both are tried again; the 507 must come (hang guard:
+		// two minutes, not a timing threshold).
+		var err error
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			_, err = s.Put(t.Context(), key, newCycleReader(2*mib), backend.PutOptions{Size: 2 * mib})
+			if !errors.Is(err, backend.ErrUnavailable) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if !errors.Is(err, backend.ErrInsufficientStorage) {
 			t.Fatalf("Put error = %v, want ErrInsufficientStorage", err)
 		}
