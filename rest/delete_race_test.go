@@ -8,7 +8,7 @@ import (
 )
 
 // TestDeleteRacesRecreate: DELETE /object/{bucket}/{key} racing uploads that re-create
-// the key answers 200 or NoSuchKey, never AccessDenied, for the service role (whom RLS never
+// the key answers 200, NoSuchKey or (out of serialization retries) 544, never AccessDenied, for the service role (whom RLS never
 // refuses): the refusal check must not see a row created after the delete ran.
 func TestDeleteRacesRecreate(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
@@ -34,6 +34,11 @@ func TestDeleteRacesRecreate(t *testing.T) {
 				continue
 			}
 			var e struct{ StatusCode, Code string }
+			if json.Unmarshal(r.body, &e) == nil && r.status == 544 && e.Code == "DatabaseTimeout" {
+				// Retryable: the delete's snapshot lost every retry to the uploads (the
+				// engine's bounded serialization retries); nothing was deleted.
+				continue
+			}
 			if json.Unmarshal(r.body, &e) != nil || r.status != 400 || e.StatusCode != "404" || e.Code != "NoSuchKey" {
 				errs <- fmt.Sprintf("delete %d: %d %s", i, r.status, r.body)
 			}
