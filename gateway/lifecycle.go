@@ -82,25 +82,17 @@ func validateLifecycle(bucket string, rules []LifecycleRule) error {
 
 // BucketLifecycle returns a visible bucket's rules; CodeNoSuchLifecycle without any.
 func (e *Engine) BucketLifecycle(ctx context.Context, c Caller, bucket string) ([]LifecycleRule, error) {
-	if err := ValidateBucketName(bucket); err != nil {
-		return nil, err
-	}
 	var raw json.RawMessage
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
+	err := e.readBucketSetting(ctx, c, bucket, func(stx db.Tx) error {
+		var err error
+		raw, err = stx.Lifecycle(ctx, bucket)
+		if errors.Is(err, db.ErrNotFound) {
+			return &Error{Code: CodeNoSuchLifecycle, Bucket: bucket}
 		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
-			var err error
-			raw, err = stx.Lifecycle(ctx, bucket)
-			if errors.Is(err, db.ErrNotFound) {
-				return &Error{Code: CodeNoSuchLifecycle, Bucket: bucket}
-			}
-			return err
-		})
+		return err
 	})
 	if err != nil {
-		return nil, dbErr(err, CodeNoSuchBucket, bucket, "")
+		return nil, err
 	}
 	var rules []LifecycleRule
 	if err := json.Unmarshal(raw, &rules); err != nil {
@@ -122,20 +114,7 @@ func (e *Engine) SetBucketLifecycle(ctx context.Context, c Caller, bucket string
 		}
 		raw, _ = json.Marshal(rules)
 	}
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
-		}
-		if _, err := tx.UpdateBucket(ctx, bucket, db.BucketUpdate{}); err != nil {
-			if errors.Is(err, db.ErrNotFound) {
-				return &Error{Code: CodeForbidden, Bucket: bucket, Message: "Access denied", Err: err}
-			}
-			return err
-		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error { return stx.SetLifecycle(ctx, bucket, raw) })
-	})
-	e.forgetBucket(bucket)
-	return dbErr(err, CodeNoSuchBucket, bucket, "")
+	return e.writeBucketSetting(ctx, c, bucket, func(stx db.Tx) error { return stx.SetLifecycle(ctx, bucket, raw) })
 }
 
 // matches reports whether an object with key and tags falls under the rule's filter.

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 
@@ -89,23 +88,15 @@ func (e *Engine) validateNotification(bucket string, cfg NotificationConfig) err
 // BucketNotification returns a bucket's notification configuration (no rules when it has
 // none). The caller must see the bucket.
 func (e *Engine) BucketNotification(ctx context.Context, c Caller, bucket string) (NotificationConfig, error) {
-	if err := ValidateBucketName(bucket); err != nil {
-		return NotificationConfig{}, err
-	}
 	var cfg NotificationConfig
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
+	err := e.readBucketSetting(ctx, c, bucket, func(stx db.Tx) error {
+		raw, err := stx.BucketNotificationConfigs(ctx, []string{bucket})
+		if err == nil && raw[bucket] != nil {
+			err = json.Unmarshal(raw[bucket], &cfg)
 		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
-			raw, err := stx.BucketNotificationConfigs(ctx, []string{bucket})
-			if err == nil && raw[bucket] != nil {
-				err = json.Unmarshal(raw[bucket], &cfg)
-			}
-			return err
-		})
+		return err
 	})
-	return cfg, dbErr(err, CodeNoSuchBucket, bucket, "")
+	return cfg, err
 }
 
 // SetBucketNotification replaces a bucket's notification configuration (no rules removes
@@ -121,19 +112,7 @@ func (e *Engine) SetBucketNotification(ctx context.Context, c Caller, bucket str
 	if len(cfg.Rules) > 0 {
 		value, _ = json.Marshal(cfg)
 	}
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
-		}
-		if _, err := tx.UpdateBucket(ctx, bucket, db.BucketUpdate{}); err != nil {
-			if errors.Is(err, db.ErrNotFound) {
-				return &Error{Code: CodeForbidden, Bucket: bucket, Message: "Access denied", Err: err}
-			}
-			return err
-		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
-			return stx.SetBucketNotificationConfig(ctx, bucket, value)
-		})
+	return e.writeBucketSetting(ctx, c, bucket, func(stx db.Tx) error {
+		return stx.SetBucketNotificationConfig(ctx, bucket, value)
 	})
-	return dbErr(err, CodeNoSuchBucket, bucket, "")
 }

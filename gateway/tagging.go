@@ -97,25 +97,17 @@ func (e *Engine) SetObjectTags(ctx context.Context, c Caller, bucket, key string
 
 // BucketTags returns the tags of a bucket the caller may see; nil when it has none.
 func (e *Engine) BucketTags(ctx context.Context, c Caller, bucket string) ([]Tag, error) {
-	if err := ValidateBucketName(bucket); err != nil {
-		return nil, err
-	}
 	var raw json.RawMessage
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
+	err := e.readBucketSetting(ctx, c, bucket, func(stx db.Tx) error {
+		var err error
+		raw, err = stx.BucketTags(ctx, bucket)
+		if errors.Is(err, db.ErrNotFound) {
+			return nil
 		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
-			var err error
-			raw, err = stx.BucketTags(ctx, bucket)
-			if errors.Is(err, db.ErrNotFound) {
-				return nil
-			}
-			return err
-		})
+		return err
 	})
 	if err != nil {
-		return nil, dbErr(err, CodeNoSuchBucket, bucket, "")
+		return nil, err
 	}
 	var tags []Tag
 	if len(raw) > 0 {
@@ -138,23 +130,7 @@ func (e *Engine) SetBucketTags(ctx context.Context, c Caller, bucket string, tag
 	if len(tags) > 0 {
 		value, _ = json.Marshal(tags)
 	}
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
-		}
-		if _, err := tx.UpdateBucket(ctx, bucket, db.BucketUpdate{}); err != nil {
-			if errors.Is(err, db.ErrNotFound) {
-				// Visible but hidden from UPDATE's USING clause: a policy said no.
-				return &Error{Code: CodeForbidden, Bucket: bucket, Message: "Access denied", Err: err}
-			}
-			return err
-		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
-			return stx.SetBucketTags(ctx, bucket, value)
-		})
+	return e.writeBucketSetting(ctx, c, bucket, func(stx db.Tx) error {
+		return stx.SetBucketTags(ctx, bucket, value)
 	})
-	if err != nil {
-		return dbErr(err, CodeNoSuchBucket, bucket, "")
-	}
-	return nil
 }

@@ -22,21 +22,13 @@ const NullVersionID = db.NullVersion
 
 // BucketVersioning returns the versioning state of a bucket the caller may see.
 func (e *Engine) BucketVersioning(ctx context.Context, c Caller, bucket string) (string, error) {
-	if err := ValidateBucketName(bucket); err != nil {
-		return "", err
-	}
 	var status string
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
-		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
-			var err error
-			status, err = stx.VersioningStatus(ctx, bucket)
-			return err
-		})
+	err := e.readBucketSetting(ctx, c, bucket, func(stx db.Tx) error {
+		var err error
+		status, err = stx.VersioningStatus(ctx, bucket)
+		return err
 	})
-	return status, dbErr(err, CodeNoSuchBucket, bucket, "")
+	return status, err
 }
 
 // SetBucketVersioning sets a bucket's versioning state (Enabled or Suspended); the caller
@@ -49,22 +41,9 @@ func (e *Engine) SetBucketVersioning(ctx context.Context, c Caller, bucket, stat
 	if status != VersioningEnabled && status != VersioningSuspended {
 		return &Error{Code: CodeInvalidArgument, Bucket: bucket, Message: "The versioning status must be Enabled or Suspended"}
 	}
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, bucket); err != nil {
-			return err
-		}
-		if _, err := tx.UpdateBucket(ctx, bucket, db.BucketUpdate{}); err != nil {
-			if errors.Is(err, db.ErrNotFound) {
-				return &Error{Code: CodeForbidden, Bucket: bucket, Message: "Access denied", Err: err}
-			}
-			return err
-		}
-		return tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
-			return stx.SetVersioningStatus(ctx, bucket, status)
-		})
+	return e.writeBucketSetting(ctx, c, bucket, func(stx db.Tx) error {
+		return stx.SetVersioningStatus(ctx, bucket, status)
 	})
-	e.forgetBucket(bucket)
-	return dbErr(err, CodeNoSuchBucket, bucket, "")
 }
 
 // versionedWrite is what a commit in a versioned bucket did besides swapping the row.
