@@ -161,6 +161,7 @@ func (v *Verifier) SetExtraJWKS(doc []byte) (skipped int, err error) {
 func (v *Verifier) Verify(token string) (Principal, error) {
 	now := v.now()
 	if p, ok := v.verified.get(token, now); ok {
+		p.Token = token
 		return p, nil
 	}
 	claims, err := v.Claims(token)

@@ -46,6 +46,9 @@ func (c *principalCache) put(token string, p Principal, claims jwt.MapClaims, no
 		until = exp.Time
 	}
 	k := sha256.Sum256([]byte(token))
+	// The token is the caller's string, often a view of a request buffer the server reuses
+	// for the next request: the cache keeps none of it (Verify sets Token on a hit).
+	p.Token = ""
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= principalCacheMax {

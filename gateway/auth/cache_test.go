@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -63,4 +64,26 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestVerifyCacheKeepsNoRequestBuffer: the server hands Verify a view of a request buffer
+// it reuses for the next request; a cached principal must not keep that view (the race
+// detector saw a reused header buffer reach pgx as request.jwt before this held).
+func TestVerifyCacheKeepsNoRequestBuffer(t *testing.T) {
+	v, err := New(Options{Secret: testSecret, Roles: testRoles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodHS256, []byte(testSecret), "", jwt.MapClaims{"role": "authenticated", "sub": "u1"})
+	buf := []byte(tok)
+	if _, err := v.Verify(unsafe.String(&buf[0], len(buf))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = 'x' // the buffer now holds the next request
+	}
+	p, err := v.Verify(tok)
+	if err != nil || p.Token != tok {
+		t.Fatalf("cached principal: token %q, %v; want the caller's token", p.Token, err)
+	}
 }
