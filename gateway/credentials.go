@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,6 +205,8 @@ func (c *credCache) get(key string, now time.Time) (credEntry, bool) {
 }
 
 func (c *credCache) put(key string, ent credEntry) {
+	// The access key may be a view of a request buffer the server reuses: the map keeps a copy.
+	key = strings.Clone(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {

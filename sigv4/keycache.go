@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"crypto/subtle"
+	"strings"
 	"sync"
 )
 
@@ -47,7 +48,10 @@ func (c *keyCache) signingKey(accessKeyID, secret string, scope Scope) SigningKe
 	if c.m == nil || len(c.m) >= keyCacheMax {
 		c.m = make(map[keyCacheKey]keyCacheEntry)
 	}
-	c.m[k] = keyCacheEntry{secret: secret, key: key}
+	// The strings may be views of a request buffer the server reuses: the map keeps copies.
+	k = keyCacheKey{accessKeyID: strings.Clone(accessKeyID),
+		scope: Scope{Date: strings.Clone(scope.Date), Region: strings.Clone(scope.Region), Service: strings.Clone(scope.Service)}}
+	c.m[k] = keyCacheEntry{secret: strings.Clone(secret), key: key}
 	c.mu.Unlock()
 	return key
 }
