@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,7 +45,9 @@ func (c *ttlCache[V]) put(k string, v V, now time.Time, ttl time.Duration) {
 	if c.m == nil || len(c.m) >= cacheMax {
 		c.m = make(map[string]ttlEntry[V])
 	}
-	c.m[k] = ttlEntry[V]{v: v, expires: now.Add(ttl)}
+	// k may be a view of a request buffer the server reuses (a bucket name from the path):
+	// the map keeps a copy.
+	c.m[strings.Clone(k)] = ttlEntry[V]{v: v, expires: now.Add(ttl)}
 }
 
 func (c *ttlCache[V]) forget(k string) {
