@@ -276,3 +276,29 @@ func FailedTenants(ctx context.Context, pool *pgxpool.Pool, statuses []string, c
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TenantRow, error) { return scanTenant(r) })
 	return out, Classify(err)
 }
+
+// fleetLockKey is the advisory lock the gateway running the fleet job holds ("stowflt").
+const fleetLockKey int64 = 0x73746f77666c74
+
+// TryFleetLock takes the fleet job's advisory lock on conn's session, reporting whether
+// it got it; UnlockFleet releases it. The holder is the one gateway running the job.
+func TryFleetLock(ctx context.Context, conn *pgxpool.Conn) (bool, error) {
+	var ok bool
+	err := conn.QueryRow(ctx, `select pg_try_advisory_lock($1)`, fleetLockKey).Scan(&ok)
+	return ok, Classify(err)
+}
+
+// UnlockFleet releases the lock TryFleetLock took.
+func UnlockFleet(ctx context.Context, conn *pgxpool.Conn) error {
+	_, err := conn.Exec(ctx, `select pg_advisory_unlock($1)`, fleetLockKey)
+	return Classify(err)
+}
+
+// CountTenantsToMigrate counts the tenants TenantsToMigrate would return from the start.
+func CountTenantsToMigrate(ctx context.Context, pool *pgxpool.Pool, version string, skip []string) (int, error) {
+	var n int
+	err := pool.QueryRow(ctx, `select count(*) from tenants
+		where (migrations_version is distinct from $1 and coalesce(migrations_status, '') != all($2::text[]))
+		   or migrations_status is null`, version, skip).Scan(&n)
+	return n, Classify(err)
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,6 +44,9 @@ type Registry struct {
 	gen       uint64 // bumped by every invalidation; a Get stores only if unchanged
 	listening bool
 	subs      []func(id string)
+
+	// fleetRunning counts fleet jobs this gateway runs (0 or 1; the lock allows one).
+	fleetRunning atomic.Int32
 }
 
 // RegistryOptions configure a Registry.
@@ -157,6 +161,9 @@ func (r *Registry) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// FleetRunning reports whether this gateway is running a fleet migration job.
+func (r *Registry) FleetRunning() bool { return r.fleetRunning.Load() > 0 }
 
 // Listening reports whether the LISTEN connection is up (the cache is in use).
 func (r *Registry) Listening() bool {
