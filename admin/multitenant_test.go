@@ -332,3 +332,32 @@ func waitFleet(t *testing.T, m *mt) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestSingleTenantUnchanged: without Options.Tenants the admin API keeps serving its one
+// engine's tenant only, and refuses tenant management as before.
+func TestSingleTenantUnchanged(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, pgtest.URL(t), db.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	store, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := gateway.New(d, store, gateway.Options{TenantID: "solo", Roles: roles, MaxObjectSize: 1 << 20,
+		WriteTimeout: time.Minute, EncryptionKey: encKey, Logger: log})
+	m := &mt{t: t}
+	h := admin.New(e, admin.Options{APIKeys: []string{apiKey}, Logger: log})
+	m.app = fiber.New(fiber.Config{ErrorHandler: admin.ErrorHandler(log), StreamRequestBody: true, DisableStartupMessage: true})
+	h.Register(m.app)
+
+	m.expect("GET", "/tenants/solo/health", nil, 200, `{"healthy":true}`)
+	m.expect("GET", "/tenants/other/health", nil, 404, `{"error":"Tenant not found"}`)
+	m.expect("GET", "/s3/other/credentials", nil, 404, `{"error":"Tenant not found"}`)
+	m.expect("GET", "/s3/solo/credentials", nil, 200, `[]`)
+	m.expect("POST", "/tenants/solo", tenantBody("postgres://x", "s"), 400, "*")
+	m.expect("POST", "/migrations/migrate/fleet", nil, 400, `{"message":"Queue is not enabled"}`)
+}

@@ -304,3 +304,22 @@ func TestGetUnknownAndDuplicate(t *testing.T) {
 		t.Fatalf("List = %+v, %v", list, err)
 	}
 }
+
+// TestReferenceVector: a fixed ciphertext made by `openssl enc -aes-256-cbc -md md5` (the
+// reference's CryptoJS format) in a database_url column decrypts, without openssl here.
+func TestReferenceVector(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := controlDB(t)
+	const vector = "U2FsdGVkX1+tAQ9Zb5/fFrrt/5ON6wz/87MvEG7qLdE9pJxGHcFlCk6HRHPwtl9iFAcKAjXNEgvJYX1j63wqbg=="
+	if _, err := pool.Exec(ctx, `insert into tenants (id, anon_key, database_url, jwt_secret, service_key) values ('v', '', $1, '', '')`, vector); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: "my-encryption-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Get(ctx, "v")
+	if err != nil || got.DatabaseURL != "postgres://u:p@db:5432/postgres?sslmode=disable" {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+}
