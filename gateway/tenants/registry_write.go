@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/passphrase"
 )
@@ -196,6 +194,3 @@ func nullEmpty(s string) any {
 	}
 	return s
 }
-
-// Pool is the control database pool (the fleet migration job keeps its progress there).
-func (r *Registry) Pool() *pgxpool.Pool { return r.pool }
