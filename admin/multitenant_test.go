@@ -159,6 +159,9 @@ func TestTenantCRUD(t *testing.T) {
 	bad["fileSizeLimit"] = "big"
 	m.expect("POST", "/tenants/alpha", bad, 400,
 		`{"statusCode":"400","error":"Bad Request","message":"body/fileSizeLimit must be number"}`)
+	m.expect("POST", "/tenants/a.b", tenantBody(emptyDB, "s1"), 400,
+		`{"statusCode":"400","error":"Bad Request","message":"params/tenantId must match pattern \"^[A-Za-z0-9_-]{1,63}$\""}`)
+	m.expect("PUT", "/tenants/..", tenantBody(emptyDB, "s1"), 400, "*")
 	m.expect("POST", "/tenants/alpha", tenantBody(emptyDB, "s1"), 201, "")
 	if m.migrations("alpha") != 1 {
 		t.Fatalf("create ran %d migrations, want 1", m.migrations("alpha"))
