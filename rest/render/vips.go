@@ -26,6 +26,10 @@ const vipsBuilt = true
 // package's soname (Debian/Ubuntu libvips42, Fedora, Alpine), then the -dev symlink.
 var DefaultLibvips = []string{"libvips.so.42", "libvips.so"}
 
+// vipsOpen serialises sv_open: the shim's function table is process-wide, and renderers
+// (one per server, several in tests) load on their own first render.
+var vipsOpen sync.Mutex
+
 // vipsLog receives libvips' warnings (set by the first encoder that loads libvips).
 var vipsLog atomic.Pointer[slog.Logger]
 
@@ -60,6 +64,8 @@ func newVipsEncoder(log *slog.Logger, names []string) (encoder, error) {
 // available loads libvips once; false (logged once) when no name opens.
 func (v *vipsEncoder) available() bool {
 	v.once.Do(func() {
+		vipsOpen.Lock()
+		defer vipsOpen.Unlock()
 		var errs []string
 		for _, name := range v.names {
 			cname := C.CString(name)
