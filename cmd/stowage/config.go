@@ -124,6 +124,13 @@ type Config struct {
 	EventsBackoff     int    `env:"STOWAGE_EVENTS_BACKOFF" default:"1000" help:"ms before the first retry; doubled per failed attempt (with jitter) up to STOWAGE_EVENTS_BACKOFF_MAX"`
 	EventsBackoffMax  int    `env:"STOWAGE_EVENTS_BACKOFF_MAX" default:"300000" help:"longest ms between retries"`
 	EventsRetention   int    `env:"STOWAGE_EVENTS_RETENTION" default:"86400" help:"seconds delivered events are kept in the outbox (stowage.events)"`
+
+	MultiTenant          bool   `env:"MULTI_TENANT,IS_MULTITENANT" default:"false" help:"serve many tenants listed in the control database DATABASE_MULTITENANT_URL (docs/admin.md); tenants are managed through the admin API"`
+	MTDatabaseURL        Secret `env:"DATABASE_MULTITENANT_URL,MULTITENANT_DATABASE_URL" default:"" help:"control database of multi-tenant mode (the reference's tenants table); required with MULTI_TENANT"`
+	MTDatabasePoolURL    Secret `env:"DATABASE_MULTITENANT_POOL_URL" default:"" help:"external pooler in front of the control database, used for queries (DATABASE_MULTITENANT_URL still for migrations and LISTEN)"`
+	MTDatabaseMaxConns   int    `env:"DATABASE_MULTITENANT_MAX_CONNECTIONS" default:"10" help:"control database pool size"`
+	TenantPoolCacheMax   int    `env:"TENANT_POOL_CACHE_MAX_ENTRIES" default:"1000" help:"tenant database pools kept open at once in multi-tenant mode (least recently used closed first)"`
+	AdminReturnSensitive bool   `env:"ADMIN_RETURN_TENANT_SENSITIVE_DATA" default:"true" help:"admin GET /tenants answers include tenant secrets (anonKey, databaseUrl, databasePoolUrl, jwtSecret, jwks, serviceKey); false omits them"`
 }
 
 // envTag is one parsed field of Config.
@@ -288,6 +295,7 @@ func (c *Config) validate() error {
 	}
 	errs = append(errs, c.validateAdmin()...)
 	errs = append(errs, c.validateEvents()...)
+	errs = append(errs, c.validateMultiTenant()...)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
@@ -311,6 +319,27 @@ func (c *Config) validateAdmin() []error {
 	}
 	if c.EncryptionKey == "" {
 		errs = append(errs, errors.New("ENCRYPTION_KEY: required when ADMIN_API_KEYS is set (S3 credential secrets and keys are stored encrypted with it)"))
+	}
+	return errs
+}
+
+// validateMultiTenant checks the control-plane settings, used only with MULTI_TENANT.
+func (c *Config) validateMultiTenant() []error {
+	if !c.MultiTenant {
+		return nil
+	}
+	var errs []error
+	if c.MTDatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_MULTITENANT_URL: required when MULTI_TENANT is true"))
+	}
+	if c.EncryptionKey == "" {
+		errs = append(errs, errors.New("ENCRYPTION_KEY: required when MULTI_TENANT is true (tenant secrets are stored encrypted with it)"))
+	}
+	if c.MTDatabaseMaxConns < 1 {
+		errs = append(errs, fmt.Errorf("DATABASE_MULTITENANT_MAX_CONNECTIONS=%d: must be at least 1", c.MTDatabaseMaxConns))
+	}
+	if c.TenantPoolCacheMax < 1 {
+		errs = append(errs, fmt.Errorf("TENANT_POOL_CACHE_MAX_ENTRIES=%d: must be at least 1", c.TenantPoolCacheMax))
 	}
 	return errs
 }
