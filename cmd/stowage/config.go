@@ -288,6 +288,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
 		}
 	}
+	if c.MultiTenant && c.HostRegexp == "" {
+		errs = append(errs, errors.New("REQUEST_X_FORWARDED_HOST_REGEXP: required when MULTI_TENANT is true (its first capture group is the tenant id)"))
+	}
 	if c.HostRegexp != "" {
 		if _, err := regexp.Compile(c.HostRegexp); err != nil {
 			errs = append(errs, fmt.Errorf("REQUEST_X_FORWARDED_HOST_REGEXP: %w", err))

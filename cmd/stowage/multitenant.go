@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stowage/stowage/admin"
 	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway"
@@ -27,7 +30,10 @@ const defaultTenantMaxConns = 5
 // multiTenant is what multi-tenant serving takes beyond Config: where tenants come from
 // and how many stacks (one database pool each) are kept.
 type multiTenant struct {
-	Source    tenants.Source
+	Source tenants.Source
+	// Registry, when set, is the control plane the admin API manages tenants through
+	// (started on ADMIN_PORT when ADMIN_API_KEYS is set).
+	Registry  *tenants.Registry
 	MaxStacks int
 	// IdleTimeout retires a tenant's stack (closes its pool) after this long unused.
 	IdleTimeout time.Duration
@@ -209,6 +215,14 @@ func serveMultiTenant(ctx context.Context, cfg Config, mt multiTenant, log *slog
 		s3Addr = s3ln.Addr()
 		go func() { errc <- s3srv.Listen(s3ln) }()
 	}
+	if mt.Registry != nil && cfg.AdminAPIKeys != "" {
+		stopAdmin, err := startMultiTenantAdmin(cfg, srv, mt.Registry, ts, log, errc)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopAdmin()
+	}
 	log.Info("stowage listening (multi-tenant)", "addr", ln.Addr().String(), "version", ver, "backend", cfg.Backend)
 	if ready != nil {
 		ready(ln.Addr(), s3Addr, ts)
@@ -224,4 +238,71 @@ func serveMultiTenant(ctx context.Context, cfg Config, mt multiTenant, log *slog
 		log.Warn("shutdown", "err", err)
 	}
 	return nil
+}
+
+// serveControlPlane serves multi-tenant mode with the control database of
+// DATABASE_MULTITENANT_URL as the tenants' source (gateway/tenants.Registry, kept current by
+// LISTEN/NOTIFY).
+func serveControlPlane(ctx context.Context, cfg Config, log *slog.Logger) error {
+	url := string(cfg.MTDatabaseURL)
+	if cfg.MTDatabasePoolURL != "" {
+		url = string(cfg.MTDatabasePoolURL)
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("DATABASE_MULTITENANT_URL: %w", err)
+	}
+	pcfg.MaxConns = int32(cfg.MTDatabaseMaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("DATABASE_MULTITENANT_URL: %w", err)
+	}
+	defer pool.Close()
+	if err := db.MigrateMultitenant(ctx, pool); err != nil {
+		return fmt.Errorf("migrate control database: %w", err)
+	}
+	reg, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: string(cfg.EncryptionKey),
+		ListenURL: string(cfg.MTDatabaseURL), Logger: log})
+	if err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { _ = reg.Run(runCtx); close(runDone) }()
+	defer func() { stopRun(); <-runDone }()
+	reg.ResumeFleet(migrateTenantFunc(cfg))
+	return serveMultiTenant(ctx, cfg, multiTenant{Source: reg, Registry: reg, MaxStacks: cfg.TenantPoolCacheMax}, log, nil)
+}
+
+// migrateTenantFunc migrates a tenant's database (admin tenant writes, the fleet job).
+func migrateTenantFunc(cfg Config) tenants.MigrateFunc {
+	return func(ctx context.Context, t *tenants.Tenant) error {
+		return tenants.MigrateDatabase(ctx, t.DatabaseURL, migrateOptions(&cfg, cfg.DBInstallRoles))
+	}
+}
+
+// startMultiTenantAdmin serves the admin API over the control plane: tenant CRUD through
+// reg, per-tenant routes on the tenant's engine from the stack cache.
+func startMultiTenantAdmin(cfg Config, main *server.Server, reg *tenants.Registry, ts *server.Tenants,
+	log *slog.Logger, errc chan<- error) (stop func(), err error) {
+	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.AdminPort))
+	if err != nil {
+		return nil, fmt.Errorf("SERVER_ADMIN_PORT: %w", err)
+	}
+	maxSize, _ := gateway.ParseSize(cfg.FileSizeLimit)
+	h := admin.New(nil, admin.Options{APIKeys: cfg.adminKeys(), JSONLimit: int64(cfg.RequestBodyJSON), Logger: log,
+		Tenants: reg, Engine: ts.Engine, MigrateTenant: migrateTenantFunc(cfg), ReturnSensitive: cfg.AdminReturnSensitive,
+		// A key added or toggled: the tenant's next request gets a stack that loaded it.
+		TenantJWKSChanged: ts.Forget,
+		Tenant:            admin.TenantInfo{FileSizeLimit: maxSize, ImageTransformation: cfg.ImageTransform, S3Protocol: true}})
+	srv := server.NewAdmin(main, h)
+	log.Info("stowage admin listening", "addr", ln.Addr().String())
+	go func() { errc <- srv.Listen(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace)*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown admin listener", "err", err)
+		}
+	}, nil
 }

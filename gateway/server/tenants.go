@@ -314,6 +314,10 @@ func (ts *Tenants) janitor() {
 	}
 }
 
+// Forget retires the stack of tenant id ("" = every stack): its next request builds a new
+// one (after an admin change of its keys).
+func (ts *Tenants) Forget(id string) { ts.changed(id) }
+
 // Len is the number of stacks cached (built or building).
 func (ts *Tenants) Len() int {
 	ts.mu.Lock()
