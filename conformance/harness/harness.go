@@ -93,6 +93,9 @@ type Options struct {
 	Backend string
 	// MinIO is the upstream of an "s3" server; several servers may share one (same bucket).
 	MinIO *miniotest.MinIO
+	// MultiTenant runs the server in multi-tenant mode with the suite's database as one
+	// tenant behind a proxy that names it (multitenant.go).
+	MultiTenant bool
 }
 
 // BackendsEnv names the variable that narrows Backends, e.g. STOWAGE_TEST_BACKENDS=file.
@@ -198,6 +201,10 @@ func Start(t testing.TB, opts Options) *Server {
 	default:
 		t.Fatalf("harness: unknown backend %q", opts.Backend)
 	}
+	adminPort := 0
+	if opts.MultiTenant {
+		adminPort = prepareMultiTenant(t, env)
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -207,6 +214,9 @@ func Start(t testing.TB, opts Options) *Server {
 		s := launch(t, env, opts)
 		err := s.waitReady(90 * time.Second)
 		if err == nil {
+			if opts.MultiTenant {
+				s.frontTenant(t, adminPort, env["DATABASE_URL"])
+			}
 			return s
 		}
 		if attempt < 3 && s.exited() && strings.Contains(s.Output(), "SERVER_PORT: listen") &&
