@@ -143,10 +143,13 @@ type Server struct {
 	ServiceKey string
 	AnonKey    string
 	Verifier   *auth.Verifier
-	cmd        *exec.Cmd
-	out        *syncBuffer
-	done       chan struct{}
-	waitErr    error
+	// S3AccessKeyID and S3Secret sign S3 requests: the constants of the same names, or
+	// the tenant's credentials in multi-tenant mode.
+	S3AccessKeyID, S3Secret string
+	cmd                     *exec.Cmd
+	out                     *syncBuffer
+	done                    chan struct{}
+	waitErr                 error
 }
 
 type syncBuffer struct {
@@ -201,9 +204,9 @@ func Start(t testing.TB, opts Options) *Server {
 	default:
 		t.Fatalf("harness: unknown backend %q", opts.Backend)
 	}
-	adminPort := 0
+	adminPort, proxyLn := 0, net.Listener(nil)
 	if opts.MultiTenant {
-		adminPort = prepareMultiTenant(t, env)
+		adminPort, proxyLn = prepareMultiTenant(t, env)
 	}
 	for k, v := range opts.Env {
 		env[k] = v
@@ -215,7 +218,7 @@ func Start(t testing.TB, opts Options) *Server {
 		err := s.waitReady(90 * time.Second)
 		if err == nil {
 			if opts.MultiTenant {
-				s.frontTenant(t, adminPort, env["DATABASE_URL"])
+				s.frontTenant(t, adminPort, proxyLn, env["DATABASE_URL"])
 			}
 			return s
 		}
@@ -238,7 +241,8 @@ func launch(t testing.TB, env map[string]string, opts Options) *Server {
 	}
 	cmd.Env = append(cmd.Env, "SERVER_PORT="+strconv.Itoa(port))
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, DataDir: opts.DataDir, cmd: cmd,
-		Backend: opts.Backend, MinIO: opts.MinIO, out: &syncBuffer{}, done: make(chan struct{})}
+		Backend: opts.Backend, MinIO: opts.MinIO, out: &syncBuffer{}, done: make(chan struct{}),
+		S3AccessKeyID: S3AccessKeyID, S3Secret: S3Secret}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

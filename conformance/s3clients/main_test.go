@@ -55,7 +55,7 @@ func (e *env) endpoints() []struct{ name, url string } {
 // without LoadDefaultConfig so that AWS_CA_BUNDLE and profiles of the machine play no part.
 func (e *env) client(endpoint string) *s3.Client {
 	return s3.New(s3.Options{Region: region, BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(harness.S3AccessKeyID, harness.S3Secret, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(e.srv.S3AccessKeyID, e.srv.S3Secret, "")})
 }
 
 // toolEnv is a clean environment for a client process: no CA bundle variables (they break
