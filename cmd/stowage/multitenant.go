@@ -145,7 +145,7 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 		stop()
 		d.Close()
 		log.Info("tenant stack closed")
-	}), nil
+	}).WithImageTransformation(t.ImageTransformation && cfg.ImageTransform), nil
 }
 
 // migrateTenant brings the tenant's database to the current migrations on its first use

@@ -334,6 +334,18 @@ func TestMultiTenantIsolation(t *testing.T) {
 		if code != 400 || !strings.Contains(body, `"code":"TenantNotFound"`) || !strings.Contains(body, "Missing tenant config for tenant gamma") {
 			t.Errorf("unknown tenant: %d %s", code, body)
 		}
+		// A tenant whose S3 feature is off: the reference's FeatureNotEnabled, on both S3
+		// endpoints; image transformation off likewise.
+		src.set(tenants.Tenant{ID: "nos3", DatabaseURL: alphaURL, JWTSecret: secrets["alpha"]})
+		for _, u := range []string{s.url + "/s3/shared", s.s3url + "/shared", s.url + "/render/image/authenticated/shared/doc.txt"} {
+			code, body, _ = mtDo(t, "GET", u, "nos3", "", nil, nil)
+			if code != 403 || !strings.Contains(body, `"error":"FeatureNotEnabled"`) {
+				t.Errorf("%s, feature off: %d %s", u, code, body)
+			}
+		}
+		if code, body, _ = mtDo(t, "GET", s.url+"/bucket", "nos3", service["alpha"], nil, nil); code != 200 {
+			t.Errorf("REST of a tenant without S3: %d %s", code, body)
+		}
 		code, body, _ = mtDo(t, "GET", s.s3url+"/shared", "gamma", "", nil, nil)
 		if code != 400 || !strings.Contains(body, "<Code>TenantNotFound</Code>") {
 			t.Errorf("unknown tenant, S3 listener: %d %s", code, body)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,20 @@ type TenantStack struct {
 	main   fasthttp.RequestHandler // the main listener's routes (REST, TUS, /s3, ...)
 	s3     fasthttp.RequestHandler // the S3 listener's routes (S3 at the root); nil without S3
 	close  func()
+	// imageTransformation is the tenant's feature flag: off, /render answers
+	// FeatureNotEnabled.
+	imageTransformation bool
+}
+
+// isRenderPath reports whether a main-app path is an image transformation route.
+func isRenderPath(p string) bool {
+	return strings.HasPrefix(p, "/render/") || strings.HasPrefix(p, "/storage/v1/render/")
+}
+
+// WithImageTransformation records the tenant's image transformation flag.
+func (st *TenantStack) WithImageTransformation(on bool) *TenantStack {
+	st.imageTransformation = on
+	return st
 }
 
 // NewTenantStack mounts the dialects opts and restHandler name, as New does for the single
@@ -399,8 +414,11 @@ func (ts *Tenants) dispatch(s3Only bool) fiber.Handler {
 		if s3Only {
 			h = st.s3
 		}
-		if h == nil {
-			return &tenantError{404, "NotFound", "S3 is not served for this tenant"}
+		if h == nil || (isS3Path(c.Path()) && st.s3 == nil) || (!st.imageTransformation && isRenderPath(c.Path())) {
+			// The reference's answer when the tenant's feature flag is off, in JSON on
+			// every route (its onRequest hook answers before the dialect does).
+			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "FeatureNotEnabled", "statusCode": "403",
+				"message": "feature not enabled for this tenant"})
 		}
 		c.Context().SetUserValue(userContextKey, c.UserContext())
 		h(c.Context())
