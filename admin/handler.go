@@ -2,8 +2,10 @@
 // routes authenticated by the `apikey` header against ADMIN_API_KEYS, answering with the
 // reference's status codes and bodies. A single-tenant Stowage serves its one tenant
 // (TENANT_ID) here: health, migrations, S3 credentials with claims, JWKS and the
-// orphan-object check (orphans.go). Tenant management and the queue answer as the
-// reference does when they are not enabled.
+// orphan-object check (orphans.go); tenant management and the queue answer as the
+// reference does when they are not enabled. In multi-tenant mode (Options.Tenants) it
+// manages the control database's tenants (tenants_mt.go), runs fleet migrations
+// (fleet.go), and serves the per-tenant routes on each tenant's engine (Options.Engine).
 package admin
 
 import (

@@ -159,6 +159,9 @@ func TestTenantCRUD(t *testing.T) {
 	bad["fileSizeLimit"] = "big"
 	m.expect("POST", "/tenants/alpha", bad, 400,
 		`{"statusCode":"400","error":"Bad Request","message":"body/fileSizeLimit must be number"}`)
+	m.expect("POST", "/tenants/a.b", tenantBody(emptyDB, "s1"), 400,
+		`{"statusCode":"400","error":"Bad Request","message":"params/tenantId must match pattern \"^[A-Za-z0-9_-]{1,63}$\""}`)
+	m.expect("PUT", "/tenants/..", tenantBody(emptyDB, "s1"), 400, "*")
 	m.expect("POST", "/tenants/alpha", tenantBody(emptyDB, "s1"), 201, "")
 	if m.migrations("alpha") != 1 {
 		t.Fatalf("create ran %d migrations, want 1", m.migrations("alpha"))
@@ -307,12 +310,34 @@ func TestFleetMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := m.migrations("t3")
+	// Two gateways resume it at once: the fleet lock lets one run it, each tenant once.
+	second, err := tenants.NewRegistry(m.control, tenants.RegistryOptions{EncryptionKey: encKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.ResumeFleet(m.migrate)
 	m.reg.ResumeFleet(m.migrate)
 	waitFleet(t, m)
+	for second.FleetRunning() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if m.migrations("t4") != 0 || m.migrations("t5") != 1 || m.migrations("t3") != before {
 		t.Fatalf("resumed job migrated t3 %d→%d, t4 %d, t5 %d times; want t5 only", before, m.migrations("t3"), m.migrations("t4"), m.migrations("t5"))
 	}
 	m.expect("POST", "/migrations/reset/fleet", map[string]any{"untilMigration": "x"}, 400, `{"message":"Invalid migration"}`)
+
+	// Cancel: a job recorded as running (nobody runs it here) is stopped by DELETE.
+	m.expect("DELETE", "/migrations/active", nil, 200, `[]`)
+	if _, err := m.control.Exec(ctx, `insert into stowage_fleet_migrations (target_version) values ($1)`, tenants.LatestMigration()); err != nil {
+		t.Fatal(err)
+	}
+	if active := m.expect("GET", "/migrations/active", nil, 200, "*"); !strings.Contains(active, `"state":"running"`) {
+		t.Fatalf("active = %s", active)
+	}
+	if stopped := m.expect("DELETE", "/migrations/active", nil, 200, "*"); !strings.Contains(stopped, `"state":"cancelled"`) {
+		t.Fatalf("DELETE active = %s", stopped)
+	}
+	m.expect("GET", "/migrations/active", nil, 200, `[]`)
 }
 
 // waitFleet waits until no fleet job runs (hang guard).

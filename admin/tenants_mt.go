@@ -238,11 +238,18 @@ func (h *Handler) mtRunMigrations(c *fiber.Ctx) error {
 // tenantBody is a parsed tenant body.
 type tenantBody struct{ tenants.Config }
 
+// invalidTenantID answers an id tenants.ValidID refuses (Deviation: the reference takes
+// any string; the id is the first segment of the tenant's store keys).
+var invalidTenantID = validation(400, "params/tenantId must match pattern \"^[A-Za-z0-9_-]{1,63}$\"")
+
 // tenantBody reads and checks a tenant body against the reference's JSON schema
 // (required: anonKey, databaseUrl, jwtSecret, serviceKey for POST and PUT), with its
 // messages ("body must have required property 'anonKey'", "body/fileSizeLimit must be
 // number").
 func (h *Handler) tenantBody(c *fiber.Ctx, full bool) (tenantBody, error) {
+	if full && !tenants.ValidID(c.Params("tenantId")) {
+		return tenantBody{}, invalidTenantID
+	}
 	var raw map[string]json.RawMessage
 	if err := h.readJSON(c, &raw); err != nil {
 		return tenantBody{}, err

@@ -281,17 +281,12 @@ func FailedTenants(ctx context.Context, pool *pgxpool.Pool, statuses []string, c
 const fleetLockKey int64 = 0x73746f77666c74
 
 // TryFleetLock takes the fleet job's advisory lock on conn's session, reporting whether
-// it got it; UnlockFleet releases it. The holder is the one gateway running the job.
-func TryFleetLock(ctx context.Context, conn *pgxpool.Conn) (bool, error) {
+// it got it; closing the connection releases it. The holder is the one gateway running
+// the job.
+func TryFleetLock(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	var ok bool
 	err := conn.QueryRow(ctx, `select pg_try_advisory_lock($1)`, fleetLockKey).Scan(&ok)
 	return ok, Classify(err)
-}
-
-// UnlockFleet releases the lock TryFleetLock took.
-func UnlockFleet(ctx context.Context, conn *pgxpool.Conn) error {
-	_, err := conn.Exec(ctx, `select pg_advisory_unlock($1)`, fleetLockKey)
-	return Classify(err)
 }
 
 // CountTenantsToMigrate counts the tenants TenantsToMigrate would return from the start.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stowage/stowage/db"
 )
 
@@ -69,16 +71,17 @@ func (r *Registry) ResumeFleet(run MigrateFunc) {
 
 // runFleet runs the running job to its end while holding the fleet lock.
 func (r *Registry) runFleet(ctx context.Context, run MigrateFunc) error {
-	conn, err := r.pool.Acquire(ctx)
+	// The lock lives on a session of its own on the direct URL (ListenURL): a session
+	// lock taken through a transaction-mode pooler would not hold.
+	conn, err := pgx.ConnectConfig(ctx, r.listen)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // closing releases the lock
 	ok, err := db.TryFleetLock(ctx, conn)
 	if err != nil || !ok {
 		return err // another runner has it
 	}
-	defer func() { _ = db.UnlockFleet(context.WithoutCancel(ctx), conn) }()
 	job, err := db.RunningFleetJob(ctx, r.pool)
 	if errors.Is(err, db.ErrNotFound) {
 		return nil

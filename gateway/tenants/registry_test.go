@@ -3,6 +3,7 @@ package tenants_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"sync"
@@ -321,5 +322,54 @@ func TestReferenceVector(t *testing.T) {
 	got, err := r.Get(ctx, "v")
 	if err != nil || got.DatabaseURL != "postgres://u:p@db:5432/postgres?sslmode=disable" {
 		t.Fatalf("Get = %+v, %v", got, err)
+	}
+}
+
+// BenchmarkChangePropagation measures how long a secret rotation written through one
+// gateway's Registry takes to show in another's Get (NOTIFY tenants_update round trip).
+func BenchmarkChangePropagation(b *testing.B) {
+	ctx := context.Background()
+	url := pgtest.EmptyURL(b)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if err := db.MigrateMultitenant(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	start := func() *tenants.Registry {
+		r, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: testKey})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = r.Run(c) }()
+		b.Cleanup(func() { cancel(); <-done })
+		for !r.Listening() {
+			time.Sleep(time.Millisecond)
+		}
+		return r
+	}
+	a, other := start(), start()
+	if err := a.Create(ctx, "t", tenants.Config{AnonKey: ptr("a"), DatabaseURL: ptr("postgres://x/y"), JWTSecret: ptr("s0"), ServiceKey: ptr("k")}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		secret := fmt.Sprintf("s%d", i+1)
+		if err := a.Patch(ctx, "t", tenants.Config{JWTSecret: &secret}); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			got, err := other.Get(ctx, "t")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got.JWTSecret == secret {
+				break
+			}
+		}
 	}
 }

@@ -5,11 +5,29 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/passphrase"
 )
+
+// ErrInvalidID is returned by Create and Upsert for an id that ValidID refuses.
+var ErrInvalidID = errors.New("tenant id must be 1-63 letters, digits, '-' or '_'")
+
+// ValidID reports whether id may name a tenant: 1-63 ASCII letters, digits, '-' and '_'
+// (a host label, as the data plane finds ids in X-Forwarded-Host). The id is the first
+// segment of every key of the tenant's bytes in the shared store, so a '/', '.' or ".."
+// must never reach it.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 63 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // Config is a tenant as the admin API writes it. A nil field is left as it is (Patch) or
 // takes the column's default (Create, Upsert); secrets are given in plain text and stored
@@ -92,6 +110,9 @@ func nullZero(n int) any {
 
 // Create adds tenant id (ErrExists when it exists).
 func (r *Registry) Create(ctx context.Context, id string, c Config) error {
+	if !ValidID(id) {
+		return ErrInvalidID
+	}
 	cols, err := r.columns(c)
 	if err != nil {
 		return err
@@ -109,6 +130,9 @@ func (r *Registry) Create(ctx context.Context, id string, c Config) error {
 
 // Upsert adds tenant id or overwrites the columns c sets.
 func (r *Registry) Upsert(ctx context.Context, id string, c Config) error {
+	if !ValidID(id) {
+		return ErrInvalidID
+	}
 	cols, err := r.columns(c)
 	if err != nil {
 		return err
@@ -196,6 +220,3 @@ func nullEmpty(s string) any {
 	}
 	return s
 }
-
-// Pool is the control database pool (the fleet migration job keeps its progress there).
-func (r *Registry) Pool() *pgxpool.Pool { return r.pool }
