@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,6 +92,7 @@ type Config struct {
 	MultipartExpiry int    `env:"STOWAGE_MULTIPART_EXPIRY" default:"86400" help:"seconds an S3 multipart upload may stay incomplete before a sweep aborts it and deletes its parts (1 to 2592000, 30 days); resumable (TUS) uploads expire by TUS_URL_EXPIRY_MS instead"`
 	RequestBodyJSON int    `env:"STOWAGE_JSON_BODY_LIMIT" default:"1048576" help:"largest JSON/XML request body (bytes)"`
 	LifecycleDay    int    `env:"STOWAGE_LIFECYCLE_DAY_SECONDS" default:"86400" help:"seconds one \"day\" of an S3 lifecycle rule lasts (1 to 86400); shrink it only to test expiry rules in seconds"`
+	HostRegexp      string `env:"REQUEST_X_FORWARDED_HOST_REGEXP,X_FORWARDED_HOST_REGEXP" default:"" help:"multi-tenant mode: regular expression matched against X-Forwarded-Host; its first capture group is the request's tenant id (requests that do not match answer 400 InvalidRequest)"`
 
 	ImageTransform     bool   `env:"IMAGE_TRANSFORMATION_ENABLED,ENABLE_IMAGE_TRANSFORMATION" default:"true" help:"mount /render/image; on by default because libvips is built in (a cgo-free build answers FeatureNotEnabled unless IMGPROXY_URL is set)"`
 	ImgproxyURL        string `env:"IMGPROXY_URL" default:"" help:"render through this imgproxy instead of the built-in libvips"`
@@ -285,6 +287,14 @@ func (c *Config) validate() error {
 	for name, role := range map[string]string{"DB_ANON_ROLE": c.DBAnonRole, "DB_AUTHENTICATED_ROLE": c.DBAuthRole, "DB_SERVICE_ROLE": c.DBServiceRole} {
 		if role == "" {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
+		}
+	}
+	if c.MultiTenant && c.HostRegexp == "" {
+		errs = append(errs, errors.New("REQUEST_X_FORWARDED_HOST_REGEXP: required when MULTI_TENANT is true (its first capture group is the tenant id)"))
+	}
+	if c.HostRegexp != "" {
+		if _, err := regexp.Compile(c.HostRegexp); err != nil {
+			errs = append(errs, fmt.Errorf("REQUEST_X_FORWARDED_HOST_REGEXP: %w", err))
 		}
 	}
 	errs = append(errs, c.validateAdmin()...)
