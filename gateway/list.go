@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/db"
 )
@@ -21,6 +23,8 @@ type ListObjects struct {
 
 // ListResult is one page of a listing.
 type ListResult struct {
+	// Objects carry what a listing shows: Bucket, Key, Size, ETag, LastModified, OwnerID,
+	// UpdatedAt and Extra.ChecksumAlgorithm (GetObject or HeadObject read the rest).
 	Objects        []Object
 	CommonPrefixes []string
 	// IsTruncated is true when more entries follow; NextMarker is the last key or common
@@ -73,7 +77,7 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 		}
 	}
 	for {
-		rows, err := tx.ListObjects(ctx, in.Bucket, in.Prefix, after, from, listBatch)
+		rows, err := tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, listBatch)
 		if err != nil {
 			return res, err
 		}
@@ -92,7 +96,7 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 				from, after, skipped = db.PrefixUpperBound(cp), "", true
 				break
 			}
-			res.Objects = append(res.Objects, objectFromRow(r))
+			res.Objects = append(res.Objects, objectFromListed(in.Bucket, r))
 			res.NextMarker, after = r.Name, r.Name
 		}
 		if !skipped && len(rows) < listBatch {
@@ -102,4 +106,17 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			return res, nil
 		}
 	}
+}
+
+// objectFromListed is objectFromRow for a listing row: the metadata keys come extracted by
+// Postgres (a malformed size or date reads as objectFromRow reads it: 0, the row's
+// updated_at).
+func objectFromListed(bucket string, r db.Listed) Object {
+	o := Object{Bucket: bucket, Key: r.Name, OwnerID: r.OwnerID, UpdatedAt: r.UpdatedAt, LastModified: r.UpdatedAt,
+		ETag: r.ETag, Extra: Extra{ChecksumAlgorithm: r.ChecksumAlgorithm}}
+	o.Size, _ = strconv.ParseInt(r.Size, 10, 64)
+	if t, err := time.Parse(time.RFC3339Nano, r.LastModified); err == nil {
+		o.LastModified = t
+	}
+	return o
 }
