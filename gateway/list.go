@@ -33,8 +33,12 @@ type ListResult struct {
 	NextMarker  string
 }
 
-// listBatch is how many rows one range-scan statement reads.
-const listBatch = 1000
+// listBatch is how many rows one range-scan statement reads; listSkipBatch how many the
+// scan that jumps past a common prefix reads.
+const (
+	listBatch     = 1000
+	listSkipBatch = 16
+)
 
 // ListObjects lists the objects visible to the caller (RLS SELECT). With a delimiter, keys
 // that share a prefix up to the first delimiter after Prefix are rolled into one common
@@ -76,8 +80,12 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			from = db.PrefixUpperBound(after[:len(in.Prefix)+i+len(in.Delimiter)])
 		}
 	}
+	// After a common prefix the next rows are often under another one (a folder of folders):
+	// the scan past it then reads listSkipBatch rows, not listBatch of which one is used.
+	// A batch without a common prefix goes back to listBatch.
+	limit := listBatch
 	for {
-		rows, err := tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, listBatch)
+		rows, err := tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, limit)
 		if err != nil {
 			return res, err
 		}
@@ -99,8 +107,12 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			res.Objects = append(res.Objects, objectFromListed(in.Bucket, r))
 			res.NextMarker, after = r.Name, r.Name
 		}
-		if !skipped && len(rows) < listBatch {
+		if !skipped && len(rows) < limit {
 			return res, nil
+		}
+		limit = listBatch
+		if skipped {
+			limit = listSkipBatch
 		}
 		if skipped && from == "" {
 			return res, nil
