@@ -17,7 +17,7 @@ import (
 // engine) of a bucket of 1,000,000 objects whose rows are inserted directly by SQL, with the
 // system metadata an SDK's PutObject leaves (a CRC32 checksum included). It reports the p50
 // latency of each page next to the mean, the CPU the engine's process spent per page
-// (Postgres's is not included; the logged plan gives its execution time), and logs the plan
+// (Postgres's is not included), and logs (with -test.v) the plan
 // of the deep page's statement. The pages: "first" is the bucket's first page; "deep"
 // starts after the 998,999th key; "prefix" is the first page under a prefix holding 100,000
 // keys; "delimiter" lists with delimiter "/" at the top, where the keys are 1,000 folders of
