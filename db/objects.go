@@ -140,6 +140,44 @@ func (t Tx) ListObjects(ctx context.Context, bucket, prefix, after, from string,
 	return collectObjects(t.tx.Query(ctx, q, bucket, after, from, PrefixUpperBound(prefix), limit))
 }
 
+// Listed is the part of an object row a listing page shows, with the system metadata's
+// keys extracted by Postgres instead of the whole document sent and decoded per row.
+type Listed struct {
+	Name, OwnerID string
+	UpdatedAt     time.Time
+	// Size, ETag, LastModified and ChecksumAlgorithm are the metadata document's "size",
+	// "eTag", "lastModified" and "checksumAlgorithm" as text ("" when absent).
+	Size, ETag, LastModified, ChecksumAlgorithm string
+}
+
+// ListEntries is ListObjects for a listing page: the same range scan, returning Listed rows.
+func (t Tx) ListEntries(ctx context.Context, bucket, prefix, after, from string, limit int) ([]Listed, error) {
+	const q = `select name, coalesce(owner_id, ''), coalesce(updated_at, now()),
+			coalesce(metadata->>'size', ''), coalesce(metadata->>'eTag', ''),
+			coalesce(metadata->>'lastModified', ''), coalesce(metadata->>'checksumAlgorithm', '')
+		from storage.objects
+		where bucket_id = $1 and name collate "C" > $2 and name collate "C" >= $3
+		  and ($4 = '' or name collate "C" < $4)
+		order by name collate "C" limit $5`
+	if from < prefix {
+		from = prefix
+	}
+	rows, err := t.tx.Query(ctx, q, bucket, after, from, PrefixUpperBound(prefix), limit)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	defer rows.Close()
+	out := make([]Listed, 0, min(limit, 1024))
+	for rows.Next() {
+		var l Listed
+		if err := rows.Scan(&l.Name, &l.OwnerID, &l.UpdatedAt, &l.Size, &l.ETag, &l.LastModified, &l.ChecksumAlgorithm); err != nil {
+			return nil, Classify(err)
+		}
+		out = append(out, l)
+	}
+	return out, Classify(rows.Err())
+}
+
 // PrefixUpperBound returns the smallest string greater than every string with prefix p, in
 // code point order ("" when there is none). It stays valid UTF-8, as Postgres requires.
 func PrefixUpperBound(p string) string {

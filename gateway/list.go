@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/db"
 )
@@ -21,6 +23,8 @@ type ListObjects struct {
 
 // ListResult is one page of a listing.
 type ListResult struct {
+	// Objects carry what a listing shows: Bucket, Key, Size, ETag, LastModified, OwnerID,
+	// UpdatedAt and Extra.ChecksumAlgorithm (GetObject or HeadObject read the rest).
 	Objects        []Object
 	CommonPrefixes []string
 	// IsTruncated is true when more entries follow; NextMarker is the last key or common
@@ -29,8 +33,12 @@ type ListResult struct {
 	NextMarker  string
 }
 
-// listBatch is how many rows one range-scan statement reads.
-const listBatch = 1000
+// listBatch is how many rows one range-scan statement reads; listSkipBatch how many the
+// scan that jumps past a common prefix reads.
+const (
+	listBatch     = 1000
+	listSkipBatch = 16
+)
 
 // ListObjects lists the objects visible to the caller (RLS SELECT). With a delimiter, keys
 // that share a prefix up to the first delimiter after Prefix are rolled into one common
@@ -72,8 +80,12 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			from = db.PrefixUpperBound(after[:len(in.Prefix)+i+len(in.Delimiter)])
 		}
 	}
+	// After a common prefix the next rows are often under another one (a folder of folders):
+	// the scan past it then reads listSkipBatch rows, not listBatch of which one is used.
+	// A batch without a common prefix goes back to listBatch.
+	limit := listBatch
 	for {
-		rows, err := tx.ListObjects(ctx, in.Bucket, in.Prefix, after, from, listBatch)
+		rows, err := tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, limit)
 		if err != nil {
 			return res, err
 		}
@@ -92,14 +104,31 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 				from, after, skipped = db.PrefixUpperBound(cp), "", true
 				break
 			}
-			res.Objects = append(res.Objects, objectFromRow(r))
+			res.Objects = append(res.Objects, objectFromListed(in.Bucket, r))
 			res.NextMarker, after = r.Name, r.Name
 		}
-		if !skipped && len(rows) < listBatch {
+		if !skipped && len(rows) < limit {
 			return res, nil
+		}
+		limit = listBatch
+		if skipped {
+			limit = listSkipBatch
 		}
 		if skipped && from == "" {
 			return res, nil
 		}
 	}
+}
+
+// objectFromListed is objectFromRow for a listing row: the metadata keys come extracted by
+// Postgres (a malformed size or date reads as objectFromRow reads it: 0, the row's
+// updated_at).
+func objectFromListed(bucket string, r db.Listed) Object {
+	o := Object{Bucket: bucket, Key: r.Name, OwnerID: r.OwnerID, UpdatedAt: r.UpdatedAt, LastModified: r.UpdatedAt,
+		ETag: r.ETag, Extra: Extra{ChecksumAlgorithm: r.ChecksumAlgorithm}}
+	o.Size, _ = strconv.ParseInt(r.Size, 10, 64)
+	if t, err := time.Parse(time.RFC3339Nano, r.LastModified); err == nil {
+		o.LastModified = t
+	}
+	return o
 }

@@ -59,14 +59,26 @@ func objectFromRow(r db.Object) Object {
 	o := Object{ID: r.ID, Bucket: r.BucketID, Key: r.Name, Version: r.Version, CreatedAt: r.CreatedAt,
 		UpdatedAt: r.UpdatedAt, LastAccessedAt: r.LastAccessedAt, Owner: r.Owner, OwnerID: r.OwnerID,
 		UserMetadata: r.UserMetadata, Metadata: r.Metadata, LastModified: r.UpdatedAt}
-	var m systemMetadata
-	if json.Unmarshal(r.Metadata, &m) == nil {
+	// One decoding of the document for both halves (a listing page decodes 1,000 of them);
+	// a document of an unexpected shape is read again per half, as each half alone allows.
+	var both struct {
+		systemMetadata
+		Extra
+	}
+	m, ok := &both.systemMetadata, true
+	if json.Unmarshal(r.Metadata, &both) == nil {
+		o.Extra = both.Extra
+	} else {
+		*m = systemMetadata{}
+		ok = json.Unmarshal(r.Metadata, m) == nil
+		o.Extra = extraFromMetadata(r.Metadata)
+	}
+	if ok {
 		o.Size, o.ETag, o.ContentType, o.CacheControl, o.XRobotsTag = m.Size, m.ETag, m.Mimetype, m.CacheControl, m.XRobotsTag
 		if t, err := time.Parse(time.RFC3339Nano, m.LastModified); err == nil {
 			o.LastModified = t
 		}
 	}
-	o.Extra = extraFromMetadata(r.Metadata)
 	if string(o.UserMetadata) == "null" {
 		o.UserMetadata = nil
 	}
