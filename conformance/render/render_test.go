@@ -86,7 +86,11 @@ func testImage(w, h int) image.Image {
 func TestRender(t *testing.T) {
 	d := harness.CallerDir(t)
 	harness.NodeModules(t, d, "@supabase/storage-js")
-	srv := harness.Start(t, harness.Options{Env: map[string]string{"IMAGE_TRANSFORMATION_ENABLED": "true"}})
+	// The slot wait is the only time bound here: on a busy CI machine 16 large transforms on
+	// two slots may queue longer than the default 15 s, which is a 429 by design, not a bug
+	// this test looks for; it is raised so the test does not depend on machine speed.
+	srv := harness.Start(t, harness.Options{Env: map[string]string{"IMAGE_TRANSFORMATION_ENABLED": "true",
+		"STOWAGE_RENDER_TIMEOUT": "600"}})
 	requireRenderer(t, srv)
 	// Public, so getPublicUrl's /render/image/public/... answers.
 	harness.MustStatus(t, harness.Do(t, http.MethodPost, srv.URL+"/bucket", srv.ServiceKey,
