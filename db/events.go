@@ -30,6 +30,28 @@ func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	_, err := t.tx.Exec(ctx, addEventsSQL, addEventsArgs(evs)...)
+	return Classify(err)
+}
+
+// QueueAddEvents is AddEvents sent with COMMIT, in the commit's round trip: the write path
+// records its event without a round trip of its own. The transaction must run as the
+// service role when it commits (not only inside AsRole: a queued statement runs as the
+// outer scope). Ids are then taken at commit, under the commit's locks, so events of one
+// key get ids in commit order.
+func (t Tx) QueueAddEvents(evs []Event) {
+	if len(evs) > 0 {
+		t.atCommit.Queue(addEventsSQL, addEventsArgs(evs)...)
+	}
+}
+
+const addEventsSQL = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
+		select u.id::uuid, u.t, u.s, u.b, u.n, u.v, u.e, u.body::jsonb, u.sz
+		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
+			with ordinality as u(id, t, s, b, n, v, e, body, sz, ord)
+		order by u.ord`
+
+func addEventsArgs(evs []Event) []any {
 	n := len(evs)
 	ids, types, s3, buckets, names, versions, etags, bodies := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -38,13 +60,7 @@ func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
 		ids[i], types[i], s3[i], buckets[i], names[i], versions[i], etags[i], bodies[i], sizes[i] =
 			e.EventID, e.Type, e.S3Name, e.BucketID, e.Name, e.Version, e.ETag, string(e.Body), e.Size
 	}
-	const q = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
-		select u.id::uuid, u.t, u.s, u.b, u.n, u.v, u.e, u.body::jsonb, u.sz
-		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
-			with ordinality as u(id, t, s, b, n, v, e, body, sz, ord)
-		order by u.ord`
-	_, err := t.tx.Exec(ctx, q, ids, types, s3, buckets, names, versions, etags, bodies, sizes)
-	return Classify(err)
+	return []any{ids, types, s3, buckets, names, versions, etags, bodies, sizes}
 }
 
 // Delivery is one event on its way to one target.
