@@ -122,6 +122,7 @@ type Config struct {
 	EventsBackoff     int    `env:"STOWAGE_EVENTS_BACKOFF" default:"1000" help:"ms before the first retry; doubled per failed attempt (with jitter) up to STOWAGE_EVENTS_BACKOFF_MAX"`
 	EventsBackoffMax  int    `env:"STOWAGE_EVENTS_BACKOFF_MAX" default:"300000" help:"longest ms between retries"`
 	EventsRetention   int    `env:"STOWAGE_EVENTS_RETENTION" default:"86400" help:"seconds delivered events are kept in the outbox (stowage.events)"`
+	S3NotifyTokens    Secret `env:"STOWAGE_NOTIFY_WEBHOOK_TOKENS" default:"" help:"comma-separated NAME=TOKEN: notifications to the STOWAGE_NOTIFY_WEBHOOKS target NAME carry Authorization: Bearer TOKEN (MinIO's per-target auth_token)"`
 }
 
 // envTag is one parsed field of Config.

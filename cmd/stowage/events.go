@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -28,6 +27,19 @@ func (c *Config) s3NotifyTargets() map[string]string {
 		name, u, ok := strings.Cut(strings.TrimSpace(item), "=")
 		if ok {
 			out[strings.TrimSpace(name)] = strings.TrimSpace(u)
+		}
+	}
+	return out
+}
+
+// s3NotifyTokens parses STOWAGE_NOTIFY_WEBHOOK_TOKENS (checked by validateEvents): the
+// Bearer token of each named S3 notification target.
+func (c *Config) s3NotifyTokens() map[string]string {
+	out := map[string]string{}
+	for item := range strings.SplitSeq(string(c.S3NotifyTokens), ",") {
+		name, tok, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if ok {
+			out[strings.TrimSpace(name)] = strings.TrimSpace(tok)
 		}
 	}
 	return out
@@ -57,6 +69,17 @@ func (c *Config) validateEvents() []error {
 			}
 		}
 	}
+	if strings.TrimSpace(string(c.S3NotifyTokens)) != "" {
+		targets := c.s3NotifyTargets()
+		for item := range strings.SplitSeq(string(c.S3NotifyTokens), ",") {
+			name, tok, ok := strings.Cut(strings.TrimSpace(item), "=")
+			name = strings.TrimSpace(name)
+			// The token itself is never printed: only the target's name.
+			if _, known := targets[name]; !ok || !known || strings.TrimSpace(tok) == "" {
+				errs = append(errs, fmt.Errorf("STOWAGE_NOTIFY_WEBHOOK_TOKENS: entry for %q: want NAME=TOKEN with NAME a target of STOWAGE_NOTIFY_WEBHOOKS", name))
+			}
+		}
+	}
 	if c.EventsNotify != "" && (len(c.EventsNotify) > 63 || strings.ContainsAny(c.EventsNotify, "\x00")) {
 		errs = append(errs, fmt.Errorf("STOWAGE_EVENTS_NOTIFY_CHANNEL=%q: at most 63 bytes", c.EventsNotify))
 	}
@@ -77,7 +100,7 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 		return nil
 	}
 	timeout := time.Duration(cfg.WebhookTimeout) * time.Millisecond
-	client := &http.Client{Timeout: timeout}
+	client := events.NewHTTPClient(timeout, cfg.EventsInFlight)
 	opts := events.Options{DB: d, Scope: db.Scope{Role: cfg.DBServiceRole}, S3Targets: map[string]events.Target{},
 		Poll: time.Duration(cfg.EventsPoll) * time.Millisecond, InFlight: cfg.EventsInFlight,
 		MaxAttempts: cfg.EventsMaxAttempts, MaxAge: time.Duration(cfg.EventsMaxAge) * time.Second,
@@ -89,9 +112,10 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 	if cfg.EventsNotify != "" {
 		opts.Targets = append(opts.Targets, &events.Notify{DB: d, Channel: cfg.EventsNotify})
 	}
+	tokens := cfg.s3NotifyTokens()
 	for name, u := range cfg.s3NotifyTargets() {
 		arn := notifyARN(name)
-		opts.S3Targets[arn] = &events.S3Webhook{ARN: arn, URL: u, Region: cfg.Region, Client: client}
+		opts.S3Targets[arn] = &events.S3Webhook{ARN: arn, URL: u, Region: cfg.Region, AuthToken: tokens[name], Client: client}
 	}
 	return events.New(opts)
 }

@@ -30,6 +30,8 @@ type hookReceiver struct {
 	mu   sync.Mutex
 	got  []hookEvent
 	s3   []string // S3 notification eventNames
+	// s3Auth are the Authorization headers of S3 notifications (the target's own token).
+	s3Auth []string
 }
 
 type hookEvent struct {
@@ -74,6 +76,7 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			for _, rec := range m.Records {
 				h.s3 = append(h.s3, rec.EventName)
 			}
+			h.s3Auth = append(h.s3Auth, r.Header.Get("Authorization"))
 			return
 		}
 		ev := hookEvent{ID: r.Header.Get("Idempotency-Key"), Auth: r.Header.Get("Authorization")}
@@ -123,7 +126,7 @@ func (h *hookReceiver) waitFor(t *testing.T, typ, bucket, name string) hookEvent
 func eventsEnv(h *hookReceiver) map[string]string {
 	return map[string]string{"WEBHOOK_URL": h.srv.URL + "/hook", "WEBHOOK_API_KEY": "k3y", "WEBHOOK_QUEUE_PULL_INTERVAL": "20",
 		"STOWAGE_EVENTS_BACKOFF": "20", "STOWAGE_EVENTS_BACKOFF_MAX": "200", "SERVER_REGION": "local-1", "TENANT_ID": "proj",
-		"STOWAGE_NOTIFY_WEBHOOKS": "n1=" + h.srv.URL + "/s3"}
+		"STOWAGE_NOTIFY_WEBHOOKS": "n1=" + h.srv.URL + "/s3", "STOWAGE_NOTIFY_WEBHOOK_TOKENS": "n1=n1-t0ken"}
 }
 
 // TestEventsFromEveryDialect drives REST, S3 and TUS through the real binary and checks
@@ -237,6 +240,13 @@ func TestEventsFromEveryDialect(t *testing.T) {
 			if !slices.Equal(got, wantS3) {
 				t.Errorf("S3 notifications %q, want %q", got, wantS3)
 			}
+			h.mu.Lock()
+			for _, a := range h.s3Auth {
+				if a != "Bearer n1-t0ken" {
+					t.Errorf("S3 notification Authorization %q, want the target's token n1-t0ken as Bearer", a)
+				}
+			}
+			h.mu.Unlock()
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

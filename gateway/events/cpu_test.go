@@ -21,6 +21,7 @@ const clockTick = 10 * time.Millisecond
 // benchmark can report CPU per operation beside wall time on a machine others load.
 type cpuMeter struct {
 	postmaster int
+	db         *db.DB
 }
 
 func newCPUMeter(b *testing.B, d *db.DB) *cpuMeter {
@@ -34,7 +35,7 @@ func newCPUMeter(b *testing.B, d *db.DB) *cpuMeter {
 		b.Skipf("no /proc: %v", err)
 	}
 	ppid, _ := strconv.Atoi(f[1])
-	return &cpuMeter{postmaster: ppid}
+	return &cpuMeter{postmaster: ppid, db: d}
 }
 
 // procStat returns the fields of /proc/pid/stat after the command name: f[0] is the state,
@@ -76,6 +77,15 @@ func (m *cpuMeter) sample() (self, pg time.Duration) {
 		}
 	}
 	return self, pg
+}
+
+// transactions returns the transactions the benchmark's database has ended so far (as the
+// statistics collector last heard of them: other backends report within a second).
+func (m *cpuMeter) transactions() int64 {
+	var n int64
+	_ = m.db.Pool().QueryRow(context.Background(), `select xact_commit + xact_rollback from pg_stat_database
+		where datname = current_database()`).Scan(&n)
+	return n
 }
 
 // report adds cpu-ms/op (this process) and pg-cpu-ms/op (Postgres) since start.

@@ -477,12 +477,17 @@ func TestS3NotificationsFilterAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := fastOptions(e)
-	opts.S3Targets = map[string]events.Target{arn: &events.S3Webhook{ARN: arn, URL: rc.srv.URL, Region: "local"}}
+	opts.S3Targets = map[string]events.Target{arn: &events.S3Webhook{ARN: arn, URL: rc.srv.URL, Region: "local", AuthToken: "hook1-t0ken"}}
 	run(t, opts)
 	waitFor(t, "everything delivered", func() bool { return e.pending(t) == 0 })
 	got := rc.acked()
 	if len(got) != 2 {
 		t.Fatalf("%d notifications, want 2", len(got))
+	}
+	for _, g := range got {
+		if g.auth != "Bearer hook1-t0ken" {
+			t.Errorf("Authorization %q, want the target's token as Bearer", g.auth)
+		}
 	}
 	// Different keys: delivered concurrently, in any order.
 	if bytes.Contains(got[0].body, []byte("ObjectRemoved")) {
