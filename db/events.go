@@ -180,11 +180,21 @@ func (d *DB) ClaimDeliveries(ctx context.Context, s Scope, target string, limit 
 }
 
 // claimSQL claims deliveries ($1 target, $2 limit, $3 lease in ms): see ClaimDeliveries.
+// Order: a delivery waits for earlier undelivered ones of its key (okey "bucket/name"), of
+// its bucket's own events (okey "bucket/": Bucket:Created goes out before the bucket's
+// first objects), and a bucket event for those of every key in the bucket (Bucket:Deleted
+// after the deletes that emptied it): each is a probe of the (target, okey, event_id)
+// index; okey is collated "C", so "bucket/" up to "bucket0" is the bucket's range.
 const claimSQL = `with c as (
 			select x.event_id from stowage.event_deliveries x
 			where x.target = $1 and x.state = 'pending' and x.next_at <= now()
 			  and not exists (select 1 from stowage.event_deliveries p
 				where p.target = x.target and p.okey = x.okey and p.state = 'pending' and p.event_id < x.event_id)
+			  and not exists (select 1 from stowage.event_deliveries p
+				where p.target = x.target and p.okey = split_part(x.okey, '/', 1) || '/' and p.state = 'pending' and p.event_id < x.event_id)
+			  and (right(x.okey, 1) <> '/' or not exists (select 1 from stowage.event_deliveries p
+				where p.target = x.target and p.okey >= x.okey and p.okey < left(x.okey, -1) || '0'
+				  and p.state = 'pending' and p.event_id < x.event_id))
 			order by x.event_id limit $2 for update skip locked),
 		u as (
 			update stowage.event_deliveries d set attempts = d.attempts + 1, next_at = now() + $3::float8 * interval '1 millisecond'

@@ -514,3 +514,42 @@ func TestS3NotificationsFilterAndRecord(t *testing.T) {
 		t.Errorf("config %+v, %v", cfg, err)
 	}
 }
+
+// TestBucketEventsOrderedWithObjectEvents: a bucket's Bucket:Created goes out before the
+// events of its objects, even while it is being retried, and Bucket:Deleted after the
+// deletes that emptied it.
+func TestBucketEventsOrderedWithObjectEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, func(n int, r receipt) int {
+		if n < 2 && (bytes.Contains(r.body, []byte(`"Bucket:Created"`)) || bytes.Contains(r.body, []byte(`"ObjectRemoved:Delete"`))) {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	e.bucket(t, "ord")
+	for _, k := range []string{"a", "b", "c"} {
+		e.put(t, "ord", k, k)
+	}
+	if _, err := e.engine.DeleteObjects(context.Background(), service(), "ord", []string{"a", "b", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.engine.DeleteBucket(context.Background(), service(), "ord", gateway.DeleteBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, fastOptions(e, webhook(rc)))
+	waitFor(t, "everything delivered", func() bool { return e.pending(t) == 0 })
+	var types []string
+	for _, r := range rc.acked() {
+		var b struct {
+			Event struct {
+				Type string `json:"type"`
+			} `json:"event"`
+		}
+		_ = json.Unmarshal(r.body, &b)
+		types = append(types, b.Event.Type)
+	}
+	if len(types) != 8 || types[0] != gateway.EventBucketCreated || types[7] != gateway.EventBucketDeleted {
+		t.Errorf("acknowledged in order %q, want Bucket:Created first and Bucket:Deleted last", types)
+	}
+}
