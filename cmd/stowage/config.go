@@ -123,6 +123,7 @@ type Config struct {
 	EventsBackoffMax  int    `env:"STOWAGE_EVENTS_BACKOFF_MAX" default:"300000" help:"longest ms between retries"`
 	EventsRetention   int    `env:"STOWAGE_EVENTS_RETENTION" default:"86400" help:"seconds delivered events are kept in the outbox (stowage.events)"`
 	S3NotifyTokens    Secret `env:"STOWAGE_NOTIFY_WEBHOOK_TOKENS" default:"" help:"comma-separated NAME=TOKEN: notifications to the STOWAGE_NOTIFY_WEBHOOKS target NAME carry Authorization: Bearer TOKEN (MinIO's per-target auth_token)"`
+	CDNAutoPurge      bool   `env:"STOWAGE_CDN_AUTO_PURGE" default:"false" help:"purge an object of a public bucket from the CDN (CDN_PURGE_ENDPOINT_URL, with its rendered variants) when it is overwritten, moved or deleted; delivered through the event outbox"`
 }
 
 // envTag is one parsed field of Config.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/events"
 )
@@ -48,8 +49,11 @@ func (c *Config) s3NotifyTokens() map[string]string {
 // eventsEnabled reports whether any event target is configured: only then does the engine
 // record events.
 func (c *Config) eventsEnabled() bool {
-	return c.WebhookURL != "" || c.EventsNotify != "" || strings.TrimSpace(c.S3NotifyTargets) != ""
+	return c.WebhookURL != "" || c.EventsNotify != "" || strings.TrimSpace(c.S3NotifyTargets) != "" || c.autoPurge()
 }
+
+// autoPurge reports whether changes to public objects are purged from the CDN.
+func (c *Config) autoPurge() bool { return c.CDNAutoPurge && c.CDNPurgeURL != "" }
 
 func (c *Config) validateEvents() []error {
 	var errs []error
@@ -79,6 +83,9 @@ func (c *Config) validateEvents() []error {
 				errs = append(errs, fmt.Errorf("STOWAGE_NOTIFY_WEBHOOK_TOKENS: entry for %q: want NAME=TOKEN with NAME a target of STOWAGE_NOTIFY_WEBHOOKS", name))
 			}
 		}
+	}
+	if c.CDNAutoPurge && c.CDNPurgeURL == "" {
+		errs = append(errs, errors.New("STOWAGE_CDN_AUTO_PURGE=true: needs CDN_PURGE_ENDPOINT_URL"))
 	}
 	if c.EventsNotify != "" && (len(c.EventsNotify) > 63 || strings.ContainsAny(c.EventsNotify, "\x00")) {
 		errs = append(errs, fmt.Errorf("STOWAGE_EVENTS_NOTIFY_CHANNEL=%q: at most 63 bytes", c.EventsNotify))
@@ -117,7 +124,30 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 		arn := notifyARN(name)
 		opts.S3Targets[arn] = &events.S3Webhook{ARN: arn, URL: u, Region: cfg.Region, AuthToken: tokens[name], Client: client}
 	}
+	if cfg.autoPurge() {
+		opts.Purge = purgeTarget(cfg)
+	}
 	return events.New(opts)
+}
+
+// purgeTarget is the automatic CDN purge of cfg: the object, and its rendered variants
+// when image transformation is on.
+func purgeTarget(cfg Config) *events.Purge {
+	// The endpoint was validated at start (CDN_PURGE_ENDPOINT_URL).
+	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
+	if err != nil {
+		return nil
+	}
+	purge := func(typ cdn.Type) func(ctx context.Context, bucket, name string) error {
+		return func(ctx context.Context, bucket, name string) error {
+			return purger.Purge(ctx, cdn.Request{Type: typ, Tenant: cfg.TenantID, Bucket: bucket, Object: name})
+		}
+	}
+	p := &events.Purge{Object: purge(cdn.TypeObject)}
+	if cfg.ImageTransform || cfg.ImgproxyURL != "" {
+		p.Transforms = purge(cdn.TypeObjectTransforms)
+	}
+	return p
 }
 
 // notificationARNs are the ARNs bucket notification configurations may name.
