@@ -6,14 +6,15 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: run build build-static test bench bench-load bench-stores fmt vet clean
 
-# With libvips (scripts/deps.sh installs libvips-dev) the binary renders /render/image in
-# process; without it, it falls back to the cgo-free build.
+# With gcc the binary renders /render/image in process: it loads libvips (libvips42, which
+# scripts/deps.sh installs) on the first render, so libvips is needed at run time only; without
+# gcc it falls back to the cgo-free build.
 build:
-	@if pkg-config --exists vips 2>/dev/null && command -v gcc >/dev/null 2>&1; then \
-		echo "build: with libvips"; \
+	@if command -v gcc >/dev/null 2>&1; then \
+		echo "build: with the libvips renderer (libvips loaded on first render)"; \
 		CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stowage; \
 	else \
-		echo "build: libvips not found, building without image transformations"; \
+		echo "build: gcc not found, building without image transformations"; \
 		$(MAKE) build-static; \
 	fi
 

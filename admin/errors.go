@@ -32,6 +32,9 @@ func validation(status int, msg string) *apiError {
 // HTTP 400 (500 for internal ones) whatever their logical status.
 func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
+		if err == errTenantNotFound {
+			return tenantNotFound(c)
+		}
 		ae := toAPIError(c, err)
 		if ae.HTTP >= 500 {
 			log.ErrorContext(c.UserContext(), "admin request failed", "status", ae.HTTP, "path", c.Path(), "err", err)

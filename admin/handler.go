@@ -2,8 +2,10 @@
 // routes authenticated by the `apikey` header against ADMIN_API_KEYS, answering with the
 // reference's status codes and bodies. A single-tenant Stowage serves its one tenant
 // (TENANT_ID) here: health, migrations, S3 credentials with claims, JWKS and the
-// orphan-object check (orphans.go). Tenant management and the queue answer as the
-// reference does when they are not enabled.
+// orphan-object check (orphans.go); tenant management and the queue answer as the
+// reference does when they are not enabled. In multi-tenant mode (Options.Tenants) it
+// manages the control database's tenants (tenants_mt.go), runs fleet migrations
+// (fleet.go), and serves the per-tenant routes on each tenant's engine (Options.Engine).
 package admin
 
 import (
@@ -11,6 +13,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -19,6 +22,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
+	"github.com/stowage/stowage/gateway/tenants"
 )
 
 // Options configure the admin dialect.
@@ -34,6 +38,25 @@ type Options struct {
 	// Tenant describes the served tenant in GET /tenants.
 	Tenant TenantInfo
 	Logger *slog.Logger
+
+	// Multi-tenant mode (MULTI_TENANT): Tenants is the control plane; the tenant routes
+	// manage its tenants, and the per-tenant routes (health, JWKS, S3 credentials, orphan
+	// objects) run on the engine Engine returns for the route's tenant. Nil Tenants:
+	// single-tenant mode, the one engine given to New.
+	Tenants *tenants.Registry
+	// Engine returns the engine serving tenantID; an error wrapping tenants.ErrNotFound
+	// answers 404 Tenant not found. Provided by the multi-tenant server.
+	Engine func(ctx context.Context, tenantID string) (*gateway.Engine, error)
+	// MigrateTenant runs a tenant database's migrations (create, upsert, patch of its
+	// databaseUrl, POST /tenants/{id}/migrations, the fleet job). Nil: tenants are written
+	// without migrating, and the migration routes answer migrated:false.
+	MigrateTenant tenants.MigrateFunc
+	// TenantJWKSChanged is called with the tenant's id after one of its keys was added or
+	// toggled (multi-tenant mode; JWKSChanged is called too).
+	TenantJWKSChanged func(tenantID string)
+	// ReturnSensitive is ADMIN_RETURN_TENANT_SENSITIVE_DATA: tenant answers include their
+	// secrets (anonKey, databaseUrl, databasePoolUrl, jwtSecret, jwks, serviceKey).
+	ReturnSensitive bool
 }
 
 // TenantInfo is what GET /tenants shows of the single tenant (no secrets: they live in
@@ -75,14 +98,12 @@ func New(e *gateway.Engine, opts Options) *Handler {
 // Register mounts the authenticated routes on r (the admin app's root).
 func (h *Handler) Register(r fiber.Router) {
 	g := r.Group("", h.apiKey)
-	g.Get("/tenants", h.listTenants)
-	g.Get("/tenants/:tenantId", h.getTenant)
-	for _, m := range []string{fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete} {
-		g.Add(m, "/tenants/:tenantId", h.tenantsNotManaged)
+	if h.opts.Tenants != nil {
+		h.registerMultiTenant(g)
+	} else {
+		h.registerSingleTenant(g)
 	}
 	g.Get("/tenants/:tenantId/health", h.health)
-	g.Get("/tenants/:tenantId/migrations", h.migrationStatus)
-	g.Post("/tenants/:tenantId/migrations", h.runMigrations)
 	g.Post("/tenants/jwks/generate-all-missing", h.generateMissingJWKs)
 	g.Get("/tenants/jwks/generate-all-missing", h.generateStatus)
 	g.Post("/tenants/:tenantId/jwks", h.addJWK)
@@ -92,7 +113,21 @@ func (h *Handler) Register(r fiber.Router) {
 	g.Post("/s3/:tenantId/credentials", h.createCredential)
 	g.Get("/s3/:tenantId/credentials", h.listCredentials)
 	g.Delete("/s3/:tenantId/credentials", h.deleteCredential)
-	for _, p := range []string{"/migrations/migrate/fleet", "/migrations/reset/fleet", "/queue/migrate/pgboss-v10", "/queue/move"} {
+	for _, p := range []string{"/queue/migrate/pgboss-v10", "/queue/move"} {
+		g.Post(p, queueNotEnabled)
+	}
+}
+
+// registerSingleTenant mounts the tenant and migration routes of single-tenant mode.
+func (h *Handler) registerSingleTenant(g fiber.Router) {
+	g.Get("/tenants", h.listTenants)
+	g.Get("/tenants/:tenantId", h.getTenant)
+	for _, m := range []string{fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete} {
+		g.Add(m, "/tenants/:tenantId", h.tenantsNotManaged)
+	}
+	g.Get("/tenants/:tenantId/migrations", h.migrationStatus)
+	g.Post("/tenants/:tenantId/migrations", h.runMigrations)
+	for _, p := range []string{"/migrations/migrate/fleet", "/migrations/reset/fleet"} {
 		g.Post(p, queueNotEnabled)
 	}
 	for _, p := range []string{"/migrations/active", "/migrations/progress", "/migrations/failed"} {
@@ -116,12 +151,37 @@ func (h *Handler) apiKey(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// known reports whether the route's tenant is the one served.
-func (h *Handler) known(c *fiber.Ctx) bool { return c.Params("tenantId") == h.engine.TenantID() }
+// known reports whether the route's tenant is the one served (single-tenant mode).
+func (h *Handler) known(c *fiber.Ctx) bool {
+	return h.engine != nil && c.Params("tenantId") == h.engine.TenantID()
+}
 
 // tenantNotFound is the reference's answer for an unknown tenant.
 func tenantNotFound(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Tenant not found"})
+}
+
+// errTenantNotFound renders as tenantNotFound.
+var errTenantNotFound = &apiError{HTTP: fiber.StatusNotFound}
+
+// engineFor returns the engine of the route's tenant: the one engine in single-tenant
+// mode, Options.Engine's in multi-tenant mode. An unknown tenant is errTenantNotFound.
+func (h *Handler) engineFor(c *fiber.Ctx) (*gateway.Engine, error) {
+	if h.opts.Tenants == nil {
+		if !h.known(c) {
+			return nil, errTenantNotFound
+		}
+		return h.engine, nil
+	}
+	if h.opts.Engine == nil {
+		return nil, &apiError{HTTP: fiber.StatusNotImplemented, StatusCode: "501", Err: "Not Implemented",
+			Message: "This admin server has no per-tenant engines"}
+	}
+	e, err := h.opts.Engine(c.UserContext(), strings.Clone(c.Params("tenantId")))
+	if errors.Is(err, tenants.ErrNotFound) {
+		return nil, errTenantNotFound
+	}
+	return e, err
 }
 
 // readJSON decodes a JSON body of at most JSONLimit bytes into v. An empty body decodes

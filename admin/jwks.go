@@ -10,8 +10,9 @@ import (
 // addJWK stores a key: 201 {"kid": "<kind>_<id>"}; a refused key answers 400 with the
 // reference's message as a plain string.
 func (h *Handler) addJWK(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if err != nil {
+		return err
 	}
 	var body struct {
 		JWK  *json.RawMessage `json:"jwk"`
@@ -40,11 +41,11 @@ func (h *Handler) addJWK(c *fiber.Ctx) error {
 	if msg := checkJWK(jwk, kind); msg != "" {
 		return c.Status(fiber.StatusBadRequest).SendString(msg)
 	}
-	kid, err := h.engine.AddJWK(c.UserContext(), *body.JWK, kind)
+	kid, err := e.AddJWK(c.UserContext(), *body.JWK, kind)
 	if err != nil {
 		return err
 	}
-	h.jwksChanged()
+	h.jwksChanged(e.TenantID())
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"kid": kid})
 }
 
@@ -107,8 +108,9 @@ func checkJWK(jwk map[string]any, kind string) string {
 
 // toggleJWK sets a key's active flag: 200 {"result": changed}.
 func (h *Handler) toggleJWK(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if err != nil {
+		return err
 	}
 	var body struct {
 		Active *bool `json:"active"`
@@ -119,32 +121,66 @@ func (h *Handler) toggleJWK(c *fiber.Ctx) error {
 	if body.Active == nil {
 		return validation(400, "body must have required property 'active'")
 	}
-	changed, err := h.engine.SetJWKActive(c.UserContext(), c.Params("kid"), *body.Active)
+	changed, err := e.SetJWKActive(c.UserContext(), c.Params("kid"), *body.Active)
 	if err != nil {
 		return err
 	}
 	if changed {
-		h.jwksChanged()
+		h.jwksChanged(e.TenantID())
 	}
 	return c.JSON(fiber.Map{"result": changed})
 }
 
-func (h *Handler) jwksChanged() {
+func (h *Handler) jwksChanged(tenantID string) {
 	if h.opts.JWKSChanged != nil {
 		h.opts.JWKSChanged()
+	}
+	if h.opts.TenantJWKSChanged != nil {
+		h.opts.TenantJWKSChanged(tenantID)
 	}
 }
 
 // generateMissingJWKs gives the served tenant a URL-signing key if it has none: the
 // reference's fleet job over one tenant, done before answering {"started":true}.
 func (h *Handler) generateMissingJWKs(c *fiber.Ctx) error {
+	if h.opts.Tenants != nil {
+		return h.generateMissingJWKsFleet(c)
+	}
 	created, err := h.engine.GenerateURLSigningJWK(c.UserContext())
 	if err != nil {
 		return err
 	}
 	if created {
 		h.generated.Add(1)
-		h.jwksChanged()
+		h.jwksChanged(h.engine.TenantID())
+	}
+	return c.JSON(fiber.Map{"started": true})
+}
+
+// generateMissingJWKsFleet gives every tenant of the control database a URL-signing key
+// if it has none, one tenant after the other, before answering; a tenant whose database
+// cannot be reached is skipped (logged) and gets its key on a later call.
+func (h *Handler) generateMissingJWKsFleet(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	all, err := h.opts.Tenants.List(ctx)
+	if err != nil {
+		return err
+	}
+	if h.opts.Engine == nil {
+		return c.JSON(fiber.Map{"started": true})
+	}
+	for _, t := range all {
+		e, err := h.opts.Engine(ctx, t.ID)
+		if err == nil {
+			var created bool
+			if created, err = e.GenerateURLSigningJWK(ctx); err == nil && created {
+				h.generated.Add(1)
+				h.jwksChanged(t.ID)
+			}
+		}
+		if err != nil {
+			h.opts.Logger.WarnContext(ctx, "admin: generate-all-missing skipped a tenant", "tenant", t.ID, "err", err)
+		}
 	}
 	return c.JSON(fiber.Map{"started": true})
 }

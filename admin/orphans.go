@@ -53,21 +53,23 @@ type orphanScan struct {
 
 // listOrphans answers GET .../orphan-objects?before=DATE.
 func (h *Handler) listOrphans(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if err != nil {
+		return err
 	}
 	before, ok := parseBefore(c.Query("before"))
 	if !ok {
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "Invalid date format"})
 	}
-	return h.streamOrphans(c, orphanScan{bucket: c.Params("bucketId"), before: before, s3: true, dbKeys: true})
+	return h.streamOrphans(c, e, orphanScan{bucket: c.Params("bucketId"), before: before, s3: true, dbKeys: true})
 }
 
 // syncOrphans answers DELETE .../orphan-objects with a JSON body {deleteDbKeys,
 // deleteS3Keys, before}.
 func (h *Handler) syncOrphans(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if err != nil {
+		return err
 	}
 	var body struct {
 		DeleteDBKeys bool   `json:"deleteDbKeys"`
@@ -86,7 +88,7 @@ func (h *Handler) syncOrphans(c *fiber.Ctx) error {
 	}
 	// deleteDbKeys reports the rows without bytes but does not delete them (see
 	// docs/compatibility.md): only an operator can tell a lost file from a late restore.
-	return h.streamOrphans(c, orphanScan{bucket: c.Params("bucketId"), before: before,
+	return h.streamOrphans(c, e, orphanScan{bucket: c.Params("bucketId"), before: before,
 		fix: body.DeleteS3Keys, s3: body.DeleteS3Keys, dbKeys: body.DeleteDBKeys})
 }
 
@@ -115,7 +117,7 @@ type orphanItem struct {
 // streamOrphans runs the check and streams its findings. The check runs in its own
 // goroutine and hands findings over an unbuffered channel, so memory stays at two
 // batches whatever the bucket's size; a failed write (the client went away) cancels it.
-func (h *Handler) streamOrphans(c *fiber.Ctx, scan orphanScan) error {
+func (h *Handler) streamOrphans(c *fiber.Ctx, e *gateway.Engine, scan orphanScan) error {
 	c.Set(fiber.HeaderContentType, "application/x-ndjson; charset=utf-8")
 	if gateway.ValidateBucketName(scan.bucket) != nil {
 		// No bucket can have this name, so nothing is stored under it: an empty stream,
@@ -126,7 +128,7 @@ func (h *Handler) streamOrphans(c *fiber.Ctx, scan orphanScan) error {
 	if grace <= 0 {
 		grace = time.Nanosecond // before in the future: everything not named is an orphan
 	}
-	e, log := h.engine, h.opts.Logger
+	log := h.opts.Logger
 	prefix := e.TenantID() + "/" + scan.bucket + "/"
 	c.Status(fiber.StatusOK).Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		ctx, cancel := context.WithCancel(context.Background())

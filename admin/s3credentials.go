@@ -30,8 +30,9 @@ type credentialView struct {
 // createCredential answers 201 {id, access_key, secret_key, description}: the only time
 // the secret is shown.
 func (h *Handler) createCredential(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if err != nil {
+		return err
 	}
 	var body createCredentialBody
 	if err := h.readJSON(c, &body); err != nil {
@@ -41,7 +42,7 @@ func (h *Handler) createCredential(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cred, secret, err := h.engine.CreateS3Credential(c.UserContext(), gateway.NewS3Credential{Description: desc, Claims: claims})
+	cred, secret, err := e.CreateS3Credential(c.UserContext(), gateway.NewS3Credential{Description: desc, Claims: claims})
 	if err != nil {
 		return err
 	}
@@ -92,10 +93,11 @@ func parseCreateCredential(body createCredentialBody) (string, map[string]any, e
 }
 
 func (h *Handler) listCredentials(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if err != nil {
+		return err
 	}
-	creds, err := h.engine.ListS3Credentials(c.UserContext())
+	creds, err := e.ListS3Credentials(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -109,8 +111,9 @@ func (h *Handler) listCredentials(c *fiber.Ctx) error {
 // deleteCredential takes {"id": ...} and answers 204, whether or not the id existed, as
 // the reference does.
 func (h *Handler) deleteCredential(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if err != nil {
+		return err
 	}
 	var body struct {
 		ID *json.RawMessage `json:"id"`
@@ -125,7 +128,7 @@ func (h *Handler) deleteCredential(c *fiber.Ctx) error {
 	if json.Unmarshal(*body.ID, &id) != nil {
 		return validation(400, "body/id must be string")
 	}
-	if _, err := h.engine.DeleteS3Credential(c.UserContext(), id); err != nil {
+	if _, err := e.DeleteS3Credential(c.UserContext(), id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -60,12 +61,18 @@ func (h *Handler) tenantsNotManaged(c *fiber.Ctx) error {
 
 // health answers {"healthy": bool}, 200 either way, as the reference.
 func (h *Handler) health(c *fiber.Ctx) error {
-	if !h.known(c) {
-		return tenantNotFound(c)
+	e, err := h.engineFor(c)
+	if errors.Is(err, errTenantNotFound) {
+		return err
+	}
+	if err != nil {
+		// The tenant exists but its engine cannot be built (its database is down).
+		h.opts.Logger.WarnContext(c.UserContext(), "admin: tenant health check failed", "err", err)
+		return c.JSON(fiber.Map{"healthy": false})
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), healthTimeout)
 	defer cancel()
-	return c.JSON(fiber.Map{"healthy": h.engine.Ping(ctx) == nil})
+	return c.JSON(fiber.Map{"healthy": e.Ping(ctx) == nil})
 }
 
 func (h *Handler) migrationStatus(c *fiber.Ctx) error {

@@ -37,3 +37,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts MigrateOptions) error
 	// client-side statement deadline either.
 	return migrations.Apply(withoutStatementDeadline(ctx), pool, migrations.Options(opts))
 }
+
+// MigrateMultitenant brings the control database of multi-tenant mode
+// (DATABASE_MULTITENANT_URL) to the schema Stowage reads: the reference's `tenants` table
+// with its `tenants_update` NOTIFY trigger, and the fleet-migration progress table.
+// A control database the reference migrated is adopted; running again changes nothing.
+func MigrateMultitenant(ctx context.Context, pool *pgxpool.Pool) error {
+	return migrations.ApplyMultitenant(withoutStatementDeadline(ctx), pool)
+}

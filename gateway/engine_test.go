@@ -34,6 +34,9 @@ type fixture struct {
 	db    *db.DB
 	root  string
 	clock atomic.Int64 // unix nanoseconds
+	// upstream, when set, lists the store's blobs instead of walking root (an engine over
+	// upstream S3, see newS3Fixture).
+	upstream func(t *testing.T) []string
 }
 
 func newFixture(t *testing.T) *fixture { return newFixtureOn(t, t.TempDir(), nil) }
@@ -97,6 +100,9 @@ func (f *fixture) read(t *testing.T, c Caller, bucket, key string) ([]byte, erro
 // blobs lists the committed blob files under the store root (temp files excluded).
 func (f *fixture) blobs(t *testing.T) []string {
 	t.Helper()
+	if f.upstream != nil {
+		return f.upstream(t)
+	}
 	var out []string
 	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -151,6 +151,7 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 		return Object{}, err
 	}
 	var out db.Object
+	var versionID string
 	superseded := []string{e.blobKey(src.Bucket, src.Key, src.Version)}
 	err = e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
 		if err := tx.LockKey(ctx, in.DstBucket, in.DstKey); err != nil {
@@ -170,6 +171,7 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 			if err != nil {
 				return err
 			}
+			versionID = vw.versionID
 			superseded = append(superseded, vw.unlinked...)
 			if found {
 				if !vw.keepOld {
@@ -223,5 +225,7 @@ func (e *Engine) MoveObject(ctx context.Context, c Caller, in CopyObject) (Objec
 		return Object{}, dbErr(err, CodeNoSuchKey, in.SrcBucket, in.SrcKey)
 	}
 	e.removeSuperseded(ctx, c, superseded...)
-	return objectFromRow(out), nil
+	moved := objectFromRow(out)
+	moved.VersionID = versionID
+	return moved, nil
 }

@@ -81,6 +81,9 @@ type TusUpload struct {
 	Metadata  string
 	Expires   time.Time
 	Completed bool
+	// VersionID is the S3 version id the upload's object got in a versioned bucket, set
+	// only by the request that completed it ("" otherwise and in a never-versioned bucket).
+	VersionID string
 }
 
 // tusState is an upload as one request sees it.
@@ -358,10 +361,14 @@ func (e *Engine) tusWrite(ctx context.Context, c Caller, st tusState, in TusPatc
 				return TusUpload{}, err
 			}
 		}
-		if err := e.tusComplete(ctx, c, st, in.Upsert); err != nil {
+		versionID, err := e.tusComplete(ctx, c, st, in.Upsert)
+		if err != nil {
 			return TusUpload{}, err
 		}
 		st.row.Completed = true
+		v := st.view()
+		v.VersionID = versionID
+		return v, nil
 	}
 	return st.view(), nil
 }
@@ -427,8 +434,8 @@ func tusWriteErr(err error, u db.Upload) error {
 // tusComplete assembles the parts under the blob key of the upload's version and commits
 // the object row (without upsert the first upload to finish wins; a later one gets
 // KeyAlreadyExists), deleting the multipart rows and marking the TUS row completed in the
-// same transaction.
-func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert bool) error {
+// same transaction. It returns the object's S3 version id ("" in a never-versioned bucket).
+func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert bool) (string, error) {
 	u := st.upload
 	m := uploadFromRow(u)
 	var parts []db.UploadPart
@@ -438,7 +445,7 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 		return err
 	})
 	if err != nil {
-		return dbErr(err, CodeNoSuchUpload, u.BucketID, u.Key)
+		return "", dbErr(err, CodeNoSuchUpload, u.BucketID, u.Key)
 	}
 	var total int64
 	etags := make([]string, len(parts))
@@ -447,11 +454,11 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 		etags[i] = p.ETag
 	}
 	if total != st.row.Length {
-		return offsetConflict(st)
+		return "", offsetConflict(st)
 	}
 	key, size, etag, shared, err := e.tusAssemble(ctx, c, u, m, parts, total)
 	if err != nil {
-		return withObject(err, u.BucketID, u.Key)
+		return "", withObject(err, u.BucketID, u.Key)
 	}
 	layoutKey := tusLayoutKey(key, parts)
 	if sum, ok := st.objectMD5(); ok {
@@ -464,7 +471,7 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 	row := db.Object{BucketID: u.BucketID, Name: u.Key, Owner: owner, OwnerID: ownerID, Version: u.Version,
 		Metadata:     buildMetadataExtra(size, etag, m.ContentType, m.CacheControl, "", e.now(), m.Extra),
 		UserMetadata: u.UserMetadata}
-	_, err = e.commitVersionWith(ctx, c, row, key, upsert, commitExtra{keepOnFailure: shared,
+	obj, err := e.commitVersionWith(ctx, c, row, key, upsert, commitExtra{keepOnFailure: shared,
 		event: eventSpec{s3Name: S3EventCompleteUpload, uploadType: uploadTypeResumable},
 		inTx: func(tx db.Tx) ([]string, error) {
 			keys, err := e.finishUpload(ctx, tx, u, parts, layoutKey)
@@ -474,12 +481,12 @@ func (e *Engine) tusComplete(ctx context.Context, c Caller, st tusState, upsert 
 			return keys, tx.CompleteTusUpload(ctx, u.Version)
 		}})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(parts) == 0 {
 		e.dropUploadBytes(ctx, c, u, nil) // the store's own upload, which got no part
 	}
-	return nil
+	return obj.VersionID, nil
 }
 
 // tusLayoutKey is where a finished resumable upload records its part layout: its chunks

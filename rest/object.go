@@ -39,7 +39,17 @@ func (h *Handler) upload(alwaysUpsert bool) fiber.Handler {
 			return err
 		}
 		drainForm(c)
+		setVersionID(c, obj)
 		return sendJSON(c, fiber.Map{"Key": bucket + "/" + key, "Id": obj.ID})
+	}
+}
+
+// setVersionID adds x-amz-version-id, as S3's PutObject sends it, when the write created a
+// version in a versioned (Enabled or Suspended) bucket; a never-versioned bucket's answer
+// is the reference's, unchanged.
+func setVersionID(c *fiber.Ctx, obj gateway.Object) {
+	if obj.VersionID != "" {
+		c.Set("x-amz-version-id", obj.VersionID)
 	}
 }
 

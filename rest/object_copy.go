@@ -84,6 +84,7 @@ func (h *Handler) copyObject(c *fiber.Ctx) error {
 	if err != nil {
 		return copyError(err, in)
 	}
+	setVersionID(c, obj)
 	return sendJSON(c, copyJSON{Key: in.DstBucket + "/" + in.DstKey, ID: obj.ID, objectJSON: renderObject(obj)})
 }
 
@@ -108,7 +109,8 @@ func (h *Handler) moveObject(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.engine.MoveObject(c.UserContext(), h.caller(c, p, "storage.object.move"), in); err != nil {
+	obj, err := h.engine.MoveObject(c.UserContext(), h.caller(c, p, "storage.object.move"), in)
+	if err != nil {
 		if gateway.CodeOf(err) == gateway.CodeKeyAlreadyExists {
 			// The reference's move hits the unique index without the upload's
 			// specialisation, so it names the generic code.
@@ -116,6 +118,7 @@ func (h *Handler) moveObject(c *fiber.Ctx) error {
 		}
 		return copyError(err, in)
 	}
+	setVersionID(c, obj) // the destination's new version
 	return sendJSON(c, fiber.Map{"message": "Successfully moved"})
 }
 

@@ -240,9 +240,11 @@ func (h *Handler) signedUpload(c *fiber.Ctx) error {
 	caller := h.engine.ServiceCaller("storage.object.upload_signed")
 	caller.Sub, _ = claims["owner"].(string)
 	caller.Method, caller.Path = c.Method(), c.OriginalURL()
-	if _, err := h.engine.PutObject(c.UserContext(), caller, in); err != nil {
+	obj, err := h.engine.PutObject(c.UserContext(), caller, in)
+	if err != nil {
 		return err
 	}
 	drainForm(c)
+	setVersionID(c, obj)
 	return sendJSON(c, fiber.Map{"Key": bucket + "/" + key})
 }

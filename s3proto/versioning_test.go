@@ -157,3 +157,106 @@ func TestNeverVersionedS3Headers(t *testing.T) {
 	f.must(t, "GET", "/s3/nvbkt/k", nil, nil, 404)
 	f.must(t, "DELETE", "/s3/nvbkt", nil, nil, 204)
 }
+
+// TestDeleteMarkerWithoutCurrentVersion: DeleteObject and DeleteObjects without a version
+// id in a versioned bucket write a delete marker also for a key that has no current
+// version (only a marker on top, or nothing at all), as S3 does; Suspended writes the
+// "null" marker, replacing an earlier one. A never-versioned bucket still writes nothing.
+func TestDeleteMarkerWithoutCurrentVersion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.must(t, "PUT", "/s3/dmbkt", nil, nil, 200)
+	f.must(t, "PUT", "/s3/dmbkt?versioning", []byte(`<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>`), nil, 200)
+	r, _ := f.must(t, "PUT", "/s3/dmbkt/k", []byte("one"), nil, 200)
+	v1 := r.Header.Get("x-amz-version-id")
+	markerOf := func(resp interface{ Get(string) string }) string {
+		t.Helper()
+		if resp.Get("x-amz-delete-marker") != "true" || resp.Get("x-amz-version-id") == "" {
+			t.Fatalf("no delete marker headers: marker %q version %q", resp.Get("x-amz-delete-marker"), resp.Get("x-amz-version-id"))
+		}
+		return resp.Get("x-amz-version-id")
+	}
+	r, _ = f.must(t, "DELETE", "/s3/dmbkt/k", nil, nil, 204)
+	m1 := markerOf(r.Header)
+	r, _ = f.must(t, "DELETE", "/s3/dmbkt/k", nil, nil, 204)
+	m2 := markerOf(r.Header)
+	r, _ = f.must(t, "DELETE", "/s3/dmbkt/never", nil, nil, 204)
+	m3 := markerOf(r.Header)
+	if m1 == m2 || m2 == m3 || m1 == v1 {
+		t.Fatalf("version ids v1 %s, markers %s %s %s", v1, m1, m2, m3)
+	}
+	_, data := f.must(t, "POST", "/s3/dmbkt?delete", []byte(`<Delete><Object><Key>k</Key></Object><Object><Key>other</Key></Object></Delete>`), nil, 200)
+	var res struct {
+		Deleted []struct {
+			Key                   string `xml:"Key"`
+			DeleteMarker          bool   `xml:"DeleteMarker"`
+			DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId"`
+		} `xml:"Deleted"`
+	}
+	if err := xml.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deleted) != 2 {
+		t.Fatalf("DeleteObjects: %s", data)
+	}
+	var m4 string
+	for _, d := range res.Deleted {
+		if !d.DeleteMarker || d.DeleteMarkerVersionID == "" {
+			t.Fatalf("DeleteObjects entry without a marker: %s", data)
+		}
+		if d.Key == "k" {
+			m4 = d.DeleteMarkerVersionID
+		}
+	}
+	resp, _ := f.must(t, "HEAD", "/s3/dmbkt/k", nil, nil, 404)
+	if markerOf(resp.Header) != m4 {
+		t.Fatalf("HEAD names marker %q, want the newest %q", resp.Header.Get("x-amz-version-id"), m4)
+	}
+	_, data = f.must(t, "GET", "/s3/dmbkt?versions", nil, nil, 200)
+	var doc versionsDoc
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range doc.Entries {
+		if e.XMLName.Local == "Version" || e.XMLName.Local == "DeleteMarker" {
+			s := e.Key + ":" + e.XMLName.Local + ":" + e.VersionID
+			if e.IsLatest {
+				s += "*"
+			}
+			got = append(got, s)
+		}
+	}
+	var otherMarker string
+	for _, d := range res.Deleted {
+		if d.Key == "other" {
+			otherMarker = d.DeleteMarkerVersionID
+		}
+	}
+	want := []string{"k:DeleteMarker:" + m4 + "*", "k:DeleteMarker:" + m2, "k:DeleteMarker:" + m1, "k:Version:" + v1,
+		"never:DeleteMarker:" + m3 + "*", "other:DeleteMarker:" + otherMarker + "*"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("versions\n%v, want\n%v", got, want)
+	}
+
+	// Suspended: the marker is "null", and a second one replaces the first.
+	f.must(t, "PUT", "/s3/dmbkt?versioning", []byte(`<VersioningConfiguration><Status>Suspended</Status></VersioningConfiguration>`), nil, 200)
+	for range 2 {
+		r, _ = f.must(t, "DELETE", "/s3/dmbkt/k", nil, nil, 204)
+		if id := markerOf(r.Header); id != "null" {
+			t.Fatalf("Suspended delete marker %q", id)
+		}
+	}
+	_, data = f.must(t, "GET", "/s3/dmbkt?versions&prefix=k", nil, nil, 200)
+	if n := strings.Count(string(data), "<VersionId>null</VersionId>"); n != 1 {
+		t.Fatalf("%d null versions after two Suspended deletes: %s", n, data)
+	}
+
+	// Never versioned: a delete of a missing key writes nothing and names nothing.
+	f.must(t, "PUT", "/s3/dmplain", nil, nil, 200)
+	r, _ = f.must(t, "DELETE", "/s3/dmplain/missing", nil, nil, 204)
+	if r.Header.Get("x-amz-delete-marker") != "" || r.Header.Get("x-amz-version-id") != "" {
+		t.Fatalf("never-versioned delete: %v", r.Header)
+	}
+	f.must(t, "DELETE", "/s3/dmplain", nil, nil, 204)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,6 +92,7 @@ type Config struct {
 	MultipartExpiry int    `env:"STOWAGE_MULTIPART_EXPIRY" default:"86400" help:"seconds an S3 multipart upload may stay incomplete before a sweep aborts it and deletes its parts (1 to 2592000, 30 days); resumable (TUS) uploads expire by TUS_URL_EXPIRY_MS instead"`
 	RequestBodyJSON int    `env:"STOWAGE_JSON_BODY_LIMIT" default:"1048576" help:"largest JSON/XML request body (bytes)"`
 	LifecycleDay    int    `env:"STOWAGE_LIFECYCLE_DAY_SECONDS" default:"86400" help:"seconds one \"day\" of an S3 lifecycle rule lasts (1 to 86400); shrink it only to test expiry rules in seconds"`
+	HostRegexp      string `env:"REQUEST_X_FORWARDED_HOST_REGEXP,X_FORWARDED_HOST_REGEXP" default:"" help:"multi-tenant mode: regular expression matched against X-Forwarded-Host; its first capture group is the request's tenant id (requests that do not match answer 400 InvalidRequest)"`
 
 	ImageTransform     bool   `env:"IMAGE_TRANSFORMATION_ENABLED,ENABLE_IMAGE_TRANSFORMATION" default:"true" help:"mount /render/image; on by default because libvips is built in (a cgo-free build answers FeatureNotEnabled unless IMGPROXY_URL is set)"`
 	ImgproxyURL        string `env:"IMGPROXY_URL" default:"" help:"render through this imgproxy instead of the built-in libvips"`
@@ -102,6 +104,7 @@ type Config struct {
 	RenderCacheSize    string `env:"STOWAGE_RENDER_CACHE_SIZE" default:"1GB" help:"disk cap of rendered variants under STOWAGE_DATA_DIR/render-cache (least recently used go first); 0 = no cache"`
 	RenderMaxSource    string `env:"STOWAGE_RENDER_MAX_SOURCE_BYTES" default:"25MB" help:"largest original that is transformed"`
 	RenderMaxMegapixel int    `env:"STOWAGE_RENDER_MAX_MEGAPIXELS" default:"50" help:"largest original resolution (megapixels, read from the header before decoding)"`
+	Libvips            string `env:"STOWAGE_LIBVIPS" default:"" help:"libvips library the built-in renderer loads on its first render (comma-separated names or paths, tried in order); default libvips.so.42, then libvips.so. When none loads, renders answer FeatureNotEnabled"`
 
 	CDNPurgeURL       string `env:"CDN_PURGE_ENDPOINT_URL" default:"" help:"purge service of the CDN in front of Stowage: DELETE /cdn routes POST to <url>/purge; empty: they answer MissingParameter"`
 	CDNPurgeKey       Secret `env:"CDN_PURGE_ENDPOINT_KEY" default:"" help:"Bearer token sent to CDN_PURGE_ENDPOINT_URL"`
@@ -124,6 +127,13 @@ type Config struct {
 	EventsRetention   int    `env:"STOWAGE_EVENTS_RETENTION" default:"86400" help:"seconds delivered events are kept in the outbox (stowage.events)"`
 	S3NotifyTokens    Secret `env:"STOWAGE_NOTIFY_WEBHOOK_TOKENS" default:"" help:"comma-separated NAME=TOKEN: notifications to the STOWAGE_NOTIFY_WEBHOOKS target NAME carry Authorization: Bearer TOKEN (MinIO's per-target auth_token)"`
 	CDNAutoPurge      bool   `env:"STOWAGE_CDN_AUTO_PURGE" default:"false" help:"purge an object of a public bucket from the CDN (CDN_PURGE_ENDPOINT_URL, with its rendered variants) when it is overwritten, moved or deleted; delivered through the event outbox"`
+
+	MultiTenant          bool   `env:"MULTI_TENANT,IS_MULTITENANT" default:"false" help:"serve many tenants listed in the control database DATABASE_MULTITENANT_URL (docs/admin.md); tenants are managed through the admin API"`
+	MTDatabaseURL        Secret `env:"DATABASE_MULTITENANT_URL,MULTITENANT_DATABASE_URL" default:"" help:"control database of multi-tenant mode (the reference's tenants table); required with MULTI_TENANT"`
+	MTDatabasePoolURL    Secret `env:"DATABASE_MULTITENANT_POOL_URL" default:"" help:"external pooler in front of the control database, used for queries (DATABASE_MULTITENANT_URL still for migrations and LISTEN)"`
+	MTDatabaseMaxConns   int    `env:"DATABASE_MULTITENANT_MAX_CONNECTIONS" default:"10" help:"control database pool size"`
+	TenantPoolCacheMax   int    `env:"TENANT_POOL_CACHE_MAX_ENTRIES" default:"1000" help:"tenant database pools kept open at once in multi-tenant mode (least recently used closed first)"`
+	AdminReturnSensitive bool   `env:"ADMIN_RETURN_TENANT_SENSITIVE_DATA" default:"true" help:"admin GET /tenants answers include tenant secrets (anonKey, databaseUrl, databasePoolUrl, jwtSecret, jwks, serviceKey); false omits them"`
 }
 
 // envTag is one parsed field of Config.
@@ -281,8 +291,17 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
 		}
 	}
+	if c.MultiTenant && c.HostRegexp == "" {
+		errs = append(errs, errors.New("REQUEST_X_FORWARDED_HOST_REGEXP: required when MULTI_TENANT is true (its first capture group is the tenant id)"))
+	}
+	if c.HostRegexp != "" {
+		if _, err := regexp.Compile(c.HostRegexp); err != nil {
+			errs = append(errs, fmt.Errorf("REQUEST_X_FORWARDED_HOST_REGEXP: %w", err))
+		}
+	}
 	errs = append(errs, c.validateAdmin()...)
 	errs = append(errs, c.validateEvents()...)
+	errs = append(errs, c.validateMultiTenant()...)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
@@ -306,6 +325,27 @@ func (c *Config) validateAdmin() []error {
 	}
 	if c.EncryptionKey == "" {
 		errs = append(errs, errors.New("ENCRYPTION_KEY: required when ADMIN_API_KEYS is set (S3 credential secrets and keys are stored encrypted with it)"))
+	}
+	return errs
+}
+
+// validateMultiTenant checks the control-plane settings, used only with MULTI_TENANT.
+func (c *Config) validateMultiTenant() []error {
+	if !c.MultiTenant {
+		return nil
+	}
+	var errs []error
+	if c.MTDatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_MULTITENANT_URL: required when MULTI_TENANT is true"))
+	}
+	if c.EncryptionKey == "" {
+		errs = append(errs, errors.New("ENCRYPTION_KEY: required when MULTI_TENANT is true (tenant secrets are stored encrypted with it)"))
+	}
+	if c.MTDatabaseMaxConns < 1 {
+		errs = append(errs, fmt.Errorf("DATABASE_MULTITENANT_MAX_CONNECTIONS=%d: must be at least 1", c.MTDatabaseMaxConns))
+	}
+	if c.TenantPoolCacheMax < 1 {
+		errs = append(errs, fmt.Errorf("TENANT_POOL_CACHE_MAX_ENTRIES=%d: must be at least 1", c.TenantPoolCacheMax))
 	}
 	return errs
 }

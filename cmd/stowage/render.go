@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stowage/stowage/gateway"
@@ -31,12 +32,24 @@ func renderRoutes(engine *gateway.Engine, cfg Config, verifier *auth.Verifier, r
 		Concurrency: cfg.RenderConcurrency, Timeout: time.Duration(cfg.RenderTimeout) * time.Second,
 		CacheDir: filepath.Join(cfg.DataDir, "render-cache"), CacheBytes: cacheBytes,
 		ImgproxyURL: cfg.ImgproxyURL, ImgproxySourceURL: source, Verifier: verifier, Logger: log,
+		Libvips: libvipsNames(cfg.Libvips),
 	})
 	if err != nil {
 		return nil, err
 	}
 	log.Info("image transformation", "renderer", r.Backend())
 	return render.NewHandler(engine, r, render.HandlerOptions{REST: restHandler, Logger: log}), nil
+}
+
+// libvipsNames splits STOWAGE_LIBVIPS; nil (the renderer's defaults) when unset.
+func libvipsNames(v string) []string {
+	var names []string
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 func renderLimits(cfg Config) render.Limits {

@@ -200,6 +200,9 @@ func newStore(ctx context.Context, cfg Config, log *slog.Logger) (backend.Store,
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	if cfg.MultiTenant {
+		return serveControlPlane(ctx, cfg, log) // docs/multitenant.md
+	}
 	roles := auth.Roles{Anon: cfg.DBAnonRole, Authenticated: cfg.DBAuthRole, Service: cfg.DBServiceRole}
 	verifier, anonKey, serviceKey, err := credentials(&cfg, roles)
 	if err != nil {

@@ -93,6 +93,9 @@ type Options struct {
 	Backend string
 	// MinIO is the upstream of an "s3" server; several servers may share one (same bucket).
 	MinIO *miniotest.MinIO
+	// MultiTenant runs the server in multi-tenant mode with the suite's database as one
+	// tenant behind a proxy that names it (multitenant.go).
+	MultiTenant bool
 }
 
 // BackendsEnv names the variable that narrows Backends, e.g. STOWAGE_TEST_BACKENDS=file.
@@ -140,10 +143,13 @@ type Server struct {
 	ServiceKey string
 	AnonKey    string
 	Verifier   *auth.Verifier
-	cmd        *exec.Cmd
-	out        *syncBuffer
-	done       chan struct{}
-	waitErr    error
+	// S3AccessKeyID and S3Secret sign S3 requests: the constants of the same names, or
+	// the tenant's credentials in multi-tenant mode.
+	S3AccessKeyID, S3Secret string
+	cmd                     *exec.Cmd
+	out                     *syncBuffer
+	done                    chan struct{}
+	waitErr                 error
 }
 
 type syncBuffer struct {
@@ -198,6 +204,10 @@ func Start(t testing.TB, opts Options) *Server {
 	default:
 		t.Fatalf("harness: unknown backend %q", opts.Backend)
 	}
+	adminPort, proxyLn := 0, net.Listener(nil)
+	if opts.MultiTenant {
+		adminPort, proxyLn = prepareMultiTenant(t, env)
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -207,6 +217,9 @@ func Start(t testing.TB, opts Options) *Server {
 		s := launch(t, env, opts)
 		err := s.waitReady(90 * time.Second)
 		if err == nil {
+			if opts.MultiTenant {
+				s.frontTenant(t, adminPort, proxyLn, env["DATABASE_URL"])
+			}
 			return s
 		}
 		if attempt < 3 && s.exited() && strings.Contains(s.Output(), "SERVER_PORT: listen") &&
@@ -228,7 +241,8 @@ func launch(t testing.TB, env map[string]string, opts Options) *Server {
 	}
 	cmd.Env = append(cmd.Env, "SERVER_PORT="+strconv.Itoa(port))
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, DataDir: opts.DataDir, cmd: cmd,
-		Backend: opts.Backend, MinIO: opts.MinIO, out: &syncBuffer{}, done: make(chan struct{})}
+		Backend: opts.Backend, MinIO: opts.MinIO, out: &syncBuffer{}, done: make(chan struct{}),
+		S3AccessKeyID: S3AccessKeyID, S3Secret: S3Secret}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -33,9 +33,9 @@ const bucket = "render-conf"
 
 // requireRenderer skips unless the binary renders images itself: a cgo-free build answers
 // FeatureNotEnabled. The skip is taken only when this go toolchain really builds without
-// cgo (or with the novips tag); otherwise harness.Binary built the libvips renderer (the
-// build fails without libvips-dev), and FeatureNotEnabled is a failure, so a broken
-// renderer cannot turn this suite into a silent skip in CI.
+// cgo (or with the novips tag); otherwise harness.Binary built the libvips renderer, which
+// loads libvips on this first render, and FeatureNotEnabled (a broken renderer, or libvips42
+// missing) is a failure, so neither can turn this suite into a silent skip in CI.
 func requireRenderer(t *testing.T, srv *harness.Server) {
 	t.Helper()
 	resp := harness.Do(t, http.MethodGet, srv.URL+"/render/image/public/no-such-bucket/x.png?width=1", "", nil, 0, nil)

@@ -54,8 +54,12 @@ func (e *env) endpoints() []struct{ name, url string } {
 // client is an in-process aws-sdk-go-v2 client with the service credentials. It is built
 // without LoadDefaultConfig so that AWS_CA_BUNDLE and profiles of the machine play no part.
 func (e *env) client(endpoint string) *s3.Client {
+	id, secret := harness.S3AccessKeyID, harness.S3Secret
+	if e.srv != nil { // a multi-tenant server's are the tenant's
+		id, secret = e.srv.S3AccessKeyID, e.srv.S3Secret
+	}
 	return s3.New(s3.Options{Region: region, BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(harness.S3AccessKeyID, harness.S3Secret, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, "")})
 }
 
 // toolEnv is a clean environment for a client process: no CA bundle variables (they break

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/stowage/stowage/conformance/harness"
 )
 
 func apiCode(err error) string {
@@ -229,4 +231,13 @@ func hasBucket(bs []types.Bucket, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestSDKMultiTenant runs the aws-sdk-go-v2 operations against a tenant of a multi-tenant
+// Stowage (harness.Options.MultiTenant: the tenant's admin-created S3 credentials, behind a
+// proxy that sets X-Forwarded-Host), on the file backend.
+func TestSDKMultiTenant(t *testing.T) {
+	srv := harness.Start(t, harness.Options{Backend: "file", MultiTenant: true})
+	e := &env{srv: srv, endpoint: srv.URL + "/s3"}
+	sdkOperations(context.Background(), t, e.client(e.endpoint), "sdk-multi-tenant")
 }

@@ -27,9 +27,22 @@ func TestStorageJS(t *testing.T) {
 	harness.ForEachBackend(t, func(t *testing.T, backend string) { storageJS(t, d, backend) })
 }
 
+// TestStorageJSMultiTenant runs the same script against a tenant of a multi-tenant Stowage
+// (harness.Options.MultiTenant), on the file backend.
+func TestStorageJSMultiTenant(t *testing.T) {
+	d := harness.CallerDir(t)
+	harness.NodeModules(t, d, "@supabase/storage-js")
+	storageJSWith(t, d, harness.Options{Backend: "file", MultiTenant: true})
+}
+
 func storageJS(t *testing.T, d, backend string) {
+	storageJSWith(t, d, harness.Options{Backend: backend})
+}
+
+func storageJSWith(t *testing.T, d string, opts harness.Options) {
 	url := pgtest.URL(t)
-	srv := harness.Start(t, harness.Options{DatabaseURL: url, Backend: backend})
+	opts.DatabaseURL = url
+	srv := harness.Start(t, opts)
 
 	// The policy of the RLS part: a signed-in user reads and writes only under a folder
 	// named after their uid in bucket "rls"; anon has no policy.

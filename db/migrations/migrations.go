@@ -34,7 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-//go:embed prelude/*.sql storage/*.sql stowage/*.sql
+//go:embed prelude/*.sql storage/*.sql stowage/*.sql multitenant/*.sql
 var files embed.FS
 
 // Options mirrors db.MigrateOptions; see there.
@@ -130,10 +130,13 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, opts Options) error {
 
 // unlock releases the session lock even when ctx is done; if that fails the connection
 // is closed (which releases it too) so the pool never hands out a connection holding it.
-func unlock(ctx context.Context, conn *pgxpool.Conn) {
+func unlock(ctx context.Context, conn *pgxpool.Conn) { unlockKey(ctx, conn, lockKey) }
+
+// unlockKey releases the session advisory lock key (see unlock).
+func unlockKey(ctx context.Context, conn *pgxpool.Conn, key int64) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := conn.Exec(ctx, "select pg_advisory_unlock($1)", lockKey); err != nil {
+	if _, err := conn.Exec(ctx, "select pg_advisory_unlock($1)", key); err != nil {
 		_ = conn.Conn().Close(ctx)
 	}
 }

@@ -95,6 +95,14 @@ func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
 	if opts.Metrics {
 		app.Get("/metrics", s.metrics.handler())
 	}
+	mountDialects(app, restHandler, opts)
+	s.App = app
+	return s
+}
+
+// mountDialects serves the dialects opts and restHandler name on app (the main app's
+// routes; a tenant's app in multi-tenant mode).
+func mountDialects(app *fiber.App, restHandler *rest.Handler, opts Options) {
 	if opts.S3 != nil {
 		opts.S3.Mount(app, s3Prefix)
 	}
@@ -115,8 +123,6 @@ func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
 	if opts.Console != nil {
 		opts.Console.Register(app)
 	}
-	s.App = app
-	return s
 }
 
 // NewS3 builds the S3 listener's application: the S3 dialect at the root (path- and
@@ -162,6 +168,13 @@ func newServer(e *gateway.Engine, opts Options) *Server {
 
 // newApp returns a fiber app with streaming bodies, timeouts and the middleware.
 func (s *Server) newApp(errorHandler fiber.ErrorHandler) *fiber.App {
+	app := s.newBareApp(errorHandler)
+	app.Use(s.recoverPanics, s.requestContext, s.observe)
+	return app
+}
+
+// newBareApp returns a fiber app with streaming bodies and timeouts, without middleware.
+func (s *Server) newBareApp(errorHandler fiber.ErrorHandler) *fiber.App {
 	opts := s.opts
 	app := fiber.New(fiber.Config{
 		AppName:                      "stowage",
@@ -181,7 +194,6 @@ func (s *Server) newApp(errorHandler fiber.ErrorHandler) *fiber.App {
 	app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 		return fasthttp.RequestConfig{ReadTimeout: opts.RequestTimeout}
 	}
-	app.Use(s.recoverPanics, s.requestContext, s.observe)
 	return app
 }
 

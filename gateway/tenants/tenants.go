@@ -32,6 +32,11 @@ type Tenant struct {
 	// MigrationsVersion and MigrationsStatus are the reference's columns of the same names.
 	MigrationsVersion string
 	MigrationsStatus  string
+	// TracingMode is the reference's tracing_mode ("" when unset); Stowage only stores it.
+	TracingMode string
+	// ImageTransformationMaxResolution is the reference's image_transformation_max_resolution
+	// (0: none set).
+	ImageTransformationMaxResolution int
 }
 
 // ErrNotFound is returned by Source.Get for an id the control database does not hold.

@@ -19,6 +19,8 @@ import (
 // encoder turns source bytes into an encoded variant. The libvips one exists only in cgo
 // builds (vips.go); imgproxy is the other way to render.
 type encoder interface {
+	// available loads the renderer on first use and reports whether it works.
+	available() bool
 	canAVIF() bool
 	// dimensions reads the oriented size from the format's header, decoding no pixels.
 	dimensions(src []byte) (w, h int, err error)
@@ -44,6 +46,9 @@ type Config struct {
 	ImgproxyURL string
 	// ImgproxySourceURL is the base URL imgproxy fetches originals from (this server).
 	ImgproxySourceURL string
+	// Libvips are the libraries the in-process renderer dlopens on its first render, tried
+	// in order (default DefaultLibvips). When none opens, renders answer FeatureNotEnabled.
+	Libvips []string
 	// Verifier mints the short-lived download tokens of imgproxy source URLs.
 	Verifier *auth.Verifier
 	Logger   *slog.Logger
@@ -67,9 +72,9 @@ type Renderer struct {
 	}
 }
 
-// NewRenderer builds a Renderer. Without libvips (a cgo-free build) and without
-// ImgproxyURL it still succeeds; Enabled then reports false and renders fail with
-// ErrNotEnabled.
+// NewRenderer builds a Renderer. Without libvips (a cgo-free build, or the library missing
+// at run time) and without ImgproxyURL it still succeeds; Enabled then reports false and
+// renders fail with ErrNotEnabled.
 func NewRenderer(cfg Config) (*Renderer, error) {
 	if cfg.MaxSourceBytes <= 0 {
 		cfg.MaxSourceBytes = 25_000_000
@@ -97,7 +102,7 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 			return nil, err
 		}
 		r.proxy = p
-	} else if enc, err := newVipsEncoder(cfg.Logger); err == nil {
+	} else if enc, err := newVipsEncoder(cfg.Logger, cfg.Libvips); err == nil {
 		r.enc = enc
 	}
 	c, err := openCache(cfg.CacheDir, cfg.CacheBytes)
@@ -108,10 +113,13 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	return r, nil
 }
 
-// Enabled reports whether this renderer can transform images.
-func (r *Renderer) Enabled() bool { return r.enc != nil || r.proxy != nil }
+// Enabled reports whether this renderer can transform images. For libvips the first call
+// loads the library (render routes call it first thing), so a server that never renders
+// never maps it.
+func (r *Renderer) Enabled() bool { return r.proxy != nil || r.enc != nil && r.enc.available() }
 
-// Backend names the renderer in use: "libvips", "imgproxy" or "none".
+// Backend names the renderer configured: "libvips", "imgproxy" or "none". It loads
+// nothing: "libvips" may still turn out to be missing on the first render.
 func (r *Renderer) Backend() string {
 	switch {
 	case r.proxy != nil:

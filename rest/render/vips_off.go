@@ -10,8 +10,11 @@ import (
 // vipsBuilt reports whether this binary carries the libvips renderer.
 const vipsBuilt = false
 
+// DefaultLibvips is empty: this build never loads libvips.
+var DefaultLibvips []string
+
 var errDecode = errors.New("decode")
 
 // newVipsEncoder reports that this build has no in-process renderer: the routes answer
 // FeatureNotEnabled unless IMGPROXY_URL is set.
-func newVipsEncoder(*slog.Logger) (encoder, error) { return nil, ErrNotEnabled }
+func newVipsEncoder(*slog.Logger, []string) (encoder, error) { return nil, ErrNotEnabled }

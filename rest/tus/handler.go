@@ -313,6 +313,7 @@ func (h *Handler) create(c *fiber.Ctx, req request) error {
 		c.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
 	}
 	setProgress(c, up)
+	setVersionID(c, up)
 	return c.SendStatus(fiber.StatusCreated)
 }
 
@@ -323,6 +324,14 @@ func setProgress(c *fiber.Ctx, up gateway.TusUpload) {
 		return
 	}
 	c.Set("Upload-Expires", up.Expires.UTC().Format(http.TimeFormat))
+}
+
+// setVersionID adds x-amz-version-id (as S3's PutObject) to the answer of the request that
+// completed an upload into a versioned bucket; never-versioned buckets answer as before.
+func setVersionID(c *fiber.Ctx, up gateway.TusUpload) {
+	if up.VersionID != "" {
+		c.Set("x-amz-version-id", up.VersionID)
+	}
 }
 
 // target reads the upload named by the URL.
@@ -379,6 +388,7 @@ func (h *Handler) patch(c *fiber.Ctx, req request) error {
 	}
 	c.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
 	setProgress(c, up)
+	setVersionID(c, up)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

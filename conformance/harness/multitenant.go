@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"github.com/stowage/stowage/db/pgtest"
+)
+
+// Multi-tenant mode (Options.MultiTenant): the server runs with MULTI_TENANT=true on a fresh
+// control database, the suite's database (Options.DatabaseURL or a fresh one) becomes the
+// tenant MultiTenantID, created through the admin API with JWTSecret, and Server.URL is a
+// reverse proxy that sets X-Forwarded-Host to that tenant's host, as the proxy in front of
+// a multi-tenant deployment does. Suites then run unchanged against a tenant.
+//
+// STORAGE_PUBLIC_URL is the proxy's URL (S3 signatures, TUS Location), and Server's S3
+// credentials are the tenant's, created through the admin API.
+const (
+	MultiTenantID   = "conformance"
+	multiTenantHost = MultiTenantID + ".tenants.stowage.test"
+	adminAPIKey     = "harness-admin-api-key"
+)
+
+// prepareMultiTenant adds the multi-tenant settings to env; it returns the admin port and
+// the proxy's listener. The proxy's URL is STORAGE_PUBLIC_URL, so that S3 signatures are
+// checked against the host the suite's clients sign and TUS Location URLs lead back to it.
+func prepareMultiTenant(t testing.TB, env map[string]string) (int, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	env["STORAGE_PUBLIC_URL"] = "http://" + ln.Addr().String()
+	adminPort := FreePort(t)
+	env["MULTI_TENANT"] = "true"
+	env["DATABASE_MULTITENANT_URL"] = pgtest.EmptyURL(t)
+	env["ENCRYPTION_KEY"] = "harness-encryption-key"
+	env["ADMIN_API_KEYS"] = adminAPIKey
+	env["ADMIN_PORT"] = strconv.Itoa(adminPort)
+	env["REQUEST_X_FORWARDED_HOST_REGEXP"] = `^([a-z0-9-]+)\.tenants\.stowage\.test$`
+	return adminPort, ln
+}
+
+// frontTenant creates the tenant over tenantDB through the admin API and puts the proxy in
+// front of s.
+func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenantDB string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"anonKey": s.AnonKey, "serviceKey": s.ServiceKey, "jwtSecret": JWTSecret,
+		"databaseUrl": tenantDB, "features": map[string]any{"s3Protocol": map[string]any{"enabled": true}}})
+	admin := func(path string, body []byte) []byte {
+		req, err := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d%s", adminPort, path), bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("apikey", adminAPIKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("harness: admin POST %s: %d %s", path, resp.StatusCode, b)
+		}
+		return b
+	}
+	admin("/tenants/"+MultiTenantID, body)
+	// The tenant's S3 credentials (the server's own are not accepted in multi-tenant mode).
+	var cred struct {
+		AccessKey string `json:"access_key"`
+		SecretKey string `json:"secret_key"`
+	}
+	if err := json.Unmarshal(admin("/s3/"+MultiTenantID+"/credentials", []byte(`{"description":"harness"}`)), &cred); err != nil {
+		t.Fatal(err)
+	}
+	s.S3AccessKeyID, s.S3Secret = cred.AccessKey, cred.SecretKey
+	target, _ := url.Parse(s.URL)
+	proxy := &httputil.ReverseProxy{FlushInterval: -1, Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host
+		r.Out.Header.Set("X-Forwarded-Host", multiTenantHost)
+	}}
+	srv := &http.Server{Handler: proxy}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	s.URL = "http://" + ln.Addr().String()
+	s.Port = ln.Addr().(*net.TCPAddr).Port
+}
