@@ -30,6 +30,28 @@ func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	_, err := t.tx.Exec(ctx, addEventsSQL, addEventsArgs(evs)...)
+	return Classify(err)
+}
+
+// QueueAddEvents is AddEvents sent with COMMIT, in the commit's round trip: the write path
+// records its event without a round trip of its own. The transaction must run as the
+// service role when it commits (not only inside AsRole: a queued statement runs as the
+// outer scope). Ids are then taken at commit, under the commit's locks, so events of one
+// key get ids in commit order.
+func (t Tx) QueueAddEvents(evs []Event) {
+	if len(evs) > 0 {
+		t.atCommit.Queue(addEventsSQL, addEventsArgs(evs)...)
+	}
+}
+
+const addEventsSQL = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
+		select u.id::uuid, u.t, u.s, u.b, u.n, u.v, u.e, u.body::jsonb, u.sz
+		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
+			with ordinality as u(id, t, s, b, n, v, e, body, sz, ord)
+		order by u.ord`
+
+func addEventsArgs(evs []Event) []any {
 	n := len(evs)
 	ids, types, s3, buckets, names, versions, etags, bodies := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -38,13 +60,7 @@ func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
 		ids[i], types[i], s3[i], buckets[i], names[i], versions[i], etags[i], bodies[i], sizes[i] =
 			e.EventID, e.Type, e.S3Name, e.BucketID, e.Name, e.Version, e.ETag, string(e.Body), e.Size
 	}
-	const q = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
-		select u.id::uuid, u.t, u.s, u.b, u.n, u.v, u.e, u.body::jsonb, u.sz
-		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
-			with ordinality as u(id, t, s, b, n, v, e, body, sz, ord)
-		order by u.ord`
-	_, err := t.tx.Exec(ctx, q, ids, types, s3, buckets, names, versions, etags, bodies, sizes)
-	return Classify(err)
+	return []any{ids, types, s3, buckets, names, versions, etags, bodies, sizes}
 }
 
 // Delivery is one event on its way to one target.
@@ -64,49 +80,82 @@ const routeLock = 0x53746f7745767473 // "StowEvts"
 // marked routed in one transaction. It returns how many events it routed (0 when another
 // dispatcher is routing right now).
 func (d *DB) RouteEvents(ctx context.Context, s Scope, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error)) (int, error) {
-	routed := 0
+	n, _, err := d.RouteAndClaim(ctx, s, limit, route, nil, 0)
+	return n, err
+}
+
+// Claim asks for up to Limit due deliveries of Target.
+type Claim struct {
+	Target string
+	Limit  int
+}
+
+// RouteAndClaim is RouteEvents and then ClaimDeliveries for each of claims, in one
+// transaction: a dispatcher's look at the outbox costs one transaction, not one per step.
+// Deliveries routed by this very call can be claimed by it.
+func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error),
+	claims []Claim, lease time.Duration) (int, []Delivery, error) {
+	var routed int
+	var claimed []Delivery
 	err := d.InTx(ctx, s, func(tx Tx) error {
-		routed = 0
-		var locked bool
-		if err := tx.tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, int64(routeLock)).Scan(&locked); err != nil || !locked {
+		routed, claimed = 0, nil
+		var err error
+		if routed, err = tx.routeEvents(ctx, limit, route); err != nil {
 			return err
 		}
-		rows, err := tx.tx.Query(ctx, `select id, event_id::text, type, s3_name, bucket_id, name, version, size, etag, body, created_at
-			from stowage.events where not routed order by id limit $1`, limit)
-		if err != nil {
-			return err
-		}
-		evs, err := pgx.CollectRows(rows, scanEvent)
-		if err != nil || len(evs) == 0 {
-			return err
-		}
-		ds, err := route(ctx, tx, evs)
-		if err != nil {
-			return err
-		}
-		if len(ds) > 0 {
-			n := len(ds)
-			ids, targets, keys, configs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
-			for i, x := range ds {
-				ids[i], targets[i], keys[i], configs[i] = x.ID, x.Target, x.BucketID+"/"+x.Name, x.ConfigID
-			}
-			if _, err := tx.tx.Exec(ctx, `insert into stowage.event_deliveries (event_id, target, okey, config_id)
-				select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) on conflict do nothing`,
-				ids, targets, keys, configs); err != nil {
+		for _, c := range claims {
+			ds, err := tx.claimDeliveries(ctx, c.Target, c.Limit, lease)
+			if err != nil {
 				return err
 			}
+			claimed = append(claimed, ds...)
 		}
-		ids := make([]int64, len(evs))
-		for i, e := range evs {
-			ids[i] = e.ID
-		}
-		if _, err := tx.tx.Exec(ctx, `update stowage.events set routed = true where id = any($1)`, ids); err != nil {
-			return err
-		}
-		routed = len(evs)
 		return nil
 	})
-	return routed, Classify(err)
+	if err != nil {
+		return 0, nil, Classify(err)
+	}
+	return routed, claimed, nil
+}
+
+func (t Tx) routeEvents(ctx context.Context, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error)) (int, error) {
+	var locked bool
+	if err := t.tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, int64(routeLock)).Scan(&locked); err != nil || !locked {
+		return 0, err
+	}
+	rows, err := t.tx.Query(ctx, `select id, event_id::text, type, s3_name, bucket_id, name, version, size, etag, body, created_at
+		from stowage.events where not routed order by id limit $1`, limit)
+	if err != nil {
+		return 0, err
+	}
+	evs, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	ds, err := route(ctx, t, evs)
+	if err != nil {
+		return 0, err
+	}
+	b := &pgx.Batch{} // one round trip for both writes
+	if len(ds) > 0 {
+		n := len(ds)
+		ids, targets, keys, configs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, x := range ds {
+			ids[i], targets[i], keys[i], configs[i] = x.ID, x.Target, x.BucketID+"/"+x.Name, x.ConfigID
+		}
+		b.Queue(`insert into stowage.event_deliveries (event_id, target, okey, config_id)
+			select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) on conflict do nothing`,
+			ids, targets, keys, configs)
+	}
+	ids := make([]int64, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	b.Queue(`update stowage.events set routed = true where id = any($1)`, ids)
+	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, err
+	}
+	return len(evs), nil
 }
 
 func scanEvent(r pgx.CollectableRow) (Event, error) {
@@ -121,11 +170,31 @@ func scanEvent(r pgx.CollectableRow) (Event, error) {
 // them. A delivery whose key has an earlier undelivered one for the same target waits for
 // it: deliveries of one key go out in event (commit) order.
 func (d *DB) ClaimDeliveries(ctx context.Context, s Scope, target string, limit int, lease time.Duration) ([]Delivery, error) {
-	const q = `with c as (
+	var out []Delivery
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		var err error
+		out, err = tx.claimDeliveries(ctx, target, limit, lease)
+		return err
+	})
+	return out, Classify(err)
+}
+
+// claimSQL claims deliveries ($1 target, $2 limit, $3 lease in ms): see ClaimDeliveries.
+// Order: a delivery waits for earlier undelivered ones of its key (okey "bucket/name"), of
+// its bucket's own events (okey "bucket/": Bucket:Created goes out before the bucket's
+// first objects), and a bucket event for those of every key in the bucket (Bucket:Deleted
+// after the deletes that emptied it): each is a probe of the (target, okey, event_id)
+// index; okey is collated "C", so "bucket/" up to "bucket0" is the bucket's range.
+const claimSQL = `with c as (
 			select x.event_id from stowage.event_deliveries x
 			where x.target = $1 and x.state = 'pending' and x.next_at <= now()
 			  and not exists (select 1 from stowage.event_deliveries p
 				where p.target = x.target and p.okey = x.okey and p.state = 'pending' and p.event_id < x.event_id)
+			  and not exists (select 1 from stowage.event_deliveries p
+				where p.target = x.target and p.okey = split_part(x.okey, '/', 1) || '/' and p.state = 'pending' and p.event_id < x.event_id)
+			  and (right(x.okey, 1) <> '/' or not exists (select 1 from stowage.event_deliveries p
+				where p.target = x.target and p.okey >= x.okey and p.okey < left(x.okey, -1) || '0'
+				  and p.state = 'pending' and p.event_id < x.event_id))
 			order by x.event_id limit $2 for update skip locked),
 		u as (
 			update stowage.event_deliveries d set attempts = d.attempts + 1, next_at = now() + $3::float8 * interval '1 millisecond'
@@ -134,23 +203,19 @@ func (d *DB) ClaimDeliveries(ctx context.Context, s Scope, target string, limit 
 		select e.id, e.event_id::text, e.type, e.s3_name, e.bucket_id, e.name, e.version, e.size, e.etag, e.body, e.created_at,
 			u.config_id, u.attempts
 		from u join stowage.events e on e.id = u.event_id order by e.id`
-	var out []Delivery
-	err := d.InTx(ctx, s, func(tx Tx) error {
-		out = nil
-		rows, err := tx.tx.Query(ctx, q, target, limit, lease.Milliseconds())
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
-			var x Delivery
-			err := r.Scan(&x.ID, &x.EventID, &x.Type, &x.S3Name, &x.BucketID, &x.Name, &x.Version, &x.Size, &x.ETag,
-				&x.Body, &x.CreatedAt, &x.ConfigID, &x.Attempts)
-			x.Target = target
-			return x, err
-		})
-		return err
+
+func (t Tx) claimDeliveries(ctx context.Context, target string, limit int, lease time.Duration) ([]Delivery, error) {
+	rows, err := t.tx.Query(ctx, claimSQL, target, limit, lease.Milliseconds())
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
+		var x Delivery
+		err := r.Scan(&x.ID, &x.EventID, &x.Type, &x.S3Name, &x.BucketID, &x.Name, &x.Version, &x.Size, &x.ETag,
+			&x.Body, &x.CreatedAt, &x.ConfigID, &x.Attempts)
+		x.Target = target
+		return x, err
 	})
-	return out, Classify(err)
 }
 
 // DeliveryOutcome is how one delivery attempt ended.
@@ -315,4 +380,19 @@ func (t Tx) SetBucketNotificationConfig(ctx context.Context, bucket string, cfg 
 			on conflict (bucket_id) do update set config = excluded.config, updated_at = now()`, bucket, string(cfg))
 	}
 	return Classify(err)
+}
+
+// PublicBuckets reports which of buckets are public (storage.buckets.public); buckets that
+// no longer exist are not.
+func (t Tx) PublicBuckets(ctx context.Context, buckets []string) (map[string]bool, error) {
+	rows, err := t.tx.Query(ctx, `select id from storage.buckets where id = any($1) and public`, buckets)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, Classify(err)
 }

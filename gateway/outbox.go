@@ -110,6 +110,29 @@ func (e *Engine) emit(ctx context.Context, tx db.Tx, evs ...outboxEvent) error {
 	if !e.opts.Events || len(evs) == 0 {
 		return nil
 	}
+	rows, err := e.eventRows(ctx, evs)
+	if err != nil {
+		return err
+	}
+	return tx.AddEvents(ctx, rows)
+}
+
+// emitAtCommit is emit with the insert sent in the COMMIT's round trip (the write path's
+// commit: events on cost no round trip). tx must commit as the service role.
+func (e *Engine) emitAtCommit(ctx context.Context, tx db.Tx, evs ...outboxEvent) error {
+	if !e.opts.Events || len(evs) == 0 {
+		return nil
+	}
+	rows, err := e.eventRows(ctx, evs)
+	if err != nil {
+		return err
+	}
+	tx.QueueAddEvents(rows)
+	return nil
+}
+
+// eventRows renders evs as outbox rows with the reference's event body.
+func (e *Engine) eventRows(ctx context.Context, evs []outboxEvent) ([]db.Event, error) {
 	reqID := RequestIDFrom(ctx)
 	now := e.now()
 	rows := make([]db.Event, len(evs))
@@ -126,12 +149,12 @@ func (e *Engine) emit(ctx context.Context, tx db.Tx, evs ...outboxEvent) error {
 		body, err := json.Marshal(eventBody{Type: ev.refType, Region: e.opts.Region, Version: eventVersion,
 			ApplyTime: now.UnixMilli(), Payload: p})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows[i] = db.Event{EventID: uuid.NewString(), Type: ev.refType, S3Name: ev.s3Name, BucketID: ev.bucket,
 			Name: ev.name, Version: ev.version, Size: size, ETag: etag, Body: body}
 	}
-	return tx.AddEvents(ctx, rows)
+	return rows, nil
 }
 
 // uploadType is the reference's payload.uploadType of an upload by c.

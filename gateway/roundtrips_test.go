@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -77,28 +78,43 @@ func TestWriteRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
+	// Events on must not add a round trip: the outbox row goes with COMMIT.
+	for _, events := range []bool{false, true} {
+		bucket := "rt"
+		if events {
+			bucket = "rtev"
+		}
+		t.Run(map[bool]string{false: "events off", true: "events on"}[events], func(t *testing.T) {
+			writeRoundTrips(t, d, counter, bucket, events)
+		})
+	}
+}
+
+func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, events bool) {
+	ctx := context.Background()
 	store, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A long cache bound: a slow machine must not turn a cached bucket into a round trip.
-	e := New(d, store, Options{Roles: testRoles, MaxObjectSize: 1 << 30, WriteTimeout: time.Minute, CacheTTL: time.Hour})
-	if _, err := e.CreateBucket(ctx, service(), CreateBucket{ID: "rt", FileSizeLimit: NoLimit}); err != nil {
+	e := New(d, store, Options{Roles: testRoles, MaxObjectSize: 1 << 30, WriteTimeout: time.Minute, CacheTTL: time.Hour,
+		Events: events})
+	if _, err := e.CreateBucket(ctx, service(), CreateBucket{ID: bucket, FileSizeLimit: NoLimit}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Pool().Exec(ctx, `create policy rt_all on storage.objects for all to authenticated
-		using (bucket_id = 'rt') with check (bucket_id = 'rt')`); err != nil {
+	if _, err := d.Pool().Exec(ctx, fmt.Sprintf(`create policy %[1]s_all on storage.objects for all to authenticated
+		using (bucket_id = '%[1]s') with check (bucket_id = '%[1]s')`, bucket)); err != nil {
 		t.Fatal(err)
 	}
 	put := func(c Caller, key string) {
 		t.Helper()
-		if _, err := e.PutObject(ctx, c, PutObject{Bucket: "rt", Key: key, Size: 3, Body: bytes.NewReader([]byte("abc")), Upsert: true}); err != nil {
+		if _, err := e.PutObject(ctx, c, PutObject{Bucket: bucket, Key: key, Size: 3, Body: bytes.NewReader([]byte("abc")), Upsert: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	get := func(c Caller, key string) {
 		t.Helper()
-		r, err := e.GetObject(ctx, c, GetObject{Bucket: "rt", Key: key})
+		r, err := e.GetObject(ctx, c, GetObject{Bucket: bucket, Key: key})
 		if err != nil {
 			t.Fatal(err)
 		}

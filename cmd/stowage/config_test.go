@@ -75,6 +75,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"webhook url not http", map[string]string{"WEBHOOK_URL": "ftp://x"}, "WEBHOOK_URL"},
 		{"notify webhook without url", map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a=http://x,b"}, "STOWAGE_NOTIFY_WEBHOOKS"},
 		{"notify webhook name with colon", map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a:b=http://x"}, "STOWAGE_NOTIFY_WEBHOOKS"},
+		{"notify token for unknown target", map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a=http://x", "STOWAGE_NOTIFY_WEBHOOK_TOKENS": "b=t"}, "STOWAGE_NOTIFY_WEBHOOK_TOKENS"},
+		{"notify token empty", map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a=http://x", "STOWAGE_NOTIFY_WEBHOOK_TOKENS": "a="}, "STOWAGE_NOTIFY_WEBHOOK_TOKENS"},
+		{"auto purge without endpoint", map[string]string{"STOWAGE_CDN_AUTO_PURGE": "true"}, "STOWAGE_CDN_AUTO_PURGE"},
 		{"event attempts zero", map[string]string{"STOWAGE_EVENTS_MAX_ATTEMPTS": "0"}, "STOWAGE_EVENTS_MAX_ATTEMPTS"},
 	}
 	for _, tc := range cases {

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/events"
 )
@@ -33,11 +33,27 @@ func (c *Config) s3NotifyTargets() map[string]string {
 	return out
 }
 
+// s3NotifyTokens parses STOWAGE_NOTIFY_WEBHOOK_TOKENS (checked by validateEvents): the
+// Bearer token of each named S3 notification target.
+func (c *Config) s3NotifyTokens() map[string]string {
+	out := map[string]string{}
+	for item := range strings.SplitSeq(string(c.S3NotifyTokens), ",") {
+		name, tok, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if ok {
+			out[strings.TrimSpace(name)] = strings.TrimSpace(tok)
+		}
+	}
+	return out
+}
+
 // eventsEnabled reports whether any event target is configured: only then does the engine
 // record events.
 func (c *Config) eventsEnabled() bool {
-	return c.WebhookURL != "" || c.EventsNotify != "" || strings.TrimSpace(c.S3NotifyTargets) != ""
+	return c.WebhookURL != "" || c.EventsNotify != "" || strings.TrimSpace(c.S3NotifyTargets) != "" || c.autoPurge()
 }
+
+// autoPurge reports whether changes to public objects are purged from the CDN.
+func (c *Config) autoPurge() bool { return c.CDNAutoPurge && c.CDNPurgeURL != "" }
 
 func (c *Config) validateEvents() []error {
 	var errs []error
@@ -56,6 +72,20 @@ func (c *Config) validateEvents() []error {
 				errs = append(errs, fmt.Errorf("STOWAGE_NOTIFY_WEBHOOKS: %q: want NAME=http(s)://URL", item))
 			}
 		}
+	}
+	if strings.TrimSpace(string(c.S3NotifyTokens)) != "" {
+		targets := c.s3NotifyTargets()
+		for item := range strings.SplitSeq(string(c.S3NotifyTokens), ",") {
+			name, tok, ok := strings.Cut(strings.TrimSpace(item), "=")
+			name = strings.TrimSpace(name)
+			// The token itself is never printed: only the target's name.
+			if _, known := targets[name]; !ok || !known || strings.TrimSpace(tok) == "" {
+				errs = append(errs, fmt.Errorf("STOWAGE_NOTIFY_WEBHOOK_TOKENS: entry for %q: want NAME=TOKEN with NAME a target of STOWAGE_NOTIFY_WEBHOOKS", name))
+			}
+		}
+	}
+	if c.CDNAutoPurge && c.CDNPurgeURL == "" {
+		errs = append(errs, errors.New("STOWAGE_CDN_AUTO_PURGE=true: needs CDN_PURGE_ENDPOINT_URL"))
 	}
 	if c.EventsNotify != "" && (len(c.EventsNotify) > 63 || strings.ContainsAny(c.EventsNotify, "\x00")) {
 		errs = append(errs, fmt.Errorf("STOWAGE_EVENTS_NOTIFY_CHANNEL=%q: at most 63 bytes", c.EventsNotify))
@@ -77,7 +107,7 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 		return nil
 	}
 	timeout := time.Duration(cfg.WebhookTimeout) * time.Millisecond
-	client := &http.Client{Timeout: timeout}
+	client := events.NewHTTPClient(timeout, cfg.EventsInFlight)
 	opts := events.Options{DB: d, Scope: db.Scope{Role: cfg.DBServiceRole}, S3Targets: map[string]events.Target{},
 		Poll: time.Duration(cfg.EventsPoll) * time.Millisecond, InFlight: cfg.EventsInFlight,
 		MaxAttempts: cfg.EventsMaxAttempts, MaxAge: time.Duration(cfg.EventsMaxAge) * time.Second,
@@ -89,11 +119,35 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 	if cfg.EventsNotify != "" {
 		opts.Targets = append(opts.Targets, &events.Notify{DB: d, Channel: cfg.EventsNotify})
 	}
+	tokens := cfg.s3NotifyTokens()
 	for name, u := range cfg.s3NotifyTargets() {
 		arn := notifyARN(name)
-		opts.S3Targets[arn] = &events.S3Webhook{ARN: arn, URL: u, Region: cfg.Region, Client: client}
+		opts.S3Targets[arn] = &events.S3Webhook{ARN: arn, URL: u, Region: cfg.Region, AuthToken: tokens[name], Client: client}
+	}
+	if cfg.autoPurge() {
+		opts.Purge = purgeTarget(cfg)
 	}
 	return events.New(opts)
+}
+
+// purgeTarget is the automatic CDN purge of cfg: the object, and its rendered variants
+// when image transformation is on.
+func purgeTarget(cfg Config) *events.Purge {
+	// The endpoint was validated at start (CDN_PURGE_ENDPOINT_URL).
+	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
+	if err != nil {
+		return nil
+	}
+	purge := func(typ cdn.Type) func(ctx context.Context, bucket, name string) error {
+		return func(ctx context.Context, bucket, name string) error {
+			return purger.Purge(ctx, cdn.Request{Type: typ, Tenant: cfg.TenantID, Bucket: bucket, Object: name})
+		}
+	}
+	p := &events.Purge{Object: purge(cdn.TypeObject)}
+	if cfg.ImageTransform || cfg.ImgproxyURL != "" {
+		p.Transforms = purge(cdn.TypeObjectTransforms)
+	}
+	return p
 }
 
 // notificationARNs are the ARNs bucket notification configurations may name.

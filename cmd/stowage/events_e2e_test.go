@@ -30,6 +30,10 @@ type hookReceiver struct {
 	mu   sync.Mutex
 	got  []hookEvent
 	s3   []string // S3 notification eventNames
+	// s3Auth are the Authorization headers of S3 notifications (the target's own token).
+	s3Auth []string
+	// purges are the CDN purges received: "type bucket/object Authorization".
+	purges []string
 }
 
 type hookEvent struct {
@@ -68,12 +72,19 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		if r.URL.Path == "/cdn/purge" {
+			var p struct{ Type, BucketID, ObjectName string }
+			_ = json.Unmarshal(body, &p)
+			h.purges = append(h.purges, p.Type+" "+p.BucketID+"/"+p.ObjectName+" "+r.Header.Get("Authorization"))
+			return
+		}
 		if r.URL.Path == "/s3" {
 			var m struct{ Records []struct{ EventName string } }
 			_ = json.Unmarshal(body, &m)
 			for _, rec := range m.Records {
 				h.s3 = append(h.s3, rec.EventName)
 			}
+			h.s3Auth = append(h.s3Auth, r.Header.Get("Authorization"))
 			return
 		}
 		ev := hookEvent{ID: r.Header.Get("Idempotency-Key"), Auth: r.Header.Get("Authorization")}
@@ -123,7 +134,8 @@ func (h *hookReceiver) waitFor(t *testing.T, typ, bucket, name string) hookEvent
 func eventsEnv(h *hookReceiver) map[string]string {
 	return map[string]string{"WEBHOOK_URL": h.srv.URL + "/hook", "WEBHOOK_API_KEY": "k3y", "WEBHOOK_QUEUE_PULL_INTERVAL": "20",
 		"STOWAGE_EVENTS_BACKOFF": "20", "STOWAGE_EVENTS_BACKOFF_MAX": "200", "SERVER_REGION": "local-1", "TENANT_ID": "proj",
-		"STOWAGE_NOTIFY_WEBHOOKS": "n1=" + h.srv.URL + "/s3"}
+		"STOWAGE_NOTIFY_WEBHOOKS": "n1=" + h.srv.URL + "/s3", "STOWAGE_NOTIFY_WEBHOOK_TOKENS": "n1=n1-t0ken",
+		"CDN_PURGE_ENDPOINT_URL": h.srv.URL + "/cdn", "CDN_PURGE_ENDPOINT_KEY": "cdn-k3y", "STOWAGE_CDN_AUTO_PURGE": "true"}
 }
 
 // TestEventsFromEveryDialect drives REST, S3 and TUS through the real binary and checks
@@ -140,7 +152,7 @@ func TestEventsFromEveryDialect(t *testing.T) {
 		}
 		harness.MustStatus(t, harness.Do(t, method, s.URL+path, s.ServiceKey, r, int64(len(body)), hdr), 200)
 	}
-	rest("POST", "/bucket", `{"name":"ev"}`, jsonHdr)
+	rest("POST", "/bucket", `{"name":"ev","public":true}`, jsonHdr) // public: changes are purged from the CDN
 	rest("POST", "/object/ev/rest.txt", "hello", map[string]string{"Content-Type": "text/plain"})
 	rest("PUT", "/object/ev/rest.txt", "hello again", map[string]string{"Content-Type": "text/plain", "x-upsert": "true"})
 	rest("POST", "/object/copy", `{"bucketId":"ev","sourceKey":"rest.txt","destinationKey":"copy.txt"}`, jsonHdr)
@@ -237,9 +249,33 @@ func TestEventsFromEveryDialect(t *testing.T) {
 			if !slices.Equal(got, wantS3) {
 				t.Errorf("S3 notifications %q, want %q", got, wantS3)
 			}
+			h.mu.Lock()
+			for _, a := range h.s3Auth {
+				if a != "Bearer n1-t0ken" {
+					t.Errorf("S3 notification Authorization %q, want the target's token n1-t0ken as Bearer", a)
+				}
+			}
+			h.mu.Unlock()
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// Automatic CDN purges of the public bucket's overwritten, copied or moved, and deleted
+	// objects (new keys have nothing cached).
+	for _, name := range []string{"rest.txt", "copy.txt", "moved.txt", "s3.txt"} {
+		want := "object ev/" + name + " Bearer cdn-k3y"
+		for deadline := time.Now().Add(hangGuard); ; time.Sleep(20 * time.Millisecond) {
+			h.mu.Lock()
+			ok := slices.Contains(h.purges, want)
+			got := slices.Clone(h.purges)
+			h.mu.Unlock()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no CDN purge %q; got %q", want, got)
+			}
+		}
 	}
 	metrics := string(harness.MustStatus(t, harness.Do(t, "GET", s.URL+"/metrics", "", nil, 0, nil), 200))
 	if !strings.Contains(metrics, `stowage_events_delivered_total{target="webhook"}`) {

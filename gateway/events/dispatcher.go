@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stowage/stowage/db"
@@ -35,9 +36,17 @@ type Options struct {
 	Targets []Target
 	// S3Targets are the webhook targets bucket notification configurations name, by ARN.
 	S3Targets map[string]Target
-	Poll      time.Duration // between looks at an idle outbox; 1s
-	Batch     int           // events routed per transaction; 100
-	InFlight  int           // deliveries under way per target (per dispatcher); 16
+	// Purge, when set, receives the events of objects of public buckets that PurgeEvent
+	// selects (automatic CDN purge).
+	Purge *Purge
+	Poll  time.Duration // between looks at an idle outbox; 1s
+	// Linger is the shortest time between two looks at a busy outbox (at most Poll), unless
+	// the last look found a full batch: events that commit meanwhile are routed, claimed and
+	// recorded together, so each costs a share of a few transactions rather than a few of
+	// its own, at the price of up to Linger of delivery latency. 50ms.
+	Linger   time.Duration
+	Batch    int // events routed per transaction; 100
+	InFlight int // deliveries under way per target (per dispatcher); 16
 	// MaxAttempts and MaxAge dead-letter a delivery: after that many failed attempts, or
 	// once its event is that old; 10 and 24h.
 	MaxAttempts int
@@ -60,6 +69,9 @@ type Dispatcher struct {
 	metrics *Metrics
 	wake    chan struct{}
 	wg      sync.WaitGroup // deliveries started and not yet recorded
+	// attempting counts attempts whose outcome has not reached the recorder yet: the
+	// recorder waits for them (up to Linger) to write one batch instead of several.
+	attempting atomic.Int64
 	// outcomes go to the recorder, which writes them in batches (one transaction for
 	// all that finished meanwhile, instead of one per delivery).
 	outcomes chan outcome
@@ -79,6 +91,8 @@ func New(opts Options) *Dispatcher {
 		}
 	}
 	def(&opts.Poll, time.Second)
+	def(&opts.Linger, 50*time.Millisecond)
+	opts.Linger = min(opts.Linger, opts.Poll)
 	def(&opts.MaxAge, 24*time.Hour)
 	def(&opts.BackoffBase, time.Second)
 	def(&opts.BackoffMax, 5*time.Minute)
@@ -102,6 +116,9 @@ func New(opts Options) *Dispatcher {
 	for _, t := range opts.S3Targets {
 		d.targets = append(d.targets, t)
 	}
+	if opts.Purge != nil {
+		d.targets = append(d.targets, opts.Purge)
+	}
 	for _, t := range d.targets {
 		d.sems[t.Name()] = make(chan struct{}, opts.InFlight)
 	}
@@ -119,64 +136,84 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer func() { d.wg.Wait(); close(d.outcomes); <-recorded }()
 	var lastSweep time.Time
 	for ctx.Err() == nil {
-		busy := d.step(ctx)
+		start := time.Now()
+		found, full := d.step(ctx)
 		if time.Since(lastSweep) > d.opts.Poll*10 || lastSweep.IsZero() {
 			d.housekeep(ctx)
 			lastSweep = time.Now()
 		}
-		if busy {
-			continue
+		if full {
+			continue // more is waiting: no pause
 		}
-		t := time.NewTimer(d.opts.Poll)
-		select {
-		case <-ctx.Done():
-		case <-d.wake:
-		case <-t.C:
+		wait := d.opts.Poll
+		if found {
+			wait = d.opts.Linger
 		}
-		t.Stop()
+		d.pause(ctx, wait, d.wake)
+		// Adaptive: however soon a finished delivery wakes the loop, looks at a busy outbox
+		// stay Linger apart, so a steady trickle of writes is handled in batches.
+		d.pause(ctx, d.opts.Linger-time.Since(start), nil)
+	}
+}
+
+// pause waits for wait, ctx's end or a value on wake (nil: none).
+func (d *Dispatcher) pause(ctx context.Context, wait time.Duration, wake <-chan struct{}) {
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-t.C:
 	}
 }
 
 // step routes what is unrouted and starts the deliveries that are due and fit the
-// in-flight limits; it reports whether it found work (another step may find more).
-func (d *Dispatcher) step(ctx context.Context) bool {
-	busy := false
+// in-flight limits; it reports whether it found work, and whether it stopped at a limit
+// (a full batch routed or claimed: the next step has work at once).
+func (d *Dispatcher) step(ctx context.Context) (busy, full bool) {
+	byName := make(map[string]Target, len(d.targets))
 	for ctx.Err() == nil {
-		n, err := d.opts.DB.RouteEvents(ctx, d.opts.Scope, d.opts.Batch, d.route)
+		// One transaction routes a batch and claims what fits the in-flight limits.
+		var claims []db.Claim
+		for _, t := range d.targets {
+			sem := d.sems[t.Name()]
+			if free := cap(sem) - len(sem); free > 0 {
+				claims = append(claims, db.Claim{Target: t.Name(), Limit: free})
+				byName[t.Name()] = t
+			}
+		}
+		n, ds, err := d.opts.DB.RouteAndClaim(ctx, d.opts.Scope, d.opts.Batch, d.route, claims, d.opts.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
-				d.opts.Logger.Warn("events: route", "err", err)
+				d.opts.Logger.Warn("events: route and claim", "err", err)
 			}
-			break
+			return busy, false
 		}
-		if n > 0 {
-			busy = true
+		busy = busy || n > 0 || len(ds) > 0
+		got := map[string]int{}
+		for _, x := range ds {
+			got[x.Target]++
+			t := byName[x.Target]
+			sem := d.sems[x.Target]
+			sem <- struct{}{}
+			d.wg.Add(1)
+			d.attempting.Add(1)
+			go d.deliver(ctx, t, sem, x)
+		}
+		full = false
+		for _, c := range claims {
+			if got[c.Target] == c.Limit {
+				full = true
+			}
 		}
 		if n < d.opts.Batch {
 			break
 		}
 	}
-	for _, t := range d.targets {
-		sem := d.sems[t.Name()]
-		free := cap(sem) - len(sem)
-		if free == 0 || ctx.Err() != nil {
-			continue
-		}
-		ds, err := d.opts.DB.ClaimDeliveries(ctx, d.opts.Scope, t.Name(), free, d.opts.Lease)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.opts.Logger.Warn("events: claim", "target", t.Name(), "err", err)
-			}
-			continue
-		}
-		for _, x := range ds {
-			busy = true
-			sem <- struct{}{}
-			d.wg.Add(1)
-			go d.deliver(ctx, t, sem, x)
-		}
-	}
-	return busy
+	return busy, full
 }
 
 // deliver makes one attempt and records its outcome. The attempt is detached from ctx:
@@ -218,29 +255,19 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x
 		}
 		d.wg.Done()
 	}}
+	d.attempting.Add(-1)
 }
 
 // maxRecordBatch bounds the outcomes recorded in one transaction.
 const maxRecordBatch = 256
 
-// record writes outcomes until the channel closes: each batch is what finished while the
-// previous one was being written. The context is detached: outcomes of attempts made
-// before a stop are still recorded.
+// record writes outcomes until the channel closes, in batches: one UPDATE for all the
+// acknowledged deliveries of a batch. A batch is what finished while the previous one was
+// being written, plus what the attempts under way deliver within Linger. The context is
+// detached: outcomes of attempts made before a stop are still recorded.
 func (d *Dispatcher) record(ctx context.Context) {
 	for first := range d.outcomes {
-		batch := []outcome{first}
-	more:
-		for len(batch) < maxRecordBatch {
-			select {
-			case o, ok := <-d.outcomes:
-				if !ok {
-					break more
-				}
-				batch = append(batch, o)
-			default:
-				break more
-			}
-		}
+		batch := d.gather(first)
 		fs := make([]db.Finished, len(batch))
 		for i, o := range batch {
 			fs[i] = o.f
@@ -255,6 +282,42 @@ func (d *Dispatcher) record(ctx context.Context) {
 			o.done()
 		}
 	}
+}
+
+// gather returns first and the outcomes that follow it: those waiting already and those of
+// attempts under way, until none is under way, Linger has passed or the batch is full.
+func (d *Dispatcher) gather(first outcome) []outcome {
+	batch := []outcome{first}
+	var timeout <-chan time.Time
+	for len(batch) < maxRecordBatch {
+		select {
+		case o, ok := <-d.outcomes:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+			continue
+		default:
+		}
+		if d.attempting.Load() == 0 {
+			return batch
+		}
+		if timeout == nil {
+			t := time.NewTimer(d.opts.Linger)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case o, ok := <-d.outcomes:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+		case <-timeout:
+			return batch
+		}
+	}
+	return batch
 }
 
 // backoff is the delay after the attempt-th failure: BackoffBase doubled per attempt up to
@@ -296,9 +359,19 @@ func (d *Dispatcher) route(ctx context.Context, tx db.Tx, evs []db.Event) ([]db.
 			return nil, err
 		}
 	}
+	var public map[string]bool
+	if d.opts.Purge != nil {
+		var err error
+		if public, err = d.publicBuckets(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+	}
 	for _, ev := range evs {
 		for _, t := range d.opts.Targets {
 			out = append(out, db.Delivery{Event: ev, Target: t.Name()})
+		}
+		if public[ev.BucketID] && PurgeEvent(ev.Type) {
+			out = append(out, db.Delivery{Event: ev, Target: d.opts.Purge.Name()})
 		}
 		cfg, ok := configs[ev.BucketID]
 		if !ok || ev.S3Name == "" {
@@ -314,6 +387,22 @@ func (d *Dispatcher) route(ctx context.Context, tx db.Tx, evs []db.Event) ([]db.
 		}
 	}
 	return out, nil
+}
+
+// publicBuckets reports which buckets of evs' purgeable events are public.
+func (d *Dispatcher) publicBuckets(ctx context.Context, tx db.Tx, evs []db.Event) (map[string]bool, error) {
+	var buckets []string
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		if PurgeEvent(ev.Type) && !seen[ev.BucketID] {
+			seen[ev.BucketID] = true
+			buckets = append(buckets, ev.BucketID)
+		}
+	}
+	if len(buckets) == 0 {
+		return nil, nil
+	}
+	return tx.PublicBuckets(ctx, buckets)
 }
 
 func (d *Dispatcher) bucketConfigs(ctx context.Context, tx db.Tx, evs []db.Event) (map[string]gateway.NotificationConfig, error) {

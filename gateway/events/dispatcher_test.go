@@ -377,8 +377,9 @@ func TestDispatcherRestartDeliversWhatWasCommitted(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("route: %d, %v", n, err)
 	}
+	// Bucket:Created is claimed; the object's event waits for it (bucket events go first).
 	claimed, err := e.db.ClaimDeliveries(context.Background(), serviceScope, "webhook", 10, 200*time.Millisecond)
-	if err != nil || len(claimed) != 2 {
+	if err != nil || len(claimed) != 1 || claimed[0].Type != gateway.EventBucketCreated {
 		t.Fatalf("claim: %d, %v", len(claimed), err)
 	}
 	e.put(t, "crash", "k", "2") // committed while no dispatcher runs
@@ -477,12 +478,17 @@ func TestS3NotificationsFilterAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := fastOptions(e)
-	opts.S3Targets = map[string]events.Target{arn: &events.S3Webhook{ARN: arn, URL: rc.srv.URL, Region: "local"}}
+	opts.S3Targets = map[string]events.Target{arn: &events.S3Webhook{ARN: arn, URL: rc.srv.URL, Region: "local", AuthToken: "hook1-t0ken"}}
 	run(t, opts)
 	waitFor(t, "everything delivered", func() bool { return e.pending(t) == 0 })
 	got := rc.acked()
 	if len(got) != 2 {
 		t.Fatalf("%d notifications, want 2", len(got))
+	}
+	for _, g := range got {
+		if g.auth != "Bearer hook1-t0ken" {
+			t.Errorf("Authorization %q, want the target's token as Bearer", g.auth)
+		}
 	}
 	// Different keys: delivered concurrently, in any order.
 	if bytes.Contains(got[0].body, []byte("ObjectRemoved")) {
@@ -507,5 +513,44 @@ func TestS3NotificationsFilterAndRecord(t *testing.T) {
 	cfg, err := e.engine.BucketNotification(context.Background(), service(), "s3n")
 	if err != nil || len(cfg.Rules) != 2 || cfg.Rules[0].Prefix != "img/" {
 		t.Errorf("config %+v, %v", cfg, err)
+	}
+}
+
+// TestBucketEventsOrderedWithObjectEvents: a bucket's Bucket:Created goes out before the
+// events of its objects, even while it is being retried, and Bucket:Deleted after the
+// deletes that emptied it.
+func TestBucketEventsOrderedWithObjectEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, func(n int, r receipt) int {
+		if n < 2 && (bytes.Contains(r.body, []byte(`"Bucket:Created"`)) || bytes.Contains(r.body, []byte(`"ObjectRemoved:Delete"`))) {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	e.bucket(t, "ord")
+	for _, k := range []string{"a", "b", "c"} {
+		e.put(t, "ord", k, k)
+	}
+	if _, err := e.engine.DeleteObjects(context.Background(), service(), "ord", []string{"a", "b", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.engine.DeleteBucket(context.Background(), service(), "ord", gateway.DeleteBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, fastOptions(e, webhook(rc)))
+	waitFor(t, "everything delivered", func() bool { return e.pending(t) == 0 })
+	var types []string
+	for _, r := range rc.acked() {
+		var b struct {
+			Event struct {
+				Type string `json:"type"`
+			} `json:"event"`
+		}
+		_ = json.Unmarshal(r.body, &b)
+		types = append(types, b.Event.Type)
+	}
+	if len(types) != 8 || types[0] != gateway.EventBucketCreated || types[7] != gateway.EventBucketDeleted {
+		t.Errorf("acknowledged in order %q, want Bucket:Created first and Bucket:Deleted last", types)
 	}
 }

@@ -62,7 +62,10 @@ type S3Webhook struct {
 	ARN    string // arn:minio:sqs::NAME:webhook
 	URL    string
 	Region string
-	Client *http.Client
+	// AuthToken, when set, is sent as Authorization: Bearer <token>: the target's own
+	// credential, as MinIO's auth_token of a webhook target (never WEBHOOK_API_KEY).
+	AuthToken string
+	Client    *http.Client
 }
 
 // Name is the target's ARN.
@@ -74,7 +77,7 @@ func (w *S3Webhook) Deliver(ctx context.Context, d db.Delivery) error {
 	if err != nil {
 		return err
 	}
-	return post(ctx, w.Client, w.URL, "", d, body)
+	return post(ctx, w.Client, w.URL, w.AuthToken, d, body)
 }
 
 // S3Message is the body of an S3 notification delivery.
@@ -202,4 +205,15 @@ func now(f func() time.Time) time.Time {
 		return time.Now()
 	}
 	return f()
+}
+
+// NewHTTPClient returns the client webhook targets share: timeout bounds one delivery, and
+// enough idle connections per receiver are kept for the in-flight deliveries (net/http's
+// default of 2 closed the others after each request, so every delivery paid for a new
+// connection).
+func NewHTTPClient(timeout time.Duration, inFlight int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(inFlight, 2)
+	t.MaxIdleConns = max(t.MaxIdleConns, 4*t.MaxIdleConnsPerHost)
+	return &http.Client{Timeout: timeout, Transport: t}
 }
