@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/stowage/stowage/gateway/server"
 	"github.com/stowage/stowage/gateway/tenants"
 	"github.com/stowage/stowage/rest"
+	"github.com/stowage/stowage/rest/render"
 	"github.com/stowage/stowage/rest/tus"
 )
 
@@ -51,18 +54,50 @@ func tenantStacks(cfg Config, mt multiTenant, store backend.Store, log *slog.Log
 	if re.NumSubexp() < 1 {
 		return nil, errors.New("REQUEST_X_FORWARDED_HOST_REGEXP: needs a capture group (the tenant id)")
 	}
+	renderer, err := sharedRenderer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	return server.NewTenants(server.TenantOptions{HostRegexp: re, Source: mt.Source, MaxStacks: mt.MaxStacks,
 		IdleTimeout: mt.IdleTimeout, Logger: log,
 		Build: func(ctx context.Context, t *tenants.Tenant) (*server.TenantStack, error) {
-			return buildTenantStack(ctx, cfg, t, store, log)
+			return buildTenantStack(ctx, cfg, t, store, renderer, log)
 		}}), nil
+}
+
+// sharedRenderer is the gateway's one image renderer in multi-tenant mode (nil when
+// IMAGE_TRANSFORMATION_ENABLED=false): one libvips, one concurrency bound
+// (STOWAGE_RENDER_CONCURRENCY) and one disk cache (STOWAGE_RENDER_CACHE_SIZE) for all
+// tenants; each tenant's render routes use a ForTenant view of it. libvips is loaded on
+// the first render of any tenant, not at start.
+func sharedRenderer(cfg Config, log *slog.Logger) (*render.Renderer, error) {
+	if !cfg.ImageTransform {
+		return nil, nil
+	}
+	if cfg.ImgproxyURL != "" {
+		// imgproxy fetches originals from this server's URL with a download token: in
+		// multi-tenant mode that URL would have to name the tenant (X-Forwarded-Host).
+		return nil, errors.New("IMGPROXY_URL: not supported in multi-tenant mode (renders use the built-in libvips)")
+	}
+	cacheBytes, _ := gateway.ParseSize(cfg.RenderCacheSize)
+	maxSource, _ := gateway.ParseSize(cfg.RenderMaxSource)
+	r, err := render.NewRenderer(render.Config{Limits: renderLimits(cfg),
+		MaxSourceBytes: maxSource, MaxMegapixels: cfg.RenderMaxMegapixel,
+		Concurrency: cfg.RenderConcurrency, Timeout: time.Duration(cfg.RenderTimeout) * time.Second,
+		CacheDir: filepath.Join(cfg.DataDir, "render-cache"), CacheBytes: cacheBytes, Logger: log,
+		Libvips: libvipsNames(cfg.Libvips)})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("image transformation", "renderer", r.Backend())
+	return r, nil
 }
 
 // buildTenantStack is what serve builds for its one tenant, for tenant t: a pool on the
 // tenant's database (migrated now), its JWT keys, the dialects over an engine whose keys are
 // under t.ID in the shared store.
 func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store backend.Store,
-	log *slog.Logger) (*server.TenantStack, error) {
+	renderer *render.Renderer, log *slog.Logger) (*server.TenantStack, error) {
 	log = log.With("tenant", t.ID)
 	roles := auth.Roles{Anon: cfg.DBAnonRole, Authenticated: cfg.DBAuthRole, Service: cfg.DBServiceRole}
 	verifier, err := auth.New(auth.Options{Secret: t.JWTSecret, Algorithm: cfg.JWTAlgorithm, JWKS: t.JWKS, Roles: roles})
@@ -118,10 +153,18 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 		d.Close()
 		return nil, err
 	}
+	renders := renderer != nil && t.ImageTransformation
+	var sign func(json.RawMessage) (string, string, error)
+	if renders {
+		sign = render.SignTransform(renderLimits(cfg))
+	}
 	restHandler := rest.New(engine, rest.Options{Verifier: verifier, Roles: roles, StandardLimit: standard,
 		JSONLimit: int64(cfg.RequestBodyJSON), SignedUploadExpiry: time.Duration(cfg.SignedUploadTTL) * time.Second,
-		SMaxAge: cfg.SMaxAge, Logger: log, PurgeBucket: purger.BucketPurger(t.ID, log)})
+		SMaxAge: cfg.SMaxAge, Logger: log, PurgeBucket: purger.BucketPurger(t.ID, log), SignTransform: sign})
 	opts := server.Options{Logger: log}
+	if renders {
+		opts.Render = render.NewHandler(engine, renderer.ForTenant(t.ID), render.HandlerOptions{REST: restHandler, Logger: log})
+	}
 	if t.S3Protocol {
 		// As the reference in multi-tenant mode: only the tenant's admin-created
 		// credentials (in its database) and the session-token form sign S3 requests; the
@@ -145,7 +188,7 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 		stop()
 		d.Close()
 		log.Info("tenant stack closed")
-	}).WithImageTransformation(t.ImageTransformation && cfg.ImageTransform), nil
+	}).WithImageTransformation(renders), nil
 }
 
 // migrateTenant brings the tenant's database to the current migrations on its first use

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net"
@@ -367,6 +370,51 @@ func TestMultiTenantIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("Render", func(t *testing.T) {
+		// Each tenant: an image of its own size at the same bucket and key. With the flag
+		// on, each tenant's render route renders its own object (a shared renderer, cache
+		// and concurrency bound, tenant-scoped variant keys); with it off, 403.
+		sizes := map[string][2]int{"alpha": {40, 20}, "beta": {30, 60}}
+		for _, tn := range []string{"alpha", "beta"} {
+			code, body, _ := mtDo(t, "POST", s.url+"/object/shared/pic.png", tn, service[tn], pngOf(t, sizes[tn][0], sizes[tn][1]),
+				map[string]string{"Content-Type": "image/png"})
+			if code != 200 {
+				t.Fatalf("%s upload png: %d %s", tn, code, body)
+			}
+		}
+		const route = "/render/image/authenticated/shared/pic.png?width=%d&resize=contain&format=origin"
+		if code, body, _ := mtDo(t, "GET", s.url+fmt.Sprintf(route, 10), "alpha", service["alpha"], nil, nil); code != 403 || !strings.Contains(body, "FeatureNotEnabled") {
+			t.Errorf("render with the tenant's flag off: %d %s", code, body)
+		}
+		for _, tn := range []string{"alpha", "beta"} {
+			cur, _ := src.Get(t.Context(), tn)
+			cur.ImageTransformation = true
+			src.set(*cur)
+		}
+		for _, tn := range []string{"alpha", "beta"} {
+			for _, prefix := range []string{"", "/storage/v1"} {
+				for range 2 { // the second is a cache hit
+					code, body, hdr := mtDo(t, "GET", s.url+prefix+fmt.Sprintf(route, 10), tn, service[tn], nil, nil)
+					if code != 200 {
+						t.Fatalf("%s render: %d %s", tn, code, body)
+					}
+					cfg, err := png.DecodeConfig(strings.NewReader(body))
+					if err != nil {
+						t.Fatalf("%s render: not a png (%s): %v", tn, hdr.Get("Content-Type"), err)
+					}
+					wantH := sizes[tn][1] * 10 / sizes[tn][0]
+					if cfg.Width != 10 || cfg.Height != wantH {
+						t.Errorf("%s render: %dx%d, want 10x%d (its own image)", tn, cfg.Width, cfg.Height, wantH)
+					}
+				}
+			}
+		}
+		// The other tenant's key does not render this tenant's object.
+		if code, _, _ := mtDo(t, "GET", s.url+fmt.Sprintf(route, 10), "alpha", service["beta"], nil, nil); code == 200 {
+			t.Error("alpha's image rendered with beta's key")
+		}
+	})
+
 	t.Run("DatabaseDown", func(t *testing.T) {
 		if err := cluster.Stop(t.Context()); err != nil {
 			t.Fatal(err)
@@ -400,6 +448,20 @@ func TestMultiTenantIsolation(t *testing.T) {
 			}
 		}
 	})
+}
+
+// pngOf is a w×h PNG.
+func pngOf(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -65,6 +65,9 @@ type Renderer struct {
 	cache *cache
 	slots chan struct{}
 	log   *slog.Logger
+	// tenant scopes a view made by ForTenant: its variants' keys (so cache entries and
+	// ETags) are the tenant's own, whatever another tenant's buckets are called.
+	tenant string
 	// hooks let tests act between two steps.
 	hooks struct {
 		// beforeWait runs after the work started and before bounded waits for it.
@@ -130,6 +133,18 @@ func (r *Renderer) Backend() string {
 	return "none"
 }
 
+// ForTenant is r for one tenant of a multi-tenant gateway: the same libvips (loaded once),
+// the same concurrency slots and the same disk cache (one cap for the gateway), with variant
+// keys of the tenant's own, so two tenants' objects of the same bucket, key and version
+// never share a cache entry. ImgproxyURL renderers are not scoped: their source URL is the
+// single-tenant server's; callers use ForTenant only on libvips renderers.
+func (r *Renderer) ForTenant(id string) *Renderer {
+	v := *r
+	v.tenant = id
+	v.log = r.log.With("tenant", id)
+	return &v
+}
+
 // Limits are the size clamps of option parsing.
 func (r *Renderer) Limits() Limits { return r.cfg.Limits }
 
@@ -149,7 +164,11 @@ func (r *Renderer) Target(o Options, accept string) (target Format, vary bool) {
 // variantKey names a variant: everything that changes its bytes is in it, the object
 // version first, so an overwrite never finds an old variant.
 func (r *Renderer) variantKey(obj gateway.Object, o Options, target Format) string {
-	sum := sha256.Sum256([]byte(r.Backend() + "\x00" + obj.Bucket + "\x00" + obj.Key + "\x00" + obj.Version +
+	ns := ""
+	if r.tenant != "" {
+		ns = "tenant\x00" + r.tenant + "\x00" // a single-tenant key stays what it was
+	}
+	sum := sha256.Sum256([]byte(ns + r.Backend() + "\x00" + obj.Bucket + "\x00" + obj.Key + "\x00" + obj.Version +
 		"\x00" + obj.ETag + "\x00" + o.key() + "\x00" + string(target)))
 	return hex.EncodeToString(sum[:])
 }

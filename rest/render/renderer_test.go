@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/stowage/stowage/gateway"
 )
 
 // TestBoundedReturnsProducedResult: a transformation that returned its result is never
@@ -27,5 +29,28 @@ func TestBoundedReturnsProducedResult(t *testing.T) {
 		if !errors.Is(got, want) {
 			t.Fatalf("run %d: want %v, got %v", i, want, got)
 		}
+	}
+}
+
+// TestForTenantScopesVariants: the same object (bucket, key, version, ETag) of two tenants
+// is two variants; a tenant's view shares the single-tenant renderer's slots and cache.
+func TestForTenantScopesVariants(t *testing.T) {
+	r, err := NewRenderer(Config{Concurrency: 1, CacheDir: t.TempDir(), CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := gateway.Object{Bucket: "b", Key: "k.png", Version: "v1", ETag: `"e"`}
+	o := Options{Width: 10}
+	a, a2, b := r.ForTenant("alpha"), r.ForTenant("alpha"), r.ForTenant("beta")
+	keys := map[string]string{"single": r.variantKey(obj, o, FormatOrigin), "alpha": a.variantKey(obj, o, FormatOrigin),
+		"beta": b.variantKey(obj, o, FormatOrigin)}
+	if keys["single"] == keys["alpha"] || keys["alpha"] == keys["beta"] || keys["single"] == keys["beta"] {
+		t.Errorf("variant keys shared across tenants: %v", keys)
+	}
+	if a2.variantKey(obj, o, FormatOrigin) != keys["alpha"] {
+		t.Error("one tenant's views disagree on a variant key")
+	}
+	if a.slots != r.slots || a.cache != r.cache || b.slots != r.slots {
+		t.Error("a tenant's view does not share the renderer's slots and cache")
 	}
 }
