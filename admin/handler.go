@@ -46,7 +46,9 @@ type Options struct {
 	Tenants *tenants.Registry
 	// Engine returns the engine serving tenantID; an error wrapping tenants.ErrNotFound
 	// answers 404 Tenant not found. Provided by the multi-tenant server.
-	Engine func(ctx context.Context, tenantID string) (*gateway.Engine, error)
+	// release must be called once the caller is done with the engine: until then its
+	// database pool stays open, however long the operation (a streamed orphan scan) runs.
+	Engine func(ctx context.Context, tenantID string) (e *gateway.Engine, release func(), err error)
 	// MigrateTenant runs a tenant database's migrations (create, upsert, patch of its
 	// databaseUrl, POST /tenants/{id}/migrations, the fleet job). Nil: tenants are written
 	// without migrating, and the migration routes answer migrated:false.
@@ -166,22 +168,24 @@ var errTenantNotFound = &apiError{HTTP: fiber.StatusNotFound}
 
 // engineFor returns the engine of the route's tenant: the one engine in single-tenant
 // mode, Options.Engine's in multi-tenant mode. An unknown tenant is errTenantNotFound.
-func (h *Handler) engineFor(c *fiber.Ctx) (*gateway.Engine, error) {
+// Without an error, release must be called when the handler's work with e is done (after
+// a streamed response, by its writer).
+func (h *Handler) engineFor(c *fiber.Ctx) (e *gateway.Engine, release func(), err error) {
 	if h.opts.Tenants == nil {
 		if !h.known(c) {
-			return nil, errTenantNotFound
+			return nil, nil, errTenantNotFound
 		}
-		return h.engine, nil
+		return h.engine, func() {}, nil
 	}
 	if h.opts.Engine == nil {
-		return nil, &apiError{HTTP: fiber.StatusNotImplemented, StatusCode: "501", Err: "Not Implemented",
+		return nil, nil, &apiError{HTTP: fiber.StatusNotImplemented, StatusCode: "501", Err: "Not Implemented",
 			Message: "This admin server has no per-tenant engines"}
 	}
-	e, err := h.opts.Engine(c.UserContext(), strings.Clone(c.Params("tenantId")))
+	e, release, err = h.opts.Engine(c.UserContext(), strings.Clone(c.Params("tenantId")))
 	if errors.Is(err, tenants.ErrNotFound) {
-		return nil, errTenantNotFound
+		return nil, nil, errTenantNotFound
 	}
-	return e, err
+	return e, release, err
 }
 
 // readJSON decodes a JSON body of at most JSONLimit bytes into v. An empty body decodes

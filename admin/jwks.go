@@ -10,10 +10,11 @@ import (
 // addJWK stores a key: 201 {"kid": "<kind>_<id>"}; a refused key answers 400 with the
 // reference's message as a plain string.
 func (h *Handler) addJWK(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if err != nil {
 		return err
 	}
+	defer release()
 	var body struct {
 		JWK  *json.RawMessage `json:"jwk"`
 		Kind *json.RawMessage `json:"kind"`
@@ -108,10 +109,11 @@ func checkJWK(jwk map[string]any, kind string) string {
 
 // toggleJWK sets a key's active flag: 200 {"result": changed}.
 func (h *Handler) toggleJWK(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if err != nil {
 		return err
 	}
+	defer release()
 	var body struct {
 		Active *bool `json:"active"`
 	}
@@ -170,13 +172,14 @@ func (h *Handler) generateMissingJWKsFleet(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"started": true})
 	}
 	for _, t := range all {
-		e, err := h.opts.Engine(ctx, t.ID)
+		e, release, err := h.opts.Engine(ctx, t.ID)
 		if err == nil {
 			var created bool
 			if created, err = e.GenerateURLSigningJWK(ctx); err == nil && created {
 				h.generated.Add(1)
 				h.jwksChanged(t.ID)
 			}
+			release()
 		}
 		if err != nil {
 			h.opts.Logger.WarnContext(ctx, "admin: generate-all-missing skipped a tenant", "tenant", t.ID, "err", err)

@@ -45,6 +45,7 @@ type mt struct {
 	mu       sync.Mutex
 	engines  map[string]*gateway.Engine
 	migrated map[string]int // MigrateTenant calls by tenant id
+	held     int            // engines handed out and not released yet
 }
 
 func newMT(t *testing.T, sensitive bool) *mt {
@@ -63,6 +64,22 @@ func newMT(t *testing.T, sensitive bool) *mt {
 		t.Fatal(err)
 	}
 	m := &mt{t: t, reg: reg, control: control, engines: map[string]*gateway.Engine{}, migrated: map[string]int{}}
+	t.Cleanup(func() {
+		// Every engine the admin API took is given back (a streamed answer's after its
+		// writer ends, which may be just after the client read the end of the body).
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) { // hang guard
+			m.mu.Lock()
+			held := m.held
+			m.mu.Unlock()
+			if held == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%d engines handed to the admin API were never released", held)
+				return
+			}
+		}
+	})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := admin.New(nil, admin.Options{APIKeys: []string{apiKey}, Logger: log, Tenants: reg, ReturnSensitive: sensitive,
 		Engine: m.engine, MigrateTenant: m.migrate})
@@ -85,29 +102,41 @@ func (m *mt) migrations(id string) int {
 }
 
 // engine builds the tenant's engine from the registry, as the data plane would.
-func (m *mt) engine(ctx context.Context, id string) (*gateway.Engine, error) {
+// Each engine handed out counts in m.held until its release is called (once).
+func (m *mt) engine(ctx context.Context, id string) (*gateway.Engine, func(), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.engines[id]; ok {
-		return e, nil
+	e, ok := m.engines[id]
+	if !ok {
+		t, err := m.reg.Get(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := db.Open(ctx, t.DatabaseURL, db.Options{MaxConns: 4})
+		if err != nil {
+			return nil, nil, err
+		}
+		m.t.Cleanup(d.Close)
+		store, err := filebackend.New(m.t.TempDir(), filebackend.Options{NoFsync: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		e = gateway.New(d, store, gateway.Options{TenantID: id, Roles: roles, MaxObjectSize: 1 << 20,
+			WriteTimeout: time.Minute, EncryptionKey: encKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		m.engines[id] = e
 	}
-	t, err := m.reg.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	d, err := db.Open(ctx, t.DatabaseURL, db.Options{MaxConns: 4})
-	if err != nil {
-		return nil, err
-	}
-	m.t.Cleanup(d.Close)
-	store, err := filebackend.New(m.t.TempDir(), filebackend.Options{NoFsync: true})
-	if err != nil {
-		return nil, err
-	}
-	e := gateway.New(d, store, gateway.Options{TenantID: id, Roles: roles, MaxObjectSize: 1 << 20,
-		WriteTimeout: time.Minute, EncryptionKey: encKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	m.engines[id] = e
-	return e, nil
+	m.held++
+	released := false
+	return e, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if released {
+			m.t.Error("an engine released twice")
+			return
+		}
+		released = true
+		m.held--
+	}, nil
 }
 
 // do sends a request and returns status and body.
@@ -173,10 +202,11 @@ func TestTenantCRUD(t *testing.T) {
 		`"features":{"imageTransformation":{"enabled":true,"maxResolution":null},"s3Protocol":{"enabled":true}},"migrationVersion":"`+latest+`","migrationStatus":"COMPLETED","tracingMode":null}`)
 	m.expect("GET", "/tenants/alpha/migrations", nil, 200, `{"isLatest":true,"migrationsStatus":"COMPLETED","migrationsVersion":"`+latest+`"}`)
 	// The created tenant's database really is migrated: its engine serves it.
-	e, err := m.engine(context.Background(), "alpha")
+	e, release, err := m.engine(context.Background(), "alpha")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer release()
 	if st, err := e.Migrations(context.Background()); err != nil || !st.Latest {
 		t.Fatalf("tenant database migrations = %+v, %v", st, err)
 	}

@@ -53,24 +53,31 @@ type orphanScan struct {
 
 // listOrphans answers GET .../orphan-objects?before=DATE.
 func (h *Handler) listOrphans(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if err != nil {
 		return err
 	}
 	before, ok := parseBefore(c.Query("before"))
 	if !ok {
+		release()
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "Invalid date format"})
 	}
-	return h.streamOrphans(c, e, orphanScan{bucket: c.Params("bucketId"), before: before, s3: true, dbKeys: true})
+	return h.streamOrphans(c, e, release, orphanScan{bucket: c.Params("bucketId"), before: before, s3: true, dbKeys: true})
 }
 
 // syncOrphans answers DELETE .../orphan-objects with a JSON body {deleteDbKeys,
 // deleteS3Keys, before}.
 func (h *Handler) syncOrphans(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if err != nil {
 		return err
 	}
+	streamed := false
+	defer func() {
+		if !streamed {
+			release()
+		}
+	}()
 	var body struct {
 		DeleteDBKeys bool   `json:"deleteDbKeys"`
 		DeleteS3Keys bool   `json:"deleteS3Keys"`
@@ -88,7 +95,8 @@ func (h *Handler) syncOrphans(c *fiber.Ctx) error {
 	}
 	// deleteDbKeys reports the rows without bytes but does not delete them (see
 	// docs/compatibility.md): only an operator can tell a lost file from a late restore.
-	return h.streamOrphans(c, e, orphanScan{bucket: c.Params("bucketId"), before: before,
+	streamed = true // the stream's writer releases e when the scan ends
+	return h.streamOrphans(c, e, release, orphanScan{bucket: c.Params("bucketId"), before: before,
 		fix: body.DeleteS3Keys, s3: body.DeleteS3Keys, dbKeys: body.DeleteDBKeys})
 }
 
@@ -117,9 +125,12 @@ type orphanItem struct {
 // streamOrphans runs the check and streams its findings. The check runs in its own
 // goroutine and hands findings over an unbuffered channel, so memory stays at two
 // batches whatever the bucket's size; a failed write (the client went away) cancels it.
-func (h *Handler) streamOrphans(c *fiber.Ctx, e *gateway.Engine, scan orphanScan) error {
+// release (of e) is called once the check has ended: the scan outlives the handler, and
+// the tenant's pool must stay open under it however long it runs.
+func (h *Handler) streamOrphans(c *fiber.Ctx, e *gateway.Engine, release func(), scan orphanScan) error {
 	c.Set(fiber.HeaderContentType, "application/x-ndjson; charset=utf-8")
 	if gateway.ValidateBucketName(scan.bucket) != nil {
+		release()
 		// No bucket can have this name, so nothing is stored under it: an empty stream,
 		// as the reference answers for a bucket it does not know.
 		return c.Status(fiber.StatusOK).Send(nil)
@@ -131,6 +142,7 @@ func (h *Handler) streamOrphans(c *fiber.Ctx, e *gateway.Engine, scan orphanScan
 	log := h.opts.Logger
 	prefix := e.TenantID() + "/" + scan.bucket + "/"
 	c.Status(fiber.StatusOK).Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer release() // runs after the check's goroutine reported done
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		items := make(chan orphanItem)

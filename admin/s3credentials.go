@@ -30,10 +30,11 @@ type credentialView struct {
 // createCredential answers 201 {id, access_key, secret_key, description}: the only time
 // the secret is shown.
 func (h *Handler) createCredential(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if err != nil {
 		return err
 	}
+	defer release()
 	var body createCredentialBody
 	if err := h.readJSON(c, &body); err != nil {
 		return err
@@ -93,10 +94,11 @@ func parseCreateCredential(body createCredentialBody) (string, map[string]any, e
 }
 
 func (h *Handler) listCredentials(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if err != nil {
 		return err
 	}
+	defer release()
 	creds, err := e.ListS3Credentials(c.UserContext())
 	if err != nil {
 		return err
@@ -111,10 +113,11 @@ func (h *Handler) listCredentials(c *fiber.Ctx) error {
 // deleteCredential takes {"id": ...} and answers 204, whether or not the id existed, as
 // the reference does.
 func (h *Handler) deleteCredential(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if err != nil {
 		return err
 	}
+	defer release()
 	var body struct {
 		ID *json.RawMessage `json:"id"`
 	}

@@ -61,7 +61,7 @@ func (h *Handler) tenantsNotManaged(c *fiber.Ctx) error {
 
 // health answers {"healthy": bool}, 200 either way, as the reference.
 func (h *Handler) health(c *fiber.Ctx) error {
-	e, err := h.engineFor(c)
+	e, release, err := h.engineFor(c)
 	if errors.Is(err, errTenantNotFound) {
 		return err
 	}
@@ -70,6 +70,7 @@ func (h *Handler) health(c *fiber.Ctx) error {
 		h.opts.Logger.WarnContext(c.UserContext(), "admin: tenant health check failed", "err", err)
 		return c.JSON(fiber.Map{"healthy": false})
 	}
+	defer release()
 	ctx, cancel := context.WithTimeout(c.UserContext(), healthTimeout)
 	defer cancel()
 	return c.JSON(fiber.Map{"healthy": e.Ping(ctx) == nil})

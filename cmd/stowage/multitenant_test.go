@@ -256,10 +256,11 @@ func TestMultiTenantIsolation(t *testing.T) {
 	t.Run("S3", func(t *testing.T) {
 		creds = map[string][2]string{}
 		for _, tn := range []string{"alpha", "beta"} {
-			e, err := s.tenants.Engine(t.Context(), tn) // the admin API's hook
+			e, release, err := s.tenants.Engine(t.Context(), tn) // the admin API's hook
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer release()
 			c, secret, err := e.CreateS3Credential(t.Context(), gateway.NewS3Credential{Description: "test"})
 			if err != nil {
 				t.Fatal(err)

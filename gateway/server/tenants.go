@@ -341,19 +341,17 @@ func (ts *Tenants) Len() int {
 }
 
 // Engine returns the engine of tenant id, building its stack when needed: the admin API's
-// way to a tenant's database. A stack retired while the caller still uses it keeps its
-// pool for releaseGrace.
-func (ts *Tenants) Engine(ctx context.Context, id string) (*gateway.Engine, error) {
-	st, release, err := ts.acquire(ctx, id)
+// way to a tenant's database. The stack counts as in use, like a request's, until release
+// is called (once; later calls do nothing): a stack retired meanwhile (a change, the
+// bound, idleness) keeps its pool open for as long as the caller's operation runs.
+func (ts *Tenants) Engine(ctx context.Context, id string) (e *gateway.Engine, release func(), err error) {
+	st, rel, err := ts.acquire(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	time.AfterFunc(releaseGrace, release)
-	return st.Engine, nil
+	var once sync.Once
+	return st.Engine, func() { once.Do(rel) }, nil
 }
-
-// releaseGrace is how long an engine handed out by Engine counts as in use.
-const releaseGrace = time.Minute
 
 // Close retires every stack and stops the janitor.
 func (ts *Tenants) Close() {

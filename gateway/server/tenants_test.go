@@ -204,3 +204,54 @@ func TestTenantStackChangedDuringBuild(t *testing.T) {
 	}
 	waitClosed(t, log, "a")
 }
+
+// TestTenantEngineHeldUntilRelease: an engine handed to the admin API counts as in use
+// until its release, however long that is: a stack retired meanwhile (a change, the idle
+// janitor) is closed only after the release, and a second release changes nothing.
+func TestTenantEngineHeldUntilRelease(t *testing.T) {
+	src := &tenantList{m: map[string]tenants.Tenant{"a": {ID: "a"}}}
+	log := &stackLog{closedIDs: make(chan string, 10)}
+	ts := newStackCache(t, 4, src, log, nil)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	ts.mu.Lock()
+	ts.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	ts.mu.Unlock()
+
+	_, release, err := ts.Engine(t.Context(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hours pass (the old grace was one minute); the idle janitor must skip the held stack.
+	clock.Add(int64(3 * time.Hour))
+	idle := ts.opts.IdleTimeout
+	ts.mu.Lock()
+	for _, e := range ts.m {
+		if e.inFlight == 0 && ts.now().Sub(e.lastUsed) > idle {
+			t.Error("held stack counts as idle")
+		}
+	}
+	ts.mu.Unlock()
+	src.notify("a") // retired while held
+	ts.mu.Lock()
+	if n := log.closed.Load(); n != 0 {
+		t.Fatalf("stack closed while its engine is held (%d)", n)
+	}
+	ts.mu.Unlock()
+	// A request of the tenant meanwhile gets a new stack and releases it.
+	_, r2, err := ts.acquire(t.Context(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	waitClosed(t, log, "a") // the retired stack, after the engine's release
+	release()               // idempotent: the new stack's request still holds it
+	src.notify("a")
+	select {
+	case id := <-log.closedIDs:
+		t.Fatalf("stack of %q closed while a request holds it", id)
+	default:
+	}
+	r2()
+	waitClosed(t, log, "a")
+}
