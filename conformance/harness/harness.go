@@ -146,10 +146,12 @@ type Server struct {
 	// S3AccessKeyID and S3Secret sign S3 requests: the constants of the same names, or
 	// the tenant's credentials in multi-tenant mode.
 	S3AccessKeyID, S3Secret string
-	cmd                     *exec.Cmd
-	out                     *syncBuffer
-	done                    chan struct{}
-	waitErr                 error
+	// MultiTenant reports Options.MultiTenant (restarts keep it).
+	MultiTenant bool
+	cmd         *exec.Cmd
+	out         *syncBuffer
+	done        chan struct{}
+	waitErr     error
 }
 
 type syncBuffer struct {
@@ -218,6 +220,7 @@ func Start(t testing.TB, opts Options) *Server {
 		err := s.waitReady(90 * time.Second)
 		if err == nil {
 			if opts.MultiTenant {
+				s.MultiTenant = true
 				s.frontTenant(t, adminPort, proxyLn, env["DATABASE_URL"])
 			}
 			return s

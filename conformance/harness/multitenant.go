@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stowage/stowage/db/pgtest"
@@ -55,7 +56,8 @@ func prepareMultiTenant(t testing.TB, env map[string]string) (int, net.Listener)
 func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenantDB string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"anonKey": s.AnonKey, "serviceKey": s.ServiceKey, "jwtSecret": JWTSecret,
-		"databaseUrl": tenantDB, "features": map[string]any{"s3Protocol": map[string]any{"enabled": true}}})
+		"databaseUrl": tenantDB, "features": map[string]any{"s3Protocol": map[string]any{"enabled": true},
+			"imageTransformation": map[string]any{"enabled": true}}})
 	admin := func(path string, body []byte) []byte {
 		req, err := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d%s", adminPort, path), bytes.NewReader(body))
 		if err != nil {
@@ -85,14 +87,47 @@ func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenan
 	}
 	s.S3AccessKeyID, s.S3Secret = cred.AccessKey, cred.SecretKey
 	target, _ := url.Parse(s.URL)
+	serveTenantProxy(t, ln, target)
+	s.URL = "http://" + ln.Addr().String()
+	s.Port = ln.Addr().(*net.TCPAddr).Port
+}
+
+// serveTenantProxy serves on ln a reverse proxy to target that keeps the Host the client
+// signed and sets X-Forwarded-Host to the tenant's host, as the proxy in front of a
+// multi-tenant deployment does.
+func serveTenantProxy(t testing.TB, ln net.Listener, target *url.URL) {
 	proxy := &httputil.ReverseProxy{FlushInterval: -1, Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(target)
 		r.Out.Host = r.In.Host
 		r.Out.Header.Set("X-Forwarded-Host", multiTenantHost)
 	}}
-	srv := &http.Server{Handler: proxy}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxy.ServeHTTP(metaCase{w}, r)
+	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	s.URL = "http://" + ln.Addr().String()
-	s.Port = ln.Addr().(*net.TCPAddr).Port
+}
+
+// metaCase writes user metadata header names in lower case, as the server sent them: the
+// proxy's net/http canonicalises them (x-amz-meta-color becomes X-Amz-Meta-Color), and
+// clients such as the aws cli keep the case of metadata names. A byte-forwarding proxy
+// (nginx) changes nothing.
+type metaCase struct{ http.ResponseWriter }
+
+func (w metaCase) WriteHeader(code int) {
+	h := w.Header()
+	for k, v := range h {
+		if lk := strings.ToLower(k); strings.HasPrefix(lk, "x-amz-meta-") && lk != k {
+			delete(h, k)
+			h[lk] = v
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush passes the proxy's flushes through (FlushInterval -1 streams bodies).
+func (w metaCase) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

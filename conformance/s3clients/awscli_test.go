@@ -16,13 +16,19 @@ const awsCLI = "/usr/bin/aws" // the Debian package, not a pyenv aws-cli v1 firs
 
 func awsEnv(t *testing.T) []string {
 	t.Helper()
+	return awsEnvKeys(t, harness.S3AccessKeyID, harness.S3Secret)
+}
+
+// awsEnvKeys is awsEnv signing with id and secret.
+func awsEnvKeys(t *testing.T, id, secret string) []string {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n  signature_version = s3v4\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return toolEnv(t, "AWS_CONFIG_FILE="+cfg, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"),
-		"AWS_ACCESS_KEY_ID="+harness.S3AccessKeyID, "AWS_SECRET_ACCESS_KEY="+harness.S3Secret, "AWS_PAGER=")
+		"AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_PAGER=")
 }
 
 func (e *env) aws(t *testing.T, environ []string, args ...string) string {
@@ -31,7 +37,8 @@ func (e *env) aws(t *testing.T, environ []string, args ...string) string {
 }
 
 func testAWSCLI(t *testing.T, e *env) {
-	environ := awsEnv(t)
+	id, secret := e.keys()
+	environ := awsEnvKeys(t, id, secret)
 	dir := t.TempDir()
 	const b = "s3://awscli"
 	e.aws(t, environ, "s3", "mb", b)

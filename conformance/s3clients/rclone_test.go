@@ -5,15 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/stowage/stowage/conformance/harness"
 )
 
 func rcloneEnv(t *testing.T, e *env) []string {
 	t.Helper()
+	id, secret := e.keys()
 	return toolEnv(t, "RCLONE_CONFIG="+filepath.Join(t.TempDir(), "rclone.conf"),
 		"RCLONE_CONFIG_X_TYPE=s3", "RCLONE_CONFIG_X_PROVIDER=Other", "RCLONE_CONFIG_X_ENV_AUTH=false",
-		"RCLONE_CONFIG_X_ACCESS_KEY_ID="+harness.S3AccessKeyID, "RCLONE_CONFIG_X_SECRET_ACCESS_KEY="+harness.S3Secret,
+		"RCLONE_CONFIG_X_ACCESS_KEY_ID="+id, "RCLONE_CONFIG_X_SECRET_ACCESS_KEY="+secret,
 		"RCLONE_CONFIG_X_ENDPOINT="+e.endpoint, "RCLONE_CONFIG_X_REGION="+region, "RCLONE_CONFIG_X_FORCE_PATH_STYLE=true")
 }
 

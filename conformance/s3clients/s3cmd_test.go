@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/stowage/stowage/conformance/harness"
 )
 
 // s3cmdConfig points s3cmd at the S3 listener's root (s3cmd cannot use an endpoint with a
@@ -15,10 +13,11 @@ import (
 func s3cmdConfig(t *testing.T, e *env) string {
 	t.Helper()
 	host := fmt.Sprintf("127.0.0.1:%d", e.s3Port)
+	id, secret := e.keys()
 	cfg := filepath.Join(t.TempDir(), "s3cfg")
 	body := fmt.Sprintf("[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\nuse_https = False\n"+
 		"signature_v2 = False\nbucket_location = us-east-1\ncheck_ssl_certificate = False\n",
-		harness.S3AccessKeyID, harness.S3Secret, host, host)
+		id, secret, host, host)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

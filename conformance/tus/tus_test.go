@@ -104,7 +104,8 @@ func sameBytes(t *testing.T, srv *harness.Server, bucket, key, p string) {
 // restartOptions are the options of a server that continues where srv stopped: same
 // database, data folder and upstream.
 func restartOptions(srv *harness.Server, dbURL string) harness.Options {
-	return harness.Options{DatabaseURL: dbURL, DataDir: srv.DataDir, Backend: srv.Backend, MinIO: srv.MinIO}
+	return harness.Options{DatabaseURL: dbURL, DataDir: srv.DataDir, Backend: srv.Backend, MinIO: srv.MinIO,
+		MultiTenant: srv.MultiTenant}
 }
 
 // TestTusJSClient uploads 50 MiB, and aborts another upload after two chunks, restarts the
@@ -113,10 +114,21 @@ func restartOptions(srv *harness.Server, dbURL string) harness.Options {
 // 6 MiB chunks; on the S3 store 2 MiB chunks, below S3's 5 MiB minimum part size, so the
 // server keeps tails upstream between chunks (also across the restart).
 func TestTusJSClient(t *testing.T) {
-	harness.ForEachBackend(t, testTusJSClient)
+	harness.ForEachBackend(t, func(t *testing.T, backend string) {
+		testTusJSClient(t, harness.Options{Backend: backend})
+	})
 }
 
-func testTusJSClient(t *testing.T, backend string) {
+// TestTusJSClientMultiTenant runs the same uploads against a tenant of a multi-tenant
+// Stowage (harness.Options.MultiTenant, behind a proxy that sets X-Forwarded-Host), on the
+// file backend; the restart is a new gateway on a new control database that lists the same
+// tenant database, and the stored upload URL resumes through it.
+func TestTusJSClientMultiTenant(t *testing.T) {
+	testTusJSClient(t, harness.Options{Backend: "file", MultiTenant: true})
+}
+
+func testTusJSClient(t *testing.T, opts harness.Options) {
+	backend := opts.Backend
 	d := harness.CallerDir(t)
 	harness.NodeModules(t, d, "tus-js-client")
 	chunk := int64(6 << 20)
@@ -124,7 +136,8 @@ func testTusJSClient(t *testing.T, backend string) {
 		chunk = 2 << 20
 	}
 	dbURL := pgtest.URL(t)
-	srv := harness.Start(t, harness.Options{DatabaseURL: dbURL, Backend: backend})
+	opts.DatabaseURL = dbURL
+	srv := harness.Start(t, opts)
 	createBucket(t, srv, "tus")
 	big := randomFile(t, 50<<20)
 	resumable := randomFile(t, 20<<20)
