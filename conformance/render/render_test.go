@@ -89,12 +89,7 @@ func TestRender(t *testing.T) {
 	// The slot wait is the only time bound here: on a busy CI machine 16 large transforms on
 	// two slots may queue longer than the default 15 s, which is a 429 by design, not a bug
 	// this test looks for; it is raised so the test does not depend on machine speed.
-	srv := harness.Start(t, harness.Options{Env: map[string]string{"IMAGE_TRANSFORMATION_ENABLED": "true",
-		"STOWAGE_RENDER_TIMEOUT": "600"}})
-	requireRenderer(t, srv)
-	// Public, so getPublicUrl's /render/image/public/... answers.
-	harness.MustStatus(t, harness.Do(t, http.MethodPost, srv.URL+"/bucket", srv.ServiceKey,
-		strings.NewReader(`{"name":"`+bucket+`","public":true}`), -1, map[string]string{"Content-Type": "application/json"}), http.StatusOK)
+	srv := startRenderer(t, harness.Options{Env: map[string]string{"STOWAGE_RENDER_TIMEOUT": "600"}})
 
 	cases := []struct {
 		name string
@@ -106,6 +101,34 @@ func TestRender(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, tc.run)
 	}
+}
+
+// TestRenderMultiTenant runs the storage-js transform checks (authenticated, public and
+// signed render routes, transformations in a signed URL's token) against a tenant of a
+// multi-tenant Stowage (harness.Options.MultiTenant: the tenant's imageTransformation on,
+// behind a proxy that sets X-Forwarded-Host). The concurrency case measures the renderer,
+// which is the same in both modes, and runs single-tenant only.
+func TestRenderMultiTenant(t *testing.T) {
+	d := harness.CallerDir(t)
+	harness.NodeModules(t, d, "@supabase/storage-js")
+	srv := startRenderer(t, harness.Options{MultiTenant: true})
+	storageJS(t, srv, d)
+}
+
+// startRenderer starts a server of opts with image transformation on, checks that it
+// renders, and creates the suite's bucket.
+func startRenderer(t *testing.T, opts harness.Options) *harness.Server {
+	t.Helper()
+	if opts.Env == nil {
+		opts.Env = map[string]string{}
+	}
+	opts.Env["IMAGE_TRANSFORMATION_ENABLED"] = "true"
+	srv := harness.Start(t, opts)
+	requireRenderer(t, srv)
+	// Public, so getPublicUrl's /render/image/public/... answers.
+	harness.MustStatus(t, harness.Do(t, http.MethodPost, srv.URL+"/bucket", srv.ServiceKey,
+		strings.NewReader(`{"name":"`+bucket+`","public":true}`), -1, map[string]string{"Content-Type": "application/json"}), http.StatusOK)
+	return srv
 }
 
 // storageJS runs script.mjs: download, getPublicUrl and createSignedUrl with transform,
