@@ -78,18 +78,7 @@ type Server struct {
 // /version, /health and /metrics.
 func New(e *gateway.Engine, restHandler *rest.Handler, opts Options) *Server {
 	s := newServer(e, opts)
-	restErrors := rest.ErrorHandler(s.opts.Logger)
-	errorHandler := restErrors
-	if opts.S3 != nil {
-		// Errors under /s3 are S3 XML, everything else the REST envelope.
-		errorHandler = func(c *fiber.Ctx, err error) error {
-			if isS3Path(c.Path()) {
-				return opts.S3.ErrorHandler(c, err)
-			}
-			return restErrors(c, err)
-		}
-	}
-	app := s.newApp(errorHandler)
+	app := s.newApp(s.mainErrors())
 	app.Get("/status", s.status)
 	app.Get("/version", func(c *fiber.Ctx) error { return c.SendString(opts.Version) })
 	if opts.Metrics {
@@ -122,6 +111,20 @@ func mountDialects(app *fiber.App, restHandler *rest.Handler, opts Options) {
 	}
 	if opts.Console != nil {
 		opts.Console.Register(app)
+	}
+}
+
+// mainErrors is the main app's error handler: S3 XML under /s3, the REST envelope elsewhere.
+func (s *Server) mainErrors() fiber.ErrorHandler {
+	restErrors := rest.ErrorHandler(s.opts.Logger)
+	if s.opts.S3 == nil {
+		return restErrors
+	}
+	return func(c *fiber.Ctx, err error) error {
+		if isS3Path(c.Path()) {
+			return s.opts.S3.ErrorHandler(c, err)
+		}
+		return restErrors(c, err)
 	}
 }
 

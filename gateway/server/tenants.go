@@ -46,17 +46,7 @@ func (st *TenantStack) WithImageTransformation(on bool) *TenantStack {
 // tenant; close releases what the stack holds (its pool, its sweeper) once it is retired.
 func NewTenantStack(e *gateway.Engine, restHandler *rest.Handler, opts Options, close func()) *TenantStack {
 	s := newServer(e, opts)
-	restErrors := rest.ErrorHandler(s.opts.Logger)
-	errorHandler := restErrors
-	if opts.S3 != nil {
-		errorHandler = func(c *fiber.Ctx, err error) error {
-			if isS3Path(c.Path()) {
-				return opts.S3.ErrorHandler(c, err)
-			}
-			return restErrors(c, err)
-		}
-	}
-	main := s.newBareApp(errorHandler)
+	main := s.newBareApp(s.mainErrors())
 	main.Use(s.recoverPanics, inheritContext, renderErrors)
 	mountDialects(main, restHandler, opts)
 	st := &TenantStack{Engine: e, main: main.Handler(), close: close}
