@@ -135,7 +135,12 @@ func (d *DB) BypassesRLS(ctx context.Context, role string) (bool, error) {
 // ForgetIntents removes the intents of keys in one autocommit statement: the work they
 // guarded is done.
 func (d *DB) ForgetIntents(ctx context.Context, keys ...string) error {
-	_, err := d.pool.Exec(ctx, `delete from stowage.blob_intents where key = any($1)`, keys)
+	var err error
+	if len(keys) == 1 { // as in queueForget: a generic plan
+		_, err = d.pool.Exec(ctx, `delete from stowage.blob_intents where key = $1`, keys[0])
+	} else {
+		_, err = d.pool.Exec(ctx, `delete from stowage.blob_intents where key = any($1)`, keys)
+	}
 	return Classify(err)
 }
 
@@ -172,7 +177,19 @@ func (t Tx) QueueCommitObject(o Object, out *Object, scanErr *error, intentKeys 
 		*out, *scanErr = scanObject(row)
 		return nil
 	})
-	t.atCommit.Queue(`delete from stowage.blob_intents where key = any($1)`, intentKeys)
+	queueForget(t.atCommit, intentKeys)
+}
+
+// queueForget queues the removal of keys' intents. One key (every commit of a single-request
+// upload) is removed by equality: Postgres builds a custom plan for every execution of
+// "key = any($1)" (an array of unknown length makes its generic plan look dearer), but
+// settles on the generic plan of "key = $1" after five, so a new key plans nothing.
+func queueForget(b *pgx.Batch, keys []string) {
+	if len(keys) == 1 {
+		b.Queue(`delete from stowage.blob_intents where key = $1`, keys[0])
+		return
+	}
+	b.Queue(`delete from stowage.blob_intents where key = any($1)`, keys)
 }
 
 // QueueAddIntent is AddIntent sent with COMMIT.

@@ -132,3 +132,24 @@ func BenchmarkPlainRead16MiB(b *testing.B) {
 	f.Close()
 	benchRead(b, func() (io.ReadCloser, error) { return os.Open(p) })
 }
+
+// BenchmarkPutNewKey4KiB stores 4 KiB under a new key's folder each time, as a new-key
+// PutObject does (<tenant>/<bucket>/<key>/<version>), with fsync. scripts/write-counts.sh
+// runs it under strace -c to count the syscalls per op.
+func BenchmarkPutNewKey4KiB(b *testing.B) {
+	s, err := New(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := bytes.Repeat([]byte("x"), 4096)
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		key := fmt.Sprintf("t/b/obj-%d/v", i)
+		if _, err := s.Put(ctx, key, bytes.NewReader(data), backend.PutOptions{Size: int64(len(data)), ContentType: "text/plain"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -45,6 +45,21 @@ func (s *Store) openDir(dirs []string, create bool) (int, error) {
 		if !s.fallBack(err) && !(create && errors.Is(err, unix.ENOENT)) {
 			return fd, err
 		}
+		if create && errors.Is(err, unix.ENOENT) && len(dirs) > 1 {
+			// Usually only the last folder is missing (a new key's, below its bucket's):
+			// open its parent in one call and make it there, instead of walking from the
+			// base (two lookups and a close fewer per new key). A parent missing too, or
+			// removed meanwhile by a Delete, takes the walk below.
+			last := len(dirs) - 1
+			pfd, perr := s.openat2(strings.Join(dirs[:last], "/"), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+			if perr == nil {
+				fd, err = s.makeDirAt(pfd, dirs[last])
+				unix.Close(pfd)
+				if err == nil || !errors.Is(err, unix.ENOENT) {
+					return fd, err
+				}
+			}
+		}
 	}
 	var err error
 	for range maxAttempts {
@@ -63,14 +78,7 @@ func (s *Store) walk(dirs []string, create bool) (int, error) {
 	for _, d := range dirs {
 		next, err := openDirAt(fd, d)
 		if create && errors.Is(err, unix.ENOENT) {
-			err = unix.Mkdirat(fd, d, 0o755)
-			if err == nil && s.fsync {
-				// The new entry must survive a crash for the blob renamed inside it to.
-				err = unix.Fsync(fd)
-			}
-			if err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = openDirAt(fd, d)
-			}
+			next, err = s.makeDirAt(fd, d)
 		}
 		if owned {
 			unix.Close(fd)
@@ -84,6 +92,20 @@ func (s *Store) walk(dirs []string, create bool) (int, error) {
 		return openDirAt(s.baseFD, ".")
 	}
 	return fd, nil
+}
+
+// makeDirAt makes the folder name in dirfd (one made meanwhile by another writer will do)
+// and opens it.
+func (s *Store) makeDirAt(dirfd int, name string) (int, error) {
+	err := unix.Mkdirat(dirfd, name, 0o755)
+	if err == nil && s.fsync {
+		// The new entry must survive a crash for the blob renamed inside it to.
+		err = unix.Fsync(dirfd)
+	}
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, err
+	}
+	return openDirAt(dirfd, name)
 }
 
 func openDirAt(dirfd int, name string) (int, error) {
