@@ -328,24 +328,12 @@ func migrateTenantFunc(cfg Config) tenants.MigrateFunc {
 // reg, per-tenant routes on the tenant's engine from the stack cache.
 func startMultiTenantAdmin(cfg Config, main *server.Server, reg *tenants.Registry, ts *server.Tenants,
 	log *slog.Logger, errc chan<- error) (stop func(), err error) {
-	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.AdminPort))
-	if err != nil {
-		return nil, fmt.Errorf("SERVER_ADMIN_PORT: %w", err)
-	}
 	maxSize, _ := gateway.ParseSize(cfg.FileSizeLimit)
-	h := admin.New(nil, admin.Options{APIKeys: cfg.adminKeys(), JSONLimit: int64(cfg.RequestBodyJSON), Logger: log,
-		Tenants: reg, Engine: ts.Engine, MigrateTenant: migrateTenantFunc(cfg), ReturnSensitive: cfg.AdminReturnSensitive,
-		// A key added or toggled: the tenant's next request gets a stack that loaded it.
-		TenantJWKSChanged: ts.Forget,
-		Tenant:            admin.TenantInfo{FileSizeLimit: maxSize, ImageTransformation: cfg.ImageTransform, S3Protocol: true}})
-	srv := server.NewAdmin(main, h)
-	log.Info("stowage admin listening", "addr", ln.Addr().String())
-	go func() { errc <- srv.Listen(ln) }()
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace)*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("shutdown admin listener", "err", err)
-		}
-	}, nil
+	return listenAdmin(cfg, main, log, errc, func() *admin.Handler {
+		return admin.New(nil, admin.Options{APIKeys: cfg.adminKeys(), JSONLimit: int64(cfg.RequestBodyJSON), Logger: log,
+			Tenants: reg, Engine: ts.Engine, MigrateTenant: migrateTenantFunc(cfg), ReturnSensitive: cfg.AdminReturnSensitive,
+			// A key added or toggled: the tenant's next request gets a stack that loaded it.
+			TenantJWKSChanged: ts.Forget,
+			Tenant:            admin.TenantInfo{FileSizeLimit: maxSize, ImageTransformation: cfg.ImageTransform, S3Protocol: true}})
+	})
 }

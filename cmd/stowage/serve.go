@@ -385,16 +385,24 @@ func publicURL(cfg Config) *url.URL {
 // startAdmin serves the admin API on ADMIN_PORT (docs/admin.md); stop drains it.
 func startAdmin(cfg Config, main *server.Server, e *gateway.Engine, d *db.DB, maxSize int64, reloadJWKS func(),
 	log *slog.Logger, errc chan<- error) (stop func(), err error) {
+	installRoles := cfg.DBInstallRoles || cfg.Embedded()
+	return listenAdmin(cfg, main, log, errc, func() *admin.Handler {
+		return admin.New(e, admin.Options{APIKeys: cfg.adminKeys(), JSONLimit: int64(cfg.RequestBodyJSON), Logger: log,
+			JWKSChanged: reloadJWKS,
+			Migrate:     func(ctx context.Context) error { return db.Migrate(ctx, d.Pool(), migrateOptions(&cfg, installRoles)) },
+			Tenant:      admin.TenantInfo{FileSizeLimit: maxSize, ImageTransformation: cfg.ImageTransform, S3Protocol: true}})
+	})
+}
+
+// listenAdmin binds ADMIN_PORT, then serves the handler newHandler builds (only once the
+// port is ours) until stop, which drains it within SHUTDOWN_GRACE.
+func listenAdmin(cfg Config, main *server.Server, log *slog.Logger, errc chan<- error,
+	newHandler func() *admin.Handler) (stop func(), err error) {
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.AdminPort))
 	if err != nil {
 		return nil, fmt.Errorf("SERVER_ADMIN_PORT: %w", err)
 	}
-	installRoles := cfg.DBInstallRoles || cfg.Embedded()
-	h := admin.New(e, admin.Options{APIKeys: cfg.adminKeys(), JSONLimit: int64(cfg.RequestBodyJSON), Logger: log,
-		JWKSChanged: reloadJWKS,
-		Migrate:     func(ctx context.Context) error { return db.Migrate(ctx, d.Pool(), migrateOptions(&cfg, installRoles)) },
-		Tenant:      admin.TenantInfo{FileSizeLimit: maxSize, ImageTransformation: cfg.ImageTransform, S3Protocol: true}})
-	srv := server.NewAdmin(main, h)
+	srv := server.NewAdmin(main, newHandler())
 	log.Info("stowage admin listening", "addr", ln.Addr().String())
 	go func() { errc <- srv.Listen(ln) }()
 	return func() {
