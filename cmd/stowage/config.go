@@ -78,7 +78,7 @@ type Config struct {
 	SMaxAge         int    `env:"RESPONSE_S_MAXAGE" default:"0" help:"s-maxage (seconds) added to Cache-Control of conditional downloads; 0 = off"`
 	EmptyBucketMax  int    `env:"STORAGE_EMPTY_BUCKET_MAX" default:"200000" help:"largest bucket POST /bucket/{id}/empty accepts (objects)"`
 	TUSURLPath      string `env:"TUS_URL_PATH" default:"/upload/resumable" help:"path of resumable (TUS) uploads"`
-	PublicURL       string `env:"STORAGE_PUBLIC_URL" default:"" help:"public base URL of the server behind a proxy: scheme and host of TUS Location URLs, and the host S3 signatures are checked against"`
+	PublicURL       string `env:"STORAGE_PUBLIC_URL" default:"" help:"public base URL of the server behind a proxy: scheme and host of TUS Location URLs, and (single-tenant mode) the host S3 signatures are checked against"`
 	AllowFwdPath    bool   `env:"REQUEST_ALLOW_X_FORWARDED_PATH" default:"false" help:"honour X-Forwarded-Prefix in TUS Location URLs and in the path S3 signatures are checked against"`
 	NodeEnv         string `env:"NODE_ENV" default:"" help:"production forces https in TUS Location URLs"`
 	S3Prefix        string `env:"S3_PROTOCOL_PREFIX" default:"" help:"path prefix S3 clients signed that a proxy in front strips (e.g. /storage/v1)"`

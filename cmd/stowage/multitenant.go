@@ -171,6 +171,11 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 		// server's S3_PROTOCOL_ACCESS_KEY_ID belongs to no tenant.
 		tcfg := cfg
 		tcfg.TenantID, tcfg.S3AccessKeyID, tcfg.S3AccessSecret = t.ID, "", ""
+		// One STORAGE_PUBLIC_URL cannot name every tenant's host: signatures are checked
+		// against the host the client signed, the Host as received or the forwarded host
+		// the forwarding options allow, as single-tenant mode without STORAGE_PUBLIC_URL
+		// (a deviation from the reference, docs/compatibility.md).
+		tcfg.PublicURL = ""
 		opts.S3 = s3Handler(engine, tcfg, verifier, roles, anonKey, serviceKey, standard, requestTimeout, log)
 	}
 	opts.TUS = tus.New(engine, tus.Options{Verifier: verifier, Roles: roles, URLPath: cfg.TUSURLPath,

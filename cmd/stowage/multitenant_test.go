@@ -75,14 +75,22 @@ const mtHostRegexp = `^([a-z0-9-]+)\.storage\.example\.test$`
 
 func startMultiTenant(t *testing.T, src tenants.Source) *mtServer {
 	t.Helper()
-	cfg, err := LoadConfig(func(k string) string {
-		return map[string]string{
-			"SERVER_HOST": "127.0.0.1", "STORAGE_FILE_BACKEND_PATH": t.TempDir(), "DB_INSTALL_ROLES": "true",
-			"REQUEST_X_FORWARDED_HOST_REGEXP": mtHostRegexp, "DATABASE_CONNECTION_TIMEOUT": "2000",
-			"ENCRYPTION_KEY": "multi-tenant-test-encryption-key", "STOWAGE_DATA_DIR": t.TempDir(),
-			"LOG_LEVEL": "warn",
-		}[k]
-	})
+	return startMultiTenantEnv(t, src, nil)
+}
+
+// startMultiTenantEnv is startMultiTenant with the variables of extra added.
+func startMultiTenantEnv(t *testing.T, src tenants.Source, extra map[string]string) *mtServer {
+	t.Helper()
+	env := map[string]string{
+		"SERVER_HOST": "127.0.0.1", "STORAGE_FILE_BACKEND_PATH": t.TempDir(), "DB_INSTALL_ROLES": "true",
+		"REQUEST_X_FORWARDED_HOST_REGEXP": mtHostRegexp, "DATABASE_CONNECTION_TIMEOUT": "2000",
+		"ENCRYPTION_KEY": "multi-tenant-test-encryption-key", "STOWAGE_DATA_DIR": t.TempDir(),
+		"LOG_LEVEL": "warn",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,3 +474,100 @@ func pngOf(t *testing.T, w, h int) []byte {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// headered sends every request of an S3 client to addr with the headers set returns.
+type headered struct {
+	addr string
+	set  func(r *http.Request)
+}
+
+func (h headered) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	h.set(r)
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, h.addr)
+	}}
+	defer tr.CloseIdleConnections()
+	return tr.RoundTrip(r)
+}
+
+// TestMultiTenantS3SignatureHost: in multi-tenant mode STORAGE_PUBLIC_URL does not decide
+// the host S3 signatures are checked against (one URL cannot name every tenant's host);
+// the host the client signed does, as single-tenant mode without STORAGE_PUBLIC_URL: the
+// forwarded host (here X-Forwarded-Host, or Forwarded: host= with S3_ALLOW_FORWARDED_HEADER)
+// or the Host as received. On both S3 endpoints.
+func TestMultiTenantS3SignatureHost(t *testing.T) {
+	const public = "public.example.test:8443"
+	secret := "alpha-secret-0123456789-0123456789-xx"
+	src := &mapSource{m: map[string]tenants.Tenant{}}
+	src.set(tenants.Tenant{ID: "alpha", DatabaseURL: pgtest.EmptyURL(t), JWTSecret: secret, S3Protocol: true})
+	s := startMultiTenantEnv(t, src, map[string]string{"STORAGE_PUBLIC_URL": "http://" + public,
+		"S3_ALLOW_FORWARDED_HEADER": "true"})
+	if code, body, _ := mtDo(t, "POST", s.url+"/bucket", "alpha", signKey(t, secret, "service_role"),
+		[]byte(`{"name":"sig"}`), map[string]string{"Content-Type": "application/json"}); code != 200 {
+		t.Fatalf("create bucket: %d %s", code, body)
+	}
+	e, release, err := s.tenants.Engine(t.Context(), "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, credSecret, err := e.CreateS3Credential(t.Context(), gateway.NewS3Credential{Description: "test"})
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(addr, endpoint string, set func(r *http.Request)) *s3.Client {
+		return s3.New(s3.Options{
+			Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+			Credentials:                awscreds.NewStaticCredentialsProvider(cred.AccessKey, credSecret, ""),
+			HTTPClient:                 &http.Client{Transport: headered{addr, set}},
+			RetryMaxAttempts:           1,
+			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		})
+	}
+	tenantHost := func(r *http.Request) { r.Header.Set("X-Forwarded-Host", hostOf("alpha")) }
+	for _, ep := range [][2]string{{strings.TrimPrefix(s.url, "http://"), "/s3"}, {strings.TrimPrefix(s.s3url, "http://"), ""}} {
+		addr, prefix := ep[0], ep[1]
+		for _, tc := range []struct {
+			name     string
+			endpoint string // what the client signs
+			set      func(r *http.Request)
+			ok       bool
+		}{
+			// The tenant's public host, named by the proxy in X-Forwarded-Host.
+			{"tenant host", "http://" + hostOf("alpha") + prefix, tenantHost, true},
+			// The Host as received (the proxy keeps it), Forwarded: host= naming it.
+			{"forwarded host", "http://" + addr + prefix, func(r *http.Request) {
+				tenantHost(r)
+				r.Header.Set("Forwarded", `host="`+r.URL.Host+`";proto=http`)
+			}, true},
+			// STORAGE_PUBLIC_URL's host is not what this request names.
+			{"STORAGE_PUBLIC_URL host", "http://" + public + prefix, tenantHost, false},
+		} {
+			c := client(addr, tc.endpoint, tc.set)
+			key := strings.ReplaceAll(tc.name, " ", "-") + prefix + ".txt"
+			_, err := c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("sig"), Key: aws.String(key),
+				Body: strings.NewReader("signed for " + tc.name)})
+			if tc.ok && err != nil {
+				t.Errorf("%s%s, signed for %s: PutObject: %v", addr, prefix, tc.name, err)
+				continue
+			}
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
+					t.Errorf("%s%s, signed for %s: PutObject: %v, want SignatureDoesNotMatch", addr, prefix, tc.name, err)
+				}
+				continue
+			}
+			out, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("sig"), Key: aws.String(key)})
+			if err != nil {
+				t.Fatalf("%s%s, signed for %s: GetObject: %v", addr, prefix, tc.name, err)
+			}
+			b, _ := io.ReadAll(out.Body)
+			out.Body.Close()
+			if string(b) != "signed for "+tc.name {
+				t.Errorf("%s%s, signed for %s: GetObject = %q", addr, prefix, tc.name, b)
+			}
+		}
+	}
+}

@@ -148,10 +148,13 @@ type Server struct {
 	S3AccessKeyID, S3Secret string
 	// MultiTenant reports Options.MultiTenant (restarts keep it).
 	MultiTenant bool
-	cmd         *exec.Cmd
-	out         *syncBuffer
-	done        chan struct{}
-	waitErr     error
+	// S3Port is the port of the S3_PORT listener's root, 0 without S3_PORT; in
+	// multi-tenant mode the port of the proxy in front of it.
+	S3Port  int
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	done    chan struct{}
+	waitErr error
 }
 
 type syncBuffer struct {
@@ -221,7 +224,7 @@ func Start(t testing.TB, opts Options) *Server {
 		if err == nil {
 			if opts.MultiTenant {
 				s.MultiTenant = true
-				s.frontTenant(t, adminPort, proxyLn, env["DATABASE_URL"])
+				s.frontTenant(t, adminPort, proxyLn, env["DATABASE_URL"], s.S3Port)
 			}
 			return s
 		}
@@ -246,6 +249,7 @@ func launch(t testing.TB, env map[string]string, opts Options) *Server {
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, DataDir: opts.DataDir, cmd: cmd,
 		Backend: opts.Backend, MinIO: opts.MinIO, out: &syncBuffer{}, done: make(chan struct{}),
 		S3AccessKeyID: S3AccessKeyID, S3Secret: S3Secret}
+	s.S3Port, _ = strconv.Atoi(env["S3_PORT"])
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,8 +22,12 @@ import (
 // reverse proxy that sets X-Forwarded-Host to that tenant's host, as the proxy in front of
 // a multi-tenant deployment does. Suites then run unchanged against a tenant.
 //
-// STORAGE_PUBLIC_URL is the proxy's URL (S3 signatures, TUS Location), and Server's S3
-// credentials are the tenant's, created through the admin API.
+// STORAGE_PUBLIC_URL is the proxy's URL (TUS Location), and Server's S3 credentials are
+// the tenant's, created through the admin API. S3 signatures are checked against the host
+// the client signed (in multi-tenant mode STORAGE_PUBLIC_URL does not decide it): the proxy
+// keeps the client's Host and names it in Forwarded: host= (S3_ALLOW_FORWARDED_HEADER), as
+// X-Forwarded-Host names the tenant. With S3_PORT set a second such proxy fronts the S3
+// listener, and Server.S3Port is that proxy's port.
 const (
 	MultiTenantID   = "conformance"
 	multiTenantHost = MultiTenantID + ".tenants.stowage.test"
@@ -31,8 +35,8 @@ const (
 )
 
 // prepareMultiTenant adds the multi-tenant settings to env; it returns the admin port and
-// the proxy's listener. The proxy's URL is STORAGE_PUBLIC_URL, so that S3 signatures are
-// checked against the host the suite's clients sign and TUS Location URLs lead back to it.
+// the proxy's listener. The proxy's URL is STORAGE_PUBLIC_URL, so that TUS Location URLs
+// lead back to it; S3 signatures are checked against the Forwarded host the proxy sets.
 func prepareMultiTenant(t testing.TB, env map[string]string) (int, net.Listener) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,12 +52,13 @@ func prepareMultiTenant(t testing.TB, env map[string]string) (int, net.Listener)
 	env["ADMIN_API_KEYS"] = adminAPIKey
 	env["ADMIN_PORT"] = strconv.Itoa(adminPort)
 	env["REQUEST_X_FORWARDED_HOST_REGEXP"] = `^([a-z0-9-]+)\.tenants\.stowage\.test$`
+	env["S3_ALLOW_FORWARDED_HEADER"] = "true"
 	return adminPort, ln
 }
 
 // frontTenant creates the tenant over tenantDB through the admin API and puts the proxy in
-// front of s.
-func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenantDB string) {
+// front of s (and of its S3 listener when s3Port is not 0).
+func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenantDB string, s3Port int) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"anonKey": s.AnonKey, "serviceKey": s.ServiceKey, "jwtSecret": JWTSecret,
 		"databaseUrl": tenantDB, "features": map[string]any{"s3Protocol": map[string]any{"enabled": true},
@@ -90,15 +95,26 @@ func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenan
 	serveTenantProxy(t, ln, target)
 	s.URL = "http://" + ln.Addr().String()
 	s.Port = ln.Addr().(*net.TCPAddr).Port
+	if s3Port != 0 {
+		s3Ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s3Ln.Close() })
+		serveTenantProxy(t, s3Ln, &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(s3Port)})
+		s.S3Port = s3Ln.Addr().(*net.TCPAddr).Port
+	}
 }
 
 // serveTenantProxy serves on ln a reverse proxy to target that keeps the Host the client
-// signed and sets X-Forwarded-Host to the tenant's host, as the proxy in front of a
-// multi-tenant deployment does.
+// signed, names it in Forwarded: host= and sets X-Forwarded-Host to the tenant's host, as
+// the proxy in front of a multi-tenant deployment does (there the tenant's host is the Host
+// clients use; the harness's clients reach 127.0.0.1).
 func serveTenantProxy(t testing.TB, ln net.Listener, target *url.URL) {
 	proxy := &httputil.ReverseProxy{FlushInterval: -1, Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(target)
 		r.Out.Host = r.In.Host
+		r.Out.Header.Set("Forwarded", `host="`+r.In.Host+`";proto=http`)
 		r.Out.Header.Set("X-Forwarded-Host", multiTenantHost)
 	}}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -46,7 +46,7 @@ func startWith(t *testing.T, opts harness.Options) *env {
 	s3Port := harness.FreePort(t)
 	opts.Env = map[string]string{"S3_PORT": strconv.Itoa(s3Port), "STORAGE_S3_REGION": region}
 	srv := harness.Start(t, opts)
-	return &env{srv: srv, endpoint: srv.URL + "/s3", s3Port: s3Port}
+	return &env{srv: srv, endpoint: srv.URL + "/s3", s3Port: srv.S3Port}
 }
 
 // keys are the S3 credentials clients of e sign with: the service's, or a multi-tenant
@@ -201,10 +201,10 @@ func TestClients(t *testing.T) {
 // subset: the aws cli and rclone round trips of TestClients (upload, download, sync,
 // listing, presign, s3api, delete, purge) through a tenant; the edge, unicode, SigV2 and
 // versioning cases exercise the dialect, not tenant routing, and run only single-tenant.
-// s3cmd is not run: it needs S3 at a listener's root (S3_PORT), and the harness's one
-// STORAGE_PUBLIC_URL (the main proxy) is the host S3 signatures are checked against.
+// s3cmd runs at the root of S3_PORT, behind the harness's second proxy.
 func TestClientsMultiTenant(t *testing.T) {
 	e := startWith(t, harness.Options{Backend: "file", MultiTenant: true})
 	t.Run("awscli", func(t *testing.T) { t.Parallel(); testAWSCLI(t, e) })
 	t.Run("rclone", func(t *testing.T) { t.Parallel(); testRclone(t, e) })
+	t.Run("s3cmd", func(t *testing.T) { t.Parallel(); testS3cmd(t, e) })
 }
