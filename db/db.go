@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,8 @@ type Options struct {
 type DB struct {
 	pool     *pgxpool.Pool
 	stmtTime string
+	// eventHooks are told of every commit that recorded events (OnEventsCommitted).
+	eventHooks atomic.Pointer[[]*eventHook]
 }
 
 // Open connects to url; search_path is storage,public,extensions as in the reference.
@@ -210,15 +213,20 @@ func (d *DB) inTxWith(ctx context.Context, s Scope, opts pgx.TxOptions, first fu
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("scope transaction as %q: %w", s.Role, Classify(err))
 	}
-	t := Tx{tx: tx, db: d, atCommit: &pgx.Batch{}}
+	t := Tx{tx: tx, db: d, atCommit: &pgx.Batch{}, events: new(bool)}
 	if err := fn(t); err != nil {
 		return Classify(err)
 	}
 	if t.atCommit.Len() == 0 {
-		return Classify(tx.Commit(ctx))
+		err = tx.Commit(ctx)
+	} else {
+		t.atCommit.Queue(`commit`).Exec(commitTag)
+		err = tx.SendBatch(ctx, t.atCommit).Close()
 	}
-	t.atCommit.Queue(`commit`).Exec(commitTag)
-	return Classify(tx.SendBatch(ctx, t.atCommit).Close())
+	if err == nil && *t.events {
+		d.eventsCommitted()
+	}
+	return Classify(err)
 }
 
 // errProbeDone rolls back a probe transaction on purpose.
@@ -245,6 +253,8 @@ type Tx struct {
 	db *DB
 	// atCommit holds statements queued to go with COMMIT (QueueAtCommit).
 	atCommit *pgx.Batch
+	// events is set once the transaction recorded events (AddEvents, QueueAddEvents).
+	events *bool
 }
 
 // AsRole runs fn inside a savepoint as another identity, then restores the outer one, as the
@@ -258,7 +268,7 @@ func (t Tx) AsRole(ctx context.Context, outer, inner Scope, fn func(Tx) error) e
 		_ = sp.Rollback(ctx)
 		return err
 	}
-	if err := fn(Tx{tx: sp, db: t.db, atCommit: t.atCommit}); err != nil {
+	if err := fn(Tx{tx: sp, db: t.db, atCommit: t.atCommit, events: t.events}); err != nil {
 		_ = sp.Rollback(ctx)
 		return Classify(err)
 	}

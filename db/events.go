@@ -31,7 +31,59 @@ func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
 		return nil
 	}
 	_, err := t.tx.Exec(ctx, addEventsSQL, addEventsArgs(evs)...)
+	t.recordedEvents()
 	return Classify(err)
+}
+
+// recordedEvents notes that t recorded events: its commit tells OnEventsCommitted's hooks.
+func (t Tx) recordedEvents() {
+	if t.events != nil {
+		*t.events = true
+	}
+}
+
+// OnEventsCommitted calls f (which must not block) after every commit of this DB's that
+// recorded events, so a dispatcher in this process can look at the outbox at once instead
+// of at its next poll. The returned function removes f.
+func (d *DB) OnEventsCommitted(f func()) (remove func()) {
+	h := &eventHook{f: f}
+	d.swapEventHooks(func(hs []*eventHook) []*eventHook { return append(hs, h) })
+	return func() {
+		d.swapEventHooks(func(hs []*eventHook) []*eventHook {
+			var out []*eventHook
+			for _, x := range hs {
+				if x != h {
+					out = append(out, x)
+				}
+			}
+			return out
+		})
+	}
+}
+
+type eventHook struct{ f func() }
+
+// swapEventHooks replaces the hooks with edit's result on a copy of them.
+func (d *DB) swapEventHooks(edit func([]*eventHook) []*eventHook) {
+	for {
+		old := d.eventHooks.Load()
+		var hs []*eventHook
+		if old != nil {
+			hs = append(hs, *old...)
+		}
+		hs = edit(hs)
+		if d.eventHooks.CompareAndSwap(old, &hs) {
+			return
+		}
+	}
+}
+
+func (d *DB) eventsCommitted() {
+	if hooks := d.eventHooks.Load(); hooks != nil {
+		for _, h := range *hooks {
+			h.f()
+		}
+	}
 }
 
 // QueueAddEvents is AddEvents sent with COMMIT, in the commit's round trip: the write path
@@ -42,6 +94,7 @@ func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
 func (t Tx) QueueAddEvents(evs []Event) {
 	if len(evs) > 0 {
 		t.atCommit.Queue(addEventsSQL, addEventsArgs(evs)...)
+		t.recordedEvents()
 	}
 }
 
@@ -92,19 +145,28 @@ type Claim struct {
 
 // RouteAndClaim is RouteEvents and then ClaimDeliveries for each of claims, in one
 // transaction: a dispatcher's look at the outbox costs one transaction, not one per step.
-// Deliveries routed by this very call can be claimed by it.
+// Deliveries routed by this call are inserted already claimed when they are due at once
+// (no earlier delivery of their key or bucket waits) and fit the claims' limits: routing
+// and claiming such a delivery is one row write, not two.
 func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error),
 	claims []Claim, lease time.Duration) (int, []Delivery, error) {
 	var routed int
 	var claimed []Delivery
 	err := d.InTx(ctx, s, func(tx Tx) error {
 		routed, claimed = 0, nil
+		left := make(map[string]int, len(claims))
+		for _, c := range claims {
+			left[c.Target] = c.Limit
+		}
 		var err error
-		if routed, err = tx.routeEvents(ctx, limit, route); err != nil {
+		if routed, claimed, err = tx.routeEvents(ctx, limit, route, left, lease); err != nil {
 			return err
 		}
 		for _, c := range claims {
-			ds, err := tx.claimDeliveries(ctx, c.Target, c.Limit, lease)
+			if left[c.Target] <= 0 {
+				continue
+			}
+			ds, err := tx.claimDeliveries(ctx, c.Target, left[c.Target], lease)
 			if err != nil {
 				return err
 			}
@@ -118,34 +180,94 @@ func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(c
 	return routed, claimed, nil
 }
 
-func (t Tx) routeEvents(ctx context.Context, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error)) (int, error) {
+// routeDeliveriesSQL inserts deliveries ($1 event ids, $2 targets, $3 okeys, $4 config ids);
+// those with $5 set are inserted claimed (first attempt, leased for $6 ms) unless an earlier
+// delivery of their key, of their bucket's own events or, for a bucket event, of any key of
+// the bucket is pending for the target (the probes of claimSQL; every row already there is
+// of an earlier event). It returns the claimed ones.
+const routeDeliveriesSQL = `with u as (
+			select u.id, u.target, u.okey, u.config, u.claim
+				and not exists (select 1 from stowage.event_deliveries p
+					where p.target = u.target and p.okey = u.okey and p.state = 'pending')
+				and not exists (select 1 from stowage.event_deliveries p
+					where p.target = u.target and p.okey = split_part(u.okey, '/', 1) || '/' and p.state = 'pending')
+				and (right(u.okey, 1) <> '/' or not exists (select 1 from stowage.event_deliveries p
+					where p.target = u.target and p.okey >= u.okey and p.okey < left(u.okey, -1) || '0' and p.state = 'pending')) as ok
+			from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[]) as u(id, target, okey, config, claim)),
+		i as (
+			insert into stowage.event_deliveries (event_id, target, okey, config_id, attempts, next_at)
+			select id, target, okey, config, case when ok then 1 else 0 end,
+				case when ok then now() + $6::float8 * interval '1 millisecond' else now() end
+			from u on conflict do nothing
+			returning event_id, target, attempts)
+		select event_id, target from i where attempts = 1`
+
+// routeEvents routes up to limit unrouted events; the deliveries it may claim at once
+// (left: how many per target, lowered by those it claims) it inserts claimed and returns.
+func (t Tx) routeEvents(ctx context.Context, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error),
+	left map[string]int, lease time.Duration) (int, []Delivery, error) {
 	var locked bool
 	if err := t.tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, int64(routeLock)).Scan(&locked); err != nil || !locked {
-		return 0, err
+		return 0, nil, err
 	}
 	rows, err := t.tx.Query(ctx, `select id, event_id::text, type, s3_name, bucket_id, name, version, size, etag, body, created_at
 		from stowage.events where not routed order by id limit $1`, limit)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	evs, err := pgx.CollectRows(rows, scanEvent)
 	if err != nil || len(evs) == 0 {
-		return 0, err
+		return 0, nil, err
 	}
 	ds, err := route(ctx, t, evs)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	var claimed []Delivery
 	b := &pgx.Batch{} // one round trip for both writes
 	if len(ds) > 0 {
 		n := len(ds)
-		ids, targets, keys, configs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+		ids, targets, keys, configs, claim := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]bool, n)
+		offer := map[string]int{} // claims offered per target
+		// Within the batch, a delivery may be claimed only if none of its batch is ahead of
+		// it (same key; the bucket's own events; for a bucket event, any key of the bucket).
+		type tk struct{ target, key string }
+		seen := map[tk]bool{}
 		for i, x := range ds {
 			ids[i], targets[i], keys[i], configs[i] = x.ID, x.Target, x.BucketID+"/"+x.Name, x.ConfigID
+			bucket := tk{x.Target, "\x00" + x.BucketID} // any delivery of the bucket so far
+			bucketEv := tk{x.Target, x.BucketID + "/"}  // a bucket event so far
+			free := offer[x.Target] < left[x.Target] && !seen[bucketEv]
+			if x.Name == "" {
+				free = free && !seen[bucket]
+			} else {
+				free = free && !seen[tk{x.Target, keys[i]}]
+			}
+			if free {
+				claim[i] = true
+				offer[x.Target]++
+			}
+			seen[tk{x.Target, keys[i]}], seen[bucket] = true, true
 		}
-		b.Queue(`insert into stowage.event_deliveries (event_id, target, okey, config_id)
-			select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) on conflict do nothing`,
-			ids, targets, keys, configs)
+		b.Queue(routeDeliveriesSQL, ids, targets, keys, configs, claim, lease.Milliseconds()).Query(func(rows pgx.Rows) error {
+			type key struct {
+				id     int64
+				target string
+			}
+			got := map[key]bool{}
+			var k key
+			if _, err := pgx.ForEachRow(rows, []any{&k.id, &k.target}, func() error { got[k] = true; return nil }); err != nil {
+				return err
+			}
+			for _, x := range ds {
+				if got[key{x.ID, x.Target}] {
+					x.Attempts = 1
+					claimed = append(claimed, x)
+					left[x.Target]--
+				}
+			}
+			return nil
+		})
 	}
 	ids := make([]int64, len(evs))
 	for i, e := range evs {
@@ -153,9 +275,9 @@ func (t Tx) routeEvents(ctx context.Context, limit int, route func(ctx context.C
 	}
 	b.Queue(`update stowage.events set routed = true where id = any($1)`, ids)
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return len(evs), nil
+	return len(evs), claimed, nil
 }
 
 func scanEvent(r pgx.CollectableRow) (Event, error) {
@@ -253,8 +375,10 @@ func (d *DB) FinishDeliveries(ctx context.Context, s Scope, fs []Finished) error
 		}
 	}
 	if len(ids) > 0 {
-		b.Queue(`update stowage.event_deliveries d set state = 'delivered', delivered_at = now(), last_error = ''
-			from unnest($1::bigint[], $2::text[]) as f(id, target) where d.event_id = f.id and d.target = f.target`, ids, targets)
+		// Acknowledged deliveries are deleted (the event stays for its retention): one row
+		// write, no new row version, and the pending-only indexes stay small.
+		b.Queue(`delete from stowage.event_deliveries d using unnest($1::bigint[], $2::text[]) as f(id, target)
+			where d.event_id = f.id and d.target = f.target`, ids, targets)
 	}
 	return d.InTx(ctx, s, func(tx Tx) error { return tx.tx.SendBatch(ctx, b).Close() })
 }

@@ -1,12 +1,15 @@
 package events_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +21,8 @@ import (
 // BenchmarkWriteThroughput compares 1 KiB uploads (parallel writers) with events off, with
 // events recorded but not delivered (outbox), and with a dispatcher delivering every event
 // to a loopback webhook meanwhile (on one machine, it competes with the writers for CPU).
+// The receiver runs in a process of its own (testdata/receiver): cpu-ms/op is Stowage's
+// CPU (writers and dispatcher), recv-cpu-ms/op the receiver's.
 //
 //	go test -run '^$' -bench WriteThroughput -benchtime 2000x ./gateway/events/
 func BenchmarkWriteThroughput(b *testing.B) {
@@ -28,14 +33,11 @@ func BenchmarkWriteThroughput(b *testing.B) {
 			if mode == "off" {
 				e.engine = gateway.New(e.db, e.store, gateway.Options{Roles: roles, TenantID: "ref1"})
 			}
+			var rc *benchReceiver
 			if mode == "webhook" {
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					_, _ = io.Copy(io.Discard, r.Body)
-				}))
-				defer srv.Close()
-				rc := srv.URL
+				rc = startReceiver(b)
 				d := events.New(events.Options{DB: e.db, Scope: serviceScope, Targets: []events.Target{
-					&events.Webhook{URL: rc, Client: events.NewHTTPClient(30*time.Second, 16)}}, Poll: 50 * time.Millisecond})
+					&events.Webhook{URL: rc.url, Client: events.NewHTTPClient(30*time.Second, 16)}}, Poll: 50 * time.Millisecond})
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
 				go func() { d.Run(ctx); close(done) }()
@@ -45,6 +47,7 @@ func BenchmarkWriteThroughput(b *testing.B) {
 			var n atomic.Int64
 			b.SetBytes(int64(len(data)))
 			cpu := newCPUMeter(b, e.db)
+			recv0 := rc.cpu()
 			self0, pg0 := cpu.sample()
 			tx0 := cpu.transactions()
 			b.ResetTimer()
@@ -61,7 +64,9 @@ func BenchmarkWriteThroughput(b *testing.B) {
 			})
 			b.StopTimer()
 			cpu.report(b, self0, pg0)
-			time.Sleep(1100 * time.Millisecond) // the other backends' statistics reach the collector
+			if rc != nil {
+				b.ReportMetric(float64(rc.cpu()-recv0)/float64(time.Millisecond)/float64(b.N), "recv-cpu-ms/op")
+			}
 			b.ReportMetric(float64(cpu.transactions()-tx0)/float64(b.N), "pg-tx/op")
 			if mode == "webhook" {
 				// Events not yet delivered when the writes ended: a dispatcher that keeps up
@@ -75,4 +80,112 @@ func BenchmarkWriteThroughput(b *testing.B) {
 			}
 		})
 	}
+}
+
+var buildReceiver = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "stowage-receiver")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "receiver")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/receiver").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build receiver: %v: %s", err, out)
+	}
+	return bin, nil
+})
+
+// benchReceiver is a webhook receiver in a process of its own (testdata/receiver).
+type benchReceiver struct {
+	url string
+	pid int
+}
+
+func startReceiver(b *testing.B) *benchReceiver {
+	b.Helper()
+	bin, err := buildReceiver()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchReceiver{url: strings.TrimSpace(line), pid: cmd.Process.Pid}
+}
+
+// cpu is the CPU the receiver used so far (0 for no receiver).
+func (r *benchReceiver) cpu() time.Duration {
+	if r == nil {
+		return 0
+	}
+	f, err := procStat(r.pid)
+	if err != nil {
+		return 0
+	}
+	return ticks(f, 11, 12)
+}
+
+// BenchmarkDispatch is the dispatcher's own cost per event: b.N uploads are recorded with
+// no dispatcher running, then one dispatcher delivers them all to a receiver in a process
+// of its own. cpu-ms/op is this process's CPU (the dispatcher alone: nothing else runs
+// meanwhile), pg-cpu-ms/op Postgres', pg-tx/op the dispatcher's transactions per event.
+//
+//	go test -run '^$' -bench Dispatch -benchtime 2000x ./gateway/events/
+func BenchmarkDispatch(b *testing.B) {
+	e := newEnv(b)
+	e.bucket(b, "bench")
+	data := bytes.Repeat([]byte("x"), 1024)
+	for i := range b.N {
+		_, err := e.engine.PutObject(context.Background(), service(), gateway.PutObject{Bucket: "bench",
+			Key: fmt.Sprintf("k/%d", i), Body: bytes.NewReader(data), Size: int64(len(data)), Upsert: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	rc := startReceiver(b)
+	d := events.New(events.Options{DB: e.db, Scope: serviceScope, Targets: []events.Target{
+		&events.Webhook{URL: rc.url, Client: events.NewHTTPClient(30*time.Second, 16)}}, Poll: 50 * time.Millisecond})
+	cpu := newCPUMeter(b, e.db)
+	tx0 := cpu.transactions()
+	recv0 := rc.cpu()
+	self0, pg0 := cpu.sample()
+	b.ResetTimer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Minute) // hang guard
+	for {
+		var left int64
+		if err := e.db.Pool().QueryRow(context.Background(), `select (select count(*) from stowage.events where not routed)
+			+ (select count(*) from stowage.event_deliveries where state = 'pending')`).Scan(&left); err != nil {
+			b.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d events still undelivered", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	b.StopTimer()
+	cpu.report(b, self0, pg0)
+	b.ReportMetric(float64(rc.cpu()-recv0)/float64(time.Millisecond)/float64(b.N), "recv-cpu-ms/op")
+	b.ReportMetric(float64(cpu.transactions()-tx0)/float64(b.N), "pg-tx/op")
 }

@@ -79,9 +79,13 @@ func (m *cpuMeter) sample() (self, pg time.Duration) {
 	return self, pg
 }
 
-// transactions returns the transactions the benchmark's database has ended so far (as the
-// statistics collector last heard of them: other backends report within a second).
+// transactions returns the transactions the benchmark's database has ended so far. A busy
+// backend reports its counts at most once a second and an idle one only after about ten:
+// the pool's connections are closed first (a backend reports as it exits), so that every
+// transaction ended so far is counted.
 func (m *cpuMeter) transactions() int64 {
+	m.db.Pool().Reset()
+	time.Sleep(300 * time.Millisecond) // the closed backends exit
 	var n int64
 	_ = m.db.Pool().QueryRow(context.Background(), `select xact_commit + xact_rollback from pg_stat_database
 		where datname = current_database()`).Scan(&n)

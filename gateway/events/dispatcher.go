@@ -131,6 +131,9 @@ func (d *Dispatcher) Metrics() *Metrics { return d.metrics }
 // Run routes and delivers until ctx ends, then waits for the attempts under way (their
 // outcome is recorded; an attempt cut short is retried after its lease).
 func (d *Dispatcher) Run(ctx context.Context) {
+	// A commit that recorded events wakes the loop at once (no wait for the next poll);
+	// the linger below still keeps looks at a busy outbox apart, so events batch.
+	defer d.opts.DB.OnEventsCommitted(d.poke)()
 	recorded := make(chan struct{})
 	go func() { d.record(ctx); close(recorded) }()
 	defer func() { d.wg.Wait(); close(d.outcomes); <-recorded }()
@@ -153,6 +156,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		// Adaptive: however soon a finished delivery wakes the loop, looks at a busy outbox
 		// stay Linger apart, so a steady trickle of writes is handled in batches.
 		d.pause(ctx, d.opts.Linger-time.Since(start), nil)
+	}
+}
+
+// poke wakes the loop if it is waiting; it never blocks.
+func (d *Dispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -249,10 +260,7 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x
 	}
 	d.outcomes <- outcome{f: db.Finished{ID: x.ID, Target: t.Name(), Outcome: o}, done: func() {
 		<-sem
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.poke()
 		d.wg.Done()
 	}}
 	d.attempting.Add(-1)
