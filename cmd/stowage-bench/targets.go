@@ -190,12 +190,17 @@ func (t *restTarget) cleanup(ctx context.Context, prefix string) error {
 		if err != nil || len(names) == 0 {
 			return err
 		}
-		body, _ := json.Marshal(map[string]any{"prefixes": names})
-		resp, err := t.do(ctx, "DELETE", "/object/"+t.bucket, bytes.NewReader(body), int64(len(body)), "application/json")
-		if err != nil {
-			return err
+		// A page's folders may hold more than the 1,000 names one delete takes.
+		for len(names) > 0 {
+			n := min(len(names), 1000)
+			body, _ := json.Marshal(map[string]any{"prefixes": names[:n]})
+			names = names[n:]
+			resp, err := t.do(ctx, "DELETE", "/object/"+t.bucket, bytes.NewReader(body), int64(len(body)), "application/json")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
 		}
-		resp.Body.Close()
 	}
 }
 
