@@ -100,6 +100,21 @@ func TestSecretsNeverPrinted(t *testing.T) {
 }
 
 // TestReadmeConfigTable keeps README's table equal to the struct tags it is generated from.
+// TestNotifyTokenNeverInErrors: a malformed STOWAGE_NOTIFY_WEBHOOK_TOKENS entry is refused
+// without printing it (an entry without "=" may be a bare token).
+func TestNotifyTokenNeverInErrors(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"s3cr3t-bare-token", "a=t0k, s3cr3t-bare-token", "s3cr3t-bare-token=x=y"} {
+		_, err := LoadConfig(env(map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a=http://x", "STOWAGE_NOTIFY_WEBHOOK_TOKENS": v}))
+		if err == nil || !strings.Contains(err.Error(), "STOWAGE_NOTIFY_WEBHOOK_TOKENS") {
+			t.Fatalf("%q: want an error naming STOWAGE_NOTIFY_WEBHOOK_TOKENS, got %v", v, err)
+		}
+		if strings.Contains(err.Error(), "t0k") || strings.Contains(err.Error(), "=x=y") || (!strings.Contains(v, "=x=y") && strings.Contains(err.Error(), "s3cr3t")) {
+			t.Errorf("%q: token printed: %v", v, err)
+		}
+	}
+}
+
 func TestReadmeConfigTable(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")

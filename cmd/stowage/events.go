@@ -78,8 +78,11 @@ func (c *Config) validateEvents() []error {
 		for item := range strings.SplitSeq(string(c.S3NotifyTokens), ",") {
 			name, tok, ok := strings.Cut(strings.TrimSpace(item), "=")
 			name = strings.TrimSpace(name)
-			// The token itself is never printed: only the target's name.
-			if _, known := targets[name]; !ok || !known || strings.TrimSpace(tok) == "" {
+			// The token itself is never printed: only the target's name. An entry without
+			// "=" may be a bare token, so it is not printed at all.
+			if !ok {
+				errs = append(errs, errors.New("STOWAGE_NOTIFY_WEBHOOK_TOKENS: an entry without \"=\": want NAME=TOKEN with NAME a target of STOWAGE_NOTIFY_WEBHOOKS"))
+			} else if _, known := targets[name]; !known || strings.TrimSpace(tok) == "" {
 				errs = append(errs, fmt.Errorf("STOWAGE_NOTIFY_WEBHOOK_TOKENS: entry for %q: want NAME=TOKEN with NAME a target of STOWAGE_NOTIFY_WEBHOOKS", name))
 			}
 		}
