@@ -258,12 +258,14 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x
 	if len(o.Error) > 1000 {
 		o.Error = o.Error[:1000]
 	}
+	// No longer under way before the outcome is sent: the recorder that receives it must
+	// not wait (Linger) for this very attempt.
+	d.attempting.Add(-1)
 	d.outcomes <- outcome{f: db.Finished{ID: x.ID, Target: t.Name(), Outcome: o}, done: func() {
 		<-sem
 		d.poke()
 		d.wg.Done()
 	}}
-	d.attempting.Add(-1)
 }
 
 // maxRecordBatch bounds the outcomes recorded in one transaction.
