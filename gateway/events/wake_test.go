@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stowage/stowage/gateway"
 )
@@ -113,4 +114,25 @@ func objectName(r receipt) string {
 	}
 	_ = json.Unmarshal(r.body, &b)
 	return b.Event.Payload.Name
+}
+
+// TestCommitWakesAnIdleDispatcher: with a poll interval no test waits out, events committed
+// while the dispatcher is idle are delivered: only the commit hook can have woken it. Each
+// round waits until the previous event is recorded, so the dispatcher is (about to be)
+// idle when the next commits; without the hook some round would wait for the poll and the
+// hang guard would fail the test.
+func TestCommitWakesAnIdleDispatcher(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	e.bucket(t, "idle")
+	opts := fastOptions(e, webhook(rc))
+	opts.Poll = 24 * time.Hour
+	run(t, opts)
+	waitFor(t, "Bucket:Created delivered", func() bool { return e.pending(t) == 0 && len(rc.acked()) == 1 })
+	const rounds = 5
+	for i := range rounds {
+		e.put(t, "idle", fmt.Sprintf("k%d", i), "1")
+		waitFor(t, fmt.Sprintf("round %d delivered", i), func() bool { return e.pending(t) == 0 && len(rc.acked()) == 2+i })
+	}
 }
