@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/golang-jwt/jwt/v5"
 
@@ -97,29 +95,8 @@ func adminCall(t *testing.T, g gateway, method, path string, body any) (int, str
 	return call(t, method, g.admin+path, "", map[string]string{"apikey": adminKey, "Content-Type": "application/json"}, b)
 }
 
-// proxied sends an S3 client's requests to addr with X-Forwarded-Host set to the host the
-// client signed for, as a reverse proxy in front of Stowage does.
-type proxied struct{ rt http.RoundTripper }
-
-func (p proxied) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("X-Forwarded-Host", r.URL.Host)
-	return p.rt.RoundTrip(r)
-}
-
 func s3Client(g gateway, tenant, keyID, secret string) *s3.Client {
-	addr := strings.TrimPrefix(g.URL, "http://")
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}}
-	return s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://" + hostOf(tenant) + "/s3"), UsePathStyle: true,
-		Credentials:                awscreds.NewStaticCredentialsProvider(keyID, secret, ""),
-		HTTPClient:                 &http.Client{Transport: proxied{tr}},
-		RetryMaxAttempts:           1,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+	return harness.TenantS3Client(strings.TrimPrefix(g.URL, "http://"), "http://"+hostOf(tenant)+"/s3", keyID, secret)
 }
 
 // TestTwoGatewaysTwoTenants runs two gateways on one control database and one store.
