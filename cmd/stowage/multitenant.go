@@ -23,7 +23,6 @@ import (
 	"github.com/stowage/stowage/gateway/tenants"
 	"github.com/stowage/stowage/rest"
 	"github.com/stowage/stowage/rest/render"
-	"github.com/stowage/stowage/rest/tus"
 )
 
 // defaultTenantMaxConns bounds a tenant's pool when the control database gives no
@@ -143,11 +142,7 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	}
 	standard, _ := gateway.ParseSize(cfg.StandardLimit)
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
-	engine := gateway.New(d, store, gateway.Options{TenantID: t.ID, Roles: roles, ServiceKey: serviceKey,
-		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
-		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log,
-		EncryptionKey: string(cfg.EncryptionKey), Region: cfg.Region,
-		LifecycleDay: time.Duration(cfg.LifecycleDay) * time.Second})
+	engine := gateway.New(d, store, engineOptions(cfg, t.ID, roles, serviceKey, maxSize, log))
 	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
 	if err != nil {
 		d.Close()
@@ -178,10 +173,7 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 		tcfg.PublicURL = ""
 		opts.S3 = s3Handler(engine, tcfg, verifier, roles, anonKey, serviceKey, standard, requestTimeout, log)
 	}
-	opts.TUS = tus.New(engine, tus.Options{Verifier: verifier, Roles: roles, URLPath: cfg.TUSURLPath,
-		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log,
-		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
-		AllowForwardedPath: cfg.AllowFwdPath})
+	opts.TUS = tusHandler(engine, cfg, verifier, roles, maxSize, log)
 	opts.CDN = cdn.NewHandler(purger, cdn.HandlerOptions{REST: restHandler, Tenant: t.ID, Logger: log})
 	bg, stop := context.WithCancel(context.Background())
 	go engine.RunSweeper(bg, time.Duration(max(cfg.SweepInterval, 1))*time.Second)

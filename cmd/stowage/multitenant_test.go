@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/stowage/stowage/conformance/harness"
 	"github.com/stowage/stowage/db/pgcluster"
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway"
@@ -171,29 +172,9 @@ func mtDo(t *testing.T, method, url, tenant, key string, body []byte, hdr map[st
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// proxied sends every request of an S3 client to addr with X-Forwarded-Host set to the
-// host the client signed for, as a reverse proxy in front of Stowage does.
-type proxied struct{ rt http.RoundTripper }
-
-func (p proxied) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("X-Forwarded-Host", r.URL.Host)
-	return p.rt.RoundTrip(r)
-}
-
 // mtS3 is an S3 client of tenant at http://<tenant host><prefix>, reaching Stowage at addr.
 func mtS3(addr, prefix, tenant, keyID, secret string) *s3.Client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}}
-	return s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://" + hostOf(tenant) + prefix), UsePathStyle: true,
-		Credentials:                awscreds.NewStaticCredentialsProvider(keyID, secret, ""),
-		HTTPClient:                 &http.Client{Transport: proxied{tr}},
-		RetryMaxAttempts:           1,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+	return harness.TenantS3Client(addr, "http://"+hostOf(tenant)+prefix, keyID, secret)
 }
 
 // TestMultiTenantIsolation serves two tenants, each with its own JWT secret and database

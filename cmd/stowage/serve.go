@@ -220,12 +220,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	maxSize, _ := gateway.ParseSize(cfg.FileSizeLimit)
 	standard, _ := gateway.ParseSize(cfg.StandardLimit)
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
-	engine := gateway.New(d, store, gateway.Options{TenantID: cfg.TenantID, Roles: roles, ServiceKey: serviceKey,
-		MaxObjectSize: maxSize, WriteTimeout: requestTimeout, EmptyBucketMax: cfg.EmptyBucketMax,
-		UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second, Logger: log,
-		EncryptionKey: string(cfg.EncryptionKey),
-		Events:        cfg.eventsEnabled(), Region: cfg.Region, NotificationARNs: cfg.notificationARNs(),
-		LifecycleDay: time.Duration(cfg.LifecycleDay) * time.Second})
+	engineOpts := engineOptions(cfg, cfg.TenantID, roles, serviceKey, maxSize, log)
+	engineOpts.Events, engineOpts.NotificationARNs = cfg.eventsEnabled(), cfg.notificationARNs()
+	engine := gateway.New(d, store, engineOpts)
 	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
 	if err != nil {
 		return err
@@ -250,10 +247,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if renderHandler != nil {
 		srvOpts.Render = renderHandler
 	}
-	srvOpts.TUS = tus.New(engine, tus.Options{Verifier: verifier, Roles: roles, URLPath: cfg.TUSURLPath,
-		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log,
-		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
-		AllowForwardedPath: cfg.AllowFwdPath})
+	srvOpts.TUS = tusHandler(engine, cfg, verifier, roles, maxSize, log)
 	srvOpts.CDN = cdn.NewHandler(purger, cdn.HandlerOptions{REST: restHandler, Tenant: cfg.TenantID, Logger: log})
 	consoleCtx, stopConsole := context.WithCancel(context.Background())
 	defer stopConsole()
@@ -328,6 +322,26 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	stopSweep()
 	return nil
+}
+
+// engineOptions are the engine's options for tenant tenantID, in single-tenant mode and
+// for each tenant's stack in multi-tenant mode (events are single-tenant only).
+func engineOptions(cfg Config, tenantID string, roles auth.Roles, serviceKey string, maxSize int64,
+	log *slog.Logger) gateway.Options {
+	return gateway.Options{TenantID: tenantID, Roles: roles, ServiceKey: serviceKey,
+		MaxObjectSize: maxSize, WriteTimeout: time.Duration(cfg.RequestTimeout) * time.Second,
+		EmptyBucketMax: cfg.EmptyBucketMax, UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second,
+		Logger: log, EncryptionKey: string(cfg.EncryptionKey), Region: cfg.Region,
+		LifecycleDay: time.Duration(cfg.LifecycleDay) * time.Second}
+}
+
+// tusHandler builds the TUS dialect over engine (single-tenant mode and each tenant's stack).
+func tusHandler(engine *gateway.Engine, cfg Config, verifier *auth.Verifier, roles auth.Roles, maxSize int64,
+	log *slog.Logger) *tus.Handler {
+	return tus.New(engine, tus.Options{Verifier: verifier, Roles: roles, URLPath: cfg.TUSURLPath,
+		Expiry: time.Duration(cfg.TUSURLExpiry) * time.Millisecond, MaxSize: maxSize, Logger: log,
+		PublicProto: publicURL(cfg).Scheme, PublicHost: publicURL(cfg).Host, ForceHTTPS: cfg.NodeEnv == "production",
+		AllowForwardedPath: cfg.AllowFwdPath})
 }
 
 func printDevBanner(w io.Writer, cfg Config, addr, anon, service string) {

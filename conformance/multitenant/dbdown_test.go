@@ -2,7 +2,6 @@ package multitenant
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -41,24 +40,9 @@ func TestTenantDatabaseDown(t *testing.T) {
 		if code != 201 {
 			t.Fatalf("create tenant %s: %d %s", tn, code, body)
 		}
-		code, body = adminCall(t, g, "POST", "/s3/"+tn+"/credentials", map[string]any{"description": "test"})
-		if code != 201 {
-			t.Fatalf("%s credentials: %d %s", tn, code, body)
-		}
-		var cred struct {
-			AccessKey string `json:"access_key"`
-			SecretKey string `json:"secret_key"`
-		}
-		if err := json.Unmarshal([]byte(body), &cred); err != nil {
-			t.Fatal(err)
-		}
-		creds[tn] = [2]string{cred.AccessKey, cred.SecretKey}
-		if code, body := call(t, "POST", g.URL+"/bucket", tn, bearer(service[tn]), []byte(`{"name":"shared"}`)); code != 200 {
-			t.Fatalf("%s create bucket: %d %s", tn, code, body)
-		}
-		if code, body := call(t, "POST", g.URL+"/object/shared/doc.txt", tn, bearer(service[tn]), []byte("bytes of "+tn)); code != 200 {
-			t.Fatalf("%s upload: %d %s", tn, code, body)
-		}
+		key, secret := s3Credentials(t, g, tn)
+		creds[tn] = [2]string{key, secret}
+		seedShared(t, g, tn, service[tn])
 	}
 	s3Get := func(tn string) (string, error) {
 		out, err := s3Client(g, tn, creds[tn][0], creds[tn][1]).GetObject(t.Context(),

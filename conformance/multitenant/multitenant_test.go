@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/golang-jwt/jwt/v5"
 
@@ -97,29 +95,37 @@ func adminCall(t *testing.T, g gateway, method, path string, body any) (int, str
 	return call(t, method, g.admin+path, "", map[string]string{"apikey": adminKey, "Content-Type": "application/json"}, b)
 }
 
-// proxied sends an S3 client's requests to addr with X-Forwarded-Host set to the host the
-// client signed for, as a reverse proxy in front of Stowage does.
-type proxied struct{ rt http.RoundTripper }
-
-func (p proxied) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("X-Forwarded-Host", r.URL.Host)
-	return p.rt.RoundTrip(r)
+func s3Client(g gateway, tenant, keyID, secret string) *s3.Client {
+	return harness.TenantS3Client(strings.TrimPrefix(g.URL, "http://"), "http://"+hostOf(tenant)+"/s3", keyID, secret)
 }
 
-func s3Client(g gateway, tenant, keyID, secret string) *s3.Client {
-	addr := strings.TrimPrefix(g.URL, "http://")
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}}
-	return s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://" + hostOf(tenant) + "/s3"), UsePathStyle: true,
-		Credentials:                awscreds.NewStaticCredentialsProvider(keyID, secret, ""),
-		HTTPClient:                 &http.Client{Transport: proxied{tr}},
-		RetryMaxAttempts:           1,
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+// s3Credentials creates an S3 access key of tenant through g's admin API.
+func s3Credentials(t *testing.T, g gateway, tenant string) (key, secret string) {
+	t.Helper()
+	code, body := adminCall(t, g, "POST", "/s3/"+tenant+"/credentials", map[string]any{"description": "test"})
+	if code != 201 {
+		t.Fatalf("%s credentials: %d %s", tenant, code, body)
+	}
+	var cred struct {
+		AccessKey string `json:"access_key"`
+		SecretKey string `json:"secret_key"`
+	}
+	if err := json.Unmarshal([]byte(body), &cred); err != nil {
+		t.Fatal(err)
+	}
+	return cred.AccessKey, cred.SecretKey
+}
+
+// seedShared creates tenant's bucket "shared" with doc.txt holding "bytes of <tenant>"
+// through g, with the tenant's service key.
+func seedShared(t *testing.T, g gateway, tenant, serviceKey string) {
+	t.Helper()
+	if code, body := call(t, "POST", g.URL+"/bucket", tenant, bearer(serviceKey), []byte(`{"name":"shared"}`)); code != 200 {
+		t.Fatalf("%s create bucket: %d %s", tenant, code, body)
+	}
+	if code, body := call(t, "POST", g.URL+"/object/shared/doc.txt", tenant, bearer(serviceKey), []byte("bytes of "+tenant)); code != 200 {
+		t.Fatalf("%s upload: %d %s", tenant, code, body)
+	}
 }
 
 // TestTwoGatewaysTwoTenants runs two gateways on one control database and one store.
@@ -145,13 +151,7 @@ func TestTwoGatewaysTwoTenants(t *testing.T) {
 
 	// Each tenant writes through one gateway; both gateways serve what it wrote.
 	for i, tn := range []string{"alpha", "beta"} {
-		g := []gateway{g1, g2}[i]
-		if code, body := call(t, "POST", g.URL+"/bucket", tn, bearer(service[tn]), []byte(`{"name":"shared"}`)); code != 200 {
-			t.Fatalf("%s create bucket: %d %s", tn, code, body)
-		}
-		if code, body := call(t, "POST", g.URL+"/object/shared/doc.txt", tn, bearer(service[tn]), []byte("bytes of "+tn)); code != 200 {
-			t.Fatalf("%s upload: %d %s", tn, code, body)
-		}
+		seedShared(t, []gateway{g1, g2}[i], tn, service[tn])
 	}
 	for _, g := range []gateway{g1, g2} {
 		for _, tn := range []string{"alpha", "beta"} {
@@ -171,18 +171,8 @@ func TestTwoGatewaysTwoTenants(t *testing.T) {
 	// S3 with credentials created through the admin API, per tenant.
 	for _, tn := range []string{"alpha", "beta"} {
 		other := map[string]string{"alpha": "beta", "beta": "alpha"}[tn]
-		code, body := adminCall(t, g1, "POST", "/s3/"+tn+"/credentials", map[string]any{"description": "test"})
-		if code != 201 {
-			t.Fatalf("%s credentials: %d %s", tn, code, body)
-		}
-		var cred struct {
-			AccessKey string `json:"access_key"`
-			SecretKey string `json:"secret_key"`
-		}
-		if err := json.Unmarshal([]byte(body), &cred); err != nil {
-			t.Fatal(err)
-		}
-		out, err := s3Client(g2, tn, cred.AccessKey, cred.SecretKey).GetObject(t.Context(),
+		key, secret := s3Credentials(t, g1, tn)
+		out, err := s3Client(g2, tn, key, secret).GetObject(t.Context(),
 			&s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("doc.txt")})
 		if err != nil {
 			t.Fatalf("%s S3 GetObject: %v", tn, err)
@@ -192,7 +182,7 @@ func TestTwoGatewaysTwoTenants(t *testing.T) {
 		if string(b) != "bytes of "+tn {
 			t.Errorf("%s S3 GetObject = %q", tn, b)
 		}
-		_, err = s3Client(g2, other, cred.AccessKey, cred.SecretKey).GetObject(t.Context(),
+		_, err = s3Client(g2, other, key, secret).GetObject(t.Context(),
 			&s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("doc.txt")})
 		if err == nil || !strings.Contains(err.Error(), "403") {
 			t.Errorf("%s's S3 credentials at %s: %v, want 403", tn, other, err)

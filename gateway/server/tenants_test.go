@@ -243,10 +243,20 @@ func TestTenantEngineHeldUntilRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.mu.Lock()
+	held := ts.m["a"] // the new stack's entry, which r2 holds
+	ts.mu.Unlock()
 	release()
 	waitClosed(t, log, "a") // the retired stack, after the engine's release
 	release()               // idempotent: the new stack's request still holds it
 	src.notify("a")
+	// The close decision is taken under ts.mu (the close itself runs on a goroutine, so the
+	// channel check below alone could miss a wrong one).
+	ts.mu.Lock()
+	if held == nil || held.closed || !held.retired {
+		t.Errorf("held entry after the change: %+v", held)
+	}
+	ts.mu.Unlock()
 	select {
 	case id := <-log.closedIDs:
 		t.Fatalf("stack of %q closed while a request holds it", id)
