@@ -416,3 +416,19 @@ func TestSingleTenantUnchanged(t *testing.T) {
 	m.expect("POST", "/tenants/solo", tenantBody("postgres://x", "s"), 400, "*")
 	m.expect("POST", "/migrations/migrate/fleet", nil, 400, `{"message":"Queue is not enabled"}`)
 }
+
+// TestTenantBodyInvalid: the tenant write routes answer malformed bodies 400 (never
+// 500), writing nothing.
+func TestTenantBodyInvalid(t *testing.T) {
+	m := newMT(t, false)
+	for _, body := range []any{[]int{1}, "text", map[string]any{"features": "x"}, map[string]any{"maxConnections": "x"},
+		map[string]any{"jwks": 3}, map[string]any{"databasePoolUrl": 1},
+		map[string]any{"features": map[string]any{"s3Protocol": map[string]any{"enabled": 1}}}} {
+		for _, method := range []string{"PUT", "PATCH"} {
+			if got, b := m.do(method, "/tenants/bad", body); got != 400 {
+				t.Fatalf("%s %v = %d %s; want 400", method, body, got, b)
+			}
+		}
+	}
+	m.expect("GET", "/tenants", nil, 200, `[]`)
+}

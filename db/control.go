@@ -246,15 +246,20 @@ func LatestFleetJob(ctx context.Context, pool *pgxpool.Pool) (FleetJob, error) {
 	return j, Classify(err)
 }
 
-// AdvanceFleetJob records that job id finished tenant cursor, with its outcome.
-func AdvanceFleetJob(ctx context.Context, pool *pgxpool.Pool, id int64, cursor int, ok bool) error {
-	_, err := pool.Exec(ctx, `update stowage_fleet_migrations
+// AdvanceFleetJob records that job id finished tenant cursor, with its outcome, and
+// reports whether the job is still running (false: it was cancelled or finished, and
+// nothing was recorded).
+func AdvanceFleetJob(ctx context.Context, pool *pgxpool.Pool, id int64, cursor int, ok bool) (running bool, err error) {
+	tag, err := pool.Exec(ctx, `update stowage_fleet_migrations
 		set cursor_id = greatest(cursor_id, $2),
 		    migrated = migrated + case when $3 then 1 else 0 end,
 		    failed = failed + case when $3 then 0 else 1 end,
 		    updated_at = now()
-		where id = $1`, id, cursor, ok)
-	return Classify(err)
+		where id = $1 and status = 'running'`, id, cursor, ok)
+	if err != nil {
+		return false, Classify(err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // FinishFleetJob ends job id with status (completed, failed, cancelled) and an error text.

@@ -110,8 +110,12 @@ func (r *Registry) runFleet(ctx context.Context, run MigrateFunc) error {
 		}
 		for _, tc := range batch {
 			ok := r.migrateByID(ctx, tc.ID, run) == nil
-			if err := db.AdvanceFleetJob(ctx, r.pool, job.ID, tc.CursorID, ok); err != nil {
+			running, err := db.AdvanceFleetJob(ctx, r.pool, job.ID, tc.CursorID, ok)
+			if err != nil {
 				return err
+			}
+			if !running {
+				return nil // cancelled: stop after the tenant just migrated
 			}
 			cursor = tc.CursorID
 		}

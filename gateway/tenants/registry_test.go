@@ -373,3 +373,50 @@ func BenchmarkChangePropagation(b *testing.B) {
 		}
 	}
 }
+
+// TestFleetCancelStopsAfterCurrentTenant: a job cancelled while its runner migrates the
+// first of three tenants (all in one batch) migrates no other tenant.
+func TestFleetCancelStopsAfterCurrentTenant(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := controlDB(t)
+	r, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"c1", "c2", "c3"} {
+		if err := r.Create(ctx, id, tenants.Config{AnonKey: ptr("a"), DatabaseURL: ptr("postgres://x/" + id), JWTSecret: ptr("s"), ServiceKey: ptr("k")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var migrated []string
+	run := func(ctx context.Context, tn *tenants.Tenant) error {
+		mu.Lock()
+		migrated = append(migrated, tn.ID)
+		first := len(migrated) == 1
+		mu.Unlock()
+		if first {
+			if ok, err := r.CancelFleet(ctx); err != nil || !ok {
+				t.Errorf("CancelFleet = %v, %v", ok, err)
+			}
+		}
+		return nil
+	}
+	if _, started, err := r.StartFleet(ctx, run); err != nil || !started {
+		t.Fatalf("StartFleet = %v, %v", started, err)
+	}
+	// The job stops being active only once the runner cancelled it from inside run.
+	waitFor(t, "job cancelled", func() bool {
+		_, err := r.ActiveFleet(ctx)
+		return errors.Is(err, tenants.ErrNotFound)
+	})
+	waitFor(t, "runner stopped", func() bool { return !r.FleetRunning() })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(migrated) != 1 {
+		t.Fatalf("cancelled job migrated %v; want only the tenant it was on", migrated)
+	}
+	if j, err := r.LastFleet(ctx); err != nil || j.Status != "cancelled" {
+		t.Fatalf("LastFleet = %+v, %v", j, err)
+	}
+}
