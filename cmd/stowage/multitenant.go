@@ -306,6 +306,7 @@ func serveControlPlane(ctx context.Context, cfg Config, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
+	defer reg.Close() // before the pool closes: a fleet job stops first
 	runCtx, stopRun := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
 	go func() { _ = reg.Run(runCtx); close(runDone) }()

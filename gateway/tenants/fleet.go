@@ -60,10 +60,12 @@ func (r *Registry) StartFleet(ctx context.Context, run MigrateFunc) (job FleetJo
 // ResumeFleet runs the recorded running job, if any, in the background unless another
 // gateway (or this one) already runs it. Servers call it at start.
 func (r *Registry) ResumeFleet(run MigrateFunc) {
-	// Detached: the job outlives the request that started it; it stops when cancelled
-	// through CancelFleet or when the process ends (and is resumed later).
+	// Detached from the request that started it; it stops when cancelled through
+	// CancelFleet, or at Close (and is resumed later).
+	r.fleetWG.Add(1)
 	go func() {
-		if err := r.runFleet(context.Background(), run); err != nil {
+		defer r.fleetWG.Done()
+		if err := r.runFleet(r.fleetCtx, run); err != nil && r.fleetCtx.Err() == nil {
 			r.log.Error("tenants: fleet migrations stopped", "err", err)
 		}
 	}()

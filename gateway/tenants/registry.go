@@ -47,6 +47,12 @@ type Registry struct {
 
 	// fleetRunning counts fleet jobs this gateway runs (0 or 1; the lock allows one).
 	fleetRunning atomic.Int32
+	// fleetCtx outlives the requests that start fleet jobs and ends at Close, which waits
+	// for fleetWG: a job stopped that way stays running in the control database and is
+	// resumed by the next ResumeFleet.
+	fleetCtx  context.Context
+	stopFleet context.CancelFunc
+	fleetWG   sync.WaitGroup
 }
 
 // RegistryOptions configure a Registry.
@@ -77,7 +83,16 @@ func NewRegistry(pool *pgxpool.Pool, opts RegistryOptions) (*Registry, error) {
 		}
 		cfg = c
 	}
-	return &Registry{pool: pool, key: opts.EncryptionKey, listen: cfg, log: opts.Logger, cache: map[string]*Tenant{}}, nil
+	fleetCtx, stopFleet := context.WithCancel(context.Background())
+	return &Registry{pool: pool, key: opts.EncryptionKey, listen: cfg, log: opts.Logger, cache: map[string]*Tenant{},
+		fleetCtx: fleetCtx, stopFleet: stopFleet}, nil
+}
+
+// Close stops this gateway's fleet job, if it runs one, after the step it is on, and waits
+// for it; call it before closing the pool.
+func (r *Registry) Close() {
+	r.stopFleet()
+	r.fleetWG.Wait()
 }
 
 // Get returns tenant id (ErrNotFound when the control database has none). The returned

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -419,4 +420,50 @@ func TestFleetCancelStopsAfterCurrentTenant(t *testing.T) {
 	if j, err := r.LastFleet(ctx); err != nil || j.Status != "cancelled" {
 		t.Fatalf("LastFleet = %+v, %v", j, err)
 	}
+}
+
+// TestCloseStopsFleetJob: Close stops a fleet job this gateway runs and waits for it; the
+// job stays running in the control database, so the next ResumeFleet carries it on.
+func TestCloseStopsFleetJob(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := controlDB(t)
+	r, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"d1", "d2"} {
+		if err := r.Create(ctx, id, tenants.Config{AnonKey: ptr("a"), DatabaseURL: ptr("postgres://x/" + id), JWTSecret: ptr("s"), ServiceKey: ptr("k")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entered := make(chan struct{}, 2)
+	var stoppedByClose atomic.Bool
+	blocking := func(ctx context.Context, tn *tenants.Tenant) error {
+		entered <- struct{}{}
+		<-ctx.Done() // a migration that only ends when the gateway shuts down
+		stoppedByClose.Store(true)
+		return ctx.Err()
+	}
+	if _, started, err := r.StartFleet(ctx, blocking); err != nil || !started {
+		t.Fatalf("StartFleet = %v, %v", started, err)
+	}
+	<-entered
+	r.Close() // returns only once the runner has stopped
+	if !stoppedByClose.Load() || r.FleetRunning() {
+		t.Fatalf("after Close: migration stopped %v, runner still running %v", stoppedByClose.Load(), r.FleetRunning())
+	}
+	if j, err := r.ActiveFleet(ctx); err != nil {
+		t.Fatalf("the job should stay running for the next gateway: ActiveFleet = %+v, %v", j, err)
+	}
+	// A second Registry (the next start) resumes and finishes it.
+	r2, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	r2.ResumeFleet(func(context.Context, *tenants.Tenant) error { return nil })
+	waitFor(t, "resumed job finished", func() bool {
+		_, err := r2.ActiveFleet(ctx)
+		return errors.Is(err, tenants.ErrNotFound)
+	})
 }
