@@ -2,9 +2,14 @@ package render
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/stowage/stowage/gateway"
 )
@@ -52,5 +57,26 @@ func TestForTenantScopesVariants(t *testing.T) {
 	}
 	if a.slots != r.slots || a.cache != r.cache || b.slots != r.slots {
 		t.Error("a tenant's view does not share the renderer's slots and cache")
+	}
+}
+
+// notEnabledPaths are the render routes, one per access mode.
+var notEnabledPaths = []string{"/render/image/public/b/k.png", "/render/image/authenticated/b/k.png", "/render/image/sign/b/k.png?token=x"}
+
+// checkNotEnabled asserts that a handler on r answers path with the reference's 403
+// FeatureNotEnabled before touching the engine (nil here).
+func checkNotEnabled(t *testing.T, r *Renderer, path string) {
+	t.Helper()
+	app := fiber.New()
+	NewHandler(nil, r, HandlerOptions{}).Register(app)
+	resp, err := app.Test(httptest.NewRequest("GET", path, nil), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	var env map[string]string
+	_ = json.Unmarshal(b, &env)
+	if resp.StatusCode != 403 || env["code"] != "FeatureNotEnabled" {
+		t.Fatalf("%s: status %d body %s", path, resp.StatusCode, b)
 	}
 }

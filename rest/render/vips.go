@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +128,10 @@ func (v *vipsEncoder) render(src []byte, p plan, out outFormat, quality int) ([]
 	}
 	// thumbnail picks the loader, shrinks on load (JPEG, WebP, SVG) and applies the EXIF
 	// orientation; only the first page of multi-page inputs is used.
+	// libvips wraps src without copying it and decodes lazily, in sv_save: src must stay
+	// reachable until the image is unreferenced (the deferred calls run last-in, first-out;
+	// nothing else here uses src after sv_thumbnail, so the collector could free it).
+	defer runtime.KeepAlive(src)
 	var img *C.VipsImage
 	if C.sv_thumbnail(unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)), &img, C.int(p.W), C.int(p.H)) != 0 {
 		return nil, fmt.Errorf("%w: %v", errDecode, vipsError())

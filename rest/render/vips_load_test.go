@@ -3,15 +3,10 @@
 package render
 
 import (
-	"encoding/json"
-	"io"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/gofiber/fiber/v2"
 )
 
 // TestLibvipsMissing: when no configured library opens at the first render, the renderer
@@ -26,19 +21,8 @@ func TestLibvipsMissing(t *testing.T) {
 	if r.Backend() != "libvips" {
 		t.Fatalf("backend %q before the first render, want libvips", r.Backend())
 	}
-	app := fiber.New()
-	NewHandler(nil, r, HandlerOptions{}).Register(app)
-	for _, path := range []string{"/render/image/public/b/k.png", "/render/image/authenticated/b/k.png", "/render/image/sign/b/k.png?token=x"} {
-		resp, err := app.Test(httptest.NewRequest("GET", path, nil), -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		var env map[string]string
-		_ = json.Unmarshal(b, &env)
-		if resp.StatusCode != 403 || env["code"] != "FeatureNotEnabled" {
-			t.Fatalf("%s: status %d body %s", path, resp.StatusCode, b)
-		}
+	for _, path := range notEnabledPaths {
+		checkNotEnabled(t, r, path)
 	}
 	if r.Enabled() {
 		t.Fatal("renderer enabled without libvips")
