@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -182,6 +183,63 @@ func (d *DB) InSnapshotTx(ctx context.Context, s Scope, fn func(Tx) error) error
 	}
 }
 
+// InSnapshotTxKeys is InSnapshotTx for a transaction that writes the current rows of keys
+// in bucket. A commit to one of them between the snapshot and the write fails the
+// transaction (40001), and against a key written in a tight loop attempt after attempt can
+// lose that way. So after the first failure each attempt first takes the keys' per-object
+// advisory locks (the ones every commit takes, LockKey) on the connection's session, before
+// BEGIN: no commit to those keys is then under way or can start, and the snapshot is taken
+// after the last one. The locks are released when the transaction has ended.
+func (d *DB) InSnapshotTxKeys(ctx context.Context, s Scope, bucket string, keys []string, fn func(Tx) error) error {
+	var locks []int64
+	for attempt := 1; ; attempt++ {
+		err := d.inTxLocked(ctx, s, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, locks, nil, fn)
+		if !errors.Is(err, ErrRetry) || attempt == snapshotAttempts || ctx.Err() != nil {
+			return err
+		}
+		if locks == nil {
+			locks = keyLocks(bucket, keys)
+		}
+	}
+}
+
+// keyLocks are the distinct LockHash values of bucket's keys in ascending order, the order
+// every holder of several takes them in.
+func keyLocks(bucket string, keys []string) []int64 {
+	locks := make([]int64, 0, len(keys))
+	for _, k := range keys {
+		locks = append(locks, LockHash(bucket+"/"+k))
+	}
+	slices.Sort(locks)
+	return slices.Compact(locks)
+}
+
+// lockSession takes locks as session-level advisory locks on conn, each wait bounded as
+// LockKey bounds it. The returned release drops them (and whatever part of them was taken
+// when it failed); a connection that cannot confirm the release is closed, so no lock
+// outlives the request on a pooled connection.
+func lockSession(ctx context.Context, conn *pgxpool.Conn, locks []int64) (release func(), err error) {
+	release = func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		b := &pgx.Batch{}
+		b.Queue(`select pg_advisory_unlock_all()`)
+		b.Queue(`reset lock_timeout`)
+		if err := conn.SendBatch(rctx, b).Close(); err != nil {
+			_ = conn.Conn().Close(rctx)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`select set_config('lock_timeout', '5000ms', false)`)
+	// unnest yields the array in order: the locks are taken in keyLocks' order.
+	b.Queue(`select count(pg_advisory_lock(k)) from unnest($1::bigint[]) as k`, locks)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		release()
+		return nil, Classify(err)
+	}
+	return release, nil
+}
+
 func (d *DB) inTx(ctx context.Context, s Scope, opts pgx.TxOptions, fn func(Tx) error) error {
 	return d.inTxWith(ctx, s, opts, nil, fn)
 }
@@ -189,11 +247,25 @@ func (d *DB) inTx(ctx context.Context, s Scope, opts pgx.TxOptions, fn func(Tx) 
 // inTxWith is inTx whose first pipeline (begin, settings) also carries first's statements.
 // Statements fn queued with Tx.QueueAtCommit go with COMMIT, in the same pipeline.
 func (d *DB) inTxWith(ctx context.Context, s Scope, opts pgx.TxOptions, first func(*pgx.Batch), fn func(Tx) error) error {
+	return d.inTxLocked(ctx, s, opts, nil, first, fn)
+}
+
+// inTxLocked is inTxWith that first holds locks (lockSession) for the transaction's life.
+func (d *DB) inTxLocked(ctx context.Context, s Scope, opts pgx.TxOptions, locks []int64, first func(*pgx.Batch), fn func(Tx) error) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return Classify(err)
 	}
 	defer conn.Release()
+	if len(locks) > 0 {
+		release, err := lockSession(ctx, conn, locks)
+		if err != nil {
+			return err
+		}
+		// Deferred after Release, so it runs first: the transaction below has ended
+		// (its own deferred rollback runs before this) when the locks go.
+		defer release()
+	}
 	b := &pgx.Batch{}
 	b.BeginTx(opts)
 	b.Queue(setScope, anyArgs(d.scopeValues(s))...)

@@ -77,7 +77,9 @@ func (e *Engine) deleteObjects(ctx context.Context, c Caller, bucket string, key
 	// after the delete ran and call it refused, even for a role RLS never refuses.
 	inTx := e.db.InTx
 	if report {
-		inTx = e.db.InSnapshotTx
+		inTx = func(ctx context.Context, s db.Scope, fn func(db.Tx) error) error {
+			return e.db.InSnapshotTxKeys(ctx, s, bucket, keys, fn)
+		}
 	}
 	err := inTx(ctx, c.scope(), func(tx db.Tx) error {
 		rows, blobs, refused, markers = nil, nil, nil, nil // a serialization failure runs this again
