@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -205,32 +204,17 @@ func (t Tx) ObjectsInBucket(ctx context.Context, bucket, startAfter string, limi
 // scope, the select, commit): one round trip instead of three for the most frequent query
 // of all (every GET and HEAD).
 func (d *DB) ReadObject(ctx context.Context, s Scope, bucket, name string) (Object, error) {
-	conn, err := d.pool.Acquire(ctx)
-	if err != nil {
-		return Object{}, Classify(err)
-	}
-	defer conn.Release()
 	var o Object
 	var scanErr error
-	b := &pgx.Batch{}
-	b.Queue(`begin`)
-	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
-	b.Queue(`select `+objectColumns+` from storage.objects where bucket_id = $1 and name = $2`, bucket, name).
-		QueryRow(func(row pgx.Row) error {
-			o, scanErr = scanObject(row)
-			return nil
-		})
-	b.Queue(`commit`)
-	err = conn.SendBatch(ctx, b).Close()
-	if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-		// A statement failed and the rest were skipped: end the transaction before the
-		// connection goes back to the pool.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, _ = conn.Exec(rctx, `rollback`)
-		cancel()
-	}
+	err := d.pipeline(ctx, s, func(b *pgx.Batch) {
+		b.Queue(`select `+objectColumns+` from storage.objects where bucket_id = $1 and name = $2`, bucket, name).
+			QueryRow(func(row pgx.Row) error {
+				o, scanErr = scanObject(row)
+				return nil
+			})
+	})
 	if err != nil {
-		return Object{}, fmt.Errorf("read object as %q: %w", s.Role, Classify(err))
+		return Object{}, err
 	}
 	return o, scanErr
 }

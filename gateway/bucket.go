@@ -172,12 +172,7 @@ func (e *Engine) getBucket(ctx context.Context, scope db.Scope, id string) (Buck
 	if err := ValidateBucketName(id); err != nil {
 		return Bucket{}, err
 	}
-	var out db.Bucket
-	err := e.db.InTx(ctx, scope, func(tx db.Tx) error {
-		var err error
-		out, err = tx.GetBucket(ctx, id)
-		return err
-	})
+	out, err := e.db.ReadBucket(ctx, scope, id)
 	if err != nil {
 		return Bucket{}, dbErr(err, CodeNoSuchBucket, id, "")
 	}

@@ -120,12 +120,20 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 		}
 		r.Body.Close()
 	}
+	// A REST download reads its bucket's settings as the service first (public or not).
+	bucketSettings := func(c Caller) {
+		t.Helper()
+		if _, err := e.GetBucketAsService(ctx, c, bucket); err != nil {
+			t.Fatal(err)
+		}
+	}
 	usr := user("00000000-0000-0000-0000-000000000001")
 	// Warm up: every statement of the paths below prepared once on the one connection.
 	for _, c := range []Caller{service(), usr} {
 		put(c, "warm")
 		put(c, "warm")
 		get(c, "warm")
+		bucketSettings(c)
 	}
 	cases := []struct {
 		name string
@@ -138,6 +146,7 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 		{"put new key, user", func() { put(usr, "new-user") }, 3},
 		{"put overwrite, user", func() { put(usr, "new-user") }, 4},
 		{"get, user", func() { get(usr, "new-user") }, 1},
+		{"bucket settings for a download, user", func() { bucketSettings(usr) }, 1},
 	}
 	for _, tc := range cases {
 		got := counter.count(tc.fn)
