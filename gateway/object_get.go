@@ -120,7 +120,24 @@ type GetObject struct {
 	// the version id of what is read, and a delete marker behind a missing key (S3).
 	VersionID string
 	Versions  bool
+	// Public applies a public-bucket rule instead of AsService, with the bucket's row read
+	// in the same round trip as the object's (the REST downloads).
+	Public PublicRule
 }
+
+// PublicRule is how a read depends on whether its bucket is public.
+type PublicRule int
+
+const (
+	// PublicNone: the read is as AsService says.
+	PublicNone PublicRule = iota
+	// PublicRead: a public bucket's object is read without RLS, a private one's as the
+	// caller.
+	PublicRead
+	// PublicOnly: a public bucket's object is read without RLS; a private bucket is
+	// CodeNoSuchBucket.
+	PublicOnly
+)
 
 // ObjectReader is an open object. The caller must Close Body.
 type ObjectReader struct {
@@ -157,10 +174,63 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 	return objectFromRow(row), nil
 }
 
+// headPublic is HeadObject under a public-bucket rule: the bucket's row and the object's
+// rows as the service and as the caller in one round trip (db.ReadObjectAccess), the
+// answers as if the bucket were read first. Names that fail validation, and a read the
+// database refuses (a policy that raises, a role it lacks), take the two-step way, so
+// their answers stay exactly those of reading the bucket first.
+func (e *Engine) headPublic(ctx context.Context, c Caller, bucket, key string, rule PublicRule) (Object, error) {
+	if ValidateBucketName(bucket) == nil && ValidateKey(key) == nil {
+		var caller *db.Scope
+		if rule == PublicRead {
+			s := c.scope()
+			caller = &s
+		}
+		a, err := e.db.ReadObjectAccess(ctx, e.service(c), caller, bucket, key)
+		if err == nil {
+			if a.BucketErr != nil {
+				return Object{}, dbErr(a.BucketErr, CodeNoSuchBucket, bucket, "")
+			}
+			row, rerr := a.AsCaller, a.CallerErr
+			switch {
+			case a.Bucket.Public:
+				row, rerr = a.AsService, a.AsServiceErr
+			case rule == PublicOnly:
+				return Object{}, &Error{Code: CodeNoSuchBucket, Bucket: bucket}
+			}
+			if rerr != nil {
+				return Object{}, dbErr(rerr, CodeNoSuchKey, bucket, key)
+			}
+			return objectFromRow(row), nil
+		}
+		if ctx.Err() != nil {
+			return Object{}, dbErr(err, CodeNoSuchKey, bucket, key)
+		}
+	}
+	b, err := e.bucketAsService(ctx, c, bucket)
+	if err != nil {
+		return Object{}, err
+	}
+	if !b.Public && rule == PublicOnly {
+		return Object{}, &Error{Code: CodeNoSuchBucket, Bucket: bucket}
+	}
+	return e.HeadObject(ctx, c, bucket, key, b.Public)
+}
+
 // StatObject is GetObject without the bytes, for HEAD: the row (RLS SELECT unless
 // AsService), the conditions (a failed one returns the object with its error, so a 304 can
 // carry its headers) and the range.
 func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (ObjectReader, error) {
+	if in.Public != PublicNone && (in.VersionID != "" || in.Versions) {
+		b, err := e.bucketAsService(ctx, c, in.Bucket)
+		if err != nil {
+			return ObjectReader{}, err
+		}
+		if !b.Public && in.Public == PublicOnly {
+			return ObjectReader{}, &Error{Code: CodeNoSuchBucket, Bucket: in.Bucket}
+		}
+		in.AsService, in.Public = b.Public, PublicNone
+	}
 	var obj Object
 	var err error
 	switch {
@@ -172,6 +242,8 @@ func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (Object
 		} else {
 			err = e.deleteMarkerError(ctx, c, err, in.Bucket, in.Key)
 		}
+	case in.Public != PublicNone:
+		obj, err = e.headPublic(ctx, c, in.Bucket, in.Key, in.Public)
 	default:
 		obj, err = e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService)
 	}

@@ -127,6 +127,14 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 			t.Fatal(err)
 		}
 	}
+	getPublicRule := func(c Caller, key string) {
+		t.Helper()
+		r, err := e.GetObject(ctx, c, GetObject{Bucket: bucket, Key: key, Public: PublicRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+	}
 	usr := user("00000000-0000-0000-0000-000000000001")
 	// Warm up: every statement of the paths below prepared once on the one connection.
 	for _, c := range []Caller{service(), usr} {
@@ -134,6 +142,7 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 		put(c, "warm")
 		get(c, "warm")
 		bucketSettings(c)
+		getPublicRule(c, "warm")
 	}
 	cases := []struct {
 		name string
@@ -147,6 +156,7 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 		{"put overwrite, user", func() { put(usr, "new-user") }, 4},
 		{"get, user", func() { get(usr, "new-user") }, 1},
 		{"bucket settings for a download, user", func() { bucketSettings(usr) }, 1},
+		{"get under the public-bucket rule (REST download), user", func() { getPublicRule(usr, "new-user") }, 1},
 	}
 	for _, tc := range cases {
 		got := counter.count(tc.fn)

@@ -25,25 +25,27 @@ func pathParam(c *fiber.Ctx, name string) (string, error) {
 }
 
 // readAccess decides how an object of bucket is read for an access class: public buckets
-// without RLS (asService), private ones under the caller's role, and not at all for
-// anonymous callers of private buckets.
-func (h *Handler) readAccess(c *fiber.Ctx, class access) (caller gateway.Caller, bucket, key string, asService bool, err error) {
+// without RLS, private ones under the caller's role, and not at all for anonymous callers
+// of private buckets. The engine applies the rule (gateway.PublicRule) with the bucket's
+// row read in the object read's round trip.
+func (h *Handler) readAccess(c *fiber.Ctx, class access) (caller gateway.Caller, in gateway.GetObject, err error) {
 	p, authed, err := h.principal(c, class)
 	if err != nil {
-		return caller, "", "", false, err
+		return caller, in, err
 	}
-	if bucket, key, err = objectPath(c); err != nil {
-		return caller, "", "", false, err
+	if in.Bucket, in.Key, err = objectPath(c); err != nil {
+		return caller, in, err
 	}
 	op := "storage.object.get_authenticated"
 	if class == accessPublic {
 		op = "storage.object.get_public"
 	}
 	caller = h.caller(c, p, op)
-	if asService, err = h.bucketAccess(c, caller, class, authed, bucket); err != nil {
-		return caller, "", "", false, err
+	in.Public = gateway.PublicRead
+	if class == accessPublic || (class == accessOptional && !authed) {
+		in.Public = gateway.PublicOnly
 	}
-	return caller, bucket, key, asService, nil
+	return caller, in, nil
 }
 
 // bucketAccess reads bucket as the service and applies the public-bucket rule of the
@@ -71,11 +73,11 @@ func (h *Handler) BucketAccess(c *fiber.Ctx, caller gateway.Caller, class Access
 // download serves GET and HEAD of the three access classes.
 func (h *Handler) download(class access) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		caller, bucket, key, asService, err := h.readAccess(c, class)
+		caller, in, err := h.readAccess(c, class)
 		if err != nil {
 			return err
 		}
-		return h.serveObject(c, caller, gateway.GetObject{Bucket: bucket, Key: key, AsService: asService}, time.Time{})
+		return h.serveObject(c, caller, in, time.Time{})
 	}
 }
 
@@ -83,10 +85,11 @@ func (h *Handler) download(class access) fiber.Handler {
 // URLs: they send Expires instead of Cache-Control.
 func (h *Handler) serveObject(c *fiber.Ctx, caller gateway.Caller, in gateway.GetObject, expires time.Time) error {
 	if c.Method() == fiber.MethodHead {
-		obj, err := h.engine.HeadObject(c.UserContext(), caller, in.Bucket, in.Key, in.AsService)
+		r, err := h.engine.StatObject(c.UserContext(), caller, in)
 		if err != nil {
 			return err
 		}
+		obj := r.Object
 		h.writeObjectHeaders(c, obj, expires)
 		c.Response().SkipBody = true
 		c.Response().Header.SetContentLength(int(obj.Size))
@@ -95,10 +98,11 @@ func (h *Handler) serveObject(c *fiber.Ctx, caller gateway.Caller, in gateway.Ge
 	// A conditional GET is answered from the row when it can be a 304: opening the bytes
 	// first would start (and abort) an upstream download on the s3 store for nothing.
 	if c.Get(fiber.HeaderIfNoneMatch) != "" || c.Get(fiber.HeaderIfModifiedSince) != "" {
-		obj, err := h.engine.HeadObject(c.UserContext(), caller, in.Bucket, in.Key, in.AsService)
+		r, err := h.engine.StatObject(c.UserContext(), caller, in)
 		if err != nil {
 			return err
 		}
+		obj := r.Object
 		if notModified(c, obj) {
 			h.writeObjectHeaders(c, obj, expires)
 			c.Status(http.StatusNotModified)
@@ -264,15 +268,16 @@ func strOrNil(s string) *string {
 // info serves GET/HEAD /object/info[/authenticated|/public]/{bucket}/{key}.
 func (h *Handler) info(class access) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		caller, bucket, key, asService, err := h.readAccess(c, class)
+		caller, in, err := h.readAccess(c, class)
 		if err != nil {
 			return err
 		}
 		caller.Operation = "storage.object.info"
-		o, err := h.engine.HeadObject(c.UserContext(), caller, bucket, key, asService)
+		r, err := h.engine.StatObject(c.UserContext(), caller, in)
 		if err != nil {
 			return err
 		}
+		o := r.Object
 		c.Set(fiber.HeaderETag, o.ETag)
 		c.Set(fiber.HeaderLastModified, o.LastModified.UTC().Format(http.TimeFormat))
 		c.Set(fiber.HeaderCacheControl, o.CacheControl)
