@@ -340,6 +340,11 @@ func (e *Engine) deleteMarkerError(ctx context.Context, c Caller, notFound error
 	if !errors.As(notFound, &ge) || ge.Code != CodeNoSuchKey {
 		return notFound
 	}
+	if e.knownPlain(bucket) {
+		// Never versioned (within the cache's bound): no marker can be there, and a GET of
+		// a missing key stays one round trip instead of four.
+		return notFound
+	}
 	var v db.Version
 	err := e.db.InTx(ctx, e.service(c), func(tx db.Tx) error {
 		var err error
