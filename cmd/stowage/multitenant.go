@@ -176,8 +176,9 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	}
 	if t.S3Protocol {
 		// As the reference in multi-tenant mode: only the tenant's admin-created
-		// credentials (in its database) and the session-token form sign S3 requests; the
-		// server's S3_PROTOCOL_ACCESS_KEY_ID belongs to no tenant.
+		// credentials (the control database's, or its database's without one) and the
+		// session-token form sign S3 requests; the server's S3_PROTOCOL_ACCESS_KEY_ID
+		// belongs to no tenant.
 		tcfg := cfg
 		tcfg.TenantID, tcfg.S3AccessKeyID, tcfg.S3AccessSecret = t.ID, "", ""
 		// One STORAGE_PUBLIC_URL cannot name every tenant's host: signatures are checked

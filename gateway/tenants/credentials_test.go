@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway/passphrase"
 )
 
@@ -230,4 +231,62 @@ func TestJWKSChangesNotified(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to hear the SQL insert", func() bool { return heardT1() > n })
+}
+
+// TestAdoptsReferenceCredentialTables: a control database whose credential and key tables
+// (and their triggers, with the reference's first payload "<credential id>:<access key>")
+// a reference server created is migrated without duplicating a trigger, and serves.
+func TestAdoptsReferenceCredentialTables(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	// The reference's layout, as its multitenant migrations leave it.
+	if _, err := pool.Exec(ctx, `
+		create table tenants (id text primary key, anon_key text not null, database_url text not null,
+			jwt_secret text not null, service_key text not null);
+		create table tenants_s3_credentials (id uuid primary key default gen_random_uuid(),
+			description text not null, tenant_id text references tenants(id) on delete cascade,
+			access_key text not null, secret_key text not null,
+			created_at timestamptz not null default now(), claims json not null default '{}');
+		create function tenants_s3_credentials_delete_notify_trigger() returns trigger language plpgsql as $$
+		begin perform pg_notify('tenants_s3_credentials_update', '"' || old.id || ':' || old.access_key || '"'); return null; end $$;
+		create trigger tenants_s3_credentials_delete_notify_trigger after delete on tenants_s3_credentials
+			for each row execute procedure tenants_s3_credentials_delete_notify_trigger();
+		create table tenants_jwks (id uuid primary key default gen_random_uuid(),
+			tenant_id text references tenants(id) on delete cascade, kind varchar(50) not null,
+			content text not null, active boolean not null, created_at timestamptz not null default now());
+		create function tenants_jwks_update_notify_trigger() returns trigger language plpgsql as $$
+		begin perform pg_notify('tenants_jwks_update', '"' || new.tenant_id || '"'); return null; end $$;
+		create trigger tenants_jwks_insert_notify_trigger after insert on tenants_jwks
+			for each row execute procedure tenants_jwks_update_notify_trigger();
+		insert into tenants values ('t1', 'a', 'd', 'j', 's');`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `insert into tenants_s3_credentials (tenant_id, description, access_key, secret_key, claims)
+		values ('t1', 'old', 'ak', $1, '{"role":"service_role"}')`, sealReference(t, "sk")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MigrateMultitenant(ctx, pool); err != nil {
+		t.Fatalf("migrate over the reference's tables: %v", err)
+	}
+	for table, want := range map[string]int{"tenants_s3_credentials": 3, "tenants_jwks": 3} {
+		var n int
+		if err := pool.QueryRow(ctx, `select count(*) from pg_trigger where tgrelid = $1::regclass and not tgisinternal`, table).Scan(&n); err != nil || n != want {
+			t.Fatalf("%s triggers = %d, %v; want %d", table, n, err, want)
+		}
+	}
+	r := startRegistry(t, pool)
+	if s, _, err := r.LookupS3Credential(ctx, "t1", "ak"); err != nil || s != "sk" {
+		t.Fatalf("lookup = %q, %v", s, err)
+	}
+	if _, err := pool.Exec(ctx, `delete from tenants_s3_credentials where access_key = 'ak'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted key to be refused", func() bool {
+		_, _, err := r.LookupS3Credential(ctx, "t1", "ak")
+		return errors.Is(err, db.ErrNotFound)
+	})
 }

@@ -3,8 +3,9 @@
 -- (tenants_jwks), same names, columns, types, indexes, triggers and channels, so a control
 -- database the reference migrated is used as it is (IF NOT EXISTS / OR REPLACE throughout;
 -- a trigger is created only when missing). secret_key and content hold ENCRYPTION_KEY
--- ciphertexts in the reference's format (gateway/passphrase). The reference's
--- `ALTER TABLE tenants DROP COLUMN jwks` is not repeated: Stowage still reads that column.
+-- ciphertexts in the reference's format (gateway/passphrase). The reference's 0016 also
+-- drops tenants.jwks; that is not repeated here: the legacy column is still read (as the
+-- reference's tenant config reads it, merged with tenants_jwks).
 create table if not exists tenants_s3_credentials (
   id uuid primary key default gen_random_uuid(),
   description text not null,
