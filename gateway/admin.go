@@ -51,10 +51,14 @@ func (e *Engine) AddJWK(ctx context.Context, jwk json.RawMessage, kind string) (
 		return "", &Error{Code: CodeInternal, Err: err}
 	}
 	var id string
-	err = e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.jwks.add")), func(tx db.Tx) (err error) {
-		id, err = tx.InsertJWK(ctx, e.opts.TenantID, kind, sealed)
-		return err
-	})
+	if st := e.opts.Credentials; st != nil {
+		id, err = st.InsertJWK(ctx, e.opts.TenantID, kind, sealed)
+	} else {
+		err = e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.jwks.add")), func(tx db.Tx) (err error) {
+			id, err = tx.InsertJWK(ctx, e.opts.TenantID, kind, sealed)
+			return err
+		})
+	}
 	if errors.Is(err, db.ErrUniqueViolated) {
 		return "", &Error{Code: CodeConflict, Message: "an active " + kind + " already exists", Err: err}
 	}
@@ -68,10 +72,15 @@ func (e *Engine) AddJWK(ctx context.Context, jwk json.RawMessage, kind string) (
 func (e *Engine) SetJWKActive(ctx context.Context, kid string, active bool) (bool, error) {
 	id := kid[strings.LastIndex(kid, jwkKIDSeparator)+1:]
 	var changed bool
-	err := e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.jwks.toggle")), func(tx db.Tx) (err error) {
-		changed, err = tx.SetJWKActive(ctx, e.opts.TenantID, id, active)
-		return err
-	})
+	var err error
+	if st := e.opts.Credentials; st != nil {
+		changed, err = st.SetJWKActive(ctx, e.opts.TenantID, id, active)
+	} else {
+		err = e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.jwks.toggle")), func(tx db.Tx) (err error) {
+			changed, err = tx.SetJWKActive(ctx, e.opts.TenantID, id, active)
+			return err
+		})
+	}
 	if errors.Is(err, db.ErrUniqueViolated) {
 		return false, &Error{Code: CodeConflict, Message: "another " + JWKKindURLSigning + " is active", Err: err}
 	}
@@ -86,11 +95,7 @@ func (e *Engine) SetJWKActive(ctx context.Context, kid string, active bool) (boo
 // URL-signing key also as urlSigningKey (the shape JWT_JWKS takes). A key that does not
 // decrypt is skipped and reported in skipped.
 func (e *Engine) TenantJWKS(ctx context.Context) (doc json.RawMessage, skipped int, err error) {
-	var rows []db.JWK
-	err = e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.jwks.list")), func(tx db.Tx) (err error) {
-		rows, err = tx.ActiveJWKs(ctx, e.opts.TenantID)
-		return err
-	})
+	rows, err := e.activeJWKs(ctx)
 	if err != nil {
 		return nil, 0, dbErr(err, CodeInternal, "", "")
 	}
@@ -121,11 +126,7 @@ func (e *Engine) TenantJWKS(ctx context.Context) (doc json.RawMessage, skipped i
 // GenerateURLSigningJWK gives the tenant an HS512 URL-signing key when it has no active
 // one, and reports whether it created one.
 func (e *Engine) GenerateURLSigningJWK(ctx context.Context) (bool, error) {
-	var rows []db.JWK
-	err := e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.jwks.list")), func(tx db.Tx) (err error) {
-		rows, err = tx.ActiveJWKs(ctx, e.opts.TenantID)
-		return err
-	})
+	rows, err := e.activeJWKs(ctx)
 	if err != nil {
 		return false, dbErr(err, CodeInternal, "", "")
 	}
@@ -145,4 +146,17 @@ func (e *Engine) GenerateURLSigningJWK(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// activeJWKs reads the tenant's active keys, from the credential store when there is one.
+func (e *Engine) activeJWKs(ctx context.Context) ([]db.JWK, error) {
+	if st := e.opts.Credentials; st != nil {
+		return st.ActiveJWKs(ctx, e.opts.TenantID)
+	}
+	var rows []db.JWK
+	err := e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.jwks.list")), func(tx db.Tx) (err error) {
+		rows, err = tx.ActiveJWKs(ctx, e.opts.TenantID)
+		return err
+	})
+	return rows, err
 }

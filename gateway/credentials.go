@@ -38,6 +38,28 @@ var (
 	ErrNoEncryptionKey = errors.New("ENCRYPTION_KEY is not set: S3 credentials cannot be stored")
 )
 
+// CredentialStore keeps tenants' admin-created S3 credentials and JWKs outside their
+// databases: in multi-tenant mode, the control database's tenants_s3_credentials and
+// tenants_jwks (gateway/tenants.Registry). Secrets and keys go in and come out of it
+// encrypted with ENCRYPTION_KEY, but for LookupS3Credential, which decrypts (and caches).
+type CredentialStore interface {
+	// CreateS3Credential stores c unless tenant already holds max credentials (db.ErrLimit).
+	CreateS3Credential(ctx context.Context, tenant string, c db.S3Credential, max int) (db.S3Credential, error)
+	// S3Credentials lists tenant's credentials, oldest first, without secrets or claims.
+	S3Credentials(ctx context.Context, tenant string) ([]db.S3Credential, error)
+	// DeleteS3Credential deletes credential id and returns its access key (db.ErrNotFound).
+	DeleteS3Credential(ctx context.Context, tenant, id string) (string, error)
+	// LookupS3Credential returns the secret (decrypted) and claims of tenant's access key;
+	// db.ErrNotFound when there is none.
+	LookupS3Credential(ctx context.Context, tenant, accessKey string) (secret string, claims json.RawMessage, err error)
+	// InsertJWK stores an active key (content encrypted) and returns its id.
+	InsertJWK(ctx context.Context, tenant, kind, content string) (string, error)
+	// SetJWKActive flips key id and reports whether it changed.
+	SetJWKActive(ctx context.Context, tenant, id string, active bool) (bool, error)
+	// ActiveJWKs returns tenant's active keys, oldest first, content encrypted.
+	ActiveJWKs(ctx context.Context, tenant string) ([]db.JWK, error)
+}
+
 // S3Credential is an admin-created S3 access key. Requests signed with it act as Claims
 // (role, sub and any other claims), exactly as a JWT with those claims would.
 type S3Credential struct {
@@ -86,6 +108,16 @@ func (e *Engine) CreateS3Credential(ctx context.Context, in NewS3Credential) (S3
 		return S3Credential{}, "", &Error{Code: CodeInternal, Err: err}
 	}
 	cred := db.S3Credential{Description: in.Description, AccessKey: accessKey, SecretKey: sealed, Claims: raw}
+	if st := e.opts.Credentials; st != nil {
+		cred, err = st.CreateS3Credential(ctx, e.opts.TenantID, cred, MaxS3Credentials)
+		if errors.Is(err, db.ErrLimit) {
+			return S3Credential{}, "", &Error{Code: CodeInvalidArgument, Message: ErrS3CredentialLimit.Error(), Err: ErrS3CredentialLimit}
+		}
+		if err != nil {
+			return S3Credential{}, "", dbErr(err, CodeInternal, "", "")
+		}
+		return S3Credential{ID: cred.ID, Description: cred.Description, AccessKey: accessKey, Claims: raw, CreatedAt: cred.CreatedAt}, secret, nil
+	}
 	err = e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.s3_credentials.create")), func(tx db.Tx) error {
 		n, err := tx.CountS3Credentials(ctx, e.opts.TenantID, true)
 		if err != nil {
@@ -107,10 +139,15 @@ func (e *Engine) CreateS3Credential(ctx context.Context, in NewS3Credential) (S3
 // ListS3Credentials returns the tenant's credentials, oldest first, without secrets.
 func (e *Engine) ListS3Credentials(ctx context.Context) ([]S3Credential, error) {
 	var rows []db.S3Credential
-	err := e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.s3_credentials.list")), func(tx db.Tx) (err error) {
-		rows, err = tx.ListS3Credentials(ctx, e.opts.TenantID)
-		return err
-	})
+	var err error
+	if st := e.opts.Credentials; st != nil {
+		rows, err = st.S3Credentials(ctx, e.opts.TenantID)
+	} else {
+		err = e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.s3_credentials.list")), func(tx db.Tx) (err error) {
+			rows, err = tx.ListS3Credentials(ctx, e.opts.TenantID)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, dbErr(err, CodeInternal, "", "")
 	}
@@ -125,10 +162,16 @@ func (e *Engine) ListS3Credentials(ctx context.Context) ([]S3Credential, error) 
 // stops accepting its key at once; others within S3CredentialCacheTTL.
 func (e *Engine) DeleteS3Credential(ctx context.Context, id string) (bool, error) {
 	var key string
-	err := e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.s3_credentials.delete")), func(tx db.Tx) (err error) {
-		key, err = tx.DeleteS3Credential(ctx, e.opts.TenantID, id)
-		return err
-	})
+	var err error
+	if st := e.opts.Credentials; st != nil {
+		// The store forgets the key on this gateway at once, on others by NOTIFY.
+		key, err = st.DeleteS3Credential(ctx, e.opts.TenantID, id)
+	} else {
+		err = e.db.InTx(ctx, e.service(e.ServiceCaller("storage.admin.s3_credentials.delete")), func(tx db.Tx) (err error) {
+			key, err = tx.DeleteS3Credential(ctx, e.opts.TenantID, id)
+			return err
+		})
+	}
 	if errors.Is(err, db.ErrNotFound) {
 		return false, nil
 	}
@@ -145,6 +188,17 @@ func (e *Engine) DeleteS3Credential(ctx context.Context, id string) (bool, error
 func (e *Engine) LookupS3Credential(ctx context.Context, accessKey string) (secret string, claims json.RawMessage, err error) {
 	if e.opts.EncryptionKey == "" || accessKey == "" || len(accessKey) > 128 {
 		return "", nil, ErrUnknownAccessKey
+	}
+	if st := e.opts.Credentials; st != nil {
+		// The store caches (kept current by NOTIFY), not this engine.
+		secret, claims, err = st.LookupS3Credential(ctx, e.opts.TenantID, accessKey)
+		if errors.Is(err, db.ErrNotFound) {
+			return "", nil, ErrUnknownAccessKey
+		}
+		if err != nil {
+			return "", nil, dbErr(err, CodeInternal, "", "")
+		}
+		return secret, claims, nil
 	}
 	now := e.now()
 	if ent, ok := e.creds.get(accessKey, now); ok {

@@ -56,6 +56,9 @@ type Options struct {
 	Region string
 	// NotificationARNs are the targets S3 bucket notification configurations may name.
 	NotificationARNs []string
+	// Credentials, when set, keeps the tenant's admin-created S3 credentials and JWKs
+	// instead of its database (multi-tenant mode: the control database; credentials.go).
+	Credentials CredentialStore
 }
 
 // Engine is the object engine.

@@ -57,10 +57,14 @@ func tenantStacks(cfg Config, mt multiTenant, store backend.Store, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	var creds gateway.CredentialStore // nil: credentials and keys in each tenant's database
+	if mt.Registry != nil {
+		creds = mt.Registry // the control database's tenants_s3_credentials and tenants_jwks
+	}
 	return server.NewTenants(server.TenantOptions{HostRegexp: re, Source: mt.Source, MaxStacks: mt.MaxStacks,
 		IdleTimeout: mt.IdleTimeout, Logger: log,
 		Build: func(ctx context.Context, t *tenants.Tenant) (*server.TenantStack, error) {
-			return buildTenantStack(ctx, cfg, t, store, renderer, log)
+			return buildTenantStack(ctx, cfg, t, store, renderer, creds, log)
 		}}), nil
 }
 
@@ -96,7 +100,7 @@ func sharedRenderer(cfg Config, log *slog.Logger) (*render.Renderer, error) {
 // tenant's database (migrated now), its JWT keys, the dialects over an engine whose keys are
 // under t.ID in the shared store.
 func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store backend.Store,
-	renderer *render.Renderer, log *slog.Logger) (*server.TenantStack, error) {
+	renderer *render.Renderer, creds gateway.CredentialStore, log *slog.Logger) (*server.TenantStack, error) {
 	log = log.With("tenant", t.ID)
 	roles := auth.Roles{Anon: cfg.DBAnonRole, Authenticated: cfg.DBAuthRole, Service: cfg.DBServiceRole}
 	verifier, err := auth.New(auth.Options{Secret: t.JWTSecret, Algorithm: cfg.JWTAlgorithm, JWKS: t.JWKS, Roles: roles})
@@ -142,7 +146,17 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	}
 	standard, _ := gateway.ParseSize(cfg.StandardLimit)
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
-	engine := gateway.New(d, store, engineOptions(cfg, t.ID, roles, serviceKey, maxSize, log))
+	engOpts := engineOptions(cfg, t.ID, roles, serviceKey, maxSize, log)
+	engOpts.Credentials = creds
+	engine := gateway.New(d, store, engOpts)
+	if creds != nil && cfg.EncryptionKey != "" {
+		// The control database's keys, loaded once: NOTIFY tenants_jwks_update retires
+		// this stack. A stack without them is not cached (the next request tries again).
+		if err := loadTenantJWKS(ctx, engine, verifier, log); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("tenant %s: jwks: %w", t.ID, err)
+		}
+	}
 	purger, err := cdn.NewPurger(cdn.Options{Endpoint: cfg.CDNPurgeURL, Key: string(cfg.CDNPurgeKey)})
 	if err != nil {
 		d.Close()
@@ -162,8 +176,9 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	}
 	if t.S3Protocol {
 		// As the reference in multi-tenant mode: only the tenant's admin-created
-		// credentials (in its database) and the session-token form sign S3 requests; the
-		// server's S3_PROTOCOL_ACCESS_KEY_ID belongs to no tenant.
+		// credentials (the control database's, or its database's without one) and the
+		// session-token form sign S3 requests; the server's S3_PROTOCOL_ACCESS_KEY_ID
+		// belongs to no tenant.
 		tcfg := cfg
 		tcfg.TenantID, tcfg.S3AccessKeyID, tcfg.S3AccessSecret = t.ID, "", ""
 		// One STORAGE_PUBLIC_URL cannot name every tenant's host: signatures are checked
@@ -177,7 +192,7 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	opts.CDN = cdn.NewHandler(purger, cdn.HandlerOptions{REST: restHandler, Tenant: t.ID, Logger: log})
 	bg, stop := context.WithCancel(context.Background())
 	go engine.RunSweeper(bg, time.Duration(max(cfg.SweepInterval, 1))*time.Second)
-	if cfg.EncryptionKey != "" {
+	if creds == nil && cfg.EncryptionKey != "" {
 		tenantJWKS(bg, engine, verifier, log)
 	}
 	log.Info("tenant stack ready", "max_connections", maxConns)
@@ -186,6 +201,22 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 		d.Close()
 		log.Info("tenant stack closed")
 	}).WithImageTransformation(renders), nil
+}
+
+// loadTenantJWKS loads the tenant's admin-managed keys into v once.
+func loadTenantJWKS(ctx context.Context, e *gateway.Engine, v *auth.Verifier, log *slog.Logger) error {
+	doc, skipped, err := e.TenantJWKS(ctx)
+	if err != nil {
+		return err
+	}
+	bad, err := v.SetExtraJWKS(doc)
+	if err != nil {
+		return err
+	}
+	if skipped+bad > 0 {
+		log.Warn("tenant JWKS: keys skipped (not decryptable with ENCRYPTION_KEY or malformed)", "skipped", skipped+bad)
+	}
+	return nil
 }
 
 // migrateTenant brings the tenant's database to the current migrations on its first use

@@ -53,6 +53,9 @@ type Registry struct {
 	fleetCtx  context.Context
 	stopFleet context.CancelFunc
 	fleetWG   sync.WaitGroup
+
+	// creds caches S3 credential lookups (credentials.go), under mu.
+	creds credCache
 }
 
 // RegistryOptions configure a Registry.
@@ -138,6 +141,7 @@ func (r *Registry) forget(id string) {
 	r.gen++
 	if id == "" {
 		clear(r.cache)
+		r.creds.clear() // credentials.go
 	} else {
 		delete(r.cache, id)
 	}
@@ -200,6 +204,9 @@ func (r *Registry) listenOnce(ctx context.Context) error {
 	if err := db.ListenTenants(ctx, conn); err != nil {
 		return err
 	}
+	if err := db.ListenControl(ctx, conn); err != nil {
+		return err
+	}
 	r.setListening(true)
 	r.forget("") // whatever was cached before may have changed unheard
 	for {
@@ -207,10 +214,15 @@ func (r *Registry) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n.Channel != db.TenantsChannel {
-			continue
+		switch n.Channel {
+		case db.TenantsChannel:
+			r.forget(notifiedID(n.Payload))
+		case db.S3CredentialsChannel:
+			r.forgetCredential(notifiedID(n.Payload))
+		case db.JWKSChannel:
+			// The tenant's stacks load its keys when built: retiring them reloads.
+			r.forget(notifiedID(n.Payload))
 		}
-		r.forget(notifiedID(n.Payload))
 	}
 }
 

@@ -73,8 +73,8 @@ func TestMigrateMultitenantTwice(t *testing.T) {
 		t.Fatalf("second run: %v", err)
 	}
 	var n int
-	if err := pool.QueryRow(context.Background(), `select count(*) from stowage_multitenant_migrations`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("recorded migrations = %d, %v; want 2", n, err)
+	if err := pool.QueryRow(context.Background(), `select count(*) from stowage_multitenant_migrations`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("recorded migrations = %d, %v; want 3", n, err)
 	}
 }
 

@@ -47,7 +47,8 @@ type Source interface {
 	// Get returns the tenant, from a cache kept current by Changed's notifications.
 	Get(ctx context.Context, id string) (*Tenant, error)
 	// Changed registers fn, called with a tenant id after that tenant was created, updated
-	// or deleted through any gateway (Postgres LISTEN/NOTIFY on the control database), and
-	// with "" when notifications may have been missed (all cached tenants are suspect).
+	// or deleted through any gateway (Postgres LISTEN/NOTIFY on the control database) or
+	// its JWKs in the control database changed (the Registry), and with "" when
+	// notifications may have been missed (all cached tenants are suspect).
 	Changed(fn func(id string))
 }
