@@ -45,19 +45,23 @@ func tenantUpToDate(t *tenants.Tenant) bool {
 // migrateOnRequest is the request path of every strategy, run when a gateway builds a
 // tenant's stack: a tenant the control database records as up to date is not touched;
 // another is migrated now, over its DatabaseURL (a transaction pooler cannot take
-// migrations' session state), and the outcome is recorded in the control database when
-// there is one (reg; version and COMPLETED, or FAILED), as the reference's
-// updateTenantMigrationsState. A failure fails the build, which is not cached: the next
-// request tries again.
+// migrations' session state), and a success is recorded in the control database when there
+// is one (reg: this build's version, COMPLETED), as the reference's
+// updateTenantMigrationsState. A failure is not recorded (as the reference's request path:
+// a database that is down would otherwise write the tenant's row, and notify every
+// gateway, on each request); it fails the build, which is not cached: the next request
+// tries again.
 func migrateOnRequest(ctx context.Context, cfg Config, reg *tenants.Registry, t *tenants.Tenant) error {
 	if tenantUpToDate(t) {
 		return nil
 	}
-	run := migrateTenantFunc(cfg)
-	if reg == nil {
-		return run(ctx, t)
+	if err := migrateTenantFunc(cfg)(ctx, t); err != nil {
+		return err
 	}
-	return reg.MigrateTenant(ctx, t, run)
+	if reg == nil {
+		return nil
+	}
+	return reg.SetMigrations(ctx, t.ID, tenants.LatestMigration(), tenants.MigrationsCompleted)
 }
 
 // startMigrations resumes a fleet job a stopped gateway left running, and does what

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,7 +60,7 @@ func TestMigrationStrategyConfig(t *testing.T) {
 // strategyEnv is a control plane with two tenants on fresh, unmigrated databases: alpha,
 // recorded as never migrated, and beta, recorded as migrated by this build (COMPLETED at
 // tenants.LatestMigration) although its database is still empty, which shows whether
-// a gateway trusts the record.
+// a gateway trusts the record; and gamma, whose database does not exist.
 type strategyEnv struct {
 	reg       *tenants.Registry
 	tenantDBs map[string]string
@@ -94,6 +95,19 @@ func newStrategyEnv(t *testing.T, strategy string) *strategyEnv {
 		}
 		e.tenantDBs[id], e.secrets[id] = url, secret
 	}
+	// gamma's database does not exist: its migrations fail on every request.
+	u, err := neturl.Parse(pgtest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/no_such_database_of_gamma"
+	gammaURL, gammaSecret := u.String(), "strategy-secret-of-gamma-0123456789abcdef"
+	gammaAnon, gammaService := signKey(t, gammaSecret, "anon"), signKey(t, gammaSecret, "service_role")
+	if err := reg.Create(ctx, "gamma", tenants.Config{DatabaseURL: &gammaURL, JWTSecret: &gammaSecret,
+		AnonKey: &gammaAnon, ServiceKey: &gammaService}); err != nil {
+		t.Fatal(err)
+	}
+	e.secrets["gamma"] = gammaSecret
 	if err := reg.SetMigrations(ctx, "beta", tenants.LatestMigration(), tenants.MigrationsCompleted); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +195,8 @@ func (e *strategyEnv) listBuckets(t *testing.T, id string) (int, string) {
 // TestMigrationStrategyRequest: with on_request and progressive nothing is migrated at start
 // (no fleet job); the first request of a tenant the control database records as behind
 // migrates its database and records it COMPLETED at this build's version; a tenant recorded
-// as up to date is not migrated again (its empty database stays empty).
+// as up to date is not migrated again (its empty database stays empty); a failed migration
+// answers 544 and is not recorded.
 func TestMigrationStrategyRequest(t *testing.T) {
 	for _, strategy := range []string{strategyOnRequest, strategyProgressive} {
 		t.Run(strategy, func(t *testing.T) {
@@ -209,21 +224,29 @@ func TestMigrationStrategyRequest(t *testing.T) {
 			if e.migrated(t, "beta") {
 				t.Error("beta, recorded as up to date, was migrated by a request")
 			}
+			// A failed migration fails the request and is not recorded (a database that is
+			// down would otherwise write the row, and notify every gateway, per request).
+			if code, body := e.listBuckets(t, "gamma"); code != 544 {
+				t.Errorf("gamma, whose database does not exist: %d %s, want 544", code, body)
+			}
+			if v, s := e.record(t, "gamma"); v != "" || s != "" {
+				t.Errorf("gamma's failed request-path migration recorded %q %q", v, s)
+			}
 		})
 	}
 }
 
 // TestMigrationStrategyFullFleet: with full_fleet the gateway starts a fleet job at start
-// that migrates every tenant behind without any request (alpha) and skips the ones recorded
-// as up to date (beta).
+// that migrates every tenant behind without any request (alpha; gamma fails and is recorded
+// FAILED) and skips the ones recorded as up to date (beta).
 func TestMigrationStrategyFullFleet(t *testing.T) {
 	e := newStrategyEnv(t, strategyFullFleet)
 	deadline := time.Now().Add(hangGuard)
 	for {
 		j, err := e.reg.LastFleet(t.Context())
 		if err == nil && j.Status != "running" {
-			if j.Status != "completed" || j.Migrated != 1 || j.Failed != 0 {
-				t.Fatalf("fleet job: %+v, want completed with 1 tenant migrated", j)
+			if j.Status != "completed" || j.Migrated != 1 || j.Failed != 1 {
+				t.Fatalf("fleet job: %+v, want completed with 1 tenant migrated (alpha), 1 failed (gamma)", j)
 			}
 			break
 		}
@@ -243,6 +266,9 @@ func TestMigrationStrategyFullFleet(t *testing.T) {
 	}
 	if e.migrated(t, "beta") {
 		t.Error("beta, recorded as up to date, was migrated by the fleet job")
+	}
+	if _, s := e.record(t, "gamma"); s != tenants.MigrationsFailed {
+		t.Errorf("gamma after the fleet job: status %q, want FAILED (as the fleet job records failures)", s)
 	}
 	if code, body := e.listBuckets(t, "alpha"); code != 200 {
 		t.Errorf("alpha after the fleet job: %d %s", code, body)
