@@ -132,6 +132,7 @@ type Config struct {
 	MTDatabaseURL        Secret `env:"DATABASE_MULTITENANT_URL,MULTITENANT_DATABASE_URL" default:"" help:"control database of multi-tenant mode (the reference's tenants table); required with MULTI_TENANT"`
 	MTDatabasePoolURL    Secret `env:"DATABASE_MULTITENANT_POOL_URL" default:"" help:"external pooler in front of the control database, used for queries (DATABASE_MULTITENANT_URL still for migrations and LISTEN)"`
 	MTDatabaseMaxConns   int    `env:"DATABASE_MULTITENANT_MAX_CONNECTIONS" default:"10" help:"control database pool size"`
+	DBMigrationsStrategy string `env:"DB_MIGRATIONS_STRATEGY" default:"on_request" help:"multi-tenant: when tenant databases are migrated: on_request, progressive (both: by the request that finds a tenant behind) or full_fleet (also a fleet job at start); docs/multitenant.md"`
 	TenantPoolCacheMax   int    `env:"TENANT_POOL_CACHE_MAX_ENTRIES" default:"1000" help:"tenant database pools kept open at once in multi-tenant mode (least recently used closed first)"`
 	AdminReturnSensitive bool   `env:"ADMIN_RETURN_TENANT_SENSITIVE_DATA" default:"true" help:"admin GET /tenants answers include tenant secrets (anonKey, databaseUrl, databasePoolUrl, jwtSecret, jwks, serviceKey); false omits them"`
 }
@@ -346,6 +347,9 @@ func (c *Config) validateMultiTenant() []error {
 	}
 	if c.TenantPoolCacheMax < 1 {
 		errs = append(errs, fmt.Errorf("TENANT_POOL_CACHE_MAX_ENTRIES=%d: must be at least 1", c.TenantPoolCacheMax))
+	}
+	if err := checkMigrationStrategy(c.DBMigrationsStrategy); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }

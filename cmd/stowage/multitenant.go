@@ -64,6 +64,9 @@ func tenantStacks(cfg Config, mt multiTenant, store backend.Store, log *slog.Log
 	return server.NewTenants(server.TenantOptions{HostRegexp: re, Source: mt.Source, MaxStacks: mt.MaxStacks,
 		IdleTimeout: mt.IdleTimeout, Logger: log,
 		Build: func(ctx context.Context, t *tenants.Tenant) (*server.TenantStack, error) {
+			if err := migrateOnRequest(ctx, cfg, mt.Registry, t); err != nil { // DB_MIGRATIONS_STRATEGY
+				return nil, fmt.Errorf("tenant %s: migrate: %w", t.ID, err)
+			}
 			return buildTenantStack(ctx, cfg, t, store, renderer, creds, log)
 		}}), nil
 }
@@ -97,8 +100,8 @@ func sharedRenderer(cfg Config, log *slog.Logger) (*render.Renderer, error) {
 }
 
 // buildTenantStack is what serve builds for its one tenant, for tenant t: a pool on the
-// tenant's database (migrated now), its JWT keys, the dialects over an engine whose keys are
-// under t.ID in the shared store.
+// tenant's database (migrated before, by migrateOnRequest), its JWT keys, the dialects over
+// an engine whose keys are under t.ID in the shared store.
 func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store backend.Store,
 	renderer *render.Renderer, creds gateway.CredentialStore, log *slog.Logger) (*server.TenantStack, error) {
 	log = log.With("tenant", t.ID)
@@ -136,10 +139,6 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", t.ID, err)
 	}
-	if err := migrateTenant(ctx, cfg, t, d, dbOpts); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("tenant %s: migrate: %w", t.ID, err)
-	}
 	maxSize, _ := gateway.ParseSize(cfg.FileSizeLimit)
 	if t.FileSizeLimit > 0 {
 		maxSize = t.FileSizeLimit
@@ -172,7 +171,8 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 		SMaxAge: cfg.SMaxAge, Logger: log, PurgeBucket: purger.BucketPurger(t.ID, log), SignTransform: sign})
 	opts := server.Options{Logger: log}
 	if renders {
-		opts.Render = render.NewHandler(engine, renderer.ForTenant(t.ID), render.HandlerOptions{REST: restHandler, Logger: log})
+		opts.Render = render.NewHandler(engine, renderer.ForTenant(t.ID).WithMaxResolution(t.ImageTransformationMaxResolution),
+			render.HandlerOptions{REST: restHandler, Logger: log})
 	}
 	if t.S3Protocol {
 		// As the reference in multi-tenant mode: only the tenant's admin-created
@@ -217,23 +217,6 @@ func loadTenantJWKS(ctx context.Context, e *gateway.Engine, v *auth.Verifier, lo
 		log.Warn("tenant JWKS: keys skipped (not decryptable with ENCRYPTION_KEY or malformed)", "skipped", skipped+bad)
 	}
 	return nil
-}
-
-// migrateTenant brings the tenant's database to the current migrations on its first use
-// by this gateway, over DatabaseURL (a transaction pooler in DatabasePoolURL cannot take
-// migrations' session state).
-func migrateTenant(ctx context.Context, cfg Config, t *tenants.Tenant, d *db.DB, dbOpts db.Options) error {
-	installRoles := cfg.DBInstallRoles
-	if t.DatabasePoolURL == "" {
-		return db.Migrate(ctx, d.Pool(), migrateOptions(&cfg, installRoles))
-	}
-	dbOpts.MaxConns = 1
-	md, err := db.Open(ctx, t.DatabaseURL, dbOpts)
-	if err != nil {
-		return err
-	}
-	defer md.Close()
-	return db.Migrate(ctx, md.Pool(), migrateOptions(&cfg, installRoles))
 }
 
 // serveMultiTenant serves every tenant mt.Source knows on the configured listeners until
@@ -342,7 +325,7 @@ func serveControlPlane(ctx context.Context, cfg Config, log *slog.Logger) error 
 	runDone := make(chan struct{})
 	go func() { _ = reg.Run(runCtx); close(runDone) }()
 	defer func() { stopRun(); <-runDone }()
-	reg.ResumeFleet(migrateTenantFunc(cfg))
+	startMigrations(ctx, cfg, reg, log) // resumes a fleet job left running; DB_MIGRATIONS_STRATEGY
 	return serveMultiTenant(ctx, cfg, multiTenant{Source: reg, Registry: reg, MaxStacks: cfg.TenantPoolCacheMax}, log, nil)
 }
 

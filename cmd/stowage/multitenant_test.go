@@ -405,6 +405,51 @@ func TestMultiTenantIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("RenderMaxResolution", func(t *testing.T) {
+		// alpha's maxResolution (the reference's image_transformation_max_resolution, in
+		// megapixels) is 1: its 1.2 MP original is refused as one over the gateway's limit
+		// is, its small one still renders; beta, without a limit, renders its own 1.2 MP
+		// original. Lifting the limit (a control-plane change) lets alpha render it.
+		for _, tn := range []string{"alpha", "beta"} {
+			code, body, _ := mtDo(t, "POST", s.url+"/object/shared/big.png", tn, service[tn], pngOf(t, 1200, 1000),
+				map[string]string{"Content-Type": "image/png"})
+			if code != 200 {
+				t.Fatalf("%s upload png: %d %s", tn, code, body)
+			}
+		}
+		setLimit := func(mp int) {
+			cur, _ := src.Get(t.Context(), "alpha")
+			cur.ImageTransformation, cur.ImageTransformationMaxResolution = true, mp
+			src.set(*cur)
+		}
+		const route = "/render/image/authenticated/shared/%s?width=10&format=origin"
+		render := func(tn, key string) (int, string) {
+			code, body, _ := mtDo(t, "GET", s.url+fmt.Sprintf(route, key), tn, service[tn], nil, nil)
+			return code, body
+		}
+		// beta first: its variant of big.png is then in the shared cache.
+		if code, body := render("beta", "big.png"); code != 200 {
+			t.Fatalf("beta render of its 1.2 MP image: %d %s", code, body)
+		}
+		setLimit(1)
+		if code, body := render("alpha", "big.png"); code != 400 || !strings.Contains(body, `"statusCode":"413"`) ||
+			!strings.Contains(body, "EntityTooLarge") {
+			t.Errorf("alpha render over its maxResolution: %d %s, want 400 statusCode 413 EntityTooLarge", code, body)
+		}
+		if code, body := render("alpha", "pic.png"); code != 200 {
+			t.Errorf("alpha render of an image within its maxResolution: %d %s", code, body)
+		}
+		for range 2 {
+			if code, body := render("beta", "big.png"); code != 200 {
+				t.Errorf("beta render with alpha limited: %d %s", code, body)
+			}
+		}
+		setLimit(0)
+		if code, body := render("alpha", "big.png"); code != 200 {
+			t.Errorf("alpha render with its limit lifted: %d %s", code, body)
+		}
+	})
+
 	t.Run("DatabaseDown", func(t *testing.T) {
 		if err := cluster.Stop(t.Context()); err != nil {
 			t.Fatal(err)

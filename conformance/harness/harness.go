@@ -148,6 +148,8 @@ type Server struct {
 	S3AccessKeyID, S3Secret string
 	// MultiTenant reports Options.MultiTenant (restarts keep it).
 	MultiTenant bool
+	// AdminPort is the admin API's port of a multi-tenant server (key AdminAPIKey), else 0.
+	AdminPort int
 	// S3Port is the port of the S3_PORT listener's root, 0 without S3_PORT; in
 	// multi-tenant mode the port of the proxy in front of it.
 	S3Port  int

@@ -34,6 +34,9 @@ const (
 	adminAPIKey     = "harness-admin-api-key"
 )
 
+// AdminAPIKey is the admin API key of a multi-tenant harness server (on Server.AdminPort).
+const AdminAPIKey = adminAPIKey
+
 // prepareMultiTenant adds the multi-tenant settings to env; it returns the admin port and
 // the proxy's listener. The proxy's URL is STORAGE_PUBLIC_URL, so that TUS Location URLs
 // lead back to it; S3 signatures are checked against the Forwarded host the proxy sets.
@@ -82,6 +85,7 @@ func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenan
 		return b
 	}
 	admin("/tenants/"+MultiTenantID, body)
+	s.AdminPort = adminPort
 	// The tenant's S3 credentials (the server's own are not accepted in multi-tenant mode).
 	var cred struct {
 		AccessKey string `json:"access_key"`

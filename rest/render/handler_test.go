@@ -712,3 +712,44 @@ func TestDownloadName(t *testing.T) {
 		t.Fatalf("status %d, Content-Disposition %q, want %q", r.status, got, want)
 	}
 }
+
+// TestMaxResolution: a renderer view with a tenant's resolution limit (WithMaxResolution,
+// megapixels) refuses an original over it with the answer of the gateway's own limit, and
+// renders one within it; the renderer without the limit (another tenant's view) renders
+// the same original. A variant rendered without the limit is not served from the cache to
+// the limited view.
+func TestMaxResolution(t *testing.T) {
+	f := newFixture(t, Config{CacheBytes: 64 << 20})
+	f.put(t, "pub", "big.jpg", "image/jpeg", encodeJPEG(t, testImage(1200, 1000)))  // 1.2 MP
+	f.put(t, "pub", "small.jpg", "image/jpeg", encodeJPEG(t, testImage(900, 1000))) // 0.9 MP
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	appOf := func(r *Renderer) *fixture {
+		app := fiber.New(fiber.Config{ErrorHandler: rest.ErrorHandler(log)})
+		rh := rest.New(f.engine, rest.Options{Verifier: f.verifier, Roles: testRoles, Logger: log})
+		NewHandler(f.engine, r, HandlerOptions{REST: rh, Logger: log}).Register(app)
+		return &fixture{app: app}
+	}
+	limited := appOf(f.renderer.ForTenant("alpha").WithMaxResolution(1))
+	other := appOf(f.renderer.ForTenant("beta"))
+	// The unlimited view first, so that a variant of big.jpg is in the shared cache.
+	for _, g := range []*fixture{other, f} {
+		if _, w, h := decoded(t, g.get(t, "/render/image/public/pub/big.jpg?width=100&format=origin", nil)); w != 100 || h != 83 {
+			t.Fatalf("unlimited render: %dx%d", w, h)
+		}
+	}
+	unscoped := appOf(f.renderer.WithMaxResolution(1))
+	for _, g := range []*fixture{limited, unscoped} {
+		wantEnvelope(t, g.get(t, "/render/image/public/pub/big.jpg?width=100&format=origin", nil), 400, "413", "EntityTooLarge", "")
+		if _, w, _ := decoded(t, g.get(t, "/render/image/public/pub/small.jpg?width=100&format=origin", nil)); w != 100 {
+			t.Fatalf("limited render of a small original: width %d", w)
+		}
+	}
+	// A limit above the gateway's changes nothing; the gateway's own still applies.
+	wide := appOf(f.renderer.ForTenant("gamma").WithMaxResolution(1000))
+	if _, w, _ := decoded(t, wide.get(t, "/render/image/public/pub/big.jpg?width=100&format=origin", nil)); w != 100 {
+		t.Fatalf("render under a wide limit: width %d", w)
+	}
+	if got := f.renderer.WithMaxResolution(1000).maxPixels(); got != 50_000_000 {
+		t.Fatalf("limit above the gateway's: %d pixels, want the gateway's 50 MP", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,18 +59,21 @@ func (p *imgproxy) sourceURL(obj gateway.Object) (string, error) {
 // requestURL builds <IMGPROXY_URL>/public/<options…>/plain/<escaped source URL>. The
 // target format is explicit (format:webp|avif) instead of forwarding Accept, so the bytes
 // depend only on the cache key.
-func (p *imgproxy) requestURL(obj gateway.Object, o Options, target Format) (string, error) {
+func (p *imgproxy) requestURL(obj gateway.Object, o Options, target Format, maxRes int) (string, error) {
 	src, err := p.sourceURL(obj)
 	if err != nil {
 		return "", err
 	}
 	o.Format = target
 	segs := append([]string{p.base, "public"}, o.imgproxySegments()...)
+	if maxRes > 0 {
+		segs = append(segs, "max_src_resolution:"+strconv.Itoa(maxRes)) // a tenant's limit (WithMaxResolution)
+	}
 	return strings.Join(segs, "/") + "/plain/" + url.QueryEscape(src), nil
 }
 
-func (p *imgproxy) render(ctx context.Context, obj gateway.Object, o Options, target Format, maxOut int64) ([]byte, outFormat, error) {
-	u, err := p.requestURL(obj, o, target)
+func (p *imgproxy) render(ctx context.Context, obj gateway.Object, o Options, target Format, maxRes int, maxOut int64) ([]byte, outFormat, error) {
+	u, err := p.requestURL(obj, o, target, maxRes)
 	if err != nil {
 		return nil, "", wrap(errInternal, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/stowage/stowage/gateway"
@@ -68,6 +69,9 @@ type Renderer struct {
 	// tenant scopes a view made by ForTenant: its variants' keys (so cache entries and
 	// ETags) are the tenant's own, whatever another tenant's buckets are called.
 	tenant string
+	// maxRes, set by WithMaxResolution, is a tenant's own resolution limit in megapixels
+	// (0: none); the smaller of it and MaxMegapixels applies.
+	maxRes int
 	// hooks let tests act between two steps.
 	hooks struct {
 		// beforeWait runs after the work started and before bounded waits for it.
@@ -145,6 +149,27 @@ func (r *Renderer) ForTenant(id string) *Renderer {
 	return &v
 }
 
+// WithMaxResolution is r with a tenant's resolution limit (the reference's
+// image_transformation_max_resolution, in megapixels as imgproxy's max_src_resolution; 0
+// or less: none): an original of more pixels is refused as one over MaxMegapixels is, and
+// the smaller of the two limits applies. Variants are keyed by the limit, so a variant
+// rendered under another limit is not served from the cache. Through imgproxy the limit is
+// sent as max_src_resolution, as the reference does.
+func (r *Renderer) WithMaxResolution(megapixels int) *Renderer {
+	v := *r
+	v.maxRes = max(megapixels, 0)
+	return &v
+}
+
+// maxPixels is the resolution limit of this renderer (view), in pixels.
+func (r *Renderer) maxPixels() int64 {
+	mp := r.cfg.MaxMegapixels
+	if r.maxRes > 0 {
+		mp = min(mp, r.maxRes)
+	}
+	return int64(mp) * 1_000_000
+}
+
 // Limits are the size clamps of option parsing.
 func (r *Renderer) Limits() Limits { return r.cfg.Limits }
 
@@ -167,6 +192,9 @@ func (r *Renderer) variantKey(obj gateway.Object, o Options, target Format) stri
 	ns := ""
 	if r.tenant != "" {
 		ns = "tenant\x00" + r.tenant + "\x00" // a single-tenant key stays what it was
+	}
+	if r.maxRes > 0 {
+		ns += "maxres\x00" + strconv.Itoa(r.maxRes) + "\x00"
 	}
 	sum := sha256.Sum256([]byte(ns + r.Backend() + "\x00" + obj.Bucket + "\x00" + obj.Key + "\x00" + obj.Version +
 		"\x00" + obj.ETag + "\x00" + o.key() + "\x00" + string(target)))
@@ -208,7 +236,7 @@ func (r *Renderer) Render(ctx context.Context, obj gateway.Object, o Options, ta
 	err := r.bounded(ctx, func(ctx context.Context) error {
 		var err error
 		if r.proxy != nil {
-			data, out, err = r.proxy.render(ctx, obj, o, target, r.cfg.MaxSourceBytes*4)
+			data, out, err = r.proxy.render(ctx, obj, o, target, r.maxRes, r.cfg.MaxSourceBytes*4)
 			return err
 		}
 		src, err := r.readSource(ctx, open, &obj)
@@ -313,7 +341,7 @@ func (r *Renderer) renderBytes(src []byte, o Options, target Format) ([]byte, ou
 	if h.Type == typeUnknown {
 		return nil, "", errInvalidImage
 	}
-	limit := int64(r.cfg.MaxMegapixels) * 1_000_000
+	limit := r.maxPixels()
 	if tooManyPixels(h.Width, h.Height, limit) {
 		return nil, "", errTooLarge
 	}
