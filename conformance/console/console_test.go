@@ -214,9 +214,8 @@ func testConsole(t *testing.T, opts harness.Options) {
 	p.run("sign in", chromedp.SendKeys("#key", srv.ServiceKey, chromedp.ByID), chromedp.Click("#signin", chromedp.ByID))
 	p.wait("the bucket list", `!!document.querySelector("#buckets")`)
 
-	// Create a bucket (its limit under a tenant's default file size limit, 50 MiB as the
-	// reference's tenants table, so that both modes accept it).
-	p.run("fill the bucket form", chromedp.SendKeys("#new-name", "e2e", chromedp.ByID), chromedp.SendKeys("#new-limit", "40MB", chromedp.ByID),
+	// Create a bucket.
+	p.run("fill the bucket form", chromedp.SendKeys("#new-name", "e2e", chromedp.ByID), chromedp.SendKeys("#new-limit", "100MB", chromedp.ByID),
 		chromedp.Click("#new-submit", chromedp.ByID))
 	p.wait("the new bucket", `!!document.querySelector('tr[data-bucket="e2e"]')`)
 	p.screenshot("buckets")
