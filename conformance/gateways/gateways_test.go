@@ -176,6 +176,31 @@ func testTwoGateways(t *testing.T, mt bool) {
 			t.Fatal("A does not read what B wrote over it")
 		}
 	})
+
+	if mt {
+		// Each gateway's admin API created a credential of the tenant (in the tenant's
+		// database): either gateway accepts either one.
+		t.Run("credentials of the other admin API", func(t *testing.T) {
+			if a.S3AccessKeyID == b.S3AccessKeyID {
+				t.Fatalf("both gateways sign with %s: want a credential per admin API", a.S3AccessKeyID)
+			}
+			for _, via := range []struct {
+				name       string
+				srv, other *harness.Server
+			}{{"A with B's credential", a, b}, {"B with A's credential", b, a}} {
+				c := s3Client(&harness.Server{URL: via.srv.URL, S3AccessKeyID: via.other.S3AccessKeyID, S3Secret: via.other.S3Secret})
+				out, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("rest/over.bin")})
+				if err != nil {
+					t.Fatalf("%s: GetObject: %v", via.name, err)
+				}
+				got, err := io.ReadAll(out.Body)
+				out.Body.Close()
+				if err != nil || !bytes.Equal(got, pattern(2, 1<<20+9)) {
+					t.Fatalf("%s: read %d bytes (%v), want what B wrote", via.name, len(got), err)
+				}
+			}
+		})
+	}
 }
 
 // gatedBody yields size pattern bytes; after the first `gate` bytes it reports on reached
