@@ -178,8 +178,8 @@ func testTwoGateways(t *testing.T, mt bool) {
 	})
 
 	if mt {
-		// Each gateway's admin API created a credential of the tenant (in the tenant's
-		// database): either gateway accepts either one.
+		// Each gateway's admin API created a credential of the tenant (stored where every
+		// gateway of the control plane finds it): either gateway accepts either one.
 		t.Run("credentials of the other admin API", func(t *testing.T) {
 			if a.S3AccessKeyID == b.S3AccessKeyID {
 				t.Fatalf("both gateways sign with %s: want a credential per admin API", a.S3AccessKeyID)
