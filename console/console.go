@@ -39,12 +39,16 @@ type Options struct {
 
 // Info is what the browser app is told about this server: where S3 is and its region.
 type Info struct {
-	S3Path       string `json:"s3_path"`        // "/s3", relative to the console's origin
+	S3Path       string `json:"s3_path"`        // "/s3", relative to the console's origin; "" = no S3
 	S3Port       int    `json:"s3_port"`        // the dedicated S3 listener, 0 = none
 	Region       string `json:"region"`         // the S3 region clients sign for
 	AccessKeyID  string `json:"access_key_id"`  // the service S3 access key id (not the secret)
 	RenderImages bool   `json:"render_enabled"` // /render/image is mounted
 	Version      string `json:"version"`
+	// Tenant is the tenant the console is served for in multi-tenant mode ("" otherwise):
+	// there is no server-wide access key (S3 credentials are created per tenant through the
+	// admin API) and no storage report.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // Handler serves /console.
@@ -99,6 +103,12 @@ func (h *Handler) info(c *fiber.Ctx) error {
 // report answers the storage report's figures. It reveals traffic of every bucket, so only
 // the service role may read it.
 func (h *Handler) report(c *fiber.Ctx) error {
+	if h.opts.Info.Tenant != "" {
+		// The gateway's figures mix every tenant it serves, and no per-tenant recorder is
+		// kept: a tenant's service key reads no report (docs/console.md).
+		return c.Status(fiber.StatusNotImplemented).JSON(fiber.Map{"statusCode": "501", "error": "NotSupported",
+			"message": "the storage report is not available in multi-tenant mode"})
+	}
 	p, err := h.opts.Verifier.Verify(auth.BearerToken(c.Get(fiber.HeaderAuthorization)))
 	if err != nil || p.Role != h.opts.Roles.Service {
 		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"statusCode": "403", "error": "Unauthorized",

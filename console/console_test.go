@@ -96,3 +96,43 @@ func TestAssetsSelfContained(t *testing.T) {
 	}
 	t.Logf("embedded assets: %d bytes", total)
 }
+
+// A tenant's console (multi-tenant mode): its info names the tenant and no access key id,
+// and the storage report is refused even to the tenant's service key (the gateway's
+// figures mix every tenant).
+func TestTenantRoutes(t *testing.T) {
+	t.Parallel()
+	v, err := auth.NewVerifier("console-tenant-secret-0123456789abcdef", "HS256", roles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service, _ := v.NewKey("service_role", time.Hour)
+	app := fiber.New()
+	New(Options{Verifier: v, Roles: roles, Info: Info{S3Path: "/s3", Region: "eu-1", Tenant: "alpha"}}).Register(app)
+	get := func(path, key string) (int, string) {
+		req := httptest.NewRequest("GET", path, nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("/console/api/info", "")
+	var info map[string]any
+	if err := json.Unmarshal([]byte(body), &info); err != nil || code != 200 || info["tenant"] != "alpha" ||
+		info["access_key_id"] != "" || info["s3_path"] != "/s3" {
+		t.Fatalf("info: %d %s (%v)", code, body, err)
+	}
+	for _, q := range []string{"", "?scope=gateway", "?scope=fleet&window=day"} {
+		if code, body := get("/console/api/report"+q, service); code != 501 || !strings.Contains(body, "multi-tenant mode") {
+			t.Errorf("report%s with the tenant's service key: %d %s, want 501", q, code, body)
+		}
+	}
+	if code, body := get("/console/", ""); code != 200 || !strings.Contains(body, "<title>Stowage console</title>") {
+		t.Errorf("page: %d %.200s", code, body)
+	}
+}

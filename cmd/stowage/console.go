@@ -12,6 +12,7 @@ import (
 	"github.com/stowage/stowage/console/traffic"
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/auth"
+	"github.com/stowage/stowage/gateway/tenants"
 )
 
 // trafficStore adapts db's traffic rows to the report's (the same fields: db imports
@@ -73,4 +74,31 @@ func consoleRoutes(ctx context.Context, cfg Config, d *db.DB, v *auth.Verifier, 
 	return console.New(console.Options{Verifier: v, Roles: roles, Traffic: rec, Fleet: store, Logger: log,
 		Info: console.Info{S3Path: "/s3", S3Port: cfg.S3Port, Region: region, AccessKeyID: cfg.S3AccessKeyID,
 			RenderImages: cfg.ImageTransform, Version: ver}}), rec
+}
+
+// tenantConsole is /console for tenant t in multi-tenant mode (nil when the console is
+// off: only STOWAGE_CONSOLE=true turns it on there, "auto" means embedded development
+// mode). It is the same app, served on the tenant's stack behind the tenant's host, so it
+// calls that tenant's API with that tenant's keys. Its info names the tenant and no access
+// key id (S3_PROTOCOL_ACCESS_KEY_ID belongs to no tenant: S3 credentials are created
+// through the admin API); S3 is shown only when the tenant's s3Protocol feature is on. The
+// storage report is not served (the gateway's figures mix every tenant).
+func tenantConsole(cfg Config, t *tenants.Tenant, v *auth.Verifier, roles auth.Roles, renders bool,
+	log *slog.Logger) *console.Handler {
+	if cfg.Console != "true" {
+		return nil
+	}
+	ver := cfg.Version
+	if ver == "" {
+		ver = version
+	}
+	region := cfg.S3Region
+	if region == "" {
+		region = cfg.Region
+	}
+	info := console.Info{Region: region, RenderImages: renders, Version: ver, Tenant: t.ID}
+	if t.S3Protocol {
+		info.S3Path, info.S3Port = "/s3", cfg.S3Port
+	}
+	return console.New(console.Options{Verifier: v, Roles: roles, Logger: log, Info: info})
 }

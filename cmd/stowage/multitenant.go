@@ -190,6 +190,9 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	}
 	opts.TUS = tusHandler(engine, cfg, verifier, roles, maxSize, log)
 	opts.CDN = cdn.NewHandler(purger, cdn.HandlerOptions{REST: restHandler, Tenant: t.ID, Logger: log})
+	if h := tenantConsole(cfg, t, verifier, roles, renders, log); h != nil {
+		opts.Console = h // docs/console.md, multi-tenant mode
+	}
 	bg, stop := context.WithCancel(context.Background())
 	go engine.RunSweeper(bg, time.Duration(max(cfg.SweepInterval, 1))*time.Second)
 	if creds == nil && cfg.EncryptionKey != "" {

@@ -169,10 +169,24 @@ func pngImage(t *testing.T, path string, w, h int) {
 }
 
 func TestConsoleInChromium(t *testing.T) {
+	testConsole(t, harness.Options{})
+}
+
+// TestConsoleInChromiumMultiTenant runs the same steps against a tenant of a multi-tenant
+// Stowage (harness.Options.MultiTenant: the browser reaches the harness proxy, which names
+// the tenant in X-Forwarded-Host): the console is served on the tenant's stack and calls
+// that tenant's API. Its S3 page names the tenant and the admin API's credentials instead
+// of a server key, and it has no storage report (docs/console.md).
+func TestConsoleInChromiumMultiTenant(t *testing.T) {
+	testConsole(t, harness.Options{MultiTenant: true})
+}
+
+func testConsole(t *testing.T, opts harness.Options) {
 	if testing.Short() {
 		t.Skip("drives a browser through a 30 MiB upload")
 	}
-	srv := harness.Start(t, harness.Options{Env: map[string]string{"STOWAGE_CONSOLE": "true", "LOG_LEVEL": "warn"}})
+	opts.Env = map[string]string{"STOWAGE_CONSOLE": "true", "LOG_LEVEL": "warn"}
+	srv := harness.Start(t, opts)
 	shots, err := os.MkdirTemp("", "stowage-console-screenshots-")
 	if err != nil {
 		t.Fatal(err)
@@ -306,9 +320,40 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("bucket after the edit: %s", b)
 	}
 
+	// The gateway's metrics (in multi-tenant mode too: the front app observes every request).
+	metrics := string(harness.MustStatus(t, harness.Do(t, "GET", srv.URL+"/metrics", "", nil, 0, nil), 200))
+	for _, want := range []string{`stowage_render_cache_requests_total{result="miss"} 1`, `dialect="tus"`, `dialect="console"`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	p.run("open the S3 page", chromedp.Navigate(srv.URL+"/console/#/s3"))
 	p.wait("the S3 page", `!!document.querySelector("#s3-info")`)
 	p.screenshot("s3-access")
+	var s3Info string
+	p.eval("read the S3 page", `document.querySelector("#s3-info").textContent`, &s3Info)
+	if srv.MultiTenant {
+		// No server-wide key: the tenant's credentials come from the admin API.
+		if !strings.Contains(s3Info, harness.MultiTenantID) || !strings.Contains(s3Info, "POST /s3/"+harness.MultiTenantID+"/credentials") ||
+			strings.Contains(s3Info, harness.S3AccessKeyID) {
+			t.Errorf("tenant's S3 page: %q", s3Info)
+		}
+		// No storage report for a tenant: the link is hidden and the page says why.
+		var linkHidden bool
+		p.eval("the report link", `document.querySelector("#nav-report").hidden`, &linkHidden)
+		if !linkHidden {
+			t.Error("a tenant's console links to the storage report")
+		}
+		p.run("open the report", chromedp.Navigate(srv.URL+"/console/report"))
+		p.wait("the report's refusal", `(document.querySelector("#report-body .err") || {textContent: ""}).textContent.includes("multi-tenant mode")`)
+		p.screenshot("report-refused")
+		harness.MustStatus(t, harness.Do(t, "GET", srv.URL+"/console/api/report", srv.ServiceKey, nil, 0, nil), 501)
+		return
+	}
+	if !strings.Contains(s3Info, harness.S3AccessKeyID) {
+		t.Errorf("S3 page lacks the access key id: %q", s3Info)
+	}
 
 	// The report shows the traffic above.
 	p.run("open the report", chromedp.Navigate(srv.URL+"/console/report"))
@@ -325,10 +370,4 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("top object by egress = %q, want e2e/big.bin (downloaded once through the signed URL)", topObject)
 	}
 	t.Logf("report: %s requests, %s egress", requests, egress)
-	metrics := string(harness.MustStatus(t, harness.Do(t, "GET", srv.URL+"/metrics", "", nil, 0, nil), 200))
-	for _, want := range []string{`stowage_render_cache_requests_total{result="miss"} 1`, `dialect="tus"`, `dialect="console"`} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
 }

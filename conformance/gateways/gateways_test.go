@@ -29,12 +29,13 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var octet = map[string]string{"Content-Type": "application/octet-stream"}
 
-// s3Client talks to a server's /s3 endpoint with the harness service credentials. It is
-// built without LoadDefaultConfig so AWS_CA_BUNDLE plays no part (FIELD-NOTES).
+// s3Client talks to a server's /s3 endpoint with the server's S3 credentials (the harness
+// service credentials, or the tenant's in multi-tenant mode). It is built without
+// LoadDefaultConfig so AWS_CA_BUNDLE plays no part (FIELD-NOTES).
 func s3Client(s *harness.Server) *s3.Client {
 	return s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.URL + "/s3"), UsePathStyle: true,
-		Credentials:                credentials.NewStaticCredentialsProvider(harness.S3AccessKeyID, harness.S3Secret, ""),
+		Credentials:                credentials.NewStaticCredentialsProvider(s.S3AccessKeyID, s.S3Secret, ""),
 		RetryMaxAttempts:           1, // a failure must reach the test as it happened
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
@@ -69,15 +70,43 @@ func apiCode(err error) string {
 	return ""
 }
 
+// multiTenant makes opts a multi-tenant server whose tenant is opts.DatabaseURL, on the
+// control database ctl (servers given the same ctl and DatabaseURL serve the one tenant).
+func multiTenant(opts harness.Options, ctl string) harness.Options {
+	opts.MultiTenant = true
+	env := map[string]string{"DATABASE_MULTITENANT_URL": ctl}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	opts.Env = env
+	return opts
+}
+
 // TestTwoGateways runs gateways A and B on one database and one MinIO bucket: what one
 // writes, the other reads, including a multipart upload whose parts alternate between them.
 func TestTwoGateways(t *testing.T) {
+	testTwoGateways(t, false)
+}
+
+// TestTwoGatewaysMultiTenant runs the same steps with A and B two multi-tenant gateways on
+// one control database, serving one tenant (one tenant database, one MinIO bucket), each
+// behind a harness proxy that names the tenant; each signs S3 with a credential of the
+// tenant created through its own admin API.
+func TestTwoGatewaysMultiTenant(t *testing.T) {
+	testTwoGateways(t, true)
+}
+
+func testTwoGateways(t *testing.T, mt bool) {
 	if testing.Short() {
 		t.Skip("starts MinIO and two servers")
 	}
-	dbURL := pgtest.URL(t)
-	a := harness.Start(t, harness.Options{DatabaseURL: dbURL, Backend: "s3"})
-	b := harness.Start(t, harness.Options{DatabaseURL: dbURL, Backend: "s3", MinIO: a.MinIO})
+	opts := harness.Options{DatabaseURL: pgtest.URL(t), Backend: "s3"}
+	if mt {
+		opts = multiTenant(opts, pgtest.EmptyURL(t))
+	}
+	a := harness.Start(t, opts)
+	opts.MinIO = a.MinIO
+	b := harness.Start(t, opts)
 	createBucket(t, a, "shared")
 
 	t.Run("multipart alternating", func(t *testing.T) {
@@ -147,6 +176,31 @@ func TestTwoGateways(t *testing.T) {
 			t.Fatal("A does not read what B wrote over it")
 		}
 	})
+
+	if mt {
+		// Each gateway's admin API created a credential of the tenant (stored where every
+		// gateway of the control plane finds it): either gateway accepts either one.
+		t.Run("credentials of the other admin API", func(t *testing.T) {
+			if a.S3AccessKeyID == b.S3AccessKeyID {
+				t.Fatalf("both gateways sign with %s: want a credential per admin API", a.S3AccessKeyID)
+			}
+			for _, via := range []struct {
+				name       string
+				srv, other *harness.Server
+			}{{"A with B's credential", a, b}, {"B with A's credential", b, a}} {
+				c := s3Client(&harness.Server{URL: via.srv.URL, S3AccessKeyID: via.other.S3AccessKeyID, S3Secret: via.other.S3Secret})
+				out, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("rest/over.bin")})
+				if err != nil {
+					t.Fatalf("%s: GetObject: %v", via.name, err)
+				}
+				got, err := io.ReadAll(out.Body)
+				out.Body.Close()
+				if err != nil || !bytes.Equal(got, pattern(2, 1<<20+9)) {
+					t.Fatalf("%s: read %d bytes (%v), want what B wrote", via.name, len(got), err)
+				}
+			}
+		})
+	}
 }
 
 // gatedBody yields size pattern bytes; after the first `gate` bytes it reports on reached
@@ -178,10 +232,21 @@ func (g *gatedBody) Read(p []byte) (int, error) {
 // stored objects answer 503 with Retry-After while MinIO is down, and after MinIO is back
 // the same upload succeeds.
 func TestUpstreamOutage(t *testing.T) {
+	testUpstreamOutage(t, harness.Options{Backend: "s3"})
+}
+
+// TestUpstreamOutageMultiTenant runs the same steps against a tenant of a multi-tenant
+// gateway (behind the harness proxy): the store is shared by every tenant, and its outage
+// reaches the tenant's dialects as it reaches the single tenant's.
+func TestUpstreamOutageMultiTenant(t *testing.T) {
+	testUpstreamOutage(t, harness.Options{Backend: "s3", MultiTenant: true})
+}
+
+func testUpstreamOutage(t *testing.T, opts harness.Options) {
 	if testing.Short() {
 		t.Skip("starts MinIO and a server")
 	}
-	s := harness.Start(t, harness.Options{Backend: "s3"})
+	s := harness.Start(t, opts)
 	m := s.MinIO
 	createBucket(t, s, "outage")
 	before := pattern(3, 1<<20)

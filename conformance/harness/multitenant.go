@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/db/pgtest"
+	"github.com/stowage/stowage/gateway"
 )
 
 // Multi-tenant mode (Options.MultiTenant): the server runs with MULTI_TENANT=true on a fresh
@@ -27,7 +28,9 @@ import (
 // the client signed (in multi-tenant mode STORAGE_PUBLIC_URL does not decide it): the proxy
 // keeps the client's Host and names it in Forwarded: host= (S3_ALLOW_FORWARDED_HEADER), as
 // X-Forwarded-Host names the tenant. With S3_PORT set a second such proxy fronts the S3
-// listener, and Server.S3Port is that proxy's port.
+// listener, and Server.S3Port is that proxy's port. Servers given the same
+// DATABASE_MULTITENANT_URL in Options.Env and the same DatabaseURL share the control
+// database and serve the one tenant (the first creates it).
 const (
 	MultiTenantID   = "conformance"
 	multiTenantHost = MultiTenantID + ".tenants.stowage.test"
@@ -64,7 +67,7 @@ func prepareMultiTenant(t testing.TB, env map[string]string) (int, net.Listener)
 func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenantDB string, s3Port int) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"anonKey": s.AnonKey, "serviceKey": s.ServiceKey, "jwtSecret": JWTSecret,
-		"databaseUrl": tenantDB, "features": map[string]any{"s3Protocol": map[string]any{"enabled": true},
+		"databaseUrl": tenantDB, "fileSizeLimit": s.fileSizeLimit(t), "features": map[string]any{"s3Protocol": map[string]any{"enabled": true},
 			"imageTransformation": map[string]any{"enabled": true}}})
 	admin := func(path string, body []byte) []byte {
 		req, err := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d%s", adminPort, path), bytes.NewReader(body))
@@ -79,11 +82,13 @@ func (s *Server) frontTenant(t testing.TB, adminPort int, ln net.Listener, tenan
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 201 {
+		if resp.StatusCode != 201 && !(resp.StatusCode == 409 && strings.HasPrefix(path, "/tenants/")) {
 			t.Fatalf("harness: admin POST %s: %d %s", path, resp.StatusCode, b)
 		}
 		return b
 	}
+	// 409: another server given the same control database (Env DATABASE_MULTITENANT_URL)
+	// created the tenant; this one serves it too, with S3 credentials of its own.
 	admin("/tenants/"+MultiTenantID, body)
 	s.AdminPort = adminPort
 	// The tenant's S3 credentials (the server's own are not accepted in multi-tenant mode).
@@ -150,4 +155,24 @@ func (w metaCase) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// fileSizeLimit is the server's UPLOAD_FILE_SIZE_LIMIT (or FILE_SIZE_LIMIT, else its
+// default, 50 GB) in bytes: the harness tenant gets it, so that suites see the limit they
+// see single-tenant (a tenant created without one has the reference's 50 MiB).
+func (s *Server) fileSizeLimit(t testing.TB) int64 {
+	t.Helper()
+	v := "53687091200"
+	for _, name := range []string{"FILE_SIZE_LIMIT=", "UPLOAD_FILE_SIZE_LIMIT="} { // UPLOAD_ wins, as in the config
+		for _, kv := range s.cmd.Env {
+			if strings.HasPrefix(kv, name) && kv != name {
+				v = strings.TrimPrefix(kv, name)
+			}
+		}
+	}
+	n, err := gateway.ParseSize(v)
+	if err != nil {
+		t.Fatalf("harness: file size limit %q: %v", v, err)
+	}
+	return n
 }

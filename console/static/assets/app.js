@@ -92,6 +92,8 @@ const App = (function () {
 
   async function start() {
     try { info = await (await fetch("/console/api/info")).json(); } catch (e) { /* defaults */ }
+    // A tenant of a multi-tenant server has no storage report (docs/console.md).
+    $("#nav-report").hidden = !!info.tenant;
     route();
   }
 
@@ -363,10 +365,18 @@ const App = (function () {
   };
 
   function s3Page() {
+    if (info.s3_path === "") {
+      main.replaceChildren(h("h1", {}, "S3 access"), h("p", { id: "s3-off" }, "The S3 protocol is not enabled for tenant " + info.tenant +
+        " (its s3Protocol feature, set through the admin API)."));
+      return;
+    }
     const origin = location.origin;
     const endpoint = origin + (info.s3_path || "/s3");
     const region = info.region || "not-specified";
-    const key = info.access_key_id || "<S3_PROTOCOL_ACCESS_KEY_ID>";
+    // A tenant has no server-wide key: its credentials are created through the admin API.
+    const key = info.access_key_id || (info.tenant ? "<access key of POST /s3/" + info.tenant + "/credentials>" : "<S3_PROTOCOL_ACCESS_KEY_ID>");
+    const secret = info.tenant ? "The secret_key answered once by the admin API's POST /s3/" + info.tenant + "/credentials (ADMIN_PORT), which also created the access key id; the console never shows it"
+      : "S3_PROTOCOL_ACCESS_KEY_SECRET (printed at start in development mode; the console never shows it)";
     const host = location.hostname + ":" + (info.s3_port || location.port);
     const block = (title, text) => h("section", { class: "card" }, h("h2", {}, title), h("pre", { tabindex: "0" }, text));
     main.replaceChildren(h("h1", {}, "S3 access"),
@@ -375,7 +385,8 @@ const App = (function () {
         info.s3_port ? h("tr", {}, h("th", { scope: "row" }, "Dedicated S3 listener"), h("td", {}, h("code", {}, location.protocol + "//" + host))) : null,
         h("tr", {}, h("th", { scope: "row" }, "Region"), h("td", {}, h("code", {}, region))),
         h("tr", {}, h("th", { scope: "row" }, "Access key id"), h("td", {}, h("code", {}, key))),
-        h("tr", {}, h("th", { scope: "row" }, "Secret"), h("td", {}, "S3_PROTOCOL_ACCESS_KEY_SECRET (printed at start in development mode; the console never shows it)")))),
+        info.tenant ? h("tr", {}, h("th", { scope: "row" }, "Tenant"), h("td", {}, h("code", {}, info.tenant))) : null,
+        h("tr", {}, h("th", { scope: "row" }, "Secret"), h("td", {}, secret)))),
       block("aws cli", "export AWS_ACCESS_KEY_ID=" + key + "\nexport AWS_SECRET_ACCESS_KEY=<secret>\nexport AWS_DEFAULT_REGION=" + region +
         "\naws --endpoint-url " + endpoint + " s3 ls\naws --endpoint-url " + endpoint + " s3 cp ./file.bin s3://my-bucket/file.bin"),
       block("rclone (~/.config/rclone/rclone.conf)", "[stowage]\ntype = s3\nprovider = Other\nendpoint = " + endpoint + "\nregion = " + region +
