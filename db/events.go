@@ -471,6 +471,23 @@ func (d *DB) RedriveDeliveries(ctx context.Context, s Scope, ids []int64) (int64
 	return n, Classify(err)
 }
 
+// EventsDue reports whether the outbox has work a dispatcher would do now: an unrouted
+// event, or a pending delivery whose time has come (a retry due, a lease run out). A
+// database without the outbox (never migrated) has none. Two index probes: cheap enough to
+// ask of every tenant's database in turn (multi-tenant mode's sweep).
+func (d *DB) EventsDue(ctx context.Context, s Scope) (bool, error) {
+	var exists bool
+	if err := d.pool.QueryRow(ctx, `select to_regclass('stowage.event_deliveries') is not null`).Scan(&exists); err != nil || !exists {
+		return false, Classify(err)
+	}
+	var due bool
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		return tx.tx.QueryRow(ctx, `select exists (select 1 from stowage.events where not routed)
+			or exists (select 1 from stowage.event_deliveries where state = 'pending' and next_at <= now())`).Scan(&due)
+	})
+	return due, Classify(err)
+}
+
 // Notify sends a Postgres NOTIFY on channel.
 func (d *DB) Notify(ctx context.Context, channel, payload string) error {
 	_, err := d.pool.Exec(ctx, `select pg_notify($1, $2)`, channel, payload)

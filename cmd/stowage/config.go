@@ -127,6 +127,7 @@ type Config struct {
 	EventsRetention   int    `env:"STOWAGE_EVENTS_RETENTION" default:"86400" help:"seconds delivered events are kept in the outbox (stowage.events)"`
 	S3NotifyTokens    Secret `env:"STOWAGE_NOTIFY_WEBHOOK_TOKENS" default:"" help:"comma-separated NAME=TOKEN: notifications to the STOWAGE_NOTIFY_WEBHOOKS target NAME carry Authorization: Bearer TOKEN (MinIO's per-target auth_token)"`
 	CDNAutoPurge      bool   `env:"STOWAGE_CDN_AUTO_PURGE" default:"false" help:"purge an object of a public bucket from the CDN (CDN_PURGE_ENDPOINT_URL, with its rendered variants) when it is overwritten, moved or deleted; delivered through the event outbox"`
+	EventsTenantSweep int    `env:"STOWAGE_EVENTS_TENANT_SWEEP" default:"60" help:"multi-tenant mode: seconds between sweeps that deliver the due events of tenants with no live stack on this gateway (docs/multitenant.md)"`
 
 	MultiTenant          bool   `env:"MULTI_TENANT,IS_MULTITENANT" default:"false" help:"serve many tenants listed in the control database DATABASE_MULTITENANT_URL (docs/admin.md); tenants are managed through the admin API"`
 	MTDatabaseURL        Secret `env:"DATABASE_MULTITENANT_URL,MULTITENANT_DATABASE_URL" default:"" help:"control database of multi-tenant mode (the reference's tenants table); required with MULTI_TENANT"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -96,7 +97,8 @@ func (c *Config) validateEvents() []error {
 	for name, v := range map[string]int{"WEBHOOK_REQUEST_TIMEOUT": c.WebhookTimeout, "WEBHOOK_QUEUE_PULL_INTERVAL": c.EventsPoll,
 		"STOWAGE_EVENTS_IN_FLIGHT": c.EventsInFlight, "STOWAGE_EVENTS_MAX_ATTEMPTS": c.EventsMaxAttempts,
 		"STOWAGE_EVENTS_MAX_AGE": c.EventsMaxAge, "STOWAGE_EVENTS_BACKOFF": c.EventsBackoff,
-		"STOWAGE_EVENTS_BACKOFF_MAX": c.EventsBackoffMax, "STOWAGE_EVENTS_RETENTION": c.EventsRetention} {
+		"STOWAGE_EVENTS_BACKOFF_MAX": c.EventsBackoffMax, "STOWAGE_EVENTS_RETENTION": c.EventsRetention,
+		"STOWAGE_EVENTS_TENANT_SWEEP": c.EventsTenantSweep} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("%s=%d: must be at least 1", name, v))
 		}
@@ -109,8 +111,19 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 	if !cfg.eventsEnabled() {
 		return nil
 	}
+	return events.New(dispatcherOptions(cfg, d, eventsHTTPClient(cfg), log))
+}
+
+// eventsHTTPClient is the client of cfg's webhook targets (one per gateway: in
+// multi-tenant mode every tenant's dispatcher shares it and its idle connections).
+func eventsHTTPClient(cfg Config) *http.Client {
+	return events.NewHTTPClient(time.Duration(cfg.WebhookTimeout)*time.Millisecond, cfg.EventsInFlight)
+}
+
+// dispatcherOptions are the options of a dispatcher of cfg's targets over d's outbox (the
+// one database in single-tenant mode, cfg.TenantID's in multi-tenant mode).
+func dispatcherOptions(cfg Config, d *db.DB, client *http.Client, log *slog.Logger) events.Options {
 	timeout := time.Duration(cfg.WebhookTimeout) * time.Millisecond
-	client := events.NewHTTPClient(timeout, cfg.EventsInFlight)
 	opts := events.Options{DB: d, Scope: db.Scope{Role: cfg.DBServiceRole}, S3Targets: map[string]events.Target{},
 		Poll: time.Duration(cfg.EventsPoll) * time.Millisecond, InFlight: cfg.EventsInFlight,
 		MaxAttempts: cfg.EventsMaxAttempts, MaxAge: time.Duration(cfg.EventsMaxAge) * time.Second,
@@ -130,7 +143,7 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 	if cfg.autoPurge() {
 		opts.Purge = purgeTarget(cfg)
 	}
-	return events.New(opts)
+	return opts
 }
 
 // purgeTarget is the automatic CDN purge of cfg: the object, and its rendered variants

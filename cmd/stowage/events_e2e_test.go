@@ -30,6 +30,8 @@ type hookReceiver struct {
 	mu   sync.Mutex
 	got  []hookEvent
 	s3   []string // S3 notification eventNames
+	// s3Keys are the S3 notifications' Key ("bucket/key").
+	s3Keys []string
 	// s3Auth are the Authorization headers of S3 notifications (the target's own token).
 	s3Auth []string
 	// purges are the CDN purges received: "type bucket/object Authorization".
@@ -59,6 +61,9 @@ type hookEvent struct {
 			} `json:"payload"`
 		} `json:"event"`
 		SentAt string `json:"sentAt"`
+		Tenant struct {
+			Ref string `json:"ref"`
+		} `json:"tenant"`
 	}
 }
 
@@ -79,8 +84,12 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			return
 		}
 		if r.URL.Path == "/s3" {
-			var m struct{ Records []struct{ EventName string } }
+			var m struct {
+				Key     string
+				Records []struct{ EventName string }
+			}
 			_ = json.Unmarshal(body, &m)
+			h.s3Keys = append(h.s3Keys, m.Key)
 			for _, rec := range m.Records {
 				h.s3 = append(h.s3, rec.EventName)
 			}

@@ -39,10 +39,12 @@ type multiTenant struct {
 	MaxStacks int
 	// IdleTimeout retires a tenant's stack (closes its pool) after this long unused.
 	IdleTimeout time.Duration
+	// StackClosed, when set, is told after a tenant's stack closed (tests).
+	StackClosed func(id string)
 }
 
 // tenantStacks builds the cache of per-tenant stacks over the shared store.
-func tenantStacks(cfg Config, mt multiTenant, store backend.Store, log *slog.Logger) (*server.Tenants, error) {
+func tenantStacks(cfg Config, mt multiTenant, store backend.Store, ev *tenantEvents, log *slog.Logger) (*server.Tenants, error) {
 	if cfg.HostRegexp == "" {
 		return nil, errors.New("REQUEST_X_FORWARDED_HOST_REGEXP: required in multi-tenant mode")
 	}
@@ -67,7 +69,7 @@ func tenantStacks(cfg Config, mt multiTenant, store backend.Store, log *slog.Log
 			if err := migrateOnRequest(ctx, cfg, mt.Registry, t); err != nil { // DB_MIGRATIONS_STRATEGY
 				return nil, fmt.Errorf("tenant %s: migrate: %w", t.ID, err)
 			}
-			return buildTenantStack(ctx, cfg, t, store, renderer, creds, log)
+			return buildTenantStack(ctx, cfg, t, store, renderer, creds, ev, log)
 		}}), nil
 }
 
@@ -103,7 +105,7 @@ func sharedRenderer(cfg Config, log *slog.Logger) (*render.Renderer, error) {
 // tenant's database (migrated before, by migrateOnRequest), its JWT keys, the dialects over
 // an engine whose keys are under t.ID in the shared store.
 func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store backend.Store,
-	renderer *render.Renderer, creds gateway.CredentialStore, log *slog.Logger) (*server.TenantStack, error) {
+	renderer *render.Renderer, creds gateway.CredentialStore, ev *tenantEvents, log *slog.Logger) (*server.TenantStack, error) {
 	log = log.With("tenant", t.ID)
 	roles := auth.Roles{Anon: cfg.DBAnonRole, Authenticated: cfg.DBAuthRole, Service: cfg.DBServiceRole}
 	verifier, err := auth.New(auth.Options{Secret: t.JWTSecret, Algorithm: cfg.JWTAlgorithm, JWKS: t.JWKS, Roles: roles})
@@ -147,6 +149,9 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	requestTimeout := time.Duration(cfg.RequestTimeout) * time.Second
 	engOpts := engineOptions(cfg, t.ID, roles, serviceKey, maxSize, log)
 	engOpts.Credentials = creds
+	if ev != nil { // events in the tenant's outbox, delivered by startDispatcher and the sweep
+		engOpts.Events, engOpts.NotificationARNs = true, cfg.notificationARNs()
+	}
 	engine := gateway.New(d, store, engOpts)
 	if creds != nil && cfg.EncryptionKey != "" {
 		// The control database's keys, loaded once: NOTIFY tenants_jwks_update retires
@@ -198,11 +203,14 @@ func buildTenantStack(ctx context.Context, cfg Config, t *tenants.Tenant, store 
 	if creds == nil && cfg.EncryptionKey != "" {
 		tenantJWKS(bg, engine, verifier, log)
 	}
+	dispatched := ev.startDispatcher(bg, t, d, log)
 	log.Info("tenant stack ready", "max_connections", maxConns)
 	return server.NewTenantStack(engine, restHandler, opts, func() {
 		stop()
+		dispatched() // its attempts under way recorded before the pool closes
 		d.Close()
 		log.Info("tenant stack closed")
+		ev.stackClosed(t.ID)
 	}).WithImageTransformation(renders), nil
 }
 
@@ -231,11 +239,19 @@ func serveMultiTenant(ctx context.Context, cfg Config, mt multiTenant, log *slog
 	if err != nil {
 		return err
 	}
-	ts, err := tenantStacks(cfg, mt, store, log)
+	ev := newTenantEvents(cfg, mt, log)
+	ts, err := tenantStacks(cfg, mt, store, ev, log)
 	if err != nil {
 		return err
 	}
 	defer ts.Close()
+	if ev != nil {
+		ev.live = ts.Live
+		evCtx, stopEvents := context.WithCancel(context.Background())
+		evDone := make(chan struct{})
+		go func() { ev.run(evCtx); close(evDone) }()
+		defer func() { stopEvents(); <-evDone }() // after the listeners drained (deferred later, run earlier)
+	}
 	ver := cfg.Version
 	if ver == "" {
 		ver = version
@@ -244,6 +260,9 @@ func serveMultiTenant(ctx context.Context, cfg Config, mt multiTenant, log *slog
 	srvOpts := server.Options{Version: ver, HeaderTimeout: time.Duration(cfg.HeadersTimeout) * time.Second,
 		RequestTimeout: requestTimeout, IdleTimeout: time.Duration(cfg.KeepAlive) * time.Second,
 		RequestIDHdr: cfg.RequestIDHdr, Metrics: cfg.MetricsEnabled, Logger: log}
+	if ev != nil {
+		srvOpts.Collectors = ev.metrics.Totals()
+	}
 	srv := server.NewMultiTenant(ts, srvOpts)
 	ln, err := net.Listen("tcp", server.Addr(cfg.Host, cfg.Port))
 	if err != nil {

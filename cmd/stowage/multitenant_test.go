@@ -82,6 +82,12 @@ func startMultiTenant(t *testing.T, src tenants.Source) *mtServer {
 // startMultiTenantEnv is startMultiTenant with the variables of extra added.
 func startMultiTenantEnv(t *testing.T, src tenants.Source, extra map[string]string) *mtServer {
 	t.Helper()
+	return startMultiTenantWith(t, multiTenant{Source: src, MaxStacks: 4}, extra)
+}
+
+// startMultiTenantWith is startMultiTenantEnv with the multi-tenant options mt.
+func startMultiTenantWith(t *testing.T, mt multiTenant, extra map[string]string) *mtServer {
+	t.Helper()
 	env := map[string]string{
 		"SERVER_HOST": "127.0.0.1", "STORAGE_FILE_BACKEND_PATH": t.TempDir(), "DB_INSTALL_ROLES": "true",
 		"REQUEST_X_FORWARDED_HOST_REGEXP": mtHostRegexp, "DATABASE_CONNECTION_TIMEOUT": "2000",
@@ -110,7 +116,7 @@ func startMultiTenantEnv(t *testing.T, src tenants.Source, extra map[string]stri
 		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	go func() {
-		done <- serveMultiTenant(ctx, cfg, multiTenant{Source: src, MaxStacks: 4}, log,
+		done <- serveMultiTenant(ctx, cfg, mt, log,
 			func(main, s3 net.Addr, ts *server.Tenants) {
 				ready <- &mtServer{url: "http://" + main.String(), s3url: "http://" + s3.String(), tenants: ts,
 					store: cfg.FilePath}

@@ -59,6 +59,9 @@ type Options struct {
 	// Retention keeps delivered events this long, then deletes them; 24h.
 	Retention time.Duration
 	Logger    *slog.Logger
+	// Metrics, when set, are shared with other dispatchers (one per tenant in multi-tenant
+	// mode, served once); nil: the dispatcher's own.
+	Metrics *Metrics
 }
 
 // Dispatcher routes and delivers outbox events.
@@ -75,6 +78,9 @@ type Dispatcher struct {
 	// outcomes go to the recorder, which writes them in batches (one transaction for
 	// all that finished meanwhile, instead of one per delivery).
 	outcomes chan outcome
+	// underway counts deliveries started whose outcome is not recorded yet (Drain: a
+	// recorded acknowledgement may let the next delivery of its key go).
+	underway atomic.Int64
 }
 
 // outcome is a finished attempt waiting to be recorded; done runs once it is.
@@ -110,7 +116,10 @@ func New(opts Options) *Dispatcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Dispatcher{opts: opts, sems: map[string]chan struct{}{}, metrics: newMetrics(), wake: make(chan struct{}, 1),
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	d := &Dispatcher{opts: opts, sems: map[string]chan struct{}{}, metrics: opts.Metrics, wake: make(chan struct{}, 1),
 		outcomes: make(chan outcome, 64)}
 	d.targets = append(d.targets, opts.Targets...)
 	for _, t := range opts.S3Targets {
@@ -129,7 +138,8 @@ func New(opts Options) *Dispatcher {
 func (d *Dispatcher) Metrics() *Metrics { return d.metrics }
 
 // Run routes and delivers until ctx ends, then waits for the attempts under way (their
-// outcome is recorded; an attempt cut short is retried after its lease).
+// outcome is recorded; an attempt cut short is retried after its lease). A dispatcher runs
+// once: Run or Drain, not both, not twice.
 func (d *Dispatcher) Run(ctx context.Context) {
 	// A commit that recorded events wakes the loop at once (no wait for the next poll);
 	// the linger below still keeps looks at a busy outbox apart, so events batch.
@@ -156,6 +166,33 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		// Adaptive: however soon a finished delivery wakes the loop, looks at a busy outbox
 		// stay Linger apart, so a steady trickle of writes is handled in batches.
 		d.pause(ctx, d.opts.Linger-time.Since(start), nil)
+	}
+}
+
+// Drain routes what is unrouted and delivers what is due until nothing is left to do now,
+// or ctx ends, then waits for the attempts under way and returns once their outcomes are
+// recorded. Deliveries that failed and back off, or wait for one that does, are left for a
+// later run. It is the bounded form of Run for an outbox no dispatcher is running for (a
+// tenant whose stack is not live, docs/multitenant.md); it also deletes delivered events
+// past retention.
+func (d *Dispatcher) Drain(ctx context.Context) {
+	recorded := make(chan struct{})
+	go func() { d.record(ctx); close(recorded) }()
+	defer func() { d.wg.Wait(); close(d.outcomes); <-recorded }()
+	for ctx.Err() == nil {
+		// Read before the step: an outcome recorded during it pokes the loop for one more.
+		before := d.underway.Load()
+		busy, full := d.step(ctx)
+		if full {
+			continue
+		}
+		if !busy && before == 0 {
+			break
+		}
+		d.pause(ctx, d.opts.Poll, d.wake)
+	}
+	if _, err := d.opts.DB.SweepEvents(ctx, d.opts.Scope, d.opts.Retention); err != nil && ctx.Err() == nil {
+		d.opts.Logger.Warn("events: sweep delivered events", "err", err)
 	}
 }
 
@@ -211,6 +248,7 @@ func (d *Dispatcher) step(ctx context.Context) (busy, full bool) {
 			sem := d.sems[x.Target]
 			sem <- struct{}{}
 			d.wg.Add(1)
+			d.underway.Add(1)
 			d.attempting.Add(1)
 			go d.deliver(ctx, t, sem, x)
 		}
@@ -263,6 +301,7 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x
 	d.attempting.Add(-1)
 	d.outcomes <- outcome{f: db.Finished{ID: x.ID, Target: t.Name(), Outcome: o}, done: func() {
 		<-sem
+		d.underway.Add(-1)
 		d.poke()
 		d.wg.Done()
 	}}

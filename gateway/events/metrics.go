@@ -15,7 +15,8 @@ type Metrics struct {
 	attempt   *prometheus.HistogramVec
 }
 
-func newMetrics() *Metrics {
+// NewMetrics returns metrics dispatchers may share (Options.Metrics).
+func NewMetrics() *Metrics {
 	target := []string{"target"}
 	return &Metrics{
 		unrouted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stowage_events_unrouted",
@@ -43,4 +44,11 @@ func newMetrics() *Metrics {
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.unrouted, m.pending, m.deadNow, m.delivered, m.failed, m.retried, m.dead, m.latency, m.attempt}
+}
+
+// Totals returns the counters and histograms only: the metrics that add up over
+// dispatchers sharing them. The gauges (unrouted, pending, dead) describe one outbox, so
+// with one dispatcher per tenant they would show whichever tenant refreshed them last.
+func (m *Metrics) Totals() []prometheus.Collector {
+	return []prometheus.Collector{m.delivered, m.failed, m.retried, m.dead, m.latency, m.attempt}
 }

@@ -323,6 +323,14 @@ func (ts *Tenants) janitor() {
 // one (after an admin change of its keys).
 func (ts *Tenants) Forget(id string) { ts.changed(id) }
 
+// Live reports whether tenant id has a stack cached (built or building) on this gateway.
+func (ts *Tenants) Live(id string) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	_, ok := ts.m[id]
+	return ok
+}
+
 // Len is the number of stacks cached (built or building).
 func (ts *Tenants) Len() int {
 	ts.mu.Lock()
