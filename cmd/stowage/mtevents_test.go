@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -224,5 +225,43 @@ func TestMultiTenantEvents(t *testing.T) {
 	code, metrics, _ := mtDo(t, "GET", s.url+"/metrics", "", "", nil, nil)
 	if code != 200 || !strings.Contains(metrics, `stowage_events_delivered_total{target="webhook"}`) {
 		t.Errorf("/metrics: %d, no stowage_events_delivered_total of the webhook", code)
+	}
+}
+
+// TestTenantEventSweepLock: gateways on one control database sweep tenants' outboxes one
+// at a time: while one holds the sweep lock another does not get it; once released (its
+// connection closed), the other does.
+func TestTenantEventSweepLock(t *testing.T) {
+	env := map[string]string{"WEBHOOK_URL": "http://127.0.0.1:9/hook", "DATABASE_MULTITENANT_URL": pgtest.EmptyURL(t)}
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := multiTenant{Source: &mapSource{m: map[string]tenants.Tenant{}}}
+	first, second := newTenantEvents(cfg, mt, slog.Default()), newTenantEvents(cfg, mt, slog.Default())
+	if first == nil || first.lock == nil || first.list == nil {
+		t.Fatal("no sweep lock or tenant list with a control database and a webhook")
+	}
+	release, ok, err := first.lock(t.Context())
+	if err != nil || !ok {
+		t.Fatalf("first gateway: lock %v, %v", ok, err)
+	}
+	if _, ok, err := second.lock(t.Context()); err != nil || ok {
+		t.Fatalf("second gateway while the first sweeps: lock %v, %v; want false", ok, err)
+	}
+	release()
+	// The server ends the session (and frees the lock) after the client closed it.
+	for deadline := time.Now().Add(hangGuard); ; time.Sleep(20 * time.Millisecond) {
+		release2, ok, err := second.lock(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			release2()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second gateway: no sweep lock %s after the first released it", hangGuard)
+		}
 	}
 }
