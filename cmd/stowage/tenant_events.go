@@ -63,6 +63,9 @@ type tenantLister interface {
 	List(ctx context.Context) ([]*tenants.Tenant, error)
 }
 
+// The control plane's source lists tenants: serveControlPlane's gateways sweep.
+var _ tenantLister = (*tenants.Registry)(nil)
+
 // newTenantEvents returns the events of multi-tenant mode; nil when no event target is
 // configured (engines then record none).
 func newTenantEvents(cfg Config, mt multiTenant, log *slog.Logger) *tenantEvents {
