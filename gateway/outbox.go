@@ -54,6 +54,20 @@ func RequestIDFrom(ctx context.Context) string {
 	return v
 }
 
+type tenantHostKey struct{}
+
+// WithTenantHost returns ctx carrying the host a request named its tenant by (multi-tenant
+// mode's X-Forwarded-Host), which events record as tenant.host, as the reference does.
+func WithTenantHost(ctx context.Context, host string) context.Context {
+	return context.WithValue(ctx, tenantHostKey{}, host)
+}
+
+// tenantHostFrom returns the host WithTenantHost stored in ctx, or "".
+func tenantHostFrom(ctx context.Context) string {
+	v, _ := ctx.Value(tenantHostKey{}).(string)
+	return v
+}
+
 // eventSpec names the event a commit records; zero fields are derived from the commit
 // (Post for a new key, Put over an existing one) and the caller's dialect.
 type eventSpec struct {
@@ -133,12 +147,12 @@ func (e *Engine) emitAtCommit(ctx context.Context, tx db.Tx, evs ...outboxEvent)
 
 // eventRows renders evs as outbox rows with the reference's event body.
 func (e *Engine) eventRows(ctx context.Context, evs []outboxEvent) ([]db.Event, error) {
-	reqID := RequestIDFrom(ctx)
+	reqID, host := RequestIDFrom(ctx), tenantHostFrom(ctx)
 	now := e.now()
 	rows := make([]db.Event, len(evs))
 	for i, ev := range evs {
 		p := eventPayload{BucketID: ev.bucket, Name: ev.name, Version: ev.version, UploadType: ev.uploadType,
-			OldObject: ev.oldObject, Type: ev.bucketType, ReqID: reqID, Tenant: eventTenant{Ref: e.opts.TenantID}}
+			OldObject: ev.oldObject, Type: ev.bucketType, ReqID: reqID, Tenant: eventTenant{Ref: e.opts.TenantID, Host: host}}
 		var size int64
 		var etag string
 		if len(ev.meta) > 0 {

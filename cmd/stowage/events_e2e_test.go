@@ -56,13 +56,15 @@ type hookEvent struct {
 				UploadType string          `json:"uploadType"`
 				Metadata   json.RawMessage `json:"metadata"`
 				Tenant     struct {
-					Ref string `json:"ref"`
+					Ref  string `json:"ref"`
+					Host string `json:"host"`
 				} `json:"tenant"`
 			} `json:"payload"`
 		} `json:"event"`
 		SentAt string `json:"sentAt"`
 		Tenant struct {
-			Ref string `json:"ref"`
+			Ref  string `json:"ref"`
+			Host string `json:"host"`
 		} `json:"tenant"`
 	}
 }

@@ -193,6 +193,11 @@ func TestMultiTenantEvents(t *testing.T) {
 			t.Errorf("event %s %s: tenant %q (top level %q), auth %q, id %q", b.Event.Type, b.Event.Payload.Name,
 				ref, b.Tenant.Ref, e.Auth, e.ID)
 		}
+		// tenant.host: the X-Forwarded-Host the request named the tenant by, as the reference.
+		if host := b.Event.Payload.Tenant.Host; host != hostOf(ref) || b.Tenant.Host != host {
+			t.Errorf("event %s %s of %s: tenant.host %q (top level %q), want %q", b.Event.Type, b.Event.Payload.Name,
+				ref, host, b.Tenant.Host, hostOf(ref))
+		}
 		if name := b.Event.Payload.Name; name != "" && !strings.HasSuffix(name, "-"+ref+".txt") {
 			t.Errorf("event %s of %s carries tenant.ref %q", b.Event.Type, name, ref)
 		}

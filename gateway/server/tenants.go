@@ -416,6 +416,9 @@ func (ts *Tenants) dispatch(s3Only bool) fiber.Handler {
 			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "FeatureNotEnabled", "statusCode": "403",
 				"message": "feature not enabled for this tenant"})
 		}
+		// Events record the host the tenant was named by as tenant.host (a copy: fasthttp
+		// reuses the header's buffer).
+		c.SetUserContext(gateway.WithTenantHost(c.UserContext(), string(c.Request().Header.Peek("X-Forwarded-Host"))))
 		c.Context().SetUserValue(userContextKey, c.UserContext())
 		h(c.Context())
 		return nil
