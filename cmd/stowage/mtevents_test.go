@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/stowage/stowage/conformance/harness"
+	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/tenants"
@@ -267,6 +274,107 @@ func TestTenantEventSweepLock(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("second gateway: no sweep lock %s after the first released it", hangGuard)
+		}
+	}
+}
+
+// startControlPlane runs serveControlPlane with env until stop is called (or the test
+// ends) and returns its main URL once /status answers.
+func startControlPlane(t *testing.T, env map[string]string) (url string, stop func()) {
+	t.Helper()
+	port := harness.FreePort(t)
+	full := map[string]string{"SERVER_HOST": "127.0.0.1", "SERVER_PORT": strconv.Itoa(port), "STOWAGE_DATA_DIR": t.TempDir(),
+		"LOG_LEVEL": "warn"}
+	for k, v := range env {
+		full[k] = v
+	}
+	cfg, err := LoadConfig(func(k string) string { return full[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveControlPlane(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serveControlPlane: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	url = "http://127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(hangGuard); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(url + "/status"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return url, stop
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serveControlPlane ended: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready")
+		}
+	}
+}
+
+// TestMultiTenantEventsControlPlane: with the control database as the tenants' source (the
+// Registry, as `stowage serve` with MULTI_TENANT), events recorded by a gateway that does
+// not dispatch are delivered, after it stopped, by a new gateway that gets no request: its
+// sweep lists the tenants from the control database and takes the sweep lock there.
+func TestMultiTenantEventsControlPlane(t *testing.T) {
+	ctx := t.Context()
+	h := newHookReceiver(t)
+	control := pgtest.EmptyURL(t)
+	pool, err := pgxpool.New(ctx, control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := db.MigrateMultitenant(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	const key = "events-control-plane-encryption-key"
+	reg, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	service := map[string]string{}
+	for _, id := range []string{"alpha", "beta"} {
+		url, secret := pgtest.EmptyURL(t), "events-secret-of-"+id+"-0123456789abcdef"
+		anon, svc := signKey(t, secret, "anon"), signKey(t, secret, "service_role")
+		if err := reg.Create(ctx, id, tenants.Config{DatabaseURL: &url, JWTSecret: &secret, AnonKey: &anon, ServiceKey: &svc}); err != nil {
+			t.Fatal(err)
+		}
+		service[id] = signKey(t, secret, "service_role")
+	}
+	env := map[string]string{"MULTI_TENANT": "true", "DATABASE_MULTITENANT_URL": control, "ENCRYPTION_KEY": key,
+		"REQUEST_X_FORWARDED_HOST_REGEXP": mtHostRegexp, "DB_INSTALL_ROLES": "true",
+		"STORAGE_FILE_BACKEND_PATH": t.TempDir(), "WEBHOOK_URL": h.srv.URL + "/hook", "WEBHOOK_API_KEY": "k3y",
+		"WEBHOOK_QUEUE_PULL_INTERVAL": "20", "STOWAGE_EVENTS_TENANT_SWEEP": "1", "STOWAGE_EVENTS_DISPATCH": "false"}
+	url, stop := startControlPlane(t, env)
+	for _, tn := range []string{"alpha", "beta"} {
+		if code, body, _ := mtDo(t, "POST", url+"/bucket", tn, service[tn], []byte(`{"name":"ev"}`), map[string]string{"Content-Type": "application/json"}); code != 200 {
+			t.Fatalf("%s create bucket: %d %s", tn, code, body)
+		}
+		if code, body, _ := mtDo(t, "POST", url+"/object/ev/cp-"+tn+".txt", tn, service[tn], []byte("bytes"), map[string]string{"Content-Type": "text/plain"}); code != 200 {
+			t.Fatalf("%s upload: %d %s", tn, code, body)
+		}
+	}
+	stop()
+	env["STOWAGE_EVENTS_DISPATCH"] = "true"
+	startControlPlane(t, env) // no request reaches it
+	for _, tn := range []string{"alpha", "beta"} {
+		h.waitRef(t, "Bucket:Created", "", tn)
+		if e := h.waitRef(t, "ObjectCreated:Post", "cp-"+tn+".txt", tn); e.Body.Tenant.Ref != tn || e.Body.Event.Payload.Tenant.Host != hostOf(tn) {
+			t.Errorf("%s: tenant %+v / %+v", tn, e.Body.Tenant, e.Body.Event.Payload.Tenant)
 		}
 	}
 }
