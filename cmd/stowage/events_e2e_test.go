@@ -165,7 +165,9 @@ func TestEventsFromEveryDialect(t *testing.T) {
 	}
 	rest("POST", "/bucket", `{"name":"ev","public":true}`, jsonHdr) // public: changes are purged from the CDN
 	rest("POST", "/object/ev/rest.txt", "hello", map[string]string{"Content-Type": "text/plain"})
-	rest("PUT", "/object/ev/rest.txt", "hello again", map[string]string{"Content-Type": "text/plain", "x-upsert": "true"})
+	// Behind a proxy: the host it names is the event's tenant.host, as the reference sends it.
+	rest("PUT", "/object/ev/rest.txt", "hello again", map[string]string{"Content-Type": "text/plain", "x-upsert": "true",
+		"X-Forwarded-Host": "proj.storage.example.test"})
 	rest("POST", "/object/copy", `{"bucketId":"ev","sourceKey":"rest.txt","destinationKey":"copy.txt"}`, jsonHdr)
 	rest("POST", "/object/move", `{"bucketId":"ev","sourceKey":"copy.txt","destinationKey":"moved.txt"}`, jsonHdr)
 
@@ -241,6 +243,13 @@ func TestEventsFromEveryDialect(t *testing.T) {
 			b.SentAt == "" || b.Event.Payload.Tenant.Ref != "proj" || b.Event.Payload.ReqID == "" ||
 			b.Event.Payload.UploadType != w.upload || e.Auth != "Bearer k3y" || e.ID == "" {
 			t.Errorf("%s %s: %+v (auth %q, id %q)", w.typ, w.name, b, e.Auth, e.ID)
+		}
+		wantHost := ""
+		if w.typ == "ObjectCreated:Put" && w.name == "rest.txt" {
+			wantHost = "proj.storage.example.test"
+		}
+		if b.Event.Payload.Tenant.Host != wantHost || b.Tenant.Host != wantHost {
+			t.Errorf("%s %s: tenant.host %q (top level %q), want %q", w.typ, w.name, b.Event.Payload.Tenant.Host, b.Tenant.Host, wantHost)
 		}
 		if strings.HasPrefix(w.typ, "ObjectCreated") && (b.Event.Payload.Version == "" || len(b.Event.Payload.Metadata) < 10) {
 			t.Errorf("%s %s: no version or metadata: %+v", w.typ, w.name, b.Event.Payload)

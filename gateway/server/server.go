@@ -241,8 +241,14 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 		id = hex.EncodeToString(b[:])
 	}
 	c.Set("X-Request-Id", id)
-	// The engine records the id in events (payload.reqId).
-	c.SetUserContext(gateway.WithRequestID(context.WithValue(context.Background(), requestIDKey, id), id))
+	// The engine records the id in events (payload.reqId), and the host a proxy named in
+	// X-Forwarded-Host as tenant.host, as the reference does in every mode (a copy:
+	// fasthttp reuses the header's buffer).
+	ctx := gateway.WithRequestID(context.WithValue(context.Background(), requestIDKey, id), id)
+	if h := c.Request().Header.Peek("X-Forwarded-Host"); len(h) > 0 {
+		ctx = gateway.WithTenantHost(ctx, string(h))
+	}
+	c.SetUserContext(ctx)
 	return c.Next()
 }
 
