@@ -197,11 +197,16 @@ func (d *DB) InSnapshotTxKeys(ctx context.Context, s Scope, bucket string, keys 
 		if !errors.Is(err, ErrRetry) || attempt == snapshotAttempts || ctx.Err() != nil {
 			return err
 		}
-		if locks == nil {
+		if locks == nil && len(keys) <= maxKeyLocks {
 			locks = keyLocks(bucket, keys)
 		}
 	}
 }
+
+// maxKeyLocks bounds the advisory locks one retry takes: they live in Postgres's shared
+// lock table (max_locks_per_transaction × max_connections slots for the whole server), so a
+// batch delete of up to 1,000 keys retries as before, without them.
+const maxKeyLocks = 64
 
 // keyLocks are the distinct LockHash values of bucket's keys in ascending order, the order
 // every holder of several takes them in.
