@@ -177,6 +177,65 @@ func (t Tx) ListEntries(ctx context.Context, bucket, prefix, after, from string,
 	return out, Classify(rows.Err())
 }
 
+// ListWalk is ListEntries that jumps past every common prefix inside Postgres: each row it
+// returns is the first name after the previous one, or, when the previous one's name holds
+// delim after prefix, the first name past that common prefix (the names under it are not
+// read). One statement per page of folders instead of one per folder. The walk stops early
+// (fewer than limit rows) at the end of the range, or after a common prefix whose last
+// character is U+10FFFF (its upper bound is PrefixUpperBound's, computed by the caller).
+func (t Tx) ListWalk(ctx context.Context, bucket, prefix, delim, after, from string, limit int) ([]Listed, error) {
+	// cp: the name up to and including the first delim after prefix (by characters: the
+	// same string strings.Index finds by bytes); up: the smallest string past every name
+	// under cp, cp's last character plus one (code point order is byte order in UTF-8;
+	// the surrogates are skipped).
+	const cols = `name, coalesce(owner_id, '') as owner_id, coalesce(updated_at, now()) as updated_at,
+			coalesce(metadata->>'size', '') as size, coalesce(metadata->>'eTag', '') as etag,
+			coalesce(metadata->>'lastModified', '') as lm, coalesce(metadata->>'checksumAlgorithm', '') as ca`
+	const q = `with recursive walk as (
+		  select 1 as n, f.*, c.cp from (
+		    select ` + cols + ` from storage.objects
+		    where bucket_id = $1 and name collate "C" > $2 and name collate "C" >= $3
+		      and ($4 = '' or name collate "C" < $4)
+		    order by name collate "C" limit 1) f
+		  cross join lateral (select case when position($5 in substr(f.name, $6::int + 1)) > 0
+		    then left(f.name, $6::int + position($5 in substr(f.name, $6::int + 1)) - 1 + $7::int) end as cp) c
+		  union all
+		  select w.n + 1, o.*, c.cp from walk w
+		  cross join lateral (select case
+		      when w.cp is null then w.name
+		      when ascii(right(w.cp, 1)) = 1114111 then null
+		      else left(w.cp, -1) || chr(case ascii(right(w.cp, 1)) when 55295 then 57344
+		        else ascii(right(w.cp, 1)) + 1 end) end as bound) b
+		  cross join lateral (
+		    select ` + cols + ` from storage.objects
+		    where bucket_id = $1 and name collate "C" >= b.bound and name collate "C" > w.name
+		      and ($4 = '' or name collate "C" < $4)
+		    order by name collate "C" limit 1) o
+		  cross join lateral (select case when position($5 in substr(o.name, $6::int + 1)) > 0
+		    then left(o.name, $6::int + position($5 in substr(o.name, $6::int + 1)) - 1 + $7::int) end as cp) c
+		  where w.n < $8::int and b.bound is not null
+		)
+		select name, owner_id, updated_at, size, etag, lm, ca from walk order by n`
+	if from < prefix {
+		from = prefix
+	}
+	rows, err := t.tx.Query(ctx, q, bucket, after, from, PrefixUpperBound(prefix), delim,
+		utf8.RuneCountInString(prefix), utf8.RuneCountInString(delim), limit)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	defer rows.Close()
+	out := make([]Listed, 0, min(limit, 1024))
+	for rows.Next() {
+		var l Listed
+		if err := rows.Scan(&l.Name, &l.OwnerID, &l.UpdatedAt, &l.Size, &l.ETag, &l.LastModified, &l.ChecksumAlgorithm); err != nil {
+			return nil, Classify(err)
+		}
+		out = append(out, l)
+	}
+	return out, Classify(rows.Err())
+}
+
 // PrefixUpperBound returns the smallest string greater than every string with prefix p, in
 // code point order ("" when there is none). It stays valid UTF-8, as Postgres requires.
 func PrefixUpperBound(p string) string {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stowage/stowage/db"
 )
@@ -33,12 +34,8 @@ type ListResult struct {
 	NextMarker  string
 }
 
-// listBatch is how many rows one range-scan statement reads; listSkipBatch how many the
-// scan that jumps past a common prefix reads.
-const (
-	listBatch     = 1000
-	listSkipBatch = 16
-)
+// listBatch is how many rows one range-scan statement reads.
+const listBatch = 1000
 
 // ListObjects lists the objects visible to the caller (RLS SELECT). With a delimiter, keys
 // that share a prefix up to the first delimiter after Prefix are rolled into one common
@@ -80,16 +77,26 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			from = db.PrefixUpperBound(after[:len(in.Prefix)+i+len(in.Delimiter)])
 		}
 	}
-	// After a common prefix the next rows are often under another one (a folder of folders):
-	// the scan past it then reads listSkipBatch rows, not listBatch of which one is used.
-	// A batch without a common prefix goes back to listBatch.
+	// Range scans of listBatch rows until the first common prefix; from there on one
+	// ListWalk statement jumps past each common prefix inside Postgres for the rest of the
+	// page (a range scan would read the names under it, or one statement per folder).
 	limit := listBatch
+	walking := false // the statement is a ListWalk: every row is used, common prefixes included
 	for {
-		rows, err := tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, limit)
+		var rows []db.Listed
+		var err error
+		if walking {
+			// After a common prefix the next rows are often under another one (a folder of
+			// folders): one statement jumps from folder to folder for the rest of the page.
+			limit = in.MaxKeys - len(res.Objects) - len(res.CommonPrefixes) + 1
+			rows, err = tx.ListWalk(ctx, in.Bucket, in.Prefix, in.Delimiter, after, from, limit)
+		} else {
+			rows, err = tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, limit)
+		}
 		if err != nil {
 			return res, err
 		}
-		skipped := false
+		skipped, lastCP := false, ""
 		for _, r := range rows {
 			if len(res.Objects)+len(res.CommonPrefixes) == in.MaxKeys {
 				res.IsTruncated = true
@@ -100,23 +107,35 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 				cp := r.Name[:len(in.Prefix)+j+len(in.Delimiter)]
 				res.CommonPrefixes = append(res.CommonPrefixes, cp)
 				res.NextMarker = cp
-				// Jump past every key under cp with a fresh range scan.
-				from, after, skipped = db.PrefixUpperBound(cp), "", true
+				// Jump past every key under cp (the walk already did).
+				from, after, skipped, lastCP = db.PrefixUpperBound(cp), "", true, cp
+				if walking {
+					continue
+				}
 				break
 			}
+			lastCP = ""
 			res.Objects = append(res.Objects, objectFromListed(in.Bucket, r))
 			res.NextMarker, after = r.Name, r.Name
+		}
+		if walking {
+			// A walk shorter than asked reached the end of the range, unless it stopped
+			// at a common prefix ending in U+10FFFF, whose bound it leaves to us.
+			if len(rows) < limit && !strings.HasSuffix(lastCP, string(rune(utf8.MaxRune))) {
+				return res, nil
+			}
+			if from == "" && lastCP != "" {
+				return res, nil
+			}
+			continue
 		}
 		if !skipped && len(rows) < limit {
 			return res, nil
 		}
-		limit = listBatch
-		if skipped {
-			limit = listSkipBatch
-		}
 		if skipped && from == "" {
 			return res, nil
 		}
+		walking = skipped
 	}
 }
 
