@@ -71,30 +71,10 @@ type strategyEnv struct {
 func newStrategyEnv(t *testing.T, strategy string) *strategyEnv {
 	t.Helper()
 	ctx := t.Context()
-	control := pgtest.EmptyURL(t)
-	pool, err := pgxpool.New(ctx, control)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := db.MigrateMultitenant(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	const key = "strategy-test-encryption-key"
-	reg, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Close)
-	e := &strategyEnv{reg: reg, tenantDBs: map[string]string{}, secrets: map[string]string{}}
-	for _, id := range []string{"alpha", "beta"} {
-		url, secret := pgtest.EmptyURL(t), "strategy-secret-of-"+id+"-0123456789abcdef"
-		anon, service := signKey(t, secret, "anon"), signKey(t, secret, "service_role")
-		if err := reg.Create(ctx, id, tenants.Config{DatabaseURL: &url, JWTSecret: &secret, AnonKey: &anon, ServiceKey: &service}); err != nil {
-			t.Fatal(err)
-		}
-		e.tenantDBs[id], e.secrets[id] = url, secret
-	}
+	cp := newControlPlane(t, key, "alpha", "beta")
+	control, reg := cp.url, cp.reg
+	e := &strategyEnv{reg: reg, tenantDBs: cp.dbs, secrets: cp.secrets}
 	// gamma's database does not exist: its migrations fail on every request.
 	u, err := neturl.Parse(pgtest.EmptyURL(t))
 	if err != nil {
@@ -273,4 +253,41 @@ func TestMigrationStrategyFullFleet(t *testing.T) {
 	if code, body := e.listBuckets(t, "alpha"); code != 200 {
 		t.Errorf("alpha after the fleet job: %d %s", code, body)
 	}
+}
+
+// controlPlane is a migrated control database and a Registry on it, with a tenant per id,
+// each on a fresh, unmigrated database of its own with its own JWT secret and keys.
+type controlPlane struct {
+	url          string
+	reg          *tenants.Registry
+	dbs, secrets map[string]string // by tenant id
+}
+
+func newControlPlane(t *testing.T, encryptionKey string, ids ...string) controlPlane {
+	t.Helper()
+	ctx := t.Context()
+	cp := controlPlane{url: pgtest.EmptyURL(t), dbs: map[string]string{}, secrets: map[string]string{}}
+	pool, err := pgxpool.New(ctx, cp.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := db.MigrateMultitenant(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	cp.reg, err = tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: encryptionKey,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cp.reg.Close)
+	for _, id := range ids {
+		url, secret := pgtest.EmptyURL(t), "secret-of-"+id+"-0123456789abcdef-0123456789"
+		anon, service := signKey(t, secret, "anon"), signKey(t, secret, "service_role")
+		if err := cp.reg.Create(ctx, id, tenants.Config{DatabaseURL: &url, JWTSecret: &secret, AnonKey: &anon, ServiceKey: &service}); err != nil {
+			t.Fatal(err)
+		}
+		cp.dbs[id], cp.secrets[id] = url, secret
+	}
+	return cp
 }

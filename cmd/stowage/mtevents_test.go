@@ -16,10 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stowage/stowage/conformance/harness"
-	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/tenants"
@@ -329,30 +327,12 @@ func startControlPlane(t *testing.T, env map[string]string) (url string, stop fu
 // not dispatch are delivered, after it stopped, by a new gateway that gets no request: its
 // sweep lists the tenants from the control database and takes the sweep lock there.
 func TestMultiTenantEventsControlPlane(t *testing.T) {
-	ctx := t.Context()
 	h := newHookReceiver(t)
-	control := pgtest.EmptyURL(t)
-	pool, err := pgxpool.New(ctx, control)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if err := db.MigrateMultitenant(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	const key = "events-control-plane-encryption-key"
-	reg, err := tenants.NewRegistry(pool, tenants.RegistryOptions{EncryptionKey: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	cp := newControlPlane(t, key, "alpha", "beta")
+	control := cp.url
 	service := map[string]string{}
-	for _, id := range []string{"alpha", "beta"} {
-		url, secret := pgtest.EmptyURL(t), "events-secret-of-"+id+"-0123456789abcdef"
-		anon, svc := signKey(t, secret, "anon"), signKey(t, secret, "service_role")
-		if err := reg.Create(ctx, id, tenants.Config{DatabaseURL: &url, JWTSecret: &secret, AnonKey: &anon, ServiceKey: &svc}); err != nil {
-			t.Fatal(err)
-		}
+	for id, secret := range cp.secrets {
 		service[id] = signKey(t, secret, "service_role")
 	}
 	env := map[string]string{"MULTI_TENANT": "true", "DATABASE_MULTITENANT_URL": control, "ENCRYPTION_KEY": key,
