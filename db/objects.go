@@ -151,9 +151,7 @@ type Listed struct {
 
 // ListEntries is ListObjects for a listing page: the same range scan, returning Listed rows.
 func (t Tx) ListEntries(ctx context.Context, bucket, prefix, after, from string, limit int) ([]Listed, error) {
-	const q = `select name, coalesce(owner_id, ''), coalesce(updated_at, now()),
-			coalesce(metadata->>'size', ''), coalesce(metadata->>'eTag', ''),
-			coalesce(metadata->>'lastModified', ''), coalesce(metadata->>'checksumAlgorithm', '')
+	const q = `select ` + listedColumns + `
 		from storage.objects
 		where bucket_id = $1 and name collate "C" > $2 and name collate "C" >= $3
 		  and ($4 = '' or name collate "C" < $4)
@@ -162,6 +160,17 @@ func (t Tx) ListEntries(ctx context.Context, bucket, prefix, after, from string,
 		from = prefix
 	}
 	rows, err := t.tx.Query(ctx, q, bucket, after, from, PrefixUpperBound(prefix), limit)
+	return collectListed(rows, err, limit)
+}
+
+// listedColumns are a Listed row's, in collectListed's order (named, so the walk's CTE can
+// carry them).
+const listedColumns = `name, coalesce(owner_id, '') as owner_id, coalesce(updated_at, now()) as updated_at,
+	coalesce(metadata->>'size', '') as size, coalesce(metadata->>'eTag', '') as etag,
+	coalesce(metadata->>'lastModified', '') as lm, coalesce(metadata->>'checksumAlgorithm', '') as ca`
+
+// collectListed reads the Listed rows of a listing query (up to limit of them).
+func collectListed(rows pgx.Rows, err error, limit int) ([]Listed, error) {
 	if err != nil {
 		return nil, Classify(err)
 	}
@@ -188,12 +197,9 @@ func (t Tx) ListWalk(ctx context.Context, bucket, prefix, delim, after, from str
 	// same string strings.Index finds by bytes); up: the smallest string past every name
 	// under cp, cp's last character plus one (code point order is byte order in UTF-8;
 	// the surrogates are skipped).
-	const cols = `name, coalesce(owner_id, '') as owner_id, coalesce(updated_at, now()) as updated_at,
-			coalesce(metadata->>'size', '') as size, coalesce(metadata->>'eTag', '') as etag,
-			coalesce(metadata->>'lastModified', '') as lm, coalesce(metadata->>'checksumAlgorithm', '') as ca`
 	const q = `with recursive walk as (
 		  select 1 as n, f.*, c.cp from (
-		    select ` + cols + ` from storage.objects
+		    select ` + listedColumns + ` from storage.objects
 		    where bucket_id = $1 and name collate "C" > $2 and name collate "C" >= $3
 		      and ($4 = '' or name collate "C" < $4)
 		    order by name collate "C" limit 1) f
@@ -207,7 +213,7 @@ func (t Tx) ListWalk(ctx context.Context, bucket, prefix, delim, after, from str
 		      else left(w.cp, -1) || chr(case ascii(right(w.cp, 1)) when 55295 then 57344
 		        else ascii(right(w.cp, 1)) + 1 end) end as bound) b
 		  cross join lateral (
-		    select ` + cols + ` from storage.objects
+		    select ` + listedColumns + ` from storage.objects
 		    where bucket_id = $1 and name collate "C" >= b.bound and name collate "C" > w.name
 		      and ($4 = '' or name collate "C" < $4)
 		    order by name collate "C" limit 1) o
@@ -221,19 +227,7 @@ func (t Tx) ListWalk(ctx context.Context, bucket, prefix, delim, after, from str
 	}
 	rows, err := t.tx.Query(ctx, q, bucket, after, from, PrefixUpperBound(prefix), delim,
 		utf8.RuneCountInString(prefix), utf8.RuneCountInString(delim), limit)
-	if err != nil {
-		return nil, Classify(err)
-	}
-	defer rows.Close()
-	out := make([]Listed, 0, min(limit, 1024))
-	for rows.Next() {
-		var l Listed
-		if err := rows.Scan(&l.Name, &l.OwnerID, &l.UpdatedAt, &l.Size, &l.ETag, &l.LastModified, &l.ChecksumAlgorithm); err != nil {
-			return nil, Classify(err)
-		}
-		out = append(out, l)
-	}
-	return out, Classify(rows.Err())
+	return collectListed(rows, err, limit)
 }
 
 // PrefixUpperBound returns the smallest string greater than every string with prefix p, in

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// TestListDelimiterPages lists a bucket that mixes folders and plain keys (more folders in a
-// row than one skip scan reads, listSkipBatch) with a delimiter, page by page at several
+// TestListDelimiterPages lists a bucket that mixes folders and plain keys (runs of folders
+// that the walk, db.ListWalk, jumps through) with a delimiter, page by page at several
 // page sizes, and checks every page sequence against the listing computed from all names.
 func TestListDelimiterPages(t *testing.T) {
 	f := newFixture(t)
@@ -48,28 +48,7 @@ func TestListDelimiterPages(t *testing.T) {
 		}
 	}
 	for _, size := range []int{1, 2, 7, 16, 17, 33, 1000} {
-		var got []string
-		marker := ""
-		for pages := 0; ; pages++ {
-			if pages > len(want)+1 {
-				t.Fatalf("size %d: no end after %d pages", size, pages)
-			}
-			res, err := f.e.ListObjects(ctx, service(), ListObjects{Bucket: "mix", Prefix: "a/", Delimiter: "/", StartAfter: marker, MaxKeys: size})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var page []string
-			for _, o := range res.Objects {
-				page = append(page, o.Key)
-			}
-			page = append(page, res.CommonPrefixes...)
-			slices.Sort(page)
-			got = append(got, page...)
-			if !res.IsTruncated {
-				break
-			}
-			marker = res.NextMarker
-		}
+		got := listAllPages(t, f, service(), ListObjects{Bucket: "mix", Prefix: "a/", Delimiter: "/", MaxKeys: size}, len(want))
 		if !slices.Equal(got, want) {
 			t.Fatalf("size %d:\n got %v\nwant %v", size, got, want)
 		}
@@ -135,28 +114,7 @@ func TestListWalkDelimiters(t *testing.T) {
 					}
 				}
 				for _, size := range []int{1, 3, 1000} {
-					var got []string
-					marker := ""
-					for pages := 0; ; pages++ {
-						if pages > len(want)+1 {
-							t.Fatalf("%s %q %q size %d: no end", c.Role, prefix, delim, size)
-						}
-						res, err := f.e.ListObjects(ctx, c, ListObjects{Bucket: "walk", Prefix: prefix, Delimiter: delim, StartAfter: marker, MaxKeys: size})
-						if err != nil {
-							t.Fatal(err)
-						}
-						var page []string
-						for _, o := range res.Objects {
-							page = append(page, o.Key)
-						}
-						page = append(page, res.CommonPrefixes...)
-						slices.Sort(page)
-						got = append(got, page...)
-						if !res.IsTruncated {
-							break
-						}
-						marker = res.NextMarker
-					}
+					got := listAllPages(t, f, c, ListObjects{Bucket: "walk", Prefix: prefix, Delimiter: delim, MaxKeys: size}, len(want))
 					if !slices.Equal(got, want) {
 						t.Fatalf("%s prefix %q delimiter %q size %d:\n got %q\nwant %q", c.Role, prefix, delim, size, got, want)
 					}
@@ -166,4 +124,31 @@ func TestListWalkDelimiters(t *testing.T) {
 		}
 	}
 	t.Logf("%d listings agree", checked)
+}
+
+// listAllPages lists in page by page from the start, following NextMarker, and returns
+// every key and common prefix in order; more pages than entries+1 fails the test.
+func listAllPages(t *testing.T, f *fixture, c Caller, in ListObjects, entries int) []string {
+	t.Helper()
+	var got []string
+	for pages := 0; ; pages++ {
+		if pages > entries+1 {
+			t.Fatalf("%+v: no end after %d pages", in, pages)
+		}
+		res, err := f.e.ListObjects(context.Background(), c, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []string
+		for _, o := range res.Objects {
+			page = append(page, o.Key)
+		}
+		page = append(page, res.CommonPrefixes...)
+		slices.Sort(page)
+		got = append(got, page...)
+		if !res.IsTruncated {
+			return got
+		}
+		in.StartAfter = res.NextMarker
+	}
 }
