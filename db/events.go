@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,14 +24,16 @@ type Event struct {
 	CreatedAt time.Time
 }
 
-// AddEvents inserts events into the outbox in the caller's transaction (one statement), so
+// AddEvents inserts events into the outbox in the caller's transaction (one round trip), so
 // they commit or roll back with the change they describe. The transaction must run as the
 // service role.
 func (t Tx) AddEvents(ctx context.Context, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	_, err := t.tx.Exec(ctx, addEventsSQL, addEventsArgs(evs)...)
+	b := &pgx.Batch{}
+	queueAddEvents(b, evs)
+	err := t.tx.SendBatch(ctx, b).Close()
 	t.recordedEvents()
 	return Classify(err)
 }
@@ -93,10 +96,41 @@ func (d *DB) eventsCommitted() {
 // key get ids in commit order.
 func (t Tx) QueueAddEvents(evs []Event) {
 	if len(evs) > 0 {
-		t.atCommit.Queue(addEventsSQL, addEventsArgs(evs)...)
+		queueAddEvents(t.atCommit, evs)
 		t.recordedEvents()
 	}
 }
+
+// dispatchCommit makes t's COMMIT asynchronous (sent with it, no round trip): the
+// dispatcher's bookkeeping (routing, leases, outcomes) need not wait for the WAL flush. A
+// Postgres crash may lose the last of these transactions, each whole: their events are then
+// routed or delivered again (at least once, duplicates with the same ids), never skipped.
+func (t Tx) dispatchCommit() {
+	t.atCommit.Queue(`set local synchronous_commit = off`)
+}
+
+// eventsWriteLock is the advisory lock every transaction that records events holds, shared,
+// from its insert into the outbox until it ends; the router takes it exclusively for an
+// instant (eventsHighWater) to learn an id below which no event can still commit. Ids are
+// taken when a row is inserted, so without it a lower id could commit after the router
+// moved its mark past it. It is above 2^32, so it meets no per-key lock (those hash to 32 bits).
+const eventsWriteLock = 0x53746f7745764d6b // "StowEvMk"
+
+// queueAddEvents queues the shared events lock and the insert of evs on b. One event (the
+// common case: one change, one event) is one row of plain values; unnest over arrays costs
+// Postgres noticeably more per statement.
+func queueAddEvents(b *pgx.Batch, evs []Event) {
+	b.Queue(`select pg_advisory_xact_lock_shared($1)`, int64(eventsWriteLock))
+	if len(evs) == 1 {
+		e := evs[0]
+		b.Queue(addEventSQL, e.EventID, e.Type, e.S3Name, e.BucketID, e.Name, e.Version, e.ETag, string(e.Body), e.Size)
+		return
+	}
+	b.Queue(addEventsSQL, addEventsArgs(evs)...)
+}
+
+const addEventSQL = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
+		values ($1::uuid, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)`
 
 const addEventsSQL = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
 		select u.id::uuid, u.t, u.s, u.b, u.n, u.v, u.e, u.body::jsonb, u.sz
@@ -129,11 +163,11 @@ type Delivery struct {
 const routeLock = 0x53746f7745767473 // "StowEvts"
 
 // RouteEvents routes up to limit unrouted events in id order: route returns the deliveries
-// of the batch (it may read bucket settings through tx); they are inserted and the events
-// marked routed in one transaction. It returns how many events it routed (0 when another
+// of the batch (it may read bucket settings through tx); they are inserted and the router's
+// mark moved past the batch in one transaction. It returns how many events it routed (0 when another
 // dispatcher is routing right now).
 func (d *DB) RouteEvents(ctx context.Context, s Scope, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error)) (int, error) {
-	n, _, err := d.RouteAndClaim(ctx, s, limit, route, nil, 0)
+	n, _, _, err := d.RouteAndClaim(ctx, s, limit, route, nil, 0, "")
 	return n, err
 }
 
@@ -143,24 +177,59 @@ type Claim struct {
 	Limit  int
 }
 
+// FastBatch is deliveries routed without rows of their own: nothing held them back (no
+// earlier delivery of their key or bucket pending for their target), so they are attempted
+// at once, and only those that do not succeed get a row (FinishFast). The route mark's lease
+// (owner, the events up to LeasedTo, for the lease's time) covers them meanwhile: no other
+// router routes past the mark while it runs, and if its owner dies, the next router routes
+// the same events again once it ends (duplicates by retry, same event ids).
+type FastBatch struct {
+	Owner    string
+	LeasedTo int64
+	// Chains are the deliveries in the order they must be made: one chain per target and
+	// key (per target and bucket where the batch holds a bucket event of the bucket), each
+	// in event order; chains are independent of one another.
+	Chains [][]Delivery
+}
+
 // RouteAndClaim is RouteEvents and then ClaimDeliveries for each of claims, in one
 // transaction: a dispatcher's look at the outbox costs one transaction, not one per step.
-// Deliveries routed by this call are inserted already claimed when they are due at once
-// (no earlier delivery of their key or bucket waits) and fit the claims' limits: routing
-// and claiming such a delivery is one row write, not two.
+// With owner set, the deliveries routed that nothing holds back are returned as a FastBatch
+// instead of being inserted (no row is written for a delivery that succeeds first time); no
+// events are routed while another FastBatch's lease runs. Without owner, routed deliveries
+// are inserted, already claimed when they are due at once and fit the claims' limits.
 func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error),
-	claims []Claim, lease time.Duration) (int, []Delivery, error) {
+	claims []Claim, lease time.Duration, owner string) (int, *FastBatch, []Delivery, error) {
+	var hw, mark int64
+	if limit > 0 {
+		var err error
+		hw, mark, err = d.eventsHighWater(ctx)
+		switch {
+		case errors.Is(err, ErrLocked):
+			// A transaction recording events stayed open past lock_timeout: route at the
+			// next look, claim now.
+			limit = 0
+		case err != nil:
+			return 0, nil, nil, err
+		case hw <= mark:
+			limit = 0 // nothing to route: only claim
+		}
+	}
 	var routed int
+	var fast *FastBatch
 	var claimed []Delivery
 	err := d.InTx(ctx, s, func(tx Tx) error {
-		routed, claimed = 0, nil
+		tx.dispatchCommit()
+		routed, fast, claimed = 0, nil, nil
 		left := make(map[string]int, len(claims))
 		for _, c := range claims {
 			left[c.Target] = c.Limit
 		}
 		var err error
-		if routed, claimed, err = tx.routeEvents(ctx, limit, route, left, lease); err != nil {
-			return err
+		if limit > 0 {
+			if routed, fast, claimed, err = tx.routeEvents(ctx, limit, hw, route, left, lease, owner); err != nil {
+				return err
+			}
 		}
 		for _, c := range claims {
 			if left[c.Target] <= 0 {
@@ -175,9 +244,28 @@ func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(c
 		return nil
 	})
 	if err != nil {
-		return 0, nil, Classify(err)
+		return 0, nil, nil, Classify(err)
 	}
-	return routed, claimed, nil
+	return routed, fast, claimed, nil
+}
+
+// eventsHighWater returns the highest event id that exists now (0: none) and the router's
+// mark, read while holding eventsWriteLock exclusively: every transaction that took an id
+// at or below it has ended by then, so the events up to it are final (committed or never
+// will be). One round trip, a transaction of its own so the lock is held only for it;
+// writers that record events meanwhile wait for that instant (bounded by lock_timeout).
+func (d *DB) eventsHighWater(ctx context.Context) (hw, mark int64, err error) {
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	b.Queue(`set local lock_timeout = '1s'`)
+	b.Queue(`select pg_advisory_xact_lock($1)`, int64(eventsWriteLock))
+	b.Queue(`select coalesce((select max(id) from stowage.events), 0), (select routed_to from stowage.event_route_mark)`).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&hw, &mark) })
+	b.Queue(`commit`)
+	// A failed statement leaves the connection in a failed transaction: the pool closes
+	// such a connection instead of reusing it.
+	err = d.pool.SendBatch(ctx, b).Close()
+	return hw, mark, Classify(err)
 }
 
 // routeDeliveriesSQL inserts deliveries ($1 event ids, $2 targets, $3 okeys, $4 config ids);
@@ -202,26 +290,52 @@ const routeDeliveriesSQL = `with u as (
 			returning event_id, target, attempts)
 		select event_id, target from i where attempts = 1`
 
-// routeEvents routes up to limit unrouted events; the deliveries it may claim at once
-// (left: how many per target, lowered by those it claims) it inserts claimed and returns.
-func (t Tx) routeEvents(ctx context.Context, limit int, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error),
-	left map[string]int, lease time.Duration) (int, []Delivery, error) {
+// routeEvents routes up to limit events past the router's mark and at most hw (ids up to
+// hw are final: eventsHighWater); the deliveries it may claim at once (left: how many per
+// target, lowered by those it claims) it inserts claimed and returns.
+func (t Tx) routeEvents(ctx context.Context, limit int, hw int64, route func(ctx context.Context, tx Tx, evs []Event) ([]Delivery, error),
+	left map[string]int, lease time.Duration, owner string) (int, *FastBatch, []Delivery, error) {
 	var locked bool
 	if err := t.tx.QueryRow(ctx, `select pg_try_advisory_xact_lock($1)`, int64(routeLock)).Scan(&locked); err != nil || !locked {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
+	// The mark is read under the route lock: another router may have moved it since
+	// eventsHighWater. A fast batch whose lease runs holds routing back; one whose lease ran
+	// out is routed again (routed_to did not move past it).
+	var from int64
+	var leased bool
+	if err := t.tx.QueryRow(ctx, `select routed_to, coalesce(lease_until > now(), false) from stowage.event_route_mark`).
+		Scan(&from, &leased); err != nil || leased {
+		return 0, nil, nil, err
+	}
+	// Events an older router flagged routed (before migration 0016) are skipped.
 	rows, err := t.tx.Query(ctx, `select id, event_id::text, type, s3_name, bucket_id, name, version, size, etag, body, created_at
-		from stowage.events where not routed order by id limit $1`, limit)
+		from stowage.events where id > $3 and id <= $2 and not routed
+		order by id limit $1`, limit, hw, from)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	evs, err := pgx.CollectRows(rows, scanEvent)
-	if err != nil || len(evs) == 0 {
-		return 0, nil, err
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	// Up to hw everything is routed unless the batch was full: then up to its last event.
+	to := hw
+	if len(evs) == limit {
+		to = evs[len(evs)-1].ID
+	}
+	if len(evs) == 0 {
+		_, err := t.tx.Exec(ctx, `update stowage.event_route_mark set routed_to = $1, leased_to = null, lease_owner = null,
+			lease_until = null where routed_to < $1`, to)
+		return 0, nil, nil, err
 	}
 	ds, err := route(ctx, t, evs)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
+	}
+	if owner != "" {
+		fast, err := t.routeFast(ctx, ds, to, lease, owner)
+		return len(evs), fast, nil, err
 	}
 	var claimed []Delivery
 	b := &pgx.Batch{} // one round trip for both writes
@@ -269,15 +383,147 @@ func (t Tx) routeEvents(ctx context.Context, limit int, route func(ctx context.C
 			return nil
 		})
 	}
-	ids := make([]int64, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID
-	}
-	b.Queue(`update stowage.events set routed = true where id = any($1)`, ids)
+	b.Queue(`update stowage.event_route_mark set routed_to = $1, leased_to = null, lease_owner = null, lease_until = null
+		where routed_to < $1`, to)
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return len(evs), claimed, nil
+	return len(evs), nil, claimed, nil
+}
+
+// heldBackSQL returns the positions (1-based) of deliveries ($1 targets, $2 okeys) held back
+// by a pending delivery of their key, of their bucket's own events or, for a bucket event,
+// of any key of the bucket (the probes of claimSQL). Every such row is of an earlier event,
+// or of the same batch routed before by a router whose lease ran out (it then goes to the
+// row's place in the order, after its own row or before a later event's row).
+const heldBackSQL = `select u.ord from unnest($1::text[], $2::text[]) with ordinality as u(target, okey, ord)
+		where exists (select 1 from stowage.event_deliveries p
+				where p.target = u.target and p.okey = u.okey and p.state = 'pending')
+			or exists (select 1 from stowage.event_deliveries p
+				where p.target = u.target and p.okey = split_part(u.okey, '/', 1) || '/' and p.state = 'pending')
+			or (right(u.okey, 1) = '/' and exists (select 1 from stowage.event_deliveries p
+				where p.target = u.target and p.okey >= u.okey and p.okey < left(u.okey, -1) || '0' and p.state = 'pending'))`
+
+// routeFast splits ds (the deliveries of the events up to to, in event order) into the fast
+// batch and the rows of those held back, inserts the rows and leases the batch to owner.
+func (t Tx) routeFast(ctx context.Context, ds []Delivery, to int64, lease time.Duration, owner string) (*FastBatch, error) {
+	n := len(ds)
+	targets, keys := make([]string, n), make([]string, n)
+	type tb struct{ target, bucket string }
+	bucketEvents := map[tb]bool{}
+	for i, x := range ds {
+		targets[i], keys[i] = x.Target, x.BucketID+"/"+x.Name
+		if x.Name == "" {
+			bucketEvents[tb{x.Target, x.BucketID}] = true
+		}
+	}
+	held := map[int]bool{}
+	if n > 0 {
+		rows, err := t.tx.Query(ctx, heldBackSQL, targets, keys)
+		if err != nil {
+			return nil, err
+		}
+		var ord int
+		if _, err := pgx.ForEachRow(rows, []any{&ord}, func() error { held[ord-1] = true; return nil }); err != nil {
+			return nil, err
+		}
+	}
+	// A chain is held back from its first held delivery on: what follows in it waits too.
+	fb := &FastBatch{Owner: owner, LeasedTo: to}
+	chains := map[string]int{} // chain key → index in fb.Chains
+	slow := map[string]bool{}
+	var slowRows []Delivery
+	for i, x := range ds {
+		key := x.Target + "\x00" + keys[i]
+		if bucketEvents[tb{x.Target, x.BucketID}] {
+			key = x.Target + "\x00" + x.BucketID + "/"
+		}
+		if held[i] || slow[key] {
+			slow[key] = true
+			slowRows = append(slowRows, x)
+			continue
+		}
+		c, ok := chains[key]
+		if !ok {
+			c = len(fb.Chains)
+			chains[key] = c
+			fb.Chains = append(fb.Chains, nil)
+		}
+		fb.Chains[c] = append(fb.Chains[c], x)
+	}
+	b := &pgx.Batch{}
+	if len(slowRows) > 0 {
+		queueInsertDeliveries(b, slowRows, nil)
+	}
+	if len(fb.Chains) == 0 {
+		b.Queue(`update stowage.event_route_mark set routed_to = $1, leased_to = null, lease_owner = null, lease_until = null
+			where routed_to < $1`, to)
+		fb = nil
+	} else {
+		b.Queue(`update stowage.event_route_mark set leased_to = $1, lease_owner = $2,
+			lease_until = now() + $3::float8 * interval '1 millisecond'`, to, owner, lease.Milliseconds())
+	}
+	return fb, t.tx.SendBatch(ctx, b).Close()
+}
+
+// queueInsertDeliveries queues the insert of ds as rows: with outcomes (same order), each
+// as its attempt left it; without, pending and due at once. A row already there is kept.
+func queueInsertDeliveries(b *pgx.Batch, ds []Delivery, outcomes []DeliveryOutcome) {
+	n := len(ds)
+	ids, targets, keys, configs, states, errs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n)
+	attempts, retryIn := make([]int32, n), make([]int64, n)
+	for i, x := range ds {
+		ids[i], targets[i], keys[i], configs[i], states[i] = x.ID, x.Target, x.BucketID+"/"+x.Name, x.ConfigID, "pending"
+		if outcomes == nil {
+			continue
+		}
+		switch o := outcomes[i]; {
+		case o.Released:
+		case o.Dead:
+			states[i], attempts[i], errs[i] = "dead", 1, o.Error
+		default:
+			attempts[i], retryIn[i], errs[i] = 1, o.RetryIn.Milliseconds(), o.Error
+		}
+	}
+	b.Queue(`insert into stowage.event_deliveries (event_id, target, okey, config_id, state, attempts, next_at, last_error)
+		select u.id, u.target, u.okey, u.config, u.state, u.attempts, now() + u.retry * interval '1 millisecond', u.err
+		from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::text[])
+			as u(id, target, okey, config, state, attempts, retry, err)
+		on conflict do nothing`, ids, targets, keys, configs, states, attempts, retryIn, errs)
+}
+
+// FinishFast records how a fast batch went: the route mark moves past its events and the
+// deliveries that did not succeed (failed, dead, or not attempted: outcomes[i] belongs to
+// ds[i]) become rows, to be retried as any other. A batch whose lease another router took
+// over (it ran out) records nothing: that router delivers the events again.
+func (d *DB) FinishFast(ctx context.Context, s Scope, fb *FastBatch, ds []Delivery, outcomes []DeliveryOutcome) error {
+	var rows []Delivery
+	var os []DeliveryOutcome
+	for i, o := range outcomes {
+		if !o.Delivered {
+			rows, os = append(rows, ds[i]), append(os, o)
+		}
+	}
+	err := d.InTx(ctx, s, func(tx Tx) error {
+		tx.dispatchCommit()
+		var mine bool
+		err := tx.tx.QueryRow(ctx, `update stowage.event_route_mark set routed_to = greatest(routed_to, leased_to),
+				leased_to = null, lease_owner = null, lease_until = null
+			where lease_owner = $1 and leased_to = $2 returning true`, fb.Owner, fb.LeasedTo).Scan(&mine)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // taken over
+			return nil
+		case err != nil:
+			return err
+		case len(rows) == 0:
+			return nil
+		}
+		b := &pgx.Batch{}
+		queueInsertDeliveries(b, rows, os)
+		return tx.tx.SendBatch(ctx, b).Close()
+	})
+	return Classify(err)
 }
 
 func scanEvent(r pgx.CollectableRow) (Event, error) {
@@ -343,6 +589,7 @@ func (t Tx) claimDeliveries(ctx context.Context, target string, limit int, lease
 // DeliveryOutcome is how one delivery attempt ended.
 type DeliveryOutcome struct {
 	Delivered bool
+	Released  bool          // not attempted after all: due again at once, the claim's attempt not counted
 	Dead      bool          // give up: dead-letter
 	RetryIn   time.Duration // when neither: the next attempt is due after this
 	Error     string
@@ -366,6 +613,9 @@ func (d *DB) FinishDeliveries(ctx context.Context, s Scope, fs []Finished) error
 		switch {
 		case o.Delivered:
 			ids, targets = append(ids, f.ID), append(targets, f.Target)
+		case o.Released:
+			b.Queue(`update stowage.event_deliveries set attempts = greatest(attempts - 1, 0), next_at = now()
+				where event_id = $1 and target = $2 and state = 'pending'`, f.ID, f.Target)
 		case o.Dead:
 			b.Queue(`update stowage.event_deliveries set state = 'dead', last_error = $3 where event_id = $1 and target = $2`,
 				f.ID, f.Target, o.Error)
@@ -380,6 +630,7 @@ func (d *DB) FinishDeliveries(ctx context.Context, s Scope, fs []Finished) error
 		b.Queue(`delete from stowage.event_deliveries d using unnest($1::bigint[], $2::text[]) as f(id, target)
 			where d.event_id = f.id and d.target = f.target`, ids, targets)
 	}
+	b.Queue(`set local synchronous_commit = off`) // see dispatchCommit
 	return d.InTx(ctx, s, func(tx Tx) error { return tx.tx.SendBatch(ctx, b).Close() })
 }
 
@@ -394,7 +645,8 @@ type EventCounts struct {
 func (d *DB) CountEvents(ctx context.Context, s Scope) (EventCounts, error) {
 	c := EventCounts{Pending: map[string]int64{}, Dead: map[string]int64{}}
 	err := d.InTx(ctx, s, func(tx Tx) error {
-		if err := tx.tx.QueryRow(ctx, `select count(*) from stowage.events where not routed`).Scan(&c.Unrouted); err != nil {
+		if err := tx.tx.QueryRow(ctx, `select count(*) from stowage.events
+				where id > (select routed_to from stowage.event_route_mark) and not routed`).Scan(&c.Unrouted); err != nil {
 			return err
 		}
 		rows, err := tx.tx.Query(ctx, `select target, state, count(*) from stowage.event_deliveries
@@ -422,7 +674,8 @@ func (d *DB) CountEvents(ctx context.Context, s Scope) (EventCounts, error) {
 func (d *DB) SweepEvents(ctx context.Context, s Scope, retention time.Duration) (int64, error) {
 	var n int64
 	err := d.InTx(ctx, s, func(tx Tx) error {
-		tag, err := tx.tx.Exec(ctx, `delete from stowage.events e where e.routed and e.created_at < now() - $1::float8 * interval '1 millisecond'
+		tag, err := tx.tx.Exec(ctx, `delete from stowage.events e
+			where (e.id <= (select routed_to from stowage.event_route_mark) or e.routed) and e.created_at < now() - $1::float8 * interval '1 millisecond'
 			and not exists (select 1 from stowage.event_deliveries d where d.event_id = e.id and d.state <> 'delivered')`,
 			retention.Milliseconds())
 		n = tag.RowsAffected()
@@ -482,7 +735,8 @@ func (d *DB) EventsDue(ctx context.Context, s Scope) (bool, error) {
 	}
 	var due bool
 	err := d.InTx(ctx, s, func(tx Tx) error {
-		return tx.tx.QueryRow(ctx, `select exists (select 1 from stowage.events where not routed)
+		return tx.tx.QueryRow(ctx, `select exists (select 1 from stowage.events
+				where id > (select routed_to from stowage.event_route_mark) and not routed)
 			or exists (select 1 from stowage.event_deliveries where state = 'pending' and next_at <= now())`).Scan(&due)
 	})
 	return due, Classify(err)

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway"
 )
@@ -44,9 +46,13 @@ type Options struct {
 	// the last look found a full batch: events that commit meanwhile are routed, claimed and
 	// recorded together, so each costs a share of a few transactions rather than a few of
 	// its own, at the price of up to Linger of delivery latency. 50ms.
-	Linger   time.Duration
-	Batch    int // events routed per transaction; 100
-	InFlight int // deliveries under way per target (per dispatcher); 16
+	Linger time.Duration
+	Batch  int // events routed per transaction; 100
+	// InFlight bounds the attempts under way at once per target (per dispatcher); 16. A
+	// dispatcher holds up to max(4×InFlight, Batch) claimed deliveries per target, the
+	// ones beyond InFlight waiting for a free attempt, so one look at the outbox can claim
+	// a whole batch instead of InFlight of it.
+	InFlight int
 	// MaxAttempts and MaxAge dead-letter a delivery: after that many failed attempts, or
 	// once its event is that old; 10 and 24h.
 	MaxAttempts int
@@ -68,6 +74,14 @@ type Options struct {
 type Dispatcher struct {
 	opts    Options
 	targets []Target // all, general first
+	byName  map[string]Target
+	// owner names this dispatcher's fast batches (db.FastBatch); fast is set while one is
+	// under way (it routes nothing meanwhile: the batch's lease holds routing back).
+	owner string
+	fast  atomic.Bool
+	// held has a token per claimed delivery of a target whose outcome is not recorded yet;
+	// sems one per attempt under way (InFlight).
+	held    map[string]chan struct{}
 	sems    map[string]chan struct{}
 	metrics *Metrics
 	wake    chan struct{}
@@ -119,8 +133,8 @@ func New(opts Options) *Dispatcher {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	d := &Dispatcher{opts: opts, sems: map[string]chan struct{}{}, metrics: opts.Metrics, wake: make(chan struct{}, 1),
-		outcomes: make(chan outcome, 64)}
+	d := &Dispatcher{opts: opts, held: map[string]chan struct{}{}, sems: map[string]chan struct{}{}, metrics: opts.Metrics,
+		wake: make(chan struct{}, 1), outcomes: make(chan outcome, 64)}
 	d.targets = append(d.targets, opts.Targets...)
 	for _, t := range opts.S3Targets {
 		d.targets = append(d.targets, t)
@@ -128,7 +142,10 @@ func New(opts Options) *Dispatcher {
 	if opts.Purge != nil {
 		d.targets = append(d.targets, opts.Purge)
 	}
+	d.owner, d.byName = uuid.NewString(), map[string]Target{}
 	for _, t := range d.targets {
+		d.byName[t.Name()] = t
+		d.held[t.Name()] = make(chan struct{}, max(4*opts.InFlight, opts.Batch))
 		d.sems[t.Name()] = make(chan struct{}, opts.InFlight)
 	}
 	return d
@@ -222,18 +239,20 @@ func (d *Dispatcher) pause(ctx context.Context, wait time.Duration, wake <-chan 
 // in-flight limits; it reports whether it found work, and whether it stopped at a limit
 // (a full batch routed or claimed: the next step has work at once).
 func (d *Dispatcher) step(ctx context.Context) (busy, full bool) {
-	byName := make(map[string]Target, len(d.targets))
 	for ctx.Err() == nil {
 		// One transaction routes a batch and claims what fits the in-flight limits.
 		var claims []db.Claim
 		for _, t := range d.targets {
-			sem := d.sems[t.Name()]
-			if free := cap(sem) - len(sem); free > 0 {
+			held := d.held[t.Name()]
+			if free := cap(held) - len(held); free > 0 {
 				claims = append(claims, db.Claim{Target: t.Name(), Limit: free})
-				byName[t.Name()] = t
 			}
 		}
-		n, ds, err := d.opts.DB.RouteAndClaim(ctx, d.opts.Scope, d.opts.Batch, d.route, claims, d.opts.Lease)
+		limit := d.opts.Batch
+		if d.fast.Load() {
+			limit = 0 // our fast batch holds routing back until it is recorded
+		}
+		n, fb, ds, err := d.opts.DB.RouteAndClaim(ctx, d.opts.Scope, limit, d.route, claims, d.opts.Lease, d.owner)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.opts.Logger.Warn("events: route and claim", "err", err)
@@ -241,16 +260,22 @@ func (d *Dispatcher) step(ctx context.Context) (busy, full bool) {
 			return busy, false
 		}
 		busy = busy || n > 0 || len(ds) > 0
+		if fb != nil {
+			d.fast.Store(true)
+			d.wg.Add(1)
+			d.underway.Add(1)
+			go d.runFast(ctx, fb)
+		}
 		got := map[string]int{}
 		for _, x := range ds {
 			got[x.Target]++
-			t := byName[x.Target]
-			sem := d.sems[x.Target]
-			sem <- struct{}{}
+			t := d.byName[x.Target]
+			held := d.held[x.Target]
+			held <- struct{}{}
 			d.wg.Add(1)
 			d.underway.Add(1)
 			d.attempting.Add(1)
-			go d.deliver(ctx, t, sem, x)
+			go d.deliver(ctx, t, held, x, time.Now().Add(d.opts.Lease))
 		}
 		full = false
 		for _, c := range claims {
@@ -258,23 +283,89 @@ func (d *Dispatcher) step(ctx context.Context) (busy, full bool) {
 				full = true
 			}
 		}
-		if n < d.opts.Batch {
+		if n < d.opts.Batch || fb != nil {
 			break
 		}
 	}
 	return busy, full
 }
 
-// deliver makes one attempt and records its outcome. The attempt is detached from ctx:
-// a stopping dispatcher lets it finish (bounded by the target's timeout) rather than
-// leave it to the lease.
-func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x db.Delivery) {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.Lease)
+// deliver makes one attempt at a claimed delivery and sends its outcome to the recorder.
+func (d *Dispatcher) deliver(ctx context.Context, t Target, held chan struct{}, x db.Delivery, leaseEnd time.Time) {
+	d.finish(t, held, x, d.attempt(ctx, t, x, leaseEnd))
+}
+
+// runFast makes the deliveries of a fast batch, each chain in order (a delivery that does
+// not succeed stops its chain: the rest are not attempted), and records the batch. The
+// batch is recorded with a detached context: what was attempted before a stop is kept.
+func (d *Dispatcher) runFast(ctx context.Context, fb *db.FastBatch) {
+	defer func() {
+		d.fast.Store(false)
+		d.underway.Add(-1)
+		d.poke()
+		d.wg.Done()
+	}()
+	leaseEnd := time.Now().Add(d.opts.Lease)
+	var mu sync.Mutex
+	var ds []db.Delivery
+	var outs []db.DeliveryOutcome
+	var wg sync.WaitGroup
+	for _, chain := range fb.Chains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := make([]db.DeliveryOutcome, len(chain))
+			stopped := false
+			for i, x := range chain {
+				if stopped {
+					res[i].Released = true
+					continue
+				}
+				x.Attempts = 1
+				res[i] = d.attempt(ctx, d.byName[x.Target], x, leaseEnd)
+				stopped = !res[i].Delivered
+			}
+			mu.Lock()
+			ds, outs = append(ds, chain...), append(outs, res...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := d.opts.DB.FinishFast(rctx, d.opts.Scope, fb, ds, outs); err != nil {
+		// The lease runs out and the batch is routed and delivered again: at least once.
+		d.opts.Logger.Warn("events: record a batch's deliveries", "deliveries", len(ds), "err", err)
+	}
+}
+
+// attempt waits for a free attempt of t (InFlight), makes one and returns its outcome. A
+// started attempt is detached from ctx: a stopping dispatcher lets it finish (bounded by
+// the target's timeout) rather than leave it to the lease. One that has not started when
+// ctx ends, or that could not start while most of its lease remained, is Released
+// (unattempted: due again at once, for any dispatcher).
+func (d *Dispatcher) attempt(ctx context.Context, t Target, x db.Delivery, leaseEnd time.Time) db.DeliveryOutcome {
+	sem := d.sems[t.Name()]
+	var o db.DeliveryOutcome
+	acquired := false
+	select {
+	case sem <- struct{}{}:
+		acquired = true
+	case <-ctx.Done():
+	}
+	if ctx.Err() != nil || time.Until(leaseEnd) < d.opts.Lease/2 {
+		if acquired {
+			<-sem
+		}
+		o.Released = true
+		return o
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Until(leaseEnd))
 	defer cancel()
 	start := time.Now()
 	err := t.Deliver(actx, x)
+	<-sem
 	d.metrics.attempt.WithLabelValues(t.Name()).Observe(time.Since(start).Seconds())
-	var o db.DeliveryOutcome
 	switch {
 	case err == nil:
 		o.Delivered = true
@@ -296,11 +387,16 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, sem chan struct{}, x
 	if len(o.Error) > 1000 {
 		o.Error = o.Error[:1000]
 	}
+	return o
+}
+
+// finish sends an attempt's outcome to the recorder; once recorded, the claim is let go.
+func (d *Dispatcher) finish(t Target, held chan struct{}, x db.Delivery, o db.DeliveryOutcome) {
 	// No longer under way before the outcome is sent: the recorder that receives it must
 	// not wait (Linger) for this very attempt.
 	d.attempting.Add(-1)
 	d.outcomes <- outcome{f: db.Finished{ID: x.ID, Target: t.Name(), Outcome: o}, done: func() {
-		<-sem
+		<-held
 		d.underway.Add(-1)
 		d.poke()
 		d.wg.Done()

@@ -168,7 +168,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func (e *env) pending(t *testing.T) int {
 	var n int
 	err := e.db.Pool().QueryRow(context.Background(),
-		`select (select count(*) from stowage.events where not routed) + (select count(*) from stowage.event_deliveries where state <> 'delivered')`).Scan(&n)
+		`select (select count(*) from stowage.events where id > (select routed_to from stowage.event_route_mark)) + (select count(*) from stowage.event_deliveries where state <> 'delivered')`).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,263 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// routeIDs routes what is routable now and returns the ids of the events routed.
+func routeIDs(t *testing.T, d *DB) []int64 {
+	t.Helper()
+	var ids []int64
+	if _, err := d.RouteEvents(context.Background(), Scope{Role: "service_role"}, 100,
+		func(_ context.Context, _ Tx, evs []Event) ([]Delivery, error) {
+			for _, e := range evs {
+				ids = append(ids, e.ID)
+			}
+			return nil, nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func testEvent(name string) Event {
+	return Event{EventID: uuid.NewString(), Type: "ObjectCreated:Put", BucketID: "b", Name: name, Body: []byte(`{}`)}
+}
+
+// An event whose transaction took its id before a later one committed is routed once it
+// commits, although the router has seen (and moved past) the later id meanwhile: the router
+// waits for transactions recording events before it reads the highest id. Routing by
+// "the highest id seen" alone would skip it for good.
+func TestRouteMarkWaitsForEarlierIDs(t *testing.T) {
+	ctx := context.Background()
+	d, other := snapshotFixture(t)
+	// The earlier transaction takes its id, then stays open.
+	early, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = early.Rollback(ctx) }()
+	b := &pgx.Batch{}
+	queueAddEvents(b, []Event{testEvent("early")})
+	if err := early.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A later one commits a higher id.
+	if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
+		return tx.AddEvents(ctx, []Event{testEvent("late1")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A router now waits for the open transaction (up to its lock_timeout).
+	got := make(chan []int64, 1)
+	go func() {
+		var ids []int64
+		_, err := d.RouteEvents(ctx, Scope{Role: "service_role"}, 100, func(_ context.Context, _ Tx, evs []Event) ([]Delivery, error) {
+			for _, e := range evs {
+				ids = append(ids, e.ID)
+			}
+			return nil, nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ids
+	}()
+	ids, done := waitForLockWaiter(t, d, got)
+	if err := early.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !done {
+		ids = <-got
+	}
+	if len(ids) == 0 {
+		// The wait outlasted lock_timeout on a slow machine: that look routed nothing and
+		// moved nothing; the next one takes both.
+		ids = routeIDs(t, d)
+	}
+	if len(ids) != 2 || ids[0] >= ids[1] {
+		t.Fatalf("routed %v, want the early event and the later one, in id order", ids)
+	}
+	if more := routeIDs(t, d); len(more) != 0 {
+		t.Fatalf("routed again: %v", more)
+	}
+	c, err := d.CountEvents(ctx, Scope{Role: "service_role"})
+	if err != nil || c.Unrouted != 0 {
+		t.Fatalf("unrouted %d (%v), want 0", c.Unrouted, err)
+	}
+}
+
+// A transaction that records events and stays open longer than the router's lock_timeout
+// makes that look route nothing (not fail); what it recorded is routed after it commits.
+func TestRouteMarkLockTimeout(t *testing.T) {
+	ctx := context.Background()
+	d, other := snapshotFixture(t)
+	open, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = open.Rollback(ctx) }()
+	b := &pgx.Batch{}
+	queueAddEvents(b, []Event{testEvent("slow")})
+	if err := open.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ids := routeIDs(t, d); len(ids) != 0 {
+		t.Fatalf("routed %v while the transaction was open", ids)
+	}
+	if _, _, err := d.eventsHighWater(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("high-water read with a writer open: %v, want ErrLocked", err)
+	}
+	if err := open.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ids := routeIDs(t, d); len(ids) != 1 {
+		t.Fatalf("routed %v after the commit, want the one event", ids)
+	}
+	if n := advisoryLocks(t, other); n != 0 {
+		t.Fatalf("%d advisory locks outlived the transactions", n)
+	}
+}
+
+// waitForLockWaiter returns once a session of d's database waits for the events lock, or
+// once the router has returned (its wait outlasted lock_timeout): then with its result.
+func waitForLockWaiter(t *testing.T, d *DB, router <-chan []int64) ([]int64, bool) {
+	t.Helper()
+	for {
+		select {
+		case ids := <-router:
+			return ids, true
+		default:
+		}
+		var waiting bool
+		if err := d.Pool().QueryRow(context.Background(), `select exists (select 1 from pg_locks
+			where locktype = 'advisory' and not granted and classid = $1 and objid = $2
+			  and database = (select oid from pg_database where datname = current_database()))`,
+			uint32(eventsWriteLock>>32), uint32(eventsWriteLock&0xffffffff)).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return nil, false
+		}
+	}
+}
+
+// fastRoute routes with owner (a fast batch when nothing holds a delivery back) to one
+// target, "t", with a lease of lease.
+func fastRoute(t *testing.T, d *DB, owner string, lease time.Duration) (int, *FastBatch) {
+	t.Helper()
+	n, fb, _, err := d.RouteAndClaim(context.Background(), Scope{Role: "service_role"}, 100,
+		func(_ context.Context, _ Tx, evs []Event) ([]Delivery, error) {
+			out := make([]Delivery, len(evs))
+			for i, e := range evs {
+				out[i] = Delivery{Event: e, Target: "t"}
+			}
+			return out, nil
+		}, nil, lease, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, fb
+}
+
+// A fast batch holds routing back while its lease runs; once it has run out, the next
+// router routes the same events again (its owner is presumed dead), and the first owner's
+// late record changes nothing. The taker's record leaves rows only for what did not succeed
+// and moves the mark past the batch.
+func TestFastBatchLease(t *testing.T) {
+	ctx := context.Background()
+	d, _ := snapshotFixture(t)
+	s := Scope{Role: "service_role"}
+	if err := d.InTx(ctx, s, func(tx Tx) error {
+		return tx.AddEvents(ctx, []Event{testEvent("a"), testEvent("b"), testEvent("a")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, first := fastRoute(t, d, "A", 300*time.Millisecond)
+	if n != 3 || first == nil || len(first.Chains) != 2 || len(first.Chains[0]) != 2 || len(first.Chains[1]) != 1 {
+		t.Fatalf("routed %d as %+v, want 3 events in 2 chains (a, a) and (b)", n, first)
+	}
+	if first.Chains[0][0].ID >= first.Chains[0][1].ID {
+		t.Fatalf("chain a out of order: %d, %d", first.Chains[0][0].ID, first.Chains[0][1].ID)
+	}
+	if n, fb := fastRoute(t, d, "B", time.Minute); n != 0 || fb != nil {
+		t.Fatalf("routed %d while A's lease runs", n)
+	}
+	for { // until A's lease has run out (a state of the database, not a sleep)
+		var over bool
+		if err := d.Pool().QueryRow(ctx, `select lease_until < now() from stowage.event_route_mark`).Scan(&over); err != nil {
+			t.Fatal(err)
+		}
+		if over {
+			break
+		}
+	}
+	n, taken := fastRoute(t, d, "B", time.Minute)
+	if n != 3 || taken == nil || len(taken.Chains) != 2 {
+		t.Fatalf("after A's lease: routed %d as %+v, want the same 3 events", n, taken)
+	}
+	flat := func(fb *FastBatch) []Delivery {
+		var out []Delivery
+		for _, c := range fb.Chains {
+			out = append(out, c...)
+		}
+		return out
+	}
+	// A comes back and records failures: nothing is written, B owns the batch now.
+	ds := flat(first)
+	failed := make([]DeliveryOutcome, len(ds))
+	for i := range failed {
+		failed[i] = DeliveryOutcome{RetryIn: time.Hour, Error: "late"}
+	}
+	if err := d.FinishFast(ctx, s, first, ds, failed); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := d.Pool().QueryRow(ctx, `select count(*) from stowage.event_deliveries`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("%d rows (%v) after the late record of a batch taken over, want 0", rows, err)
+	}
+	// B: the first of chain a fails (its second was not attempted), b succeeds.
+	ds = flat(taken)
+	outs := []DeliveryOutcome{{RetryIn: time.Hour, Error: "500"}, {Released: true}, {Delivered: true}}
+	if err := d.FinishFast(ctx, s, taken, ds, outs); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		id       int64
+		attempts int
+		due      bool
+	}
+	r, _ := d.Pool().Query(ctx, `select event_id, attempts, next_at <= now() from stowage.event_deliveries order by event_id`)
+	got, err := pgx.CollectRows(r, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.id, &x.attempts, &x.due)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []row{{ds[0].ID, 1, false}, {ds[1].ID, 0, true}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("rows %+v, want %+v", got, want)
+	}
+	var routedTo int64
+	var leased bool
+	if err := d.Pool().QueryRow(ctx, `select routed_to, lease_owner is not null from stowage.event_route_mark`).Scan(&routedTo, &leased); err != nil {
+		t.Fatal(err)
+	}
+	if routedTo != taken.LeasedTo || leased {
+		t.Fatalf("mark %d (leased: %v), want %d and no lease", routedTo, leased, taken.LeasedTo)
+	}
+	// The rows now hold the next deliveries of key a back: they go as rows, in order.
+	if err := d.InTx(ctx, s, func(tx Tx) error { return tx.AddEvents(ctx, []Event{testEvent("a")}) }); err != nil {
+		t.Fatal(err)
+	}
+	if n, fb := fastRoute(t, d, "B", time.Minute); n != 1 || fb != nil {
+		t.Fatalf("routed %d as %+v, want 1 event held back by a's rows", n, fb)
+	}
+}
