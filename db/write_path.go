@@ -102,6 +102,7 @@ func (d *DB) Reserve(ctx context.Context, r Reservation) error {
 				inserted = ct.RowsAffected() == 1
 				return nil
 			})
+			b.Queue(asyncCommit)
 		})
 		if err == nil && !inserted {
 			err = ErrUniqueViolated
@@ -110,6 +111,7 @@ func (d *DB) Reserve(ctx context.Context, r Reservation) error {
 	}
 	return d.pipeline(ctx, r.Service, func(b *pgx.Batch) {
 		b.Queue(addIntentSQL, r.Key, IntentWrite, r.Expires)
+		b.Queue(asyncCommit)
 		if r.CallerBypassesRLS {
 			return
 		}
@@ -132,16 +134,31 @@ func (d *DB) BypassesRLS(ctx context.Context, role string) (bool, error) {
 	return bypass, Classify(err)
 }
 
-// ForgetIntents removes the intents of keys in one autocommit statement: the work they
-// guarded is done.
+// asyncCommit, queued in a transaction that only records or forgets blob intents, lets its
+// COMMIT return before the WAL is flushed. An intent only guides cleanup, never what is
+// visible: an object becomes visible by the synchronous commit of its row, and that flush
+// also makes every earlier WAL record durable (the WAL is written in order), this intent
+// included. What a Postgres crash can lose is an intent whose write never committed (its
+// blob then waits for fsck instead of the sweep) or a forgotten intent coming back (the
+// sweep deletes blobs that are already gone). A gateway crash loses nothing: a committed
+// transaction is visible at once and the WAL writer flushes it within wal_writer_delay.
+const asyncCommit = `set local synchronous_commit = off`
+
+// ForgetIntents removes the intents of keys in one round trip (see asyncCommit): the work
+// they guarded is done.
 func (d *DB) ForgetIntents(ctx context.Context, keys ...string) error {
-	var err error
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
 	if len(keys) == 1 { // as in queueForget: a generic plan
-		_, err = d.pool.Exec(ctx, `delete from stowage.blob_intents where key = $1`, keys[0])
+		b.Queue(`delete from stowage.blob_intents where key = $1`, keys[0])
 	} else {
-		_, err = d.pool.Exec(ctx, `delete from stowage.blob_intents where key = any($1)`, keys)
+		b.Queue(`delete from stowage.blob_intents where key = any($1)`, keys)
 	}
-	return Classify(err)
+	b.Queue(asyncCommit)
+	b.Queue(`commit`)
+	// A failed statement leaves the connection in a failed transaction: the pool closes
+	// such a connection instead of reusing it.
+	return Classify(d.pool.SendBatch(ctx, b).Close())
 }
 
 // InObjectTx is InTx for a commit on bucket/name: its first round trip takes the per-key
