@@ -8,6 +8,9 @@
 #   stowage-rest     Stowage's REST dialect (service key), file backend (the stowage-s3 server)
 #   before-s3/-rest  with STOWAGE_BEFORE=/path/to/an/older/stowage: that binary, file backend,
 #                    so a change is measured before/after in the same run
+#   hook-s3/-rest    with STOWAGE_WEBHOOK=1: a Stowage like stowage-s3 with WEBHOOK_URL set to a
+#                    receiver that acknowledges everything (its own process, reported as
+#                    "receiver"), so writes with events delivered compare with stowage-s3/-rest
 # CPU per operation is reported for each server process with its children (a Stowage's
 # embedded Postgres counts towards it) and, as *-pg, for each Stowage's Postgres alone.
 # Each Stowage runs on embedded defaults (its own Postgres) in a temporary folder. Prints the
@@ -71,6 +74,17 @@ if [ -n "${STOWAGE_BEFORE:-}" ]; then
   bport=$(port); start_stowage_bin "$STOWAGE_BEFORE" before "$bport"
   cpus+=(-cpu "before=$(cat "$tmp/before.pid")" -cpu "before-pg=$(pg_pid before)")
 fi
+if [ -n "${STOWAGE_WEBHOOK:-}" ]; then
+  go build -o "$tmp/receiver" ./gateway/events/testdata/receiver
+  mkfifo "$tmp/receiver.in"
+  "$tmp/receiver" <"$tmp/receiver.in" >"$tmp/receiver.url" &
+  pids+=($!)
+  receiver_pid=$!
+  exec 7>"$tmp/receiver.in" # the receiver exits when this closes
+  for _ in $(seq 100); do [ -s "$tmp/receiver.url" ] && break; sleep 0.1; done
+  hport=$(port); start_stowage hook "$hport" WEBHOOK_URL="$(cat "$tmp/receiver.url")"
+  cpus+=(-cpu "stowage-hook=$(cat "$tmp/hook.pid")" -cpu "hook-pg=$(pg_pid hook)" -cpu "receiver=$receiver_pid")
+fi
 
 export AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION=us-east-1
 mb() { /usr/bin/aws --endpoint-url "$1" s3 mb "s3://$2" >/dev/null; }
@@ -80,6 +94,12 @@ mb "http://127.0.0.1:$fport/s3" bench
 mb "http://127.0.0.1:$pport/s3" bench
 mb "http://127.0.0.1:$fport/s3" bench-rest
 targets+=(-target "name=stowage-rest,kind=rest,url=http://127.0.0.1:$fport,bucket=bench-rest,key=$(service_key file)")
+if [ -n "${STOWAGE_WEBHOOK:-}" ]; then
+  mb "http://127.0.0.1:$hport/s3" bench
+  mb "http://127.0.0.1:$hport/s3" bench-rest
+  targets+=(-target "name=hook-s3,kind=s3,url=http://127.0.0.1:$hport/s3,bucket=bench,access=$ak,secret=$sk"
+    -target "name=hook-rest,kind=rest,url=http://127.0.0.1:$hport,bucket=bench-rest,key=$(service_key hook)")
+fi
 if [ -n "${STOWAGE_BEFORE:-}" ]; then
   mb "http://127.0.0.1:$bport/s3" bench
   mb "http://127.0.0.1:$bport/s3" bench-rest
@@ -96,6 +116,7 @@ bin/stowage-bench -also-vs minio-relay "${cpus[@]}" "$@" \
 
 names=(file proxy)
 [ -n "${STOWAGE_BEFORE:-}" ] && names+=(before)
+[ -n "${STOWAGE_WEBHOOK:-}" ] && names+=(hook)
 for name in "${names[@]}"; do
   pid=$(cat "$tmp/$name.pid")
   echo "peak RSS stowage ($name backend): $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
