@@ -50,8 +50,10 @@ func commitUnderKeyLock(ctx context.Context, conn *pgx.Conn) error {
 func advisoryLocks(t *testing.T, conn *pgx.Conn) int {
 	t.Helper()
 	var n int
+	// This database's only: test packages may share one cluster (scripts/test.sh).
 	if err := conn.QueryRow(context.Background(), `select count(*) from pg_locks
-		where locktype = 'advisory' and pid <> pg_backend_pid()`).Scan(&n); err != nil {
+		where locktype = 'advisory' and pid <> pg_backend_pid()
+		  and database = (select oid from pg_database where datname = current_database())`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
