@@ -34,7 +34,7 @@ type ListResult struct {
 	NextMarker  string
 }
 
-// listBatch is how many rows one range-scan statement reads.
+// listBatch is how many rows one statement of a version listing reads.
 const listBatch = 1000
 
 // ListObjects lists the objects visible to the caller (RLS SELECT). With a delimiter, keys
@@ -77,18 +77,19 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			from = db.PrefixUpperBound(after[:len(in.Prefix)+i+len(in.Delimiter)])
 		}
 	}
-	// Range scans of listBatch rows until the first common prefix; from there on one
-	// ListWalk statement jumps past each common prefix inside Postgres for the rest of the
-	// page (a range scan would read the names under it, or one statement per folder).
-	limit := listBatch
+	// One range scan until the first common prefix; from there on one ListWalk statement
+	// jumps past each common prefix inside Postgres for the rest of the page (a range scan
+	// would read the names under it, or one statement per folder). Each statement asks for
+	// the entries the page still lacks plus one, whose presence is IsTruncated: a page
+	// without common prefixes is one statement, whether it is the bucket's first or last.
 	walking := false // the statement is a ListWalk: every row is used, common prefixes included
 	for {
 		var rows []db.Listed
 		var err error
+		limit := in.MaxKeys - len(res.Objects) - len(res.CommonPrefixes) + 1
 		if walking {
 			// After a common prefix the next rows are often under another one (a folder of
 			// folders): one statement jumps from folder to folder for the rest of the page.
-			limit = in.MaxKeys - len(res.Objects) - len(res.CommonPrefixes) + 1
 			rows, err = tx.ListWalk(ctx, in.Bucket, in.Prefix, in.Delimiter, after, from, limit)
 		} else {
 			rows, err = tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, limit)
