@@ -98,7 +98,7 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			return res, err
 		}
 		skipped, lastCP := false, ""
-		for _, r := range rows {
+		for i, r := range rows {
 			if len(res.Objects)+len(res.CommonPrefixes) == in.MaxKeys {
 				res.IsTruncated = true
 				return res, nil
@@ -116,6 +116,12 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 				break
 			}
 			lastCP = ""
+			if res.Objects == nil {
+				// Room for every entry the page can still take from these rows: an Object
+				// is ~500 bytes, and growing a 1,000-object slice by append allocates,
+				// clears and copies several times its final size.
+				res.Objects = make([]Object, 0, min(len(rows)-i, in.MaxKeys-len(res.CommonPrefixes)))
+			}
 			res.Objects = append(res.Objects, objectFromListed(in.Bucket, r))
 			res.NextMarker, after = r.Name, r.Name
 		}
