@@ -48,8 +48,9 @@ func (e *Engine) ListObjects(ctx context.Context, c Caller, in ListObjects) (Lis
 		in.MaxKeys = MaxListKeys
 	}
 	var res ListResult
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, in.Bucket); err != nil {
+	// The bucket's row comes with BEGIN (one round trip fewer per page).
+	err := e.db.InBucketTx(ctx, c.scope(), in.Bucket, func(tx db.Tx, _ db.Bucket, err error) error {
+		if err != nil {
 			var visible bool
 			if err2 := tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
 				_, err := stx.GetBucket(ctx, in.Bucket)
@@ -59,7 +60,6 @@ func (e *Engine) ListObjects(ctx context.Context, c Caller, in ListObjects) (Lis
 				return err
 			}
 		}
-		var err error
 		res, err = listPage(ctx, tx, in)
 		return err
 	})
