@@ -180,6 +180,22 @@ func (d *DB) InObjectTx(ctx context.Context, s Scope, bucket, name string, fn fu
 	return d.inTxWith(ctx, s, pgx.TxOptions{}, first, func(tx Tx) error { return fn(tx, cur, scanErr) })
 }
 
+// InBucketTx is InTx whose first round trip (begin, settings) also reads bucket's row as s:
+// fn gets what GetBucket would have returned (ErrNotFound when s sees no row) without a
+// round trip of its own.
+func (d *DB) InBucketTx(ctx context.Context, s Scope, bucket string, fn func(tx Tx, b Bucket, err error) error) error {
+	var bk Bucket
+	var scanErr error
+	first := func(b *pgx.Batch) {
+		b.Queue(`select `+bucketColumns+` from storage.buckets where id = $1`, bucket).
+			QueryRow(func(row pgx.Row) error {
+				bk, scanErr = scanBucket(row)
+				return nil
+			})
+	}
+	return d.inTxWith(ctx, s, pgx.TxOptions{}, first, func(tx Tx) error { return fn(tx, bk, scanErr) })
+}
+
 // QueueAtCommit queues a statement to be sent with COMMIT (in the same pipeline); its
 // failure fails the commit.
 func (t Tx) QueueAtCommit(sql string, args ...any) {

@@ -34,7 +34,7 @@ type ListResult struct {
 	NextMarker  string
 }
 
-// listBatch is how many rows one range-scan statement reads.
+// listBatch is how many rows one statement of a version listing reads.
 const listBatch = 1000
 
 // ListObjects lists the objects visible to the caller (RLS SELECT). With a delimiter, keys
@@ -48,8 +48,9 @@ func (e *Engine) ListObjects(ctx context.Context, c Caller, in ListObjects) (Lis
 		in.MaxKeys = MaxListKeys
 	}
 	var res ListResult
-	err := e.db.InTx(ctx, c.scope(), func(tx db.Tx) error {
-		if _, err := tx.GetBucket(ctx, in.Bucket); err != nil {
+	// The bucket's row comes with BEGIN (one round trip fewer per page).
+	err := e.db.InBucketTx(ctx, c.scope(), in.Bucket, func(tx db.Tx, _ db.Bucket, err error) error {
+		if err != nil {
 			var visible bool
 			if err2 := tx.AsRole(ctx, c.scope(), e.service(c), func(stx db.Tx) error {
 				_, err := stx.GetBucket(ctx, in.Bucket)
@@ -59,7 +60,6 @@ func (e *Engine) ListObjects(ctx context.Context, c Caller, in ListObjects) (Lis
 				return err
 			}
 		}
-		var err error
 		res, err = listPage(ctx, tx, in)
 		return err
 	})
@@ -77,18 +77,19 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			from = db.PrefixUpperBound(after[:len(in.Prefix)+i+len(in.Delimiter)])
 		}
 	}
-	// Range scans of listBatch rows until the first common prefix; from there on one
-	// ListWalk statement jumps past each common prefix inside Postgres for the rest of the
-	// page (a range scan would read the names under it, or one statement per folder).
-	limit := listBatch
+	// One range scan until the first common prefix; from there on one ListWalk statement
+	// jumps past each common prefix inside Postgres for the rest of the page (a range scan
+	// would read the names under it, or one statement per folder). Each statement asks for
+	// the entries the page still lacks plus one, whose presence is IsTruncated: a page
+	// without common prefixes is one statement, whether it is the bucket's first or last.
 	walking := false // the statement is a ListWalk: every row is used, common prefixes included
 	for {
 		var rows []db.Listed
 		var err error
+		limit := in.MaxKeys - len(res.Objects) - len(res.CommonPrefixes) + 1
 		if walking {
 			// After a common prefix the next rows are often under another one (a folder of
 			// folders): one statement jumps from folder to folder for the rest of the page.
-			limit = in.MaxKeys - len(res.Objects) - len(res.CommonPrefixes) + 1
 			rows, err = tx.ListWalk(ctx, in.Bucket, in.Prefix, in.Delimiter, after, from, limit)
 		} else {
 			rows, err = tx.ListEntries(ctx, in.Bucket, in.Prefix, after, from, limit)
@@ -97,7 +98,7 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 			return res, err
 		}
 		skipped, lastCP := false, ""
-		for _, r := range rows {
+		for i, r := range rows {
 			if len(res.Objects)+len(res.CommonPrefixes) == in.MaxKeys {
 				res.IsTruncated = true
 				return res, nil
@@ -115,6 +116,12 @@ func listPage(ctx context.Context, tx db.Tx, in ListObjects) (ListResult, error)
 				break
 			}
 			lastCP = ""
+			if res.Objects == nil {
+				// Room for every entry the page can still take from these rows: an Object
+				// is ~500 bytes, and growing a 1,000-object slice by append allocates,
+				// clears and copies several times its final size.
+				res.Objects = make([]Object, 0, min(len(rows)-i, in.MaxKeys-len(res.CommonPrefixes)))
+			}
 			res.Objects = append(res.Objects, objectFromListed(in.Bucket, r))
 			res.NextMarker, after = r.Name, r.Name
 		}
