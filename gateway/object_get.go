@@ -123,6 +123,10 @@ type GetObject struct {
 	// Public applies a public-bucket rule instead of AsService, with the bucket's row read
 	// in the same round trip as the object's (the REST downloads).
 	Public PublicRule
+	// Buffer, when its capacity holds the bytes to read, receives them (ObjectReader.Data)
+	// instead of a stream being opened: a small object is read in one go (the file store:
+	// one pread, backend.ReaderInto) and can be answered in one write with its headers.
+	Buffer []byte
 }
 
 // PublicRule is how a read depends on whether its bucket is public.
@@ -143,6 +147,8 @@ const (
 type ObjectReader struct {
 	Object
 	Body io.ReadCloser
+	// Data holds the bytes instead of Body when they fit GetObject.Buffer (Body is nil).
+	Data []byte
 	// Range is the served range when Partial.
 	Range   ByteRange
 	Partial bool
@@ -304,18 +310,38 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 			r.Body = io.NopCloser(strings.NewReader(""))
 			return r, nil
 		}
-		br := backend.Whole
+		br, length := backend.Whole, obj.Size
 		if partial {
-			br = backend.Range{Offset: rng.Start, Length: rng.Length()}
+			br, length = backend.Range{Offset: rng.Start, Length: rng.Length()}, rng.Length()
 		}
-		body, err := e.store.Open(ctx, e.blobKey(obj.Bucket, obj.Key, obj.Version), br)
+		key := e.blobKey(obj.Bucket, obj.Key, obj.Version)
+		if in.Buffer != nil && length <= int64(cap(in.Buffer)) {
+			err = e.readInto(ctx, key, br, in.Buffer[:length])
+			r.Data = in.Buffer[:length]
+		} else {
+			r.Body, err = e.store.Open(ctx, key, br)
+		}
 		if errors.Is(err, backend.ErrNotFound) && attempt < 2 {
 			continue
 		}
 		if err != nil {
 			return ObjectReader{}, storeErr(err, in.Bucket, in.Key)
 		}
-		r.Body = body
 		return r, nil
 	}
+}
+
+// readInto fills dst with the range br of key's blob: through the store's ReaderInto, or
+// by reading a stream the store opens.
+func (e *Engine) readInto(ctx context.Context, key string, br backend.Range, dst []byte) error {
+	if s, ok := e.store.(backend.ReaderInto); ok {
+		return s.ReadInto(ctx, key, br, dst)
+	}
+	body, err := e.store.Open(ctx, key, br)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	_, err = io.ReadFull(body, dst)
+	return err
 }
