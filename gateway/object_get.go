@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/backend"
@@ -187,19 +188,33 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 // their answers stay exactly those of reading the bucket first.
 func (e *Engine) headPublic(ctx context.Context, c Caller, bucket, key string, rule PublicRule) (Object, error) {
 	if ValidateBucketName(bucket) == nil && ValidateKey(key) == nil {
+		service := e.service(c)
+		// A caller acting as the service role, when that role bypasses RLS, sees exactly
+		// the service's row (same role, no policy): the row is read once. Whether it
+		// bypasses is cached; a miss asks in the same round trip.
 		var caller *db.Scope
+		asService, askBypass := false, false
 		if rule == PublicRead {
-			s := c.scope()
-			caller = &s
+			if c.Role == service.Role {
+				bypass, known := e.cache.bypass.get(c.Role, time.Now())
+				asService, askBypass = known && bypass, !known
+			}
+			if !asService {
+				s := c.scope()
+				caller = &s
+			}
 		}
-		a, err := e.db.ReadObjectAccess(ctx, e.service(c), caller, bucket, key)
+		a, err := e.db.ReadObjectAccess(ctx, service, caller, bucket, key, askBypass)
 		if err == nil {
+			if a.BypassKnown {
+				e.cache.bypass.put(c.Role, a.CallerBypassesRLS, time.Now(), e.cacheTTL())
+			}
 			if a.BucketErr != nil {
 				return Object{}, dbErr(a.BucketErr, CodeNoSuchBucket, bucket, "")
 			}
 			row, rerr := a.AsCaller, a.CallerErr
 			switch {
-			case a.Bucket.Public:
+			case a.Bucket.Public || asService:
 				row, rerr = a.AsService, a.AsServiceErr
 			case rule == PublicOnly:
 				return Object{}, &Error{Code: CodeNoSuchBucket, Bucket: bucket}
