@@ -260,9 +260,24 @@ func (t Tx) ObjectsInBucket(ctx context.Context, bucket, startAfter string, limi
 // the select, readPipeline): one round trip instead of three for the most frequent query of
 // all (every GET and HEAD).
 func (d *DB) ReadObject(ctx context.Context, s Scope, bucket, name string) (Object, error) {
-	var o Object
+	o, _, err := d.ReadObjectAsking(ctx, s, bucket, name, false)
+	return o, err
+}
+
+// ReadObjectAsking is ReadObject that, with askBypass, also asks in the same round trip
+// whether s.Role bypasses RLS (as BypassesRLS does): bypass is nil when not asked.
+func (d *DB) ReadObjectAsking(ctx context.Context, s Scope, bucket, name string, askBypass bool) (o Object, bypass *bool, err error) {
 	var scanErr error
-	err := d.readPipeline(ctx, s, func(b *pgx.Batch) {
+	err = d.readPipeline(ctx, s, func(b *pgx.Batch) {
+		if askBypass {
+			b.Queue(bypassesRLSSQL, s.Role).QueryRow(func(row pgx.Row) error {
+				var v bool
+				if row.Scan(&v) == nil {
+					bypass = &v
+				}
+				return nil
+			})
+		}
 		b.Queue(`select `+objectColumns+` from storage.objects where bucket_id = $1 and name = $2`, bucket, name).
 			QueryRow(func(row pgx.Row) error {
 				o, scanErr = scanObject(row)
@@ -270,21 +285,21 @@ func (d *DB) ReadObject(ctx context.Context, s Scope, bucket, name string) (Obje
 			})
 	})
 	if err != nil {
-		return Object{}, err
+		return Object{}, nil, err
 	}
-	return o, scanErr
+	return o, bypass, scanErr
 }
 
 // ObjectAccess is what ReadObjectAccess read: the bucket's row (the service's view) and
 // the object's row twice, as the service and as the caller, each with its own error
-// (ErrNotFound when that role sees no row), and whether the caller's role bypasses RLS
+// (ErrNotFound when that role sees no row), and whether the service's role bypasses RLS
 // when asked (BypassKnown).
 type ObjectAccess struct {
 	Bucket                  Bucket
 	BucketErr               error
 	AsService, AsCaller     Object
 	AsServiceErr, CallerErr error
-	CallerBypassesRLS       bool
+	ServiceBypassesRLS      bool
 	BypassKnown             bool
 }
 
@@ -292,8 +307,8 @@ type ObjectAccess struct {
 // caller is nil, as caller, in one transaction, one round trip: a REST download whose
 // bucket, if public, is read without RLS needs the bucket's settings before it knows which
 // row applies, and asking for both rows costs one index lookup instead of a second round
-// trip. With askBypass (and a caller) it also asks, as BypassesRLS does, whether the
-// caller's role bypasses RLS, so a cache of that answer fills at no round trip of its own.
+// trip. With askBypass it also asks, as BypassesRLS does, whether the service's role
+// bypasses RLS, so a cache of that answer fills at no round trip of its own.
 func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope, bucket, name string, askBypass bool) (ObjectAccess, error) {
 	var a ObjectAccess
 	err := d.readPipeline(ctx, service, func(b *pgx.Batch) {
@@ -307,14 +322,14 @@ func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope,
 			a.AsService, a.AsServiceErr = scanObject(row)
 			return nil
 		})
-		if caller == nil {
-			return
-		}
 		if askBypass {
-			b.Queue(bypassesRLSSQL, caller.Role).QueryRow(func(row pgx.Row) error {
-				a.BypassKnown = row.Scan(&a.CallerBypassesRLS) == nil
+			b.Queue(bypassesRLSSQL, service.Role).QueryRow(func(row pgx.Row) error {
+				a.BypassKnown = row.Scan(&a.ServiceBypassesRLS) == nil
 				return nil
 			})
+		}
+		if caller == nil {
+			return
 		}
 		b.Queue(setScope, anyArgs(d.scopeValues(*caller))...)
 		b.Queue(q, bucket, name).QueryRow(func(row pgx.Row) error {

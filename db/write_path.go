@@ -57,7 +57,11 @@ func (d *DB) readPipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)
 	}
 	defer conn.Release()
 	b := &pgx.Batch{}
-	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
+	if s.BypassesRLS {
+		b.Queue(setBypassScope, s.Role, d.statementTimeout())
+	} else {
+		b.Queue(setScope, anyArgs(d.scopeValues(s))...)
+	}
 	queue(b)
 	err = conn.SendBatch(ctx, b).Close()
 	if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {

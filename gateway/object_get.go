@@ -174,11 +174,24 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 	if asService {
 		scope = e.service(c)
 	}
-	row, err := e.db.ReadObject(ctx, scope, bucket, key)
+	known := e.readScope(&scope)
+	row, bypass, err := e.db.ReadObjectAsking(ctx, scope, bucket, key, !known)
+	if bypass != nil {
+		e.cache.bypass.put(scope.Role, *bypass, time.Now(), e.cacheTTL())
+	}
 	if err != nil {
 		return Object{}, dbErr(err, CodeNoSuchKey, bucket, key)
 	}
 	return objectFromRow(row), nil
+}
+
+// readScope marks s for a read pipeline when the role cache says its role bypasses RLS
+// (db.Scope.BypassesRLS: only the role and statement_timeout are set). known is false on a
+// cache miss: the read then asks in its own round trip and fills the cache.
+func (e *Engine) readScope(s *db.Scope) (known bool) {
+	bypass, known := e.cache.bypass.get(s.Role, time.Now())
+	s.BypassesRLS = known && bypass
+	return known
 }
 
 // headPublic is HeadObject under a public-bucket rule: the bucket's row and the object's
@@ -192,22 +205,17 @@ func (e *Engine) headPublic(ctx context.Context, c Caller, bucket, key string, r
 		// A caller acting as the service role, when that role bypasses RLS, sees exactly
 		// the service's row (same role, no policy): the row is read once. Whether it
 		// bypasses is cached; a miss asks in the same round trip.
+		known := e.readScope(&service)
 		var caller *db.Scope
-		asService, askBypass := false, false
-		if rule == PublicRead {
-			if c.Role == service.Role {
-				bypass, known := e.cache.bypass.get(c.Role, time.Now())
-				asService, askBypass = known && bypass, !known
-			}
-			if !asService {
-				s := c.scope()
-				caller = &s
-			}
+		asService := rule == PublicRead && c.Role == service.Role && service.BypassesRLS
+		if rule == PublicRead && !asService {
+			s := c.scope()
+			caller = &s
 		}
-		a, err := e.db.ReadObjectAccess(ctx, service, caller, bucket, key, askBypass)
+		a, err := e.db.ReadObjectAccess(ctx, service, caller, bucket, key, !known)
 		if err == nil {
 			if a.BypassKnown {
-				e.cache.bypass.put(c.Role, a.CallerBypassesRLS, time.Now(), e.cacheTTL())
+				e.cache.bypass.put(service.Role, a.ServiceBypassesRLS, time.Now(), e.cacheTTL())
 			}
 			if a.BucketErr != nil {
 				return Object{}, dbErr(a.BucketErr, CodeNoSuchBucket, bucket, "")
