@@ -111,6 +111,12 @@ type Scope struct {
 	Method    string
 	Path      string
 	Headers   string // JSON object of request headers
+	// BypassesRLS says the role is a superuser or BYPASSRLS (as the engine's role cache
+	// knows it). A read pipeline (readPipeline) then sets only the role and
+	// statement_timeout: no policy applies to such a role, and a select of the storage
+	// tables runs nothing else that could read a setting. Writes (their triggers) always
+	// get every setting.
+	BypassesRLS bool
 }
 
 // scopeSettings are the transaction-local settings of a Scope, in the order of
@@ -129,11 +135,15 @@ func (d *DB) scopeValues(s Scope) []string {
 	if claims == "" {
 		claims = fmt.Sprintf(`{"role":%q}`, s.Role)
 	}
-	stmt := d.stmtTime
-	if stmt == "" {
-		stmt = "0"
+	return []string{s.Role, s.Role, s.Token, s.Sub, claims, headers, s.Method, s.Path, s.Operation, d.statementTimeout()}
+}
+
+// statementTimeout is the statement_timeout setting's value.
+func (d *DB) statementTimeout() string {
+	if d.stmtTime == "" {
+		return "0"
 	}
-	return []string{s.Role, s.Role, s.Token, s.Sub, claims, headers, s.Method, s.Path, s.Operation, stmt}
+	return d.stmtTime
 }
 
 // scopeSQL is the select that applies the settings; arg(i) is the SQL text of value i.
@@ -148,6 +158,10 @@ func scopeSQL(arg func(i int) string) string {
 
 // setScope applies a scope's settings, given as parameters.
 var setScope = scopeSQL(func(i int) string { return "$" + strconv.Itoa(i+1) })
+
+// setBypassScope applies the settings a read of a role that bypasses RLS depends on: the
+// role and statement_timeout (Scope.BypassesRLS).
+const setBypassScope = `select set_config('role', $1, true), set_config('statement_timeout', $2, true)`
 
 func (d *DB) applyScope(ctx context.Context, tx pgx.Tx, s Scope) error {
 	if _, err := tx.Exec(ctx, setScope, anyArgs(d.scopeValues(s))...); err != nil {

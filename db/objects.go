@@ -29,8 +29,11 @@ const objectColumns = `id::text, bucket_id, name, coalesce(owner::text, ''), coa
 
 func scanObject(row pgx.Row) (Object, error) {
 	var o Object
-	var um []byte
-	err := row.Scan(&o.ID, &o.BucketID, &o.Name, &o.Owner, &o.OwnerID, &o.Version, &o.Metadata, &um, &o.CreatedAt, &o.UpdatedAt, &o.LastAccessedAt)
+	// The documents are scanned as bytes: into a json.RawMessage pgx would run
+	// json.Unmarshal, validating what Postgres already validated.
+	var m, um []byte
+	err := row.Scan(&o.ID, &o.BucketID, &o.Name, &o.Owner, &o.OwnerID, &o.Version, &m, &um, &o.CreatedAt, &o.UpdatedAt, &o.LastAccessedAt)
+	o.Metadata = m
 	if um != nil {
 		o.UserMetadata = um
 	}
@@ -253,13 +256,28 @@ func (t Tx) ObjectsInBucket(ctx context.Context, bucket, startAfter string, limi
 	return t.ListObjects(ctx, bucket, "", startAfter, "", limit)
 }
 
-// ReadObject is GetObject in a transaction of its own, sent as one pipeline (begin, the
-// scope, the select, commit): one round trip instead of three for the most frequent query
-// of all (every GET and HEAD).
+// ReadObject is GetObject in a transaction of its own, sent as one pipeline (the scope and
+// the select, readPipeline): one round trip instead of three for the most frequent query of
+// all (every GET and HEAD).
 func (d *DB) ReadObject(ctx context.Context, s Scope, bucket, name string) (Object, error) {
-	var o Object
+	o, _, err := d.ReadObjectAsking(ctx, s, bucket, name, false)
+	return o, err
+}
+
+// ReadObjectAsking is ReadObject that, with askBypass, also asks in the same round trip
+// whether s.Role bypasses RLS (as BypassesRLS does): bypass is nil when not asked.
+func (d *DB) ReadObjectAsking(ctx context.Context, s Scope, bucket, name string, askBypass bool) (o Object, bypass *bool, err error) {
 	var scanErr error
-	err := d.pipeline(ctx, s, func(b *pgx.Batch) {
+	err = d.readPipeline(ctx, s, func(b *pgx.Batch) {
+		if askBypass {
+			b.Queue(bypassesRLSSQL, s.Role).QueryRow(func(row pgx.Row) error {
+				var v bool
+				if row.Scan(&v) == nil {
+					bypass = &v
+				}
+				return nil
+			})
+		}
 		b.Queue(`select `+objectColumns+` from storage.objects where bucket_id = $1 and name = $2`, bucket, name).
 			QueryRow(func(row pgx.Row) error {
 				o, scanErr = scanObject(row)
@@ -267,29 +285,33 @@ func (d *DB) ReadObject(ctx context.Context, s Scope, bucket, name string) (Obje
 			})
 	})
 	if err != nil {
-		return Object{}, err
+		return Object{}, nil, err
 	}
-	return o, scanErr
+	return o, bypass, scanErr
 }
 
 // ObjectAccess is what ReadObjectAccess read: the bucket's row (the service's view) and
 // the object's row twice, as the service and as the caller, each with its own error
-// (ErrNotFound when that role sees no row).
+// (ErrNotFound when that role sees no row), and whether the service's role bypasses RLS
+// when asked (BypassKnown).
 type ObjectAccess struct {
 	Bucket                  Bucket
 	BucketErr               error
 	AsService, AsCaller     Object
 	AsServiceErr, CallerErr error
+	ServiceBypassesRLS      bool
+	BypassKnown             bool
 }
 
 // ReadObjectAccess reads bucket's row as service and name's row as service and, unless
 // caller is nil, as caller, in one transaction, one round trip: a REST download whose
 // bucket, if public, is read without RLS needs the bucket's settings before it knows which
 // row applies, and asking for both rows costs one index lookup instead of a second round
-// trip.
-func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope, bucket, name string) (ObjectAccess, error) {
+// trip. With askBypass it also asks, as BypassesRLS does, whether the service's role
+// bypasses RLS, so a cache of that answer fills at no round trip of its own.
+func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope, bucket, name string, askBypass bool) (ObjectAccess, error) {
 	var a ObjectAccess
-	err := d.pipeline(ctx, service, func(b *pgx.Batch) {
+	err := d.readPipeline(ctx, service, func(b *pgx.Batch) {
 		b.Queue(`select `+bucketColumns+` from storage.buckets where id = $1`, bucket).
 			QueryRow(func(row pgx.Row) error {
 				a.Bucket, a.BucketErr = scanBucket(row)
@@ -300,6 +322,12 @@ func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope,
 			a.AsService, a.AsServiceErr = scanObject(row)
 			return nil
 		})
+		if askBypass {
+			b.Queue(bypassesRLSSQL, service.Role).QueryRow(func(row pgx.Row) error {
+				a.BypassKnown = row.Scan(&a.ServiceBypassesRLS) == nil
+				return nil
+			})
+		}
 		if caller == nil {
 			return
 		}

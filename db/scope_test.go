@@ -133,4 +133,21 @@ func TestReadObjectPipeline(t *testing.T) {
 	if _, err := d.ReadObject(ctx, svc, "rp", "a.txt"); err != nil {
 		t.Fatal(err)
 	}
+	// Asking whether the role bypasses RLS rides along; a scope marked BypassesRLS reads
+	// with the role and statement_timeout only, and leaves nothing behind either.
+	for _, tc := range []struct {
+		s      Scope
+		bypass bool
+	}{{Scope{Role: "service_role", Sub: "someone"}, true}, {Scope{Role: "anon"}, false}} {
+		_, bypass, err := d.ReadObjectAsking(ctx, tc.s, "rp", "a.txt", true)
+		if bypass == nil || *bypass != tc.bypass || (err != nil) == tc.bypass {
+			t.Fatalf("%s: bypass %v, %v; want %v", tc.s.Role, bypass, err, tc.bypass)
+		}
+		clean("after asking")
+	}
+	o, bypass, err := d.ReadObjectAsking(ctx, Scope{Role: "service_role", Sub: "someone", BypassesRLS: true}, "rp", "a.txt", false)
+	if err != nil || o.Version != "v1" || bypass != nil {
+		t.Fatalf("read marked BypassesRLS: %+v, %v, %v", o, bypass, err)
+	}
+	clean("after a read marked BypassesRLS")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/backend"
@@ -123,6 +124,10 @@ type GetObject struct {
 	// Public applies a public-bucket rule instead of AsService, with the bucket's row read
 	// in the same round trip as the object's (the REST downloads).
 	Public PublicRule
+	// Buffer, when its capacity holds the bytes to read, receives them (ObjectReader.Data)
+	// instead of a stream being opened: a small object is read in one go (the file store:
+	// one pread, backend.ReaderInto) and can be answered in one write with its headers.
+	Buffer []byte
 }
 
 // PublicRule is how a read depends on whether its bucket is public.
@@ -143,6 +148,8 @@ const (
 type ObjectReader struct {
 	Object
 	Body io.ReadCloser
+	// Data holds the bytes instead of Body when they fit GetObject.Buffer (Body is nil).
+	Data []byte
 	// Range is the served range when Partial.
 	Range   ByteRange
 	Partial bool
@@ -167,11 +174,24 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 	if asService {
 		scope = e.service(c)
 	}
-	row, err := e.db.ReadObject(ctx, scope, bucket, key)
+	known := e.readScope(&scope)
+	row, bypass, err := e.db.ReadObjectAsking(ctx, scope, bucket, key, !known)
+	if bypass != nil {
+		e.cache.bypass.put(scope.Role, *bypass, time.Now(), e.cacheTTL())
+	}
 	if err != nil {
 		return Object{}, dbErr(err, CodeNoSuchKey, bucket, key)
 	}
 	return objectFromRow(row), nil
+}
+
+// readScope marks s for a read pipeline when the role cache says its role bypasses RLS
+// (db.Scope.BypassesRLS: only the role and statement_timeout are set). known is false on a
+// cache miss: the read then asks in its own round trip and fills the cache.
+func (e *Engine) readScope(s *db.Scope) (known bool) {
+	bypass, known := e.cache.bypass.get(s.Role, time.Now())
+	s.BypassesRLS = known && bypass
+	return known
 }
 
 // headPublic is HeadObject under a public-bucket rule: the bucket's row and the object's
@@ -181,19 +201,28 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 // their answers stay exactly those of reading the bucket first.
 func (e *Engine) headPublic(ctx context.Context, c Caller, bucket, key string, rule PublicRule) (Object, error) {
 	if ValidateBucketName(bucket) == nil && ValidateKey(key) == nil {
+		service := e.service(c)
+		// A caller acting as the service role, when that role bypasses RLS, sees exactly
+		// the service's row (same role, no policy): the row is read once. Whether it
+		// bypasses is cached; a miss asks in the same round trip.
+		known := e.readScope(&service)
 		var caller *db.Scope
-		if rule == PublicRead {
+		asService := rule == PublicRead && c.Role == service.Role && service.BypassesRLS
+		if rule == PublicRead && !asService {
 			s := c.scope()
 			caller = &s
 		}
-		a, err := e.db.ReadObjectAccess(ctx, e.service(c), caller, bucket, key)
+		a, err := e.db.ReadObjectAccess(ctx, service, caller, bucket, key, !known)
 		if err == nil {
+			if a.BypassKnown {
+				e.cache.bypass.put(service.Role, a.ServiceBypassesRLS, time.Now(), e.cacheTTL())
+			}
 			if a.BucketErr != nil {
 				return Object{}, dbErr(a.BucketErr, CodeNoSuchBucket, bucket, "")
 			}
 			row, rerr := a.AsCaller, a.CallerErr
 			switch {
-			case a.Bucket.Public:
+			case a.Bucket.Public || asService:
 				row, rerr = a.AsService, a.AsServiceErr
 			case rule == PublicOnly:
 				return Object{}, &Error{Code: CodeNoSuchBucket, Bucket: bucket}
@@ -304,18 +333,38 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 			r.Body = io.NopCloser(strings.NewReader(""))
 			return r, nil
 		}
-		br := backend.Whole
+		br, length := backend.Whole, obj.Size
 		if partial {
-			br = backend.Range{Offset: rng.Start, Length: rng.Length()}
+			br, length = backend.Range{Offset: rng.Start, Length: rng.Length()}, rng.Length()
 		}
-		body, err := e.store.Open(ctx, e.blobKey(obj.Bucket, obj.Key, obj.Version), br)
+		key := e.blobKey(obj.Bucket, obj.Key, obj.Version)
+		if in.Buffer != nil && length <= int64(cap(in.Buffer)) {
+			err = e.readInto(ctx, key, br, in.Buffer[:length])
+			r.Data = in.Buffer[:length]
+		} else {
+			r.Body, err = e.store.Open(ctx, key, br)
+		}
 		if errors.Is(err, backend.ErrNotFound) && attempt < 2 {
 			continue
 		}
 		if err != nil {
 			return ObjectReader{}, storeErr(err, in.Bucket, in.Key)
 		}
-		r.Body = body
 		return r, nil
 	}
+}
+
+// readInto fills dst with the range br of key's blob: through the store's ReaderInto, or
+// by reading a stream the store opens.
+func (e *Engine) readInto(ctx context.Context, key string, br backend.Range, dst []byte) error {
+	if s, ok := e.store.(backend.ReaderInto); ok {
+		return s.ReadInto(ctx, key, br, dst)
+	}
+	body, err := e.store.Open(ctx, key, br)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	_, err = io.ReadFull(body, dst)
+	return err
 }

@@ -166,6 +166,11 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 		{"get, user", func() { get(usr, "new-user") }, 1},
 		{"bucket settings for a download, user", func() { bucketSettings(usr) }, 1},
 		{"get under the public-bucket rule (REST download), user", func() { getPublicRule(usr, "new-user") }, 1},
+		{"get under the public-bucket rule (REST download), service role", func() { getPublicRule(service(), "new-user") }, 1},
+		{"get, role cache cold (asked in the read's pipeline)", func() {
+			e.cache.bypass.forget(testRoles.Service)
+			get(service(), "new-service")
+		}, 1},
 		{"S3 get of a missing key, never-versioned bucket", func() { getS3Missing(usr, "none") }, 1},
 	}
 	for _, tc := range cases {

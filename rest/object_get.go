@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -111,8 +112,13 @@ func (h *Handler) serveObject(c *fiber.Ctx, caller gateway.Caller, in gateway.Ge
 		}
 	}
 	in.Range = c.Get(fiber.HeaderRange)
-	// The body is written after the handler returns: its context must outlive the handler
-	// and is released when fasthttp closes the stream.
+	// A small body is read into a pooled buffer and copied into the response: sent with the
+	// headers in one write, no stream to close afterwards.
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf)
+	in.Buffer = (*buf)[:0]
+	// A larger body is written after the handler returns: its context must outlive the
+	// handler and is released when fasthttp closes the stream.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.UserContext()))
 	r, err := h.engine.GetObject(ctx, caller, in)
 	if err != nil {
@@ -121,7 +127,9 @@ func (h *Handler) serveObject(c *fiber.Ctx, caller gateway.Caller, in gateway.Ge
 	}
 	h.writeObjectHeaders(c, r.Object, expires)
 	if notModified(c, r.Object) {
-		r.Body.Close()
+		if r.Body != nil {
+			r.Body.Close()
+		}
 		cancel()
 		c.Status(http.StatusNotModified)
 		c.Response().SkipBody = true
@@ -136,8 +144,17 @@ func (h *Handler) serveObject(c *fiber.Ctx, caller gateway.Caller, in gateway.Ge
 		c.Set(fiber.HeaderContentRange, "bytes "+strconv.FormatInt(r.Range.Start, 10)+"-"+strconv.FormatInt(r.Range.End, 10)+"/"+strconv.FormatInt(r.Size, 10))
 		length = r.Range.Length()
 	}
+	if r.Body == nil {
+		cancel()
+		c.Response().SetBody(r.Data)
+		return nil
+	}
 	return c.SendStream(releaseOnClose{ReadCloser: r.Body, release: cancel}, int(length))
 }
+
+// bodyBuffers hold bodies of up to 64 KiB between the store and the response
+// (gateway.GetObject.Buffer).
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // writeObjectHeaders sets the download headers (rest-api.md §3.2). Stored HTML is served as
 // text/plain and SVG with a sandboxing CSP, so neither can run script in the storage origin.

@@ -104,17 +104,30 @@ func (h *Handler) getObject(c *fiber.Ctx, req *request) error {
 	if err != nil {
 		return err
 	}
+	// A small body is read into a pooled buffer and copied into the response: sent with the
+	// headers in one write, no stream to close afterwards.
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), h.opts.DownloadTimeout)
 	r, err := h.engine.GetObject(ctx, h.caller(c, req), gateway.GetObject{Bucket: req.bucket, Key: req.key,
 		Range: c.Get(fiber.HeaderRange), S3Range: true, Conditions: conditions(c, ""), PartNumber: part,
-		VersionID: versionID, Versions: true})
+		VersionID: versionID, Versions: true, Buffer: (*buf)[:0]})
 	if err != nil {
 		cancel()
 		return readError(c, r, err, part)
 	}
 	length := writeReadHeaders(c, r, overrides)
+	if r.Body == nil {
+		cancel()
+		c.Response().SetBody(r.Data)
+		return nil
+	}
 	return c.SendStream(releaseOnClose{ReadCloser: r.Body, release: cancel}, int(length))
 }
+
+// bodyBuffers hold bodies of up to 64 KiB between the store and the response
+// (gateway.GetObject.Buffer).
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // readError finishes a failed GET or HEAD: a 304 carries the object's headers, and a part
 // the object lacks is S3's InvalidPartNumber.

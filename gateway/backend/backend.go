@@ -87,6 +87,15 @@ type Store interface {
 	Delete(ctx context.Context, keys ...string) error
 }
 
+// ReaderInto is an optional capability: a store that reads a range of a blob straight into
+// memory the caller owns, cheaper than Open, Read and Close for a small object (the file
+// store: one open, one fstat, one pread, one close, and no *os.File). ReadInto fills dst
+// with the selected bytes and fails when the range, as the blob's size resolves it, is
+// not exactly len(dst) bytes long. The engine falls back to Open when a store lacks it.
+type ReaderInto interface {
+	ReadInto(ctx context.Context, key string, r Range, dst []byte) error
+}
+
 // MD5Provider is an optional capability: a store that learns the MD5 of the bytes it stores
 // without hashing them in the gateway (an S3 upstream computes it for its ETag). The engine
 // asks before a Put streams; when the answer is true it skips its own MD5 pass and takes

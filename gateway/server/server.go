@@ -185,6 +185,7 @@ func (s *Server) newBareApp(errorHandler fiber.ErrorHandler) *fiber.App {
 		DisablePreParseMultipartForm: true,
 		BodyLimit:                    opts.PrefetchLimit,
 		ReadBufferSize:               16 << 10, // request line + headers cap
+		WriteBufferSize:              8 << 10,  // a small object and its headers in one write
 		ReadTimeout:                  opts.HeaderTimeout,
 		WriteTimeout:                 opts.RequestTimeout,
 		IdleTimeout:                  opts.IdleTimeout,

@@ -29,9 +29,10 @@ import (
 )
 
 var (
-	_ backend.Store    = (*Store)(nil)
-	_ backend.Copier   = (*Store)(nil)
-	_ backend.Composer = (*Store)(nil)
+	_ backend.Store      = (*Store)(nil)
+	_ backend.Copier     = (*Store)(nil)
+	_ backend.Composer   = (*Store)(nil)
+	_ backend.ReaderInto = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value is safe: blobs directly below root, fsync on.
@@ -197,35 +198,79 @@ func (b *blobReader) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, &b.
 
 func (b *blobReader) Close() error { return b.f.Close() }
 
+// ReadInto reads the selected bytes of key into dst with one pread on a descriptor of its
+// own: no *os.File (its finalizer and fcntl calls), no stream. A range whose length, as the
+// file's size resolves it, is not len(dst) is an error: the row and the file disagree.
+func (s *Store) ReadInto(ctx context.Context, key string, r backend.Range, dst []byte) error {
+	if r.Offset < 0 {
+		return fmt.Errorf("filebackend: open %q: negative offset %d", key, r.Offset)
+	}
+	fd, _, size, err := s.openBlobFD(ctx, "open", key)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	n := max(size-r.Offset, 0)
+	if r.Length > 0 && r.Length < n {
+		n = r.Length
+	}
+	if n != int64(len(dst)) {
+		return fmt.Errorf("filebackend: open %q: %d bytes to read, %d expected", key, n, len(dst))
+	}
+	for got := 0; got < len(dst); {
+		m, err := unix.Pread(fd, dst[got:], r.Offset+int64(got))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return fmt.Errorf("filebackend: read %q: %w", key, err)
+		case m == 0:
+			return fmt.Errorf("filebackend: read %q: %w", key, io.ErrUnexpectedEOF)
+		}
+		got += m
+	}
+	return nil
+}
+
 // openBlob opens key's file for reading; anything but a regular file (a folder, a symbolic
 // link, a FIFO someone planted) is ErrNotFound.
 func (s *Store) openBlob(ctx context.Context, op, key string) (*os.File, int64, error) {
-	segs, err := s.segments(key)
+	fd, segs, size, err := s.openBlobFD(ctx, op, key)
 	if err != nil {
 		return nil, 0, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("filebackend: %s %q: %w", op, key, err)
-	}
-	// O_NONBLOCK keeps a planted FIFO from blocking the open; it is cleared below.
-	fd, err := s.openBeneath(segs, unix.O_RDONLY|unix.O_NONBLOCK)
-	if err != nil {
-		return nil, 0, lookupError(op, key, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, 0, fmt.Errorf("filebackend: %s %q: %w", op, key, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, 0, fmt.Errorf("%w: %q: not a regular file", backend.ErrNotFound, key)
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
 		return nil, 0, fmt.Errorf("filebackend: %s %q: %w", op, key, err)
 	}
-	return os.NewFile(uintptr(fd), filepath.Join(append([]string{s.base}, segs...)...)), st.Size, nil
+	return os.NewFile(uintptr(fd), filepath.Join(append([]string{s.base}, segs...)...)), size, nil
+}
+
+// openBlobFD is openBlob's descriptor, still O_NONBLOCK (which reads of a regular file
+// ignore), with the key's segments and the file's size.
+func (s *Store) openBlobFD(ctx context.Context, op, key string) (int, []string, int64, error) {
+	segs, err := s.segments(key)
+	if err != nil {
+		return -1, nil, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, nil, 0, fmt.Errorf("filebackend: %s %q: %w", op, key, err)
+	}
+	// O_NONBLOCK keeps a planted FIFO from blocking the open.
+	fd, err := s.openBeneath(segs, unix.O_RDONLY|unix.O_NONBLOCK)
+	if err != nil {
+		return -1, nil, 0, lookupError(op, key, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, nil, 0, fmt.Errorf("filebackend: %s %q: %w", op, key, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, nil, 0, fmt.Errorf("%w: %q: not a regular file", backend.ErrNotFound, key)
+	}
+	return fd, segs, st.Size, nil
 }
 
 func lookupError(op, key string, err error) error {

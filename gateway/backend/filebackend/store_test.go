@@ -185,6 +185,59 @@ func TestOpenOffsetPastEnd(t *testing.T) {
 	}
 }
 
+// TestReadInto checks that ReadInto reads what Open reads, in both resolve modes, and
+// refuses what Open would not serve as the row says: a range whose length, by the file's
+// size, is not the buffer's; a missing key, a folder, a symbolic link and a FIFO are
+// ErrNotFound, and the FIFO does not block.
+func TestReadInto(t *testing.T) {
+	resolveModes(t, func(t *testing.T, walk bool) {
+		s := newTestStore(t, walk, Options{})
+		ctx := t.Context()
+		put(t, s, "t/b/o/v", "0123456789")
+		put(t, s, "t/b/o/empty", "")
+		for _, tc := range []struct {
+			key string
+			r   backend.Range
+			n   int
+		}{
+			{"t/b/o/v", backend.Whole, 10},
+			{"t/b/o/v", backend.Range{Offset: 3, Length: 4}, 4},
+			{"t/b/o/v", backend.Range{Offset: 7, Length: 0}, 3},
+			{"t/b/o/v", backend.Range{Offset: 10, Length: -1}, 0},
+			{"t/b/o/empty", backend.Whole, 0},
+		} {
+			dst := make([]byte, tc.n)
+			if err := s.ReadInto(ctx, tc.key, tc.r, dst); err != nil {
+				t.Errorf("ReadInto(%q, %+v): %v", tc.key, tc.r, err)
+				continue
+			}
+			if want := read(t, s, tc.key, tc.r); string(dst) != want {
+				t.Errorf("ReadInto(%q, %+v) = %q, Open reads %q", tc.key, tc.r, dst, want)
+			}
+		}
+		for _, n := range []int{9, 11} {
+			if err := s.ReadInto(ctx, "t/b/o/v", backend.Whole, make([]byte, n)); err == nil || errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("ReadInto of 10 bytes into %d: %v, want a size error", n, err)
+			}
+		}
+		if err := s.ReadInto(ctx, "t/b/o/v", backend.Range{Offset: -1, Length: -1}, nil); err == nil {
+			t.Error("ReadInto with a negative offset succeeded")
+		}
+		if err := os.Symlink(filepath.Join(s.Dir(), "t/b/o/v"), filepath.Join(s.Dir(), "t/b/o/link")); err != nil {
+			t.Fatal(err)
+		}
+		fifo := unix.Mkfifo(filepath.Join(s.Dir(), "t/b/o/fifo"), 0o644) == nil
+		for _, key := range []string{"t/b/o/missing", "t/b/o", "t/b/o/link", "t/b/o/fifo"} {
+			if key == "t/b/o/fifo" && !fifo {
+				continue
+			}
+			if err := s.ReadInto(ctx, key, backend.Whole, nil); !errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("ReadInto(%q) error = %v, want ErrNotFound", key, err)
+			}
+		}
+	})
+}
+
 // TestEmptyFolderCleanup checks that Delete (and a failed Put) remove the folders they
 // leave empty, up to but not including the base.
 func TestEmptyFolderCleanup(t *testing.T) {
