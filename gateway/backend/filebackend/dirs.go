@@ -8,8 +8,10 @@ import (
 )
 
 // maxAttempts bounds the retries of a Put whose folder a concurrent Delete or SweepTemp
-// removed between our mkdir and our create (both remove folders that look empty).
-const maxAttempts = 16
+// removed between our mkdir and our create (both remove folders that look empty). Each
+// attempt is a few system calls; 16 were used up by four writers and deleters sharing one
+// folder on a loaded machine (TestPutDeleteRace, under -race beside a full test run).
+const maxAttempts = 64
 
 // Every path below the base is resolved relative to the base folder's descriptor, one name
 // at a time or with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), so the kernel, not string

@@ -38,6 +38,9 @@ func (s *Store) createTemp(segs []string) (*tempFile, error) {
 	for range maxAttempts {
 		var dirfd, fd int
 		dirfd, err = s.openDir(dirs, true)
+		if errors.Is(err, unix.ENOENT) {
+			continue // its own attempts ran out while deleters raced it: start again
+		}
 		if err != nil {
 			return nil, err
 		}
