@@ -262,10 +262,8 @@ func (d *DB) eventsHighWater(ctx context.Context) (hw, mark int64, err error) {
 	b.Queue(`select coalesce((select max(id) from stowage.events), 0), (select routed_to from stowage.event_route_mark)`).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&hw, &mark) })
 	b.Queue(`commit`)
-	// A failed statement leaves the connection in a failed transaction: the pool closes
-	// such a connection instead of reusing it.
-	err = d.pool.SendBatch(ctx, b).Close()
-	return hw, mark, Classify(err)
+	err = d.sendBatch(ctx, b)
+	return hw, mark, err
 }
 
 // routeDeliveriesSQL inserts deliveries ($1 event ids, $2 targets, $3 okeys, $4 config ids);

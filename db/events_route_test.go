@@ -38,16 +38,7 @@ func TestRouteMarkWaitsForEarlierIDs(t *testing.T) {
 	ctx := context.Background()
 	d, other := snapshotFixture(t)
 	// The earlier transaction takes its id, then stays open.
-	early, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = early.Rollback(ctx) }()
-	b := &pgx.Batch{}
-	queueAddEvents(b, []Event{testEvent("early")})
-	if err := early.SendBatch(ctx, b).Close(); err != nil {
-		t.Fatal(err)
-	}
+	early := openEventTx(t, other, "early")
 	// A later one commits a higher id.
 	if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
 		return tx.AddEvents(ctx, []Event{testEvent("late1")})
@@ -98,16 +89,7 @@ func TestRouteMarkWaitsForEarlierIDs(t *testing.T) {
 func TestRouteMarkLockTimeout(t *testing.T) {
 	ctx := context.Background()
 	d, other := snapshotFixture(t)
-	open, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = open.Rollback(ctx) }()
-	b := &pgx.Batch{}
-	queueAddEvents(b, []Event{testEvent("slow")})
-	if err := open.SendBatch(ctx, b).Close(); err != nil {
-		t.Fatal(err)
-	}
+	open := openEventTx(t, other, "slow")
 	if ids := routeIDs(t, d); len(ids) != 0 {
 		t.Fatalf("routed %v while the transaction was open", ids)
 	}
@@ -123,6 +105,25 @@ func TestRouteMarkLockTimeout(t *testing.T) {
 	if n := advisoryLocks(t, other); n != 0 {
 		t.Fatalf("%d advisory locks outlived the transactions", n)
 	}
+}
+
+// openEventTx begins a transaction on conn that records an event of name as writers do
+// (the shared events lock, then the insert) and leaves it open; the test ends it or it is
+// rolled back at cleanup.
+func openEventTx(t *testing.T, conn *pgx.Conn, name string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	b := &pgx.Batch{}
+	queueAddEvents(b, []Event{testEvent(name)})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
 
 // waitForLockWaiter returns once a session of d's database waits for the events lock, or

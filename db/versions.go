@@ -278,32 +278,19 @@ func (t Tx) VisibleKeys(ctx context.Context, outer, caller Scope, bucket string,
 // the scope, the select, commit): S3 GET and HEAD ask it for every read, so it costs one
 // round trip, as ReadObject does.
 func (d *DB) ReadVersionState(ctx context.Context, s Scope, bucket, name, blobVersion string) (status, versionID string, lifecycle json.RawMessage, err error) {
-	conn, err := d.pool.Acquire(ctx)
-	if err != nil {
-		return "", "", nil, Classify(err)
-	}
-	defer conn.Release()
 	var raw []byte
 	var scanErr error
-	b := &pgx.Batch{}
-	b.Queue(`begin`)
-	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
-	b.Queue(`select coalesce((select status from stowage.bucket_versioning where bucket_id = $1), ''),
+	err = d.pipeline(ctx, s, func(b *pgx.Batch) {
+		b.Queue(`select coalesce((select status from stowage.bucket_versioning where bucket_id = $1), ''),
 		case when exists(select 1 from stowage.current_versions where bucket_id = $1 and name = $2 and version = $3) then $3 else 'null' end,
 		(select rules from stowage.bucket_lifecycle where bucket_id = $1)`, bucket, name, blobVersion).
-		QueryRow(func(row pgx.Row) error {
-			scanErr = row.Scan(&status, &versionID, &raw)
-			return nil
-		})
-	b.Queue(`commit`)
-	err = conn.SendBatch(ctx, b).Close()
-	if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, _ = conn.Exec(rctx, `rollback`)
-		cancel()
-	}
+			QueryRow(func(row pgx.Row) error {
+				scanErr = row.Scan(&status, &versionID, &raw)
+				return nil
+			})
+	})
 	if err != nil {
-		return "", "", nil, Classify(err)
+		return "", "", nil, err
 	}
 	if raw != nil {
 		lifecycle = raw

@@ -18,29 +18,36 @@ import (
 //     QueueCommitObject/QueueAddIntent/QueueAtCommit goes with COMMIT in a second one.
 //   - ForgetIntents: one autocommit statement.
 
-// pipeline runs queue's statements between begin and commit, as scope s, in one round trip
-// on a connection of its own. A failed statement skips the rest (the server discards the
-// pipeline up to its end), so the transaction is then rolled back before the connection
-// goes back to the pool.
-func (d *DB) pipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) error {
+// sendBatch sends b in one round trip on a connection of its own. A failed statement
+// skips the rest of b (COMMIT included), so a transaction b left open is rolled back before
+// the connection goes back to the pool. The error is classified.
+func (d *DB) sendBatch(ctx context.Context, b *pgx.Batch) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return Classify(err)
 	}
 	defer conn.Release()
-	b := &pgx.Batch{}
-	b.Queue(`begin`)
-	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
-	queue(b)
-	b.Queue(`commit`).Exec(commitTag)
 	err = conn.SendBatch(ctx, b).Close()
 	if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, _ = conn.Exec(rctx, `rollback`)
 		cancel()
 	}
-	if err != nil {
-		return fmt.Errorf("pipeline as %q: %w", s.Role, Classify(err))
+	return Classify(err)
+}
+
+// pipeline runs queue's statements between begin and commit, as scope s, in one round trip
+// on a connection of its own. A failed statement skips the rest (the server discards the
+// pipeline up to its end), so the transaction is then rolled back before the connection
+// goes back to the pool.
+func (d *DB) pipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) error {
+	b := &pgx.Batch{}
+	b.Queue(`begin`)
+	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
+	queue(b)
+	b.Queue(`commit`).Exec(commitTag)
+	if err := d.sendBatch(ctx, b); err != nil {
+		return fmt.Errorf("pipeline as %q: %w", s.Role, err)
 	}
 	return nil
 }
@@ -51,11 +58,6 @@ func (d *DB) pipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) er
 // after them and end with it, as in an explicit transaction, for two statements fewer per
 // read. A failed statement fails the pipeline as pipeline's does; nothing is left open.
 func (d *DB) readPipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) error {
-	conn, err := d.pool.Acquire(ctx)
-	if err != nil {
-		return Classify(err)
-	}
-	defer conn.Release()
 	b := &pgx.Batch{}
 	if s.BypassesRLS {
 		b.Queue(setBypassScope, s.Role, d.statementTimeout())
@@ -63,14 +65,8 @@ func (d *DB) readPipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)
 		b.Queue(setScope, anyArgs(d.scopeValues(s))...)
 	}
 	queue(b)
-	err = conn.SendBatch(ctx, b).Close()
-	if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, _ = conn.Exec(rctx, `rollback`)
-		cancel()
-	}
-	if err != nil {
-		return fmt.Errorf("pipeline as %q: %w", s.Role, Classify(err))
+	if err := d.sendBatch(ctx, b); err != nil {
+		return fmt.Errorf("pipeline as %q: %w", s.Role, err)
 	}
 	return nil
 }
@@ -188,9 +184,7 @@ func (d *DB) ForgetIntents(ctx context.Context, keys ...string) error {
 	}
 	b.Queue(asyncCommit)
 	b.Queue(`commit`)
-	// A failed statement leaves the connection in a failed transaction: the pool closes
-	// such a connection instead of reusing it.
-	return Classify(d.pool.SendBatch(ctx, b).Close())
+	return d.sendBatch(ctx, b)
 }
 
 // InObjectTx is InTx for a commit on bucket/name: its first round trip takes the per-key

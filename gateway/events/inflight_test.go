@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stowage/stowage/gateway/events"
 )
@@ -50,6 +51,16 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 }
 
+// waitFull returns once want requests are under way; it fails only after hangGuard.
+func (g *gate) waitFull(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.full:
+	case <-time.After(hangGuard):
+		t.Fatalf("fewer than %d attempts under way after %s", g.want, hangGuard)
+	}
+}
+
 func (g *gate) counts() (most, total int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -87,7 +98,7 @@ func TestInFlightLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
-	<-g.full
+	g.waitFull(t)
 	var rows int
 	if err := e.db.Pool().QueryRow(context.Background(), `select count(*) from stowage.event_deliveries`).Scan(&rows); err != nil {
 		t.Fatal(err)
@@ -116,7 +127,7 @@ func TestInFlightLimit(t *testing.T) {
 	t.Cleanup(srv2.Close)
 	hook.URL = srv2.URL
 	run(t, opts)
-	<-g2.full
+	g2.waitFull(t)
 	var claimed int
 	waitFor(t, "all 17 claimed", func() bool {
 		err := e.db.Pool().QueryRow(context.Background(), `select count(*) from stowage.event_deliveries
