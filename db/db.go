@@ -42,6 +42,8 @@ type DB struct {
 	stmtTime string
 	// eventHooks are told of every commit that recorded events (OnEventsCommitted).
 	eventHooks atomic.Pointer[[]*eventHook]
+	// hw is what the event router has learnt of which event ids are final (eventsHighWater).
+	hw highWater
 }
 
 // Open connects to url; search_path is storage,public,extensions as in the reference.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,19 +103,32 @@ func (t Tx) QueueAddEvents(evs []Event) {
 	}
 }
 
-// dispatchCommit makes t's COMMIT asynchronous (sent with it, no round trip): the
-// dispatcher's bookkeeping (routing, leases, outcomes) need not wait for the WAL flush. A
-// Postgres crash may lose the last of these transactions, each whole: their events are then
-// routed or delivered again (at least once, duplicates with the same ids), never skipped.
-func (t Tx) dispatchCommit() {
-	t.atCommit.Queue(`set local synchronous_commit = off`)
+// inDispatchTx is InTx for the dispatcher's bookkeeping (routing, leases, outcomes), with
+// two settings sent in the first pipeline (no round trip of their own):
+//   - COMMIT is asynchronous: the bookkeeping need not wait for the WAL flush. A Postgres
+//     crash may lose the last of these transactions, each whole: their events are then
+//     routed or delivered again (at least once, duplicates with the same ids), never skipped.
+//   - Prepared statements get the generic plan at once. By default each pooled connection
+//     plans a statement afresh for its first five executions; the claim and hold-back
+//     queries take 2.5–3 ms each to plan, and with twenty connections sharing the
+//     dispatcher's few transactions a second those plans cost Postgres more than the
+//     events' own writes (pg_stat_statements with track_planning, docs/events.md run 6).
+//     Their parameters (a target, arrays of keys) gain nothing from a custom plan.
+func (d *DB) inDispatchTx(ctx context.Context, s Scope, fn func(Tx) error) error {
+	return d.inTxWith(ctx, s, pgx.TxOptions{}, queueDispatchSettings, fn)
+}
+
+func queueDispatchSettings(b *pgx.Batch) {
+	b.Queue(`set local synchronous_commit = off`)
+	b.Queue(`set local plan_cache_mode = force_generic_plan`)
 }
 
 // eventsWriteLock is the advisory lock every transaction that records events holds, shared,
-// from its insert into the outbox until it ends; the router takes it exclusively for an
-// instant (eventsHighWater) to learn an id below which no event can still commit. Ids are
-// taken when a row is inserted, so without it a lower id could commit after the router
-// moved its mark past it. It is above 2^32, so it meets no per-key lock (those hash to 32 bits).
+// from before its insert into the outbox (which takes the event's id) until it ends. The
+// router reads who holds it (eventsHighWater) to learn an id below which no event can still
+// commit: ids are taken when a row is inserted, so a lower id can commit after a higher one,
+// and routing by "the highest id seen" alone would skip it for good. It is above 2^32, so
+// it meets no per-key lock (those hash to 32 bits).
 const eventsWriteLock = 0x53746f7745764d6b // "StowEvMk"
 
 // queueAddEvents queues the shared events lock and the insert of evs on b. One event (the
@@ -205,10 +220,6 @@ func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(c
 		var err error
 		hw, mark, err = d.eventsHighWater(ctx)
 		switch {
-		case errors.Is(err, ErrLocked):
-			// A transaction recording events stayed open past lock_timeout: route at the
-			// next look, claim now.
-			limit = 0
 		case err != nil:
 			return 0, nil, nil, err
 		case hw <= mark:
@@ -218,8 +229,7 @@ func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(c
 	var routed int
 	var fast *FastBatch
 	var claimed []Delivery
-	err := d.InTx(ctx, s, func(tx Tx) error {
-		tx.dispatchCommit()
+	err := d.inDispatchTx(ctx, s, func(tx Tx) error {
 		routed, fast, claimed = 0, nil, nil
 		left := make(map[string]int, len(claims))
 		for _, c := range claims {
@@ -249,21 +259,57 @@ func (d *DB) RouteAndClaim(ctx context.Context, s Scope, limit int, route func(c
 	return routed, fast, claimed, nil
 }
 
-// eventsHighWater returns the highest event id that exists now (0: none) and the router's
-// mark, read while holding eventsWriteLock exclusively: every transaction that took an id
-// at or below it has ended by then, so the events up to it are final (committed or never
-// will be). One round trip, a transaction of its own so the lock is held only for it;
-// writers that record events meanwhile wait for that instant (bounded by lock_timeout).
+// highWater is the router's knowledge of which event ids are final (committed, or never
+// will be): final, and a candidate id that becomes final once every transaction that held
+// eventsWriteLock when it was read has ended.
+type highWater struct {
+	mu        sync.Mutex
+	final     int64
+	candidate int64
+	holders   []string // virtual transaction ids; nil: no candidate
+}
+
+// highWaterSQL reads the highest visible event id, the router's mark and the virtual
+// transactions holding eventsWriteLock, in one statement. Its snapshot is taken before
+// pg_locks is read, so a transaction with an id at or below that highest id that had not
+// committed in the snapshot either still holds the lock when pg_locks is read or has ended.
+const highWaterSQL = `select coalesce((select max(id) from stowage.events), 0), (select routed_to from stowage.event_route_mark),
+		array(select virtualtransaction from pg_locks where locktype = 'advisory' and granted
+			and classid = $1 and objid = $2 and objsubid = 1
+			and database = (select oid from pg_database where datname = current_database()))`
+
+// eventsHighWater returns an event id at and below which every event is final, and the
+// router's mark. It takes no lock and waits for nothing: a writer recording events never
+// waits for the router. (Taking eventsWriteLock exclusively for an instant, as before, made
+// every new writer queue behind the router until all writers under way had committed:
+// 2–3 ms of stalled uploads on each look at a busy outbox.)
+//   - No transaction holds the lock: the highest id is final now.
+//   - Otherwise that id is the candidate, final once all of those holders have ended, which
+//     a later call sees (their virtual transaction ids, unique while the server runs, are
+//     gone from pg_locks); meanwhile the call returns the last final id. A candidate is
+//     kept until proven, so writers that overlap without end still let it through.
+//
+// Every router of the database may hold its own knowledge: each proves its own.
 func (d *DB) eventsHighWater(ctx context.Context) (hw, mark int64, err error) {
-	b := &pgx.Batch{}
-	b.Queue(`begin`)
-	b.Queue(`set local lock_timeout = '1s'`)
-	b.Queue(`select pg_advisory_xact_lock($1)`, int64(eventsWriteLock))
-	b.Queue(`select coalesce((select max(id) from stowage.events), 0), (select routed_to from stowage.event_route_mark)`).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&hw, &mark) })
-	b.Queue(`commit`)
-	err = d.sendBatch(ctx, b)
-	return hw, mark, err
+	var top int64
+	var holders []string
+	if err := d.pool.QueryRow(ctx, highWaterSQL, uint32(eventsWriteLock>>32), uint32(eventsWriteLock&0xffffffff)).
+		Scan(&top, &mark, &holders); err != nil {
+		return 0, 0, Classify(err)
+	}
+	h := &d.hw
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.holders != nil && !slices.ContainsFunc(h.holders, func(v string) bool { return slices.Contains(holders, v) }) {
+		h.final, h.holders = max(h.final, h.candidate), nil
+	}
+	switch {
+	case len(holders) == 0:
+		h.final, h.holders = max(h.final, top), nil
+	case h.holders == nil:
+		h.candidate, h.holders = top, holders
+	}
+	return h.final, mark, nil
 }
 
 // routeDeliveriesSQL inserts deliveries ($1 event ids, $2 targets, $3 okeys, $4 config ids);
@@ -503,8 +549,7 @@ func (d *DB) FinishFast(ctx context.Context, s Scope, fb *FastBatch, ds []Delive
 			rows, os = append(rows, ds[i]), append(os, o)
 		}
 	}
-	err := d.InTx(ctx, s, func(tx Tx) error {
-		tx.dispatchCommit()
+	err := d.inDispatchTx(ctx, s, func(tx Tx) error {
 		var mine bool
 		err := tx.tx.QueryRow(ctx, `update stowage.event_route_mark set routed_to = greatest(routed_to, leased_to),
 				leased_to = null, lease_owner = null, lease_until = null
@@ -537,7 +582,7 @@ func scanEvent(r pgx.CollectableRow) (Event, error) {
 // it: deliveries of one key go out in event (commit) order.
 func (d *DB) ClaimDeliveries(ctx context.Context, s Scope, target string, limit int, lease time.Duration) ([]Delivery, error) {
 	var out []Delivery
-	err := d.InTx(ctx, s, func(tx Tx) error {
+	err := d.inDispatchTx(ctx, s, func(tx Tx) error {
 		var err error
 		out, err = tx.claimDeliveries(ctx, target, limit, lease)
 		return err
@@ -628,8 +673,7 @@ func (d *DB) FinishDeliveries(ctx context.Context, s Scope, fs []Finished) error
 		b.Queue(`delete from stowage.event_deliveries d using unnest($1::bigint[], $2::text[]) as f(id, target)
 			where d.event_id = f.id and d.target = f.target`, ids, targets)
 	}
-	b.Queue(`set local synchronous_commit = off`) // see dispatchCommit
-	return d.InTx(ctx, s, func(tx Tx) error { return tx.tx.SendBatch(ctx, b).Close() })
+	return d.inDispatchTx(ctx, s, func(tx Tx) error { return tx.tx.SendBatch(ctx, b).Close() })
 }
 
 // EventCounts are the outbox's numbers by target.

@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -31,49 +30,38 @@ func testEvent(name string) Event {
 }
 
 // An event whose transaction took its id before a later one committed is routed once it
-// commits, although the router has seen (and moved past) the later id meanwhile: the router
-// waits for transactions recording events before it reads the highest id. Routing by
-// "the highest id seen" alone would skip it for good.
+// commits, although the router has seen the later id meanwhile: the router routes only up
+// to an id below which every writer that could still commit has ended. Routing by "the
+// highest id seen" alone would skip it for good. The router never waits for the writer
+// (it takes no lock): were it to, these looks would not return while the writer is open.
 func TestRouteMarkWaitsForEarlierIDs(t *testing.T) {
 	ctx := context.Background()
 	d, other := snapshotFixture(t)
-	// The earlier transaction takes its id, then stays open.
-	early := openEventTx(t, other, "early")
-	// A later one commits a higher id.
-	if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
-		return tx.AddEvents(ctx, []Event{testEvent("late1")})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// A router now waits for the open transaction (up to its lock_timeout).
-	got := make(chan []int64, 1)
-	go func() {
-		var ids []int64
-		_, err := d.RouteEvents(ctx, Scope{Role: "service_role"}, 100, func(_ context.Context, _ Tx, evs []Event) ([]Delivery, error) {
-			for _, e := range evs {
-				ids = append(ids, e.ID)
-			}
-			return nil, nil
-		})
-		if err != nil {
-			t.Error(err)
+	commitEvent := func(name string) {
+		t.Helper()
+		if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
+			return tx.AddEvents(ctx, []Event{testEvent(name)})
+		}); err != nil {
+			t.Fatal(err)
 		}
-		got <- ids
-	}()
-	ids, done := waitForLockWaiter(t, d, got)
+	}
+	// The earlier transaction takes its id, then stays open; later ones commit higher ids.
+	early := openEventTx(t, other, "early")
+	commitEvent("late1")
+	for range 2 {
+		if ids := routeIDs(t, d); len(ids) != 0 {
+			t.Fatalf("routed %v while an earlier id's transaction was open", ids)
+		}
+	}
+	commitEvent("late2")
+	if ids := routeIDs(t, d); len(ids) != 0 {
+		t.Fatalf("routed %v while an earlier id's transaction was open", ids)
+	}
 	if err := early.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !done {
-		ids = <-got
-	}
-	if len(ids) == 0 {
-		// The wait outlasted lock_timeout on a slow machine: that look routed nothing and
-		// moved nothing; the next one takes both.
-		ids = routeIDs(t, d)
-	}
-	if len(ids) != 2 || ids[0] >= ids[1] {
-		t.Fatalf("routed %v, want the early event and the later one, in id order", ids)
+	if ids := routeIDs(t, d); len(ids) != 3 || ids[0] >= ids[1] || ids[1] >= ids[2] {
+		t.Fatalf("routed %v, want the early event and both later ones, in id order", ids)
 	}
 	if more := routeIDs(t, d); len(more) != 0 {
 		t.Fatalf("routed again: %v", more)
@@ -82,28 +70,57 @@ func TestRouteMarkWaitsForEarlierIDs(t *testing.T) {
 	if err != nil || c.Unrouted != 0 {
 		t.Fatalf("unrouted %d (%v), want 0", c.Unrouted, err)
 	}
+	if n := advisoryLocks(t, other); n != 0 {
+		t.Fatalf("%d advisory locks outlived the transactions", n)
+	}
 }
 
-// A transaction that records events and stays open longer than the router's lock_timeout
-// makes that look route nothing (not fail); what it recorded is routed after it commits.
-func TestRouteMarkLockTimeout(t *testing.T) {
+// Writers that overlap without end (one is always open) do not hold routing back for good:
+// what was committed when a look saw writers open is routed once those writers have ended,
+// whoever has begun since.
+func TestRouteMarkOverlappingWriters(t *testing.T) {
 	ctx := context.Background()
 	d, other := snapshotFixture(t)
-	open := openEventTx(t, other, "slow")
+	third, err := pgx.Connect(ctx, d.Pool().Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close(ctx)
+	a := openEventTx(t, other, "a")
+	if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
+		return tx.AddEvents(ctx, []Event{testEvent("c")})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if ids := routeIDs(t, d); len(ids) != 0 {
-		t.Fatalf("routed %v while the transaction was open", ids)
+		t.Fatalf("routed %v with a open", ids)
 	}
-	if _, _, err := d.eventsHighWater(ctx); !errors.Is(err, ErrLocked) {
-		t.Fatalf("high-water read with a writer open: %v, want ErrLocked", err)
+	b := openEventTx(t, third, "b")
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
-	if err := open.Commit(ctx); err != nil {
+	// b is open, but began after the look that saw a: a and c are final.
+	if ids := routeIDs(t, d); len(ids) != 2 {
+		t.Fatalf("routed %v with b open, want a's and c's events", ids)
+	}
+	if err := b.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ids := routeIDs(t, d); len(ids) != 1 {
-		t.Fatalf("routed %v after the commit, want the one event", ids)
+		t.Fatalf("routed %v after b committed, want b's event", ids)
 	}
-	if n := advisoryLocks(t, other); n != 0 {
-		t.Fatalf("%d advisory locks outlived the transactions", n)
+	// A writer that rolls back leaves a gap, and routing goes on past it.
+	rolled := openEventTx(t, other, "rolled back")
+	if err := rolled.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
+		return tx.AddEvents(ctx, []Event{testEvent("after")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ids := routeIDs(t, d); len(ids) != 1 {
+		t.Fatalf("routed %v after a rolled-back writer, want the one committed after it", ids)
 	}
 }
 
@@ -124,29 +141,6 @@ func openEventTx(t *testing.T, conn *pgx.Conn, name string) pgx.Tx {
 		t.Fatal(err)
 	}
 	return tx
-}
-
-// waitForLockWaiter returns once a session of d's database waits for the events lock, or
-// once the router has returned (its wait outlasted lock_timeout): then with its result.
-func waitForLockWaiter(t *testing.T, d *DB, router <-chan []int64) ([]int64, bool) {
-	t.Helper()
-	for {
-		select {
-		case ids := <-router:
-			return ids, true
-		default:
-		}
-		var waiting bool
-		if err := d.Pool().QueryRow(context.Background(), `select exists (select 1 from pg_locks
-			where locktype = 'advisory' and not granted and classid = $1 and objid = $2
-			  and database = (select oid from pg_database where datname = current_database()))`,
-			uint32(eventsWriteLock>>32), uint32(eventsWriteLock&0xffffffff)).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting {
-			return nil, false
-		}
-	}
 }
 
 // fastRoute routes with owner (a fast batch when nothing holds a delivery back) to one
@@ -260,5 +254,38 @@ func TestFastBatchLease(t *testing.T) {
 	}
 	if n, fb := fastRoute(t, d, "B", time.Minute); n != 1 || fb != nil {
 		t.Fatalf("routed %d as %+v, want 1 event held back by a's rows", n, fb)
+	}
+}
+
+// The dispatcher's transactions commit asynchronously and take generic plans at once; both
+// settings are the transaction's own, so the pooled connection forgets them.
+func TestDispatchTxSettings(t *testing.T) {
+	ctx := context.Background()
+	d, _ := snapshotFixture(t)
+	read := func(q func(sql string) pgx.Row) (plan, commit string) {
+		t.Helper()
+		if err := q(`select current_setting('plan_cache_mode'), current_setting('synchronous_commit')`).Scan(&plan, &commit); err != nil {
+			t.Fatal(err)
+		}
+		return plan, commit
+	}
+	defPlan, defCommit := read(func(sql string) pgx.Row { return d.Pool().QueryRow(ctx, sql) })
+	var plan, commit string
+	if err := d.inDispatchTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
+		plan, commit = read(func(sql string) pgx.Row { return tx.tx.QueryRow(ctx, sql) })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if plan != "force_generic_plan" || commit != "off" {
+		t.Fatalf("in a dispatcher transaction: plan_cache_mode %s, synchronous_commit %s", plan, commit)
+	}
+	// MaxConns 2: both connections are looked at. (The test cluster's synchronous_commit
+	// may be off already.)
+	for range 2 {
+		if plan, commit := read(func(sql string) pgx.Row { return d.Pool().QueryRow(ctx, sql) }); plan != defPlan || commit != defCommit {
+			t.Fatalf("after it, a pooled connection has plan_cache_mode %s, synchronous_commit %s; want %s, %s",
+				plan, commit, defPlan, defCommit)
+		}
 	}
 }
