@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -116,13 +115,13 @@ func dispatcher(cfg Config, d *db.DB, log *slog.Logger) *events.Dispatcher {
 
 // eventsHTTPClient is the client of cfg's webhook targets (one per gateway: in
 // multi-tenant mode every tenant's dispatcher shares it and its idle connections).
-func eventsHTTPClient(cfg Config) *http.Client {
+func eventsHTTPClient(cfg Config) *events.HTTPClient {
 	return events.NewHTTPClient(time.Duration(cfg.WebhookTimeout)*time.Millisecond, cfg.EventsInFlight)
 }
 
 // dispatcherOptions are the options of a dispatcher of cfg's targets over d's outbox (the
 // one database in single-tenant mode, cfg.TenantID's in multi-tenant mode).
-func dispatcherOptions(cfg Config, d *db.DB, client *http.Client, log *slog.Logger) events.Options {
+func dispatcherOptions(cfg Config, d *db.DB, client *events.HTTPClient, log *slog.Logger) events.Options {
 	timeout := time.Duration(cfg.WebhookTimeout) * time.Millisecond
 	opts := events.Options{DB: d, Scope: db.Scope{Role: cfg.DBServiceRole}, S3Targets: map[string]events.Target{},
 		Poll: time.Duration(cfg.EventsPoll) * time.Millisecond, InFlight: cfg.EventsInFlight,

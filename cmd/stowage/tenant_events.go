@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -40,7 +39,7 @@ const (
 type tenantEvents struct {
 	cfg      Config
 	dispatch bool // STOWAGE_EVENTS_DISPATCH: deliver from this gateway; else only record
-	client   *http.Client
+	client   *events.HTTPClient
 	metrics  *events.Metrics
 	log      *slog.Logger
 	// list gives every tenant (the control database); nil: no periodic sweep.

@@ -133,7 +133,7 @@ func (rc *receiver) acked() []receipt {
 }
 
 func webhook(rc *receiver) *events.Webhook {
-	return &events.Webhook{URL: rc.srv.URL, APIKey: "hook-key", Client: &http.Client{Timeout: 30 * time.Second}}
+	return &events.Webhook{URL: rc.srv.URL, APIKey: "hook-key", Client: events.NewHTTPClient(30*time.Second, 16)}
 }
 
 func fastOptions(e *env, targets ...events.Target) events.Options {

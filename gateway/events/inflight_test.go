@@ -89,7 +89,7 @@ func TestInFlightLimit(t *testing.T) {
 	g := newGate(3)
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	hook := &events.Webhook{URL: srv.URL, Client: &http.Client{Timeout: hangGuard}}
+	hook := &events.Webhook{URL: srv.URL, Client: events.StdHTTPClient(&http.Client{Timeout: hangGuard})}
 	opts := fastOptions(e, hook)
 	opts.InFlight = 3
 

@@ -1,12 +1,9 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -26,7 +23,7 @@ const maxErrorBody = 512
 type Webhook struct {
 	URL    string
 	APIKey string
-	Client *http.Client // with the request timeout
+	Client *HTTPClient // with the request timeout
 	Now    func() time.Time
 }
 
@@ -45,16 +42,16 @@ func (w *Webhook) Deliver(ctx context.Context, d db.Delivery) error {
 	if len(tenant) == 0 {
 		tenant = json.RawMessage(`{}`)
 	}
-	body, err := json.Marshal(struct {
-		Type   string          `json:"type"`
-		Event  json.RawMessage `json:"event"`
-		SentAt string          `json:"sentAt"`
-		Tenant json.RawMessage `json:"tenant"`
-	}{"Webhook", d.Body, now(w.Now).UTC().Format("2006-01-02T15:04:05.000Z"), tenant})
-	if err != nil {
-		return err
-	}
-	return post(ctx, w.Client, w.URL, w.APIKey, d, body)
+	// Both raw parts are JSON from the outbox's jsonb column: appended, not re-encoded.
+	body := make([]byte, 0, len(d.Body)+len(tenant)+80)
+	body = append(body, `{"type":"Webhook","event":`...)
+	body = append(body, d.Body...)
+	body = append(body, `,"sentAt":"`...)
+	body = now(w.Now).UTC().AppendFormat(body, "2006-01-02T15:04:05.000Z")
+	body = append(body, `","tenant":`...)
+	body = append(body, tenant...)
+	body = append(body, '}')
+	return w.Client.post(ctx, w.URL, w.APIKey, d, body)
 }
 
 // S3Webhook posts S3 event notification records (as MinIO's webhook target does) to URL.
@@ -65,7 +62,7 @@ type S3Webhook struct {
 	// AuthToken, when set, is sent as Authorization: Bearer <token>: the target's own
 	// credential, as MinIO's auth_token of a webhook target (never WEBHOOK_API_KEY).
 	AuthToken string
-	Client    *http.Client
+	Client    *HTTPClient
 }
 
 // Name is the target's ARN.
@@ -77,7 +74,7 @@ func (w *S3Webhook) Deliver(ctx context.Context, d db.Delivery) error {
 	if err != nil {
 		return err
 	}
-	return post(ctx, w.Client, w.URL, w.AuthToken, d, body)
+	return w.Client.post(ctx, w.URL, w.AuthToken, d, body)
 }
 
 // S3Message is the body of an S3 notification delivery.
@@ -149,34 +146,6 @@ func EncodeKey(key string) string {
 	return strings.ReplaceAll(url.QueryEscape(key), "%2F", "/")
 }
 
-// post sends body and treats any 2xx answer as the acknowledgement.
-func post(ctx context.Context, c *http.Client, target, bearer string, d db.Delivery, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(IdempotencyHeader, d.EventID)
-	req.Header.Set("X-Stowage-Event-Attempt", fmt.Sprint(d.Attempts))
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("receiver answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	return nil
-}
-
 // Notify sends a Postgres NOTIFY on Channel per event, with a small JSON payload: the
 // event's id (to fetch the full event from stowage.events), type, bucket and name.
 type Notify struct {
@@ -205,15 +174,4 @@ func now(f func() time.Time) time.Time {
 		return time.Now()
 	}
 	return f()
-}
-
-// NewHTTPClient returns the client webhook targets share: timeout bounds one delivery, and
-// enough idle connections per receiver are kept for the in-flight deliveries (net/http's
-// default of 2 closed the others after each request, so every delivery paid for a new
-// connection).
-func NewHTTPClient(timeout time.Duration, inFlight int) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = max(inFlight, 2)
-	t.MaxIdleConns = max(t.MaxIdleConns, 4*t.MaxIdleConnsPerHost)
-	return &http.Client{Timeout: timeout, Transport: t}
 }
