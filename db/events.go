@@ -267,6 +267,17 @@ type highWater struct {
 	final     int64
 	candidate int64
 	holders   []string // virtual transaction ids; nil: no candidate
+	mark      int64    // the router's mark, as last read
+}
+
+// RoutingHeldBack reports whether the last look at the outbox (RouteAndClaim) found
+// committed events it could not route yet, because transactions recording events were under
+// way: a later look routes them once those have ended.
+func (d *DB) RoutingHeldBack() bool {
+	h := &d.hw
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.holders != nil && h.candidate > max(h.final, h.mark)
 }
 
 // highWaterSQL reads the highest visible event id, the router's mark and the virtual
@@ -300,6 +311,7 @@ func (d *DB) eventsHighWater(ctx context.Context) (hw, mark int64, err error) {
 	h := &d.hw
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.mark = mark
 	if h.holders != nil && !slices.ContainsFunc(h.holders, func(v string) bool { return slices.Contains(holders, v) }) {
 		h.final, h.holders = max(h.final, h.candidate), nil
 	}

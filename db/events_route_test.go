@@ -57,6 +57,9 @@ func TestRouteMarkWaitsForEarlierIDs(t *testing.T) {
 	if ids := routeIDs(t, d); len(ids) != 0 {
 		t.Fatalf("routed %v while an earlier id's transaction was open", ids)
 	}
+	if !d.RoutingHeldBack() {
+		t.Fatal("RoutingHeldBack false with committed events waiting for an open writer")
+	}
 	if err := early.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +68,9 @@ func TestRouteMarkWaitsForEarlierIDs(t *testing.T) {
 	}
 	if more := routeIDs(t, d); len(more) != 0 {
 		t.Fatalf("routed again: %v", more)
+	}
+	if d.RoutingHeldBack() {
+		t.Fatal("RoutingHeldBack true with everything routed")
 	}
 	c, err := d.CountEvents(ctx, Scope{Role: "service_role"})
 	if err != nil || c.Unrouted != 0 {

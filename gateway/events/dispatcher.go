@@ -176,7 +176,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			continue // more is waiting: no pause
 		}
 		wait := d.opts.Poll
-		if found {
+		if found || d.opts.DB.RoutingHeldBack() {
+			// Held back: the writers under way are likely done by then (those of another
+			// gateway poke no one).
 			wait = d.opts.Linger
 		}
 		d.pause(ctx, wait, d.wake)
@@ -186,8 +188,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// Drain routes what is unrouted and delivers what is due until nothing is left to do now,
-// or ctx ends, then waits for the attempts under way and returns once their outcomes are
+// Drain routes what is unrouted and delivers what is due until nothing is left to do now
+// (events held back by writers under way are waited for: db.DB.RoutingHeldBack), or ctx
+// ends, then waits for the attempts under way and returns once their outcomes are
 // recorded. Deliveries that failed and back off, or wait for one that does, are left for a
 // later run. It is the bounded form of Run for an outbox no dispatcher is running for (a
 // tenant whose stack is not live, docs/multitenant.md); it also deletes delivered events
@@ -203,7 +206,7 @@ func (d *Dispatcher) Drain(ctx context.Context) {
 		if full {
 			continue
 		}
-		if !busy && before == 0 {
+		if !busy && before == 0 && !d.opts.DB.RoutingHeldBack() {
 			break
 		}
 		d.pause(ctx, d.opts.Poll, d.wake)

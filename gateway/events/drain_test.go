@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway/events"
@@ -91,5 +93,63 @@ func TestEventsDueWithoutOutbox(t *testing.T) {
 	due, err := d.EventsDue(context.Background(), serviceScope)
 	if err != nil || due {
 		t.Fatalf("EventsDue on a database without the outbox: %v, %v; want false, nil", due, err)
+	}
+}
+
+// TestDrainWaitsForWriters: events committed after an earlier writer took its id cannot be
+// routed while that writer is under way; Drain looks again until it has ended rather than
+// return with them unrouted.
+func TestDrainWaitsForWriters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	e.bucket(t, "dw")
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	// A writer recording an event as the engine's commits do (db's eventsWriteLock, shared,
+	// then the insert), left open.
+	conn, err := pgx.Connect(ctx, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	open, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = open.Rollback(context.Background()) }()
+	if _, err := open.Exec(ctx, `select pg_advisory_xact_lock_shared($1)`, int64(0x53746f7745764d6b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open.Exec(ctx, `insert into stowage.events (event_id, type, bucket_id, name, body)
+		values (gen_random_uuid(), 'ObjectCreated:Put', 'dw', 'open', '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "dw", "later", "x")
+	drained := make(chan struct{})
+	go func() { events.New(fastOptions(e, webhook(rc))).Drain(ctx); close(drained) }()
+	waitFor(t, "a look held back by the open writer", e.db.RoutingHeldBack)
+	select {
+	case <-drained:
+		t.Fatal("Drain returned while committed events were held back")
+	default:
+	}
+	if err := open.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-drained
+	if ctx.Err() != nil {
+		t.Fatalf("Drain did not return within %s", hangGuard)
+	}
+	ids := e.eventIDs(t) // Bucket:Created, the open writer's, the later put's
+	acked := map[string]bool{}
+	for _, r := range rc.acked() {
+		acked[r.id] = true
+	}
+	if len(ids) != 3 || len(acked) != 3 {
+		t.Fatalf("%d events, %d acknowledged; want 3 and 3", len(ids), len(acked))
+	}
+	if got := e.pending(t); got != 0 {
+		t.Fatalf("%d pending after Drain, want 0", got)
 	}
 }
