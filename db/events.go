@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -131,11 +132,10 @@ func queueDispatchSettings(b *pgx.Batch) {
 // it meets no per-key lock (those hash to 32 bits).
 const eventsWriteLock = 0x53746f7745764d6b // "StowEvMk"
 
-// queueAddEvents queues the shared events lock and the insert of evs on b. One event (the
-// common case: one change, one event) is one row of plain values; unnest over arrays costs
-// Postgres noticeably more per statement.
+// queueAddEvents queues the insert of evs on b, the shared events lock taken in the same
+// statement. One event (the common case: one change, one event) is one row of plain values;
+// unnest over arrays costs Postgres noticeably more per statement.
 func queueAddEvents(b *pgx.Batch, evs []Event) {
-	b.Queue(`select pg_advisory_xact_lock_shared($1)`, int64(eventsWriteLock))
 	if len(evs) == 1 {
 		e := evs[0]
 		b.Queue(addEventSQL, e.EventID, e.Type, e.S3Name, e.BucketID, e.Name, e.Version, e.ETag, string(e.Body), e.Size)
@@ -144,12 +144,18 @@ func queueAddEvents(b *pgx.Batch, evs []Event) {
 	b.Queue(addEventsSQL, addEventsArgs(evs)...)
 }
 
-const addEventSQL = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
-		values ($1::uuid, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)`
+// withEventsLock takes eventsWriteLock, shared, before the insert it prefixes takes any id:
+// the materialized CTE yields its row (the lock taken) before the insert forms a row and
+// evaluates the id's default. One statement instead of a select of its own per write.
+var withEventsLock = `with events_lock as materialized (select pg_advisory_xact_lock_shared(` +
+	strconv.FormatInt(eventsWriteLock, 10) + `)) `
 
-const addEventsSQL = `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
+var addEventSQL = withEventsLock + `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
+		select $1::uuid, $2, $3, $4, $5, $6, $7, $8::jsonb, $9 from events_lock`
+
+var addEventsSQL = withEventsLock + `insert into stowage.events (event_id, type, s3_name, bucket_id, name, version, etag, body, size)
 		select u.id::uuid, u.t, u.s, u.b, u.n, u.v, u.e, u.body::jsonb, u.sz
-		from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
+		from events_lock, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
 			with ordinality as u(id, t, s, b, n, v, e, body, sz, ord)
 		order by u.ord`
 
