@@ -51,6 +51,7 @@ type Store struct {
 	baseFD    int
 	fsync     bool
 	noOpenat2 atomic.Bool // set when the kernel lacks openat2 (or by tests)
+	link      linkMode    // how new blobs are published (probed by New; tests may lower it)
 	listBatch int         // List's per-folder bound; 0: defaultListBatch (tests lower it)
 }
 
@@ -80,7 +81,7 @@ func New(root string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filebackend: open %s: %w", base, err)
 	}
-	return &Store{base: base, baseFD: fd, fsync: !opts.NoFsync}, nil
+	return &Store{base: base, baseFD: fd, fsync: !opts.NoFsync, link: probeLink(fd)}, nil
 }
 
 // Dir is the folder holding the blobs, <root>/<SubDir>.
@@ -124,14 +125,14 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, opts backen
 		// One byte more than declared is enough to tell a long body.
 		src = io.LimitReader(body, opts.Size+1)
 	}
-	n, err := copyBody(ctx, t.f, src)
+	n, err := copyBody(ctx, t, src)
 	if err != nil {
 		return backend.Written{}, writeErr("put", key, err)
 	}
 	if opts.Size >= 0 && n != opts.Size {
 		return backend.Written{}, sizeMismatch(key, opts.Size, n)
 	}
-	if err := setXattrs(t.fd(), opts.ContentType, opts.CacheControl); err != nil {
+	if err := setXattrs(t.fd, opts.ContentType, opts.CacheControl); err != nil {
 		return backend.Written{}, writeErr("put", key, err)
 	}
 	if err := t.commit(ctx); err != nil {
