@@ -63,16 +63,49 @@ func TestSweepTemp(t *testing.T) {
 
 // TestFailedPutLeavesNothing: a body that fails mid-stream leaves no file, temporary or not.
 func TestFailedPutLeavesNothing(t *testing.T) {
-	t.Parallel()
-	s := newTestStore(t, testMode{}, Options{})
-	put(t, s, "t/b/other/v", "x")
-	boom := errors.New("boom")
-	body := io.MultiReader(strings.NewReader(strings.Repeat("a", 1<<20)), &errReader{boom})
-	_, err := s.Put(t.Context(), "t/b/o/v", body, backend.PutOptions{Size: 2 << 20})
-	if !errors.Is(err, boom) {
-		t.Fatalf("Put error = %v, want %v", err, boom)
-	}
-	assertTree(t, s.Dir(), "t/", "t/b/", "t/b/other/", "t/b/other/v")
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{})
+		put(t, s, "t/b/other/v", "x")
+		boom := errors.New("boom")
+		body := io.MultiReader(strings.NewReader(strings.Repeat("a", 1<<20)), &errReader{boom})
+		_, err := s.Put(t.Context(), "t/b/o/v", body, backend.PutOptions{Size: 2 << 20})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Put error = %v, want %v", err, boom)
+		}
+		assertTree(t, s.Dir(), "t/", "t/b/", "t/b/other/", "t/b/other/v")
+	})
+}
+
+// TestPutIntoRemovedFolder: an unnamed file is no entry, so while its body streams its folder
+// looks empty to a concurrent Delete or SweepTemp, which may remove it (and its parents). The
+// Put makes the folders again and still publishes its bytes.
+func TestPutIntoRemovedFolder(t *testing.T) {
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{})
+		if s.link == linkNone {
+			t.Skip("a named temporary file keeps its folder")
+		}
+		removed := 0
+		s.beforePublish = func() {
+			if removed > 0 {
+				return
+			}
+			for _, dir := range []string{"t/b/o", "t/b", "t"} {
+				if err := os.Remove(filepath.Join(s.Dir(), dir)); err != nil {
+					t.Errorf("remove %s: %v", dir, err)
+				}
+			}
+			removed++
+		}
+		put(t, s, "t/b/o/v", "bytes")
+		if removed != 1 {
+			t.Fatalf("the hook ran %d times", removed)
+		}
+		if got := read(t, s, "t/b/o/v", backend.Whole); got != "bytes" {
+			t.Errorf("read %q", got)
+		}
+		assertTree(t, s.Dir(), "t/", "t/b/", "t/b/o/", "t/b/o/v")
+	})
 }
 
 type errReader struct{ err error }

@@ -169,6 +169,9 @@ func (t *tempFile) Write(p []byte) (int, error) {
 // out; after the link or rename the blob is visible. When commit returns nil the blob, its
 // name and its folder's names are durable.
 func (t *tempFile) commit(ctx context.Context) error {
+	if t.s.beforePublish != nil {
+		t.s.beforePublish()
+	}
 	if t.name != "" {
 		return t.commitRename(ctx)
 	}
