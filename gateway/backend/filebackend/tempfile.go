@@ -35,7 +35,8 @@ type linkMode int
 const (
 	// linkNone: no O_TMPFILE (or no way to link one): named temporary files and rename.
 	linkNone linkMode = iota
-	// linkEmptyPath: linkat(fd, "", AT_EMPTY_PATH), allowed with CAP_DAC_READ_SEARCH.
+	// linkEmptyPath: linkat(fd, "", AT_EMPTY_PATH): with CAP_DAC_READ_SEARCH, or (recent
+	// kernels) to the process that opened the file.
 	linkEmptyPath
 	// linkProcFD: linkat of /proc/self/fd/N with AT_SYMLINK_FOLLOW, allowed to any user
 	// while /proc is mounted.
