@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stowage/stowage/gateway/backend"
@@ -152,4 +153,29 @@ func BenchmarkPutNewKey4KiB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPutNewKey4KiBParallel is BenchmarkPutNewKey4KiB from 8 goroutines per CPU, as a
+// loaded gateway writes: new key folders in one bucket folder, fsyncs overlapping.
+func BenchmarkPutNewKey4KiBParallel(b *testing.B) {
+	s, err := New(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := bytes.Repeat([]byte("x"), 4096)
+	ctx := b.Context()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			key := fmt.Sprintf("t/b/obj-%d/v", next.Add(1))
+			if _, err := s.Put(ctx, key, bytes.NewReader(data), backend.PutOptions{Size: int64(len(data)), ContentType: "text/plain"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

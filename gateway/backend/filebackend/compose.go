@@ -61,7 +61,7 @@ func (s *Store) concat(ctx context.Context, op, dst string, srcs []string, opts 
 		}
 	}
 	if !copyAttrs {
-		if err := setXattrs(t.fd(), opts.ContentType, opts.CacheControl); err != nil {
+		if err := setXattrs(t.fd, opts.ContentType, opts.CacheControl); err != nil {
 			return backend.Written{}, writeErr(op, dst, err)
 		}
 	}
@@ -82,11 +82,11 @@ func (s *Store) appendBlob(ctx context.Context, op string, t *tempFile, key stri
 	if got != size {
 		return fmt.Errorf("%w: source changed from %d to %d bytes", backend.ErrSizeMismatch, size, got)
 	}
-	if err := copyFile(ctx, t.f, f, size); err != nil {
+	if err := copyFile(ctx, t.file(), f, size); err != nil {
 		return err
 	}
 	if keepXattrs {
-		return copyXattrs(t.fd(), int(f.Fd()))
+		return copyXattrs(t.fd, int(f.Fd()))
 	}
 	return nil
 }

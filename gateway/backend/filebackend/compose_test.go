@@ -18,7 +18,7 @@ import (
 // once. The test lowers the descriptor limit below the number of sources (it is not
 // parallel, so no other test of the package runs meanwhile).
 func TestComposeOpensOneSourceAtATime(t *testing.T) {
-	s := newTestStore(t, false, Options{NoFsync: true})
+	s := newTestStore(t, testMode{}, Options{NoFsync: true})
 	ctx := context.Background()
 	const n = 300
 	srcs := make([]string, n)

@@ -100,9 +100,11 @@ func (s *Store) walk(dirs []string, create bool) (int, error) {
 // and opens it.
 func (s *Store) makeDirAt(dirfd int, name string) (int, error) {
 	err := unix.Mkdirat(dirfd, name, 0o755)
-	if err == nil && s.fsync {
-		// The new entry must survive a crash for the blob renamed inside it to.
-		err = unix.Fsync(dirfd)
+	if (err == nil || errors.Is(err, unix.EEXIST)) && s.fsync {
+		// The new entry must survive a crash for the blob published inside it to. EEXIST:
+		// a concurrent Put made it and may not have fsynced it yet; sharing the next fsync
+		// of the folder costs little.
+		err = s.syncs.sync(dirfd)
 	}
 	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return -1, err

@@ -21,7 +21,7 @@ func (s *Store) path(key string) (string, error) {
 
 func TestKeyPath(t *testing.T) {
 	t.Parallel()
-	s := newTestStore(t, false, Options{SubDir: "stub"})
+	s := newTestStore(t, testMode{}, Options{SubDir: "stub"})
 	long := strings.Repeat("x", 255)
 	for _, tc := range []struct {
 		name, key string
@@ -72,7 +72,7 @@ func TestKeyPath(t *testing.T) {
 // TestInvalidKeysEverywhere checks that every method refuses a bad key before touching disk.
 func TestInvalidKeysEverywhere(t *testing.T) {
 	t.Parallel()
-	s := newTestStore(t, false, Options{})
+	s := newTestStore(t, testMode{}, Options{})
 	ctx := t.Context()
 	const bad = "t/../../escape"
 	put(t, s, "t/b/ok/v", "x")

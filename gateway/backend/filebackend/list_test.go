@@ -18,7 +18,7 @@ import (
 func TestListManyPasses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := newTestStore(t, false, Options{})
+	s := newTestStore(t, testMode{}, Options{})
 	s.listBatch = 3
 	var want []string
 	for i := range 40 {

@@ -3,9 +3,13 @@
 // content type and cache control in the extended attributes user.supabase.content-type and
 // user.supabase.cache-control.
 //
-// Writes go to a temporary file beside the final name (".stowage-tmp~..."), are fsynced and
-// renamed into place, so a blob is either whole or absent. A crash can leave temporary files;
-// SweepTemp removes them.
+// Writes go to an unnamed file (O_TMPFILE) in the final folder, linked under the final name
+// when the body ended and then fsynced with its folder, so a crash mid-write leaves nothing
+// and an acknowledged blob is whole and durable (a crash between the link and the fsync can
+// leave a partial blob under a name no row points at yet: the engine's write intent names it
+// for the sweep). Where the file system lacks O_TMPFILE they go to a temporary file beside the
+// final name (".stowage-tmp~..."), fsynced and renamed into place; a crash can leave those,
+// and SweepTemp removes them.
 //
 // Path safety: keys are split into segments, "." and ".." segments, NUL bytes, overlong
 // names and paths are refused with backend.ErrInvalidKey, and every lookup is done by the
@@ -51,7 +55,12 @@ type Store struct {
 	baseFD    int
 	fsync     bool
 	noOpenat2 atomic.Bool // set when the kernel lacks openat2 (or by tests)
-	listBatch int         // List's per-folder bound; 0: defaultListBatch (tests lower it)
+	link      linkMode    // how new blobs are published (probed by New; tests may lower it)
+	syncs     folderSyncs // fsyncs of a folder shared by concurrent Puts
+	// beforePublish, when set (tests), runs in a Put after the body was written, just before
+	// the blob gets its name.
+	beforePublish func()
+	listBatch     int // List's per-folder bound; 0: defaultListBatch (tests lower it)
 }
 
 // New opens (creating it if needed) the folder <root>/<SubDir> as a Store.
@@ -80,7 +89,7 @@ func New(root string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filebackend: open %s: %w", base, err)
 	}
-	return &Store{base: base, baseFD: fd, fsync: !opts.NoFsync}, nil
+	return &Store{base: base, baseFD: fd, fsync: !opts.NoFsync, link: probeLink(fd)}, nil
 }
 
 // Dir is the folder holding the blobs, <root>/<SubDir>.
@@ -104,7 +113,7 @@ func (s *Store) segments(key string) ([]string, error) {
 }
 
 // Put stores body under key atomically: it streams into a temporary file in the final
-// folder, checks the size, fsyncs, renames and fsyncs the folder. An error from body is
+// folder, checks the size, publishes it under key and fsyncs file and folder. An error from body is
 // returned wrapped (errors.Is finds it), as is ctx's error when it ends mid-stream.
 func (s *Store) Put(ctx context.Context, key string, body io.Reader, opts backend.PutOptions) (backend.Written, error) {
 	segs, err := s.segments(key)
@@ -124,14 +133,14 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, opts backen
 		// One byte more than declared is enough to tell a long body.
 		src = io.LimitReader(body, opts.Size+1)
 	}
-	n, err := copyBody(ctx, t.f, src)
+	n, err := copyBody(ctx, t, src)
 	if err != nil {
 		return backend.Written{}, writeErr("put", key, err)
 	}
 	if opts.Size >= 0 && n != opts.Size {
 		return backend.Written{}, sizeMismatch(key, opts.Size, n)
 	}
-	if err := setXattrs(t.fd(), opts.ContentType, opts.CacheControl); err != nil {
+	if err := setXattrs(t.fd, opts.ContentType, opts.CacheControl); err != nil {
 		return backend.Written{}, writeErr("put", key, err)
 	}
 	if err := t.commit(ctx); err != nil {

@@ -16,35 +16,55 @@ import (
 	"github.com/stowage/stowage/gateway/backend/backendtest"
 )
 
+// testMode selects the fallbacks a test store uses instead of its fast paths.
+type testMode struct {
+	walk    bool     // name-by-name lookups, as on kernels without openat2
+	setLink bool     // publish with link instead of what New's probe found (the fast path)
+	link    linkMode // linkNone: named temporary files
+}
+
 // resolveModes runs fn with openat2 lookups and with the name-by-name walk (the fallback on
-// kernels without openat2), which must behave the same.
-func resolveModes(t *testing.T, fn func(t *testing.T, walk bool)) {
+// kernels without openat2), and with each way of publishing a blob (an unnamed file linked
+// as New's probe found, through /proc/self/fd, and a named temporary file renamed): all must
+// behave the same.
+func resolveModes(t *testing.T, fn func(t *testing.T, m testMode)) {
 	for _, mode := range []struct {
 		name string
-		walk bool
-	}{{"Openat2", false}, {"Walk", true}} {
+		m    testMode
+	}{
+		{"Openat2", testMode{}},
+		{"Walk", testMode{walk: true}},
+		{"ProcFD", testMode{setLink: true, link: linkProcFD}},
+		{"Named", testMode{setLink: true, link: linkNone}},
+	} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			fn(t, mode.walk)
+			fn(t, mode.m)
 		})
 	}
 }
 
-func newTestStore(t *testing.T, walk bool, opts Options) *Store {
+func newTestStore(t *testing.T, m testMode, opts Options) *Store {
 	t.Helper()
 	s, err := New(t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	s.noOpenat2.Store(walk)
+	s.noOpenat2.Store(m.walk)
+	if m.setLink {
+		if m.link != linkNone && s.link == linkNone {
+			t.Skip("no O_TMPFILE here")
+		}
+		s.link = m.link
+	}
 	return s
 }
 
 func TestContract(t *testing.T) {
-	resolveModes(t, func(t *testing.T, walk bool) {
+	resolveModes(t, func(t *testing.T, m testMode) {
 		backendtest.Run(t, func(t *testing.T) backend.Store {
-			return newTestStore(t, walk, Options{SubDir: "stub"})
+			return newTestStore(t, m, Options{SubDir: "stub"})
 		})
 	})
 }
@@ -162,7 +182,7 @@ func read(t *testing.T, s *Store, key string, r backend.Range) string {
 // TestOpenOffsetPastEnd pins the documented choice: an empty reader, not an error.
 func TestOpenOffsetPastEnd(t *testing.T) {
 	t.Parallel()
-	s := newTestStore(t, false, Options{})
+	s := newTestStore(t, testMode{}, Options{})
 	put(t, s, "t/b/o/v", "0123456789")
 	for _, tc := range []struct {
 		name string
@@ -190,8 +210,8 @@ func TestOpenOffsetPastEnd(t *testing.T) {
 // size, is not the buffer's; a missing key, a folder, a symbolic link and a FIFO are
 // ErrNotFound, and the FIFO does not block.
 func TestReadInto(t *testing.T) {
-	resolveModes(t, func(t *testing.T, walk bool) {
-		s := newTestStore(t, walk, Options{})
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{})
 		ctx := t.Context()
 		put(t, s, "t/b/o/v", "0123456789")
 		put(t, s, "t/b/o/empty", "")
@@ -241,8 +261,8 @@ func TestReadInto(t *testing.T) {
 // TestEmptyFolderCleanup checks that Delete (and a failed Put) remove the folders they
 // leave empty, up to but not including the base.
 func TestEmptyFolderCleanup(t *testing.T) {
-	resolveModes(t, func(t *testing.T, walk bool) {
-		s := newTestStore(t, walk, Options{SubDir: "stub"})
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{SubDir: "stub"})
 		ctx := t.Context()
 		put(t, s, "t/b/deep/er/obj/v1", "x")
 		put(t, s, "t/b/keep/v1", "y")
@@ -297,8 +317,8 @@ func assertTree(t *testing.T, dir string, want ...string) {
 // TestPutDeleteRace has writers and deleters share folders: a Put must never fail because
 // a Delete removed the folder it had just made.
 func TestPutDeleteRace(t *testing.T) {
-	resolveModes(t, func(t *testing.T, walk bool) {
-		s := newTestStore(t, walk, Options{NoFsync: true})
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{NoFsync: true})
 		ctx := t.Context()
 		const workers, rounds = 4, 150
 		var wg sync.WaitGroup
@@ -329,7 +349,7 @@ func TestPutDeleteRace(t *testing.T) {
 
 func TestXattrs(t *testing.T) {
 	t.Parallel()
-	s := newTestStore(t, false, Options{SubDir: "stub"})
+	s := newTestStore(t, testMode{}, Options{SubDir: "stub"})
 	ctx := t.Context()
 	opts := backend.PutOptions{Size: 2, ContentType: "image/png", CacheControl: "max-age=3600"}
 	if _, err := s.Put(ctx, "t/b/img.png/v1", strings.NewReader("ab"), opts); err != nil {

@@ -12,7 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SweepTemp removes temporary files (left by a crash mid-Put) last modified more than
+// SweepTemp removes named temporary files (left by a crash mid-Put where the file system
+// lacks O_TMPFILE, whose unnamed files leave nothing) last modified more than
 // olderThan ago, then every empty folder below the base, and reports how many files it
 // removed. olderThan must exceed the longest upload: a Put whose temporary file is swept
 // fails. Folders are removed even when fresh; a Put that finds its folder gone makes it again.

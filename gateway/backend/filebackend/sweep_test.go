@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/stowage/stowage/gateway/backend"
 )
 
 func TestSweepTemp(t *testing.T) {
-	resolveModes(t, func(t *testing.T, walk bool) {
-		s := newTestStore(t, walk, Options{SubDir: "stub"})
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{SubDir: "stub"})
 		ctx := t.Context()
 		put(t, s, "t/b/live/v1", "live")
 		base := s.Dir()
@@ -61,89 +63,167 @@ func TestSweepTemp(t *testing.T) {
 
 // TestFailedPutLeavesNothing: a body that fails mid-stream leaves no file, temporary or not.
 func TestFailedPutLeavesNothing(t *testing.T) {
-	t.Parallel()
-	s := newTestStore(t, false, Options{})
-	put(t, s, "t/b/other/v", "x")
-	boom := errors.New("boom")
-	body := io.MultiReader(strings.NewReader(strings.Repeat("a", 1<<20)), &errReader{boom})
-	_, err := s.Put(t.Context(), "t/b/o/v", body, backend.PutOptions{Size: 2 << 20})
-	if !errors.Is(err, boom) {
-		t.Fatalf("Put error = %v, want %v", err, boom)
-	}
-	assertTree(t, s.Dir(), "t/", "t/b/", "t/b/other/", "t/b/other/v")
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{})
+		put(t, s, "t/b/other/v", "x")
+		boom := errors.New("boom")
+		body := io.MultiReader(strings.NewReader(strings.Repeat("a", 1<<20)), &errReader{boom})
+		_, err := s.Put(t.Context(), "t/b/o/v", body, backend.PutOptions{Size: 2 << 20})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Put error = %v, want %v", err, boom)
+		}
+		assertTree(t, s.Dir(), "t/", "t/b/", "t/b/other/", "t/b/other/v")
+	})
+}
+
+// TestPutIntoRemovedFolder: an unnamed file is no entry, so while its body streams its folder
+// looks empty to a concurrent Delete or SweepTemp, which may remove it (and its parents). The
+// Put makes the folders again and still publishes its bytes.
+func TestPutIntoRemovedFolder(t *testing.T) {
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{})
+		if s.link == linkNone {
+			t.Skip("a named temporary file keeps its folder")
+		}
+		removed := 0
+		s.beforePublish = func() {
+			if removed > 0 {
+				return
+			}
+			for _, dir := range []string{"t/b/o", "t/b", "t"} {
+				if err := os.Remove(filepath.Join(s.Dir(), dir)); err != nil {
+					t.Errorf("remove %s: %v", dir, err)
+				}
+			}
+			removed++
+		}
+		put(t, s, "t/b/o/v", "bytes")
+		if removed != 1 {
+			t.Fatalf("the hook ran %d times", removed)
+		}
+		if got := read(t, s, "t/b/o/v", backend.Whole); got != "bytes" {
+			t.Errorf("read %q", got)
+		}
+		assertTree(t, s.Dir(), "t/", "t/b/", "t/b/o/", "t/b/o/v")
+	})
 }
 
 type errReader struct{ err error }
 
 func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
 
-const crashEnv = "FILEBACKEND_CRASH_ROOT"
+const (
+	crashEnv  = "FILEBACKEND_CRASH_ROOT"
+	namedEnv  = "FILEBACKEND_CRASH_NAMED" // the child writes named temporary files
+	crashTest = "TestCrashMidPut"
+)
 
-// TestCrashLeavesOnlyTempFile kills a process in the middle of a Put (a real crash: no
-// deferred cleanup runs) and checks that only a temporary file remains, that the key reads
-// as missing, and that SweepTemp removes the file once it is old enough, and its folders.
-func TestCrashLeavesOnlyTempFile(t *testing.T) {
+// TestCrashMidPut kills a process in the middle of a Put (a real crash: no deferred cleanup
+// runs) and checks that the key reads as missing and what remains: with unnamed (O_TMPFILE)
+// files only the key's empty folder; with named temporary files (the fallback) one temporary
+// file, which SweepTemp removes once it is old enough. SweepTemp then leaves nothing.
+func TestCrashMidPut(t *testing.T) {
 	if root := os.Getenv(crashEnv); root != "" {
-		crashingPut(root)
+		crashingPut(root, os.Getenv(namedEnv) != "")
 		return
 	}
 	t.Parallel()
-	root := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashLeavesOnlyTempFile$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+root)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if line != "writing\n" {
-		t.Fatalf("child said %q, %v", line, err)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err == nil {
-		t.Fatal("the child exited cleanly; it should have been killed")
-	}
+	for _, tc := range []struct {
+		name  string
+		named bool
+	}{{"Unnamed", false}, {"Named", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if !tc.named && probeLink(unixOpenDir(t, t.TempDir())) == linkNone {
+				t.Skip("no O_TMPFILE here")
+			}
+			root := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^"+crashTest+"$")
+			cmd.Env = append(os.Environ(), crashEnv+"="+root)
+			if tc.named {
+				cmd.Env = append(cmd.Env, namedEnv+"=1")
+			}
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if line != "writing\n" {
+				t.Fatalf("child said %q, %v", line, err)
+			}
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err == nil {
+				t.Fatal("the child exited cleanly; it should have been killed")
+			}
 
-	s, err := New(root, Options{SubDir: "stub"})
+			s, err := New(root, Options{SubDir: "stub"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Stat(t.Context(), "t/b/crashed/v1"); !errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("Stat after crash: %v, want ErrNotFound", err)
+			}
+			dir := filepath.Join(s.Dir(), "t/b/crashed")
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.named {
+				if len(entries) != 0 {
+					t.Fatalf("after the crash %s holds %v, want nothing", dir, entries)
+				}
+				if n, err := s.SweepTemp(t.Context(), time.Hour); err != nil || n != 0 {
+					t.Errorf("SweepTemp(1h) = %d, %v; want 0", n, err)
+				}
+				assertTree(t, s.Dir())
+				return
+			}
+			if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), tempPrefix) {
+				t.Fatalf("after the crash %s holds %v, want one temporary file", dir, entries)
+			}
+			if n, err := s.SweepTemp(t.Context(), time.Hour); err != nil || n != 0 {
+				t.Errorf("SweepTemp(1h) = %d, %v; want a fresh temporary file kept", n, err)
+			}
+			old := time.Now().Add(-2 * time.Hour)
+			if err := os.Chtimes(filepath.Join(dir, entries[0].Name()), old, old); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.SweepTemp(t.Context(), time.Hour); err != nil || n != 1 {
+				t.Errorf("SweepTemp(1h) = %d, %v; want 1", n, err)
+			}
+			assertTree(t, s.Dir())
+		})
+	}
+}
+
+func unixOpenDir(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if _, err := s.Stat(t.Context(), "t/b/crashed/v1"); !errors.Is(err, backend.ErrNotFound) {
-		t.Errorf("Stat after crash: %v, want ErrNotFound", err)
-	}
-	dir := filepath.Join(s.Dir(), "t/b/crashed")
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), tempPrefix) {
-		t.Fatalf("after the crash %s holds %v (%v), want one temporary file", dir, entries, err)
-	}
-	if n, err := s.SweepTemp(t.Context(), time.Hour); err != nil || n != 0 {
-		t.Errorf("SweepTemp(1h) = %d, %v; want a fresh temporary file kept", n, err)
-	}
-	old := time.Now().Add(-2 * time.Hour)
-	if err := os.Chtimes(filepath.Join(dir, entries[0].Name()), old, old); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := s.SweepTemp(t.Context(), time.Hour); err != nil || n != 1 {
-		t.Errorf("SweepTemp(1h) = %d, %v; want 1", n, err)
-	}
-	assertTree(t, s.Dir())
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
 }
 
 // crashingPut runs in the child: it starts a Put, says so once bytes reached the file, and
 // then blocks until killed.
-func crashingPut(root string) {
+func crashingPut(root string, named bool) {
 	s, err := New(root, Options{SubDir: "stub"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if named {
+		s.link = linkNone
 	}
 	body := io.MultiReader(strings.NewReader(strings.Repeat("a", 1<<20)), &announceAndBlock{})
 	s.Put(context.Background(), "t/b/crashed/v1", body, backend.PutOptions{Size: 2 << 20})

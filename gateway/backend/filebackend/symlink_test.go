@@ -15,8 +15,8 @@ import (
 // TestSymlinks plants links below the base and checks that no method follows them: reads
 // say ErrNotFound, writes never land outside, deletes remove at most the link itself.
 func TestSymlinks(t *testing.T) {
-	resolveModes(t, func(t *testing.T, walk bool) {
-		s := newTestStore(t, walk, Options{SubDir: "stub"})
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{SubDir: "stub"})
 		ctx := t.Context()
 		outside := t.TempDir()
 		secret := filepath.Join(outside, "secret")
@@ -99,7 +99,7 @@ func TestSymlinks(t *testing.T) {
 // TestFIFO checks that a planted FIFO neither blocks Open nor reads as a blob.
 func TestFIFO(t *testing.T) {
 	t.Parallel()
-	s := newTestStore(t, false, Options{})
+	s := newTestStore(t, testMode{}, Options{})
 	put(t, s, "t/b/o/v", "x")
 	if err := syscall.Mkfifo(filepath.Join(s.Dir(), "t/b/o/fifo"), 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)

@@ -7,21 +7,83 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// tempFile is a blob being written: a hidden file in the folder of its final name, so the
-// rename that publishes it stays in one folder (atomic, and never across file systems).
+// tempFile is a blob being written. Where the folder's file system has O_TMPFILE (ext4, xfs,
+// btrfs, tmpfs since Linux 3.11-3.15) it is an unnamed file in the final folder, linked under
+// its final name when complete: no temporary name to create, rename or sweep, and a crash
+// before the link leaves nothing behind. Elsewhere it is a hidden file in the final folder,
+// renamed into place (one folder: atomic, and never across file systems).
 type tempFile struct {
 	s     *Store
-	f     *os.File
+	fd    int
+	f     *os.File // fd as an *os.File, made on demand (copy_file_range); owns fd then
 	dirs  []string // folder segments below the base
 	dirfd int
-	name  string // temporary name in dirfd
+	name  string // temporary name in dirfd; "" for an unnamed file
 	final string // final name in dirfd
-	done  bool   // renamed into place
+	done  bool   // published
+}
+
+// linkMode is how an unnamed file gets its name; New finds the first that works in the base.
+type linkMode int
+
+const (
+	// linkNone: no O_TMPFILE (or no way to link one): named temporary files and rename.
+	linkNone linkMode = iota
+	// linkEmptyPath: linkat(fd, "", AT_EMPTY_PATH): with CAP_DAC_READ_SEARCH, or (recent
+	// kernels) to the process that opened the file.
+	linkEmptyPath
+	// linkProcFD: linkat of /proc/self/fd/N with AT_SYMLINK_FOLLOW, allowed to any user
+	// while /proc is mounted.
+	linkProcFD
+)
+
+// probeLink reports how unnamed files can be linked in dirfd. It leaves nothing behind
+// (unless it crashes between link and unlink: then a temporary name SweepTemp removes).
+func probeLink(dirfd int) linkMode {
+	fd, err := openat(dirfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return linkNone
+	}
+	defer unix.Close(fd)
+	name := tempName("probe")
+	for _, m := range [...]linkMode{linkEmptyPath, linkProcFD} {
+		if linkFD(m, fd, dirfd, name) == nil {
+			unix.Unlinkat(dirfd, name, 0)
+			return m
+		}
+	}
+	return linkNone
+}
+
+// linkFD gives the unnamed file fd the name name in dirfd (a single segment: nothing is
+// resolved but the name itself, and an existing name is EEXIST, never followed).
+func linkFD(m linkMode, fd, dirfd int, name string) error {
+	if m == linkEmptyPath {
+		return unix.Linkat(fd, "", dirfd, name, unix.AT_EMPTY_PATH)
+	}
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW)
+}
+
+// tmpfileUnsupported reports errors of an O_TMPFILE open meaning "not on this file system or
+// kernel" (a kernel older than O_TMPFILE takes it for O_DIRECTORY and answers EISDIR).
+func tmpfileUnsupported(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL)
+}
+
+// folderRemoved reports whether err, from creating a file in dirfd, means that the folder
+// was removed meanwhile: ENOENT, or ext4's EPERM for a new inode in a folder with no links.
+func folderRemoved(dirfd int, err error) bool {
+	if errors.Is(err, unix.ENOENT) {
+		return true
+	}
+	var st unix.Stat_t
+	return errors.Is(err, unix.EPERM) && unix.Fstat(dirfd, &st) == nil && st.Nlink == 0
 }
 
 // tempName is tempPrefix, a random part, and the final name cut short enough that the
@@ -44,10 +106,28 @@ func (s *Store) createTemp(segs []string) (*tempFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := tempName(final)
-		fd, err = openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+		t := &tempFile{s: s, fd: -1, dirs: dirs, dirfd: dirfd, final: final}
+		if s.link != linkNone {
+			fd, err = openat(dirfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC)
+			if err == nil {
+				t.fd = fd
+				return t, nil
+			}
+			if !tmpfileUnsupported(err) {
+				removed := folderRemoved(dirfd, err)
+				unix.Close(dirfd)
+				if removed {
+					continue // a concurrent Delete or SweepTemp removed the folder: make it again
+				}
+				return nil, err
+			}
+			// A file system below the base without O_TMPFILE: a named file will do.
+		}
+		t.name = tempName(final)
+		fd, err = openat(dirfd, t.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC)
 		if err == nil {
-			return &tempFile{s: s, f: os.NewFile(uintptr(fd), name), dirs: dirs, dirfd: dirfd, name: name, final: final}, nil
+			t.fd = fd
+			return t, nil
 		}
 		unix.Close(dirfd)
 		// EEXIST: the random name is taken, pick another. ENOENT: a concurrent Delete or
@@ -59,18 +139,121 @@ func (s *Store) createTemp(segs []string) (*tempFile, error) {
 	return nil, err
 }
 
-func (t *tempFile) fd() int { return int(t.f.Fd()) }
+// file is the temporary file as an *os.File, for io.Copy's copy_file_range.
+func (t *tempFile) file() *os.File {
+	if t.f == nil {
+		t.f = os.NewFile(uintptr(t.fd), t.final)
+	}
+	return t.f
+}
 
-// commit publishes the file under its final name: fsync, close, rename, fsync the folder.
-// A cancelled ctx is the last chance to back out; after the rename the blob is visible.
+// Write writes all of p to the file (a body is copied through our own buffer, so no
+// *os.File is needed: one fcntl fewer per Put).
+func (t *tempFile) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(t.fd, p[n:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return n, err
+		case m == 0:
+			return n, io.ErrShortWrite
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// commit publishes the file under its final name. A cancelled ctx is the last chance to back
+// out; after the link or rename the blob is visible. When commit returns nil the blob, its
+// name and its folder's names are durable.
 func (t *tempFile) commit(ctx context.Context) error {
+	if t.s.beforePublish != nil {
+		t.s.beforePublish()
+	}
+	if t.name != "" {
+		return t.commitRename(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := t.link(); err != nil {
+		return err
+	}
+	// After the link, so that one fsync of the file makes both its bytes and its link count
+	// durable (an fsync before the link would write the inode again after it). A crash before
+	// the fsyncs end can leave the name with partial bytes: the blob was never acknowledged,
+	// and the engine's write intent names it for the sweep, as a temporary file would be.
+	// On ext4, fsync of a file just added to a folder also writes the folder (and its
+	// parent when the folder is new too), so the folder's own fsync below finds it clean.
 	if t.s.fsync {
-		if err := t.f.Sync(); err != nil {
+		if err := fsyncFD(t.fd); err != nil {
+			unix.Unlinkat(t.dirfd, t.final, 0)
+			return err
+		}
+		if err := fsyncFD(t.dirfd); err != nil {
+			unix.Unlinkat(t.dirfd, t.final, 0)
 			return err
 		}
 	}
-	if err := t.f.Close(); err != nil {
+	t.done = true
+	return nil
+}
+
+// link names the unnamed file. The folder, which held no name while the body streamed, may
+// have looked empty to a concurrent Delete or SweepTemp and been removed (ENOENT): make it
+// again and link there, the bytes are still ours.
+func (t *tempFile) link() error {
+	var err error
+	for range maxAttempts {
+		err = linkFD(t.s.link, t.fd, t.dirfd, t.final)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EEXIST):
+			return t.replace()
+		case !folderRemoved(t.dirfd, err):
+			return err
+		}
+		dirfd, derr := t.s.openDir(t.dirs, true)
+		if derr != nil && !errors.Is(derr, unix.ENOENT) {
+			return derr
+		}
+		if derr == nil {
+			unix.Close(t.dirfd)
+			t.dirfd = dirfd
+		}
+	}
+	return err
+}
+
+// replace publishes over an existing final name (link cannot), atomically as rename does:
+// the bytes are made durable first, so the name never points at partial bytes.
+func (t *tempFile) replace() error {
+	if t.s.fsync {
+		if err := fsyncFD(t.fd); err != nil {
+			return err
+		}
+	}
+	name := tempName(t.final)
+	if err := linkFD(t.s.link, t.fd, t.dirfd, name); err != nil {
 		return err
+	}
+	if err := unix.Renameat(t.dirfd, name, t.dirfd, t.final); err != nil {
+		unix.Unlinkat(t.dirfd, name, 0)
+		return err
+	}
+	return nil
+}
+
+// commitRename publishes a named temporary file: fsync, rename, fsync the folder.
+func (t *tempFile) commitRename(ctx context.Context) error {
+	if t.s.fsync {
+		if err := fsyncFD(t.fd); err != nil {
+			return err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -79,7 +262,7 @@ func (t *tempFile) commit(ctx context.Context) error {
 		return err
 	}
 	if t.s.fsync {
-		if err := unix.Fsync(t.dirfd); err != nil {
+		if err := fsyncFD(t.dirfd); err != nil {
 			// The rename may not be durable; take it back so the failed Put leaves nothing.
 			unix.Unlinkat(t.dirfd, t.final, 0)
 			return err
@@ -89,11 +272,25 @@ func (t *tempFile) commit(ctx context.Context) error {
 	return nil
 }
 
+func fsyncFD(fd int) error {
+	for {
+		err := unix.Fsync(fd)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
 // discard releases the file and its folder. Unless commit published it, it removes the
-// temporary file and then the folders this left empty, as Delete does.
+// temporary file (an unnamed one goes with its descriptor) and then the folders this left
+// empty, as Delete does.
 func (t *tempFile) discard() {
-	t.f.Close() // already closed after commit; the error is of no use here
-	if !t.done {
+	if t.f != nil {
+		t.f.Close() // closes fd; the error is of no use here
+	} else {
+		unix.Close(t.fd)
+	}
+	if !t.done && t.name != "" {
 		unix.Unlinkat(t.dirfd, t.name, 0)
 	}
 	unix.Close(t.dirfd)
