@@ -162,18 +162,21 @@ func isMissing(err error) bool {
 }
 
 // removeEmptyParents removes dirs from the deepest up while they are empty, stopping at the
-// first one that is not (or that a concurrent writer just filled). The base is never removed.
-// A Put racing with this retries its mkdir and create when it finds its folder gone.
+// first one that is not (or that a concurrent writer just filled), or that a Put of this
+// process is using (folderPins). The base is never removed. A Put of another process racing
+// with this retries its mkdir and create when it finds its folder gone.
 func (s *Store) removeEmptyParents(dirs []string) {
 	for i := len(dirs); i > 0; i-- {
 		parent, err := s.openDir(dirs[:i-1], false)
 		if err != nil {
 			return
 		}
-		err = unix.Unlinkat(parent, dirs[i-1], unix.AT_REMOVEDIR)
+		removed, err := s.pins.removeIfUnpinned(dirs[:i], func() error {
+			return unix.Unlinkat(parent, dirs[i-1], unix.AT_REMOVEDIR)
+		})
 		unix.Close(parent)
-		if err != nil && !errors.Is(err, unix.ENOENT) {
-			return // ENOTEMPTY/EEXIST: still in use; anything else: leave it for the sweeper
+		if !removed || (err != nil && !errors.Is(err, unix.ENOENT)) {
+			return // pinned or ENOTEMPTY/EEXIST: still in use; anything else: leave it for the sweeper
 		}
 	}
 }

@@ -57,6 +57,7 @@ type Store struct {
 	noOpenat2 atomic.Bool // set when the kernel lacks openat2 (or by tests)
 	link      linkMode    // how new blobs are published (probed by New; tests may lower it)
 	syncs     folderSyncs // fsyncs of a folder shared by concurrent Puts
+	pins      folderPins  // folders our Puts are writing in: Delete leaves them
 	// beforePublish, when set (tests), runs in a Put after the body was written, just before
 	// the blob gets its name.
 	beforePublish func()

@@ -392,3 +392,39 @@ func wantXattrs(t *testing.T, path, contentType, cacheControl string) {
 		}
 	}
 }
+
+// TestDeleteLeavesFolderOfPut: a Delete that empties a key's folder while a Put of this
+// process writes a new blob there (an unnamed file is no entry: the folder looks empty)
+// leaves the folder to the Put, and removes it once the Put is gone.
+func TestDeleteLeavesFolderOfPut(t *testing.T) {
+	resolveModes(t, func(t *testing.T, m testMode) {
+		s := newTestStore(t, m, Options{NoFsync: true})
+		ctx := t.Context()
+		put := func(key string) error {
+			_, err := s.Put(ctx, key, strings.NewReader("data"), backend.PutOptions{Size: 4})
+			return err
+		}
+		if err := put("t/b/obj/v1"); err != nil {
+			t.Fatal(err)
+		}
+		var kept bool
+		s.beforePublish = func() {
+			s.beforePublish = nil
+			if err := s.Delete(ctx, "t/b/obj/v1"); err != nil {
+				t.Error(err)
+			}
+			_, err := os.Stat(filepath.Join(s.Dir(), "t/b/obj"))
+			kept = err == nil
+		}
+		if err := put("t/b/obj/v2"); err != nil {
+			t.Fatal(err)
+		}
+		if !kept {
+			t.Error("the Delete removed the folder a Put was writing in")
+		}
+		if err := s.Delete(ctx, "t/b/obj/v2"); err != nil {
+			t.Fatal(err)
+		}
+		assertTree(t, s.Dir())
+	})
+}

@@ -94,9 +94,14 @@ func tempName(final string) string {
 }
 
 // createTemp makes the folders of segs and a new temporary file in the last one.
-func (s *Store) createTemp(segs []string) (*tempFile, error) {
+func (s *Store) createTemp(segs []string) (t *tempFile, err error) {
 	dirs, final := segs[:len(segs)-1], segs[len(segs)-1]
-	var err error
+	s.pins.pin(dirs) // until discard
+	defer func() {
+		if err != nil {
+			s.pins.unpin(dirs)
+		}
+	}()
 	for range maxAttempts {
 		var dirfd, fd int
 		dirfd, err = s.openDir(dirs, true)
@@ -106,7 +111,7 @@ func (s *Store) createTemp(segs []string) (*tempFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		t := &tempFile{s: s, fd: -1, dirs: dirs, dirfd: dirfd, final: final}
+		t = &tempFile{s: s, fd: -1, dirs: dirs, dirfd: dirfd, final: final}
 		if s.link != linkNone {
 			fd, err = openat(dirfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC)
 			if err == nil {
@@ -294,6 +299,7 @@ func (t *tempFile) discard() {
 		unix.Unlinkat(t.dirfd, t.name, 0)
 	}
 	unix.Close(t.dirfd)
+	t.s.pins.unpin(t.dirs)
 	if !t.done {
 		t.s.removeEmptyParents(t.dirs)
 	}
