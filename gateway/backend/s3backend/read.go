@@ -22,8 +22,18 @@ func (s *Store) Open(ctx context.Context, key string, r backend.Range) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
+	h := rangeHeader(r)
+	if s.direct != nil {
+		body, ok, err := s.direct.get(ctx, *k, h)
+		if err != nil {
+			return nil, s.mapErr(ctx, "get", key, err)
+		}
+		if ok {
+			return body, nil
+		}
+	}
 	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: k}
-	if h := rangeHeader(r); h != "" {
+	if h != "" {
 		in.Range = &h
 	}
 	out, err := s.client.GetObject(ctx, in)
