@@ -137,9 +137,12 @@ func TestConnectionsReused(t *testing.T) {
 				if !errors.Is(err, backend.ErrNotFound) {
 					t.Fatalf("Open of a missing key: %v, %v", r, err)
 				}
+				if err := s.Delete(t.Context(), "reuse/k"); err != nil {
+					t.Fatalf("Delete: %v", err)
+				}
 			}
 			if n := relay.accepted.Load() - before; n > 1 {
-				t.Errorf("%d calls opened %d connections, want at most 1", 3*calls, n)
+				t.Errorf("%d calls opened %d connections, want at most 1", 4*calls, n)
 			}
 		})
 	}

@@ -87,6 +87,15 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(ids) == 1 {
 		cctx, cancel := s.callContext(ctx)
 		defer cancel()
+		if s.direct != nil {
+			ok, err := s.direct.del(cctx, *ids[0].Key)
+			if err != nil {
+				return s.mapErr(ctx, "delete", keys[0], err)
+			}
+			if ok {
+				return nil
+			}
+		}
 		_, err := s.client.DeleteObject(cctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: ids[0].Key})
 		// A key the upstream cannot hold (ErrInvalidKey) holds nothing to delete either.
 		if err = s.mapErr(ctx, "delete", keys[0], err); errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrInvalidKey) {
