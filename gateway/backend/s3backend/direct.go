@@ -141,6 +141,11 @@ func (d *direct) put(ctx context.Context, key string, body io.Reader, size int64
 	if err != nil {
 		return nil, err
 	}
+	if size >= expectContinueMin {
+		// As the SDK does: an upstream that refuses the PUT (credentials, a missing bucket)
+		// says so before megabytes of body are sent (not signed: Expect is ignored by SigV4).
+		req.Header.Set("Expect", "100-continue")
+	}
 	resp, err := d.hc.Do(req)
 	// net/http may still be reading the body in its write loop after Do returned (an
 	// early answer, a failed connection); the caller's body must not be read after Put
@@ -164,6 +169,10 @@ func (d *direct) put(ctx context.Context, key string, body io.Reader, size int64
 	}
 	return out, nil
 }
+
+// expectContinueMin is the body size from which a PutObject waits for 100 Continue (the
+// SDK's default threshold).
+const expectContinueMin = 2 << 20
 
 // maxErrorBody bounds how much of an error answer is read to find its code.
 const maxErrorBody = 64 << 10

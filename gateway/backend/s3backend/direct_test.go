@@ -260,3 +260,28 @@ func TestDirectPutAnswers(t *testing.T) {
 func s3Error(code string) string {
 	return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>m</Message></Error>`
 }
+
+// TestDirectPutExpectsContinue checks that a direct PutObject of 2 MiB or more waits for
+// 100 Continue, as the SDK's does, and a smaller one does not.
+func TestDirectPutExpectsContinue(t *testing.T) {
+	t.Parallel()
+	var expect sync.Map // size → Expect header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		expect.Store(r.ContentLength, r.Header.Get("Expect"))
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("ETag", `"0123456789abcdef0123456789abcdef"`)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(t.Context(), Options{Bucket: "b", Endpoint: srv.URL, ForcePathStyle: true, AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for size, want := range map[int64]string{4 << 10: "", expectContinueMin - 1: "", expectContinueMin: "100-continue", 3 << 20: "100-continue"} {
+		if _, err := s.Put(t.Context(), "k", newCycleReader(size), backend.PutOptions{Size: size}); err != nil {
+			t.Fatalf("Put of %d bytes: %v", size, err)
+		}
+		if got, _ := expect.Load(size); got != want {
+			t.Errorf("Put of %d bytes: Expect %q, want %q", size, got, want)
+		}
+	}
+}

@@ -10,9 +10,9 @@
 // uploading, one filling) and becomes a PutObject if the body fits in the first one.
 //
 // Calls that carry a body are never retried (the body is spent); the others are retried by
-// the SDK's standard retryer. With a path-style custom endpoint (MinIO), GetObject and
-// PutObject skip the SDK's per-call middleware (direct.go); a GetObject that fails that way
-// goes again through the SDK. Upstream failures that are not the client's or the key's
+// the SDK's standard retryer. With a path-style custom endpoint (MinIO), GetObject,
+// PutObject and a single-key DeleteObject skip the SDK's per-call middleware (direct.go); a
+// GetObject or DeleteObject that fails that way goes again through the SDK. Upstream failures that are not the client's or the key's
 // (refused connections, timeouts, 5xx, a missing upstream bucket) wrap backend.ErrUnavailable.
 package s3backend
 
