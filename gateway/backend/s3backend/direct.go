@@ -77,6 +77,10 @@ func (d *direct) request(ctx context.Context, method, key string, body io.Reader
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	// Without an Accept-Encoding of its own, net/http asks for gzip and silently
+	// decompresses: an object stored with Content-Encoding: gzip would lose its bytes (the
+	// SDK's DisableGzip does the same).
+	req.Header.Set("Accept-Encoding", "identity")
 	req.Header.Set("X-Amz-Content-Sha256", payload)
 	if err := d.signer.SignHTTP(ctx, creds, req, payload, "s3", d.region, time.Now()); err != nil {
 		return nil, err

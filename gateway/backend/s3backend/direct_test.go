@@ -1,6 +1,8 @@
 package s3backend
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net"
@@ -284,4 +286,34 @@ func TestDirectPutExpectsContinue(t *testing.T) {
 			t.Errorf("Put of %d bytes: Expect %q, want %q", size, got, want)
 		}
 	}
+}
+
+// TestOpenKeepsContentEncoding reads an upstream object stored with Content-Encoding: gzip
+// (as another writer of the bucket may leave it): the blob is its stored bytes, never
+// decompressed on the way (net/http does that to answers of requests without their own
+// Accept-Encoding).
+func TestOpenKeepsContentEncoding(t *testing.T) {
+	m := miniotest.Start(t)
+	s := newStore(t, m, nil)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(bytes.Repeat([]byte("compressible "), 1000))
+	_ = zw.Close()
+	if _, err := m.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: &m.Bucket, Key: aws.String("gz"),
+		Body: bytes.NewReader(gz.Bytes()), ContentEncoding: aws.String("gzip")}); err != nil {
+		t.Fatal(err)
+	}
+	d := s.direct
+	for _, path := range []string{"direct", "sdk"} {
+		t.Run(path, func(t *testing.T) {
+			s.direct = nil
+			if path == "direct" {
+				s.direct = d
+			}
+			if got := get(t, s, "gz"); got != gz.String() {
+				t.Errorf("read %d bytes, want the %d stored", len(got), gz.Len())
+			}
+		})
+	}
+	s.direct = d
 }
