@@ -8,6 +8,8 @@
 #   stowage-rest     Stowage's REST dialect (service key), file backend (the stowage-s3 server)
 #   before-s3/-rest  with STOWAGE_BEFORE=/path/to/an/older/stowage: that binary, file backend,
 #                    so a change is measured before/after in the same run
+#   before-proxy     with STOWAGE_BEFORE and STOWAGE_BEFORE_BACKEND=s3: that binary on the s3
+#                    backend (its own upstream bucket in the same MinIO), beside stowage-proxy
 #   hook-s3/-rest    with STOWAGE_WEBHOOK=1: a Stowage like stowage-s3 with WEBHOOK_URL set to a
 #                    receiver that acknowledges everything (its own process, reported as
 #                    "receiver"), so writes with events delivered compare with stowage-s3/-rest
@@ -70,8 +72,17 @@ pport=$(port); start_stowage proxy "$pport" STORAGE_BACKEND=s3 STORAGE_S3_BUCKET
 targets=()
 cpus=(-cpu "minio=$minio_pid" -cpu "relay=$relay_pid" -cpu "stowage-file=$(cat "$tmp/file.pid")" -cpu "file-pg=$(pg_pid file)"
   -cpu "stowage-proxy=$(cat "$tmp/proxy.pid")" -cpu "proxy-pg=$(pg_pid proxy)")
+before_backend=${STOWAGE_BEFORE_BACKEND:-file}
+case $before_backend in file|s3) ;; *) echo "STOWAGE_BEFORE_BACKEND: want file or s3" >&2; exit 2 ;; esac
 if [ -n "${STOWAGE_BEFORE:-}" ]; then
-  bport=$(port); start_stowage_bin "$STOWAGE_BEFORE" before "$bport"
+  bport=$(port)
+  if [ "$before_backend" = s3 ]; then
+    start_stowage_bin "$STOWAGE_BEFORE" before "$bport" STORAGE_BACKEND=s3 STORAGE_S3_BUCKET=upstream-before \
+      STORAGE_S3_ENDPOINT="http://127.0.0.1:$mport" STORAGE_S3_REGION=us-east-1 STORAGE_S3_FORCE_PATH_STYLE=true \
+      AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk
+  else
+    start_stowage_bin "$STOWAGE_BEFORE" before "$bport"
+  fi
   cpus+=(-cpu "before=$(cat "$tmp/before.pid")" -cpu "before-pg=$(pg_pid before)")
 fi
 if [ -n "${STOWAGE_WEBHOOK:-}" ]; then
@@ -89,6 +100,7 @@ fi
 export AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION=us-east-1
 mb() { /usr/bin/aws --endpoint-url "$1" s3 mb "s3://$2" >/dev/null; }
 mb "http://127.0.0.1:$mport" upstream
+[ -n "${STOWAGE_BEFORE:-}" ] && [ "$before_backend" = s3 ] && mb "http://127.0.0.1:$mport" upstream-before
 mb "http://127.0.0.1:$mport" bench
 mb "http://127.0.0.1:$fport/s3" bench
 mb "http://127.0.0.1:$pport/s3" bench
@@ -100,7 +112,10 @@ if [ -n "${STOWAGE_WEBHOOK:-}" ]; then
   targets+=(-target "name=hook-s3,kind=s3,url=http://127.0.0.1:$hport/s3,bucket=bench,access=$ak,secret=$sk"
     -target "name=hook-rest,kind=rest,url=http://127.0.0.1:$hport,bucket=bench-rest,key=$(service_key hook)")
 fi
-if [ -n "${STOWAGE_BEFORE:-}" ]; then
+if [ -n "${STOWAGE_BEFORE:-}" ] && [ "$before_backend" = s3 ]; then
+  mb "http://127.0.0.1:$bport/s3" bench
+  targets+=(-target "name=before-proxy,kind=s3,url=http://127.0.0.1:$bport/s3,bucket=bench,access=$ak,secret=$sk")
+elif [ -n "${STOWAGE_BEFORE:-}" ]; then
   mb "http://127.0.0.1:$bport/s3" bench
   mb "http://127.0.0.1:$bport/s3" bench-rest
   targets+=(-target "name=before-s3,kind=s3,url=http://127.0.0.1:$bport/s3,bucket=bench,access=$ak,secret=$sk"

@@ -88,11 +88,29 @@ func (s *Store) putObject(ctx context.Context, k *string, body io.Reader, size i
 			return nil, fmt.Errorf("s3backend: put %q: %w", *k, err)
 		}
 	}
-	out, err := s.client.PutObject(ctx, in, bodyCall)
+	var out *s3.PutObjectOutput
+	var err error
+	if s.direct != nil {
+		out, err = s.direct.put(ctx, *k, in.Body, size, objectHeaders(opts))
+	} else {
+		out, err = s.client.PutObject(ctx, in, bodyCall)
+	}
 	if err != nil {
 		return nil, s.bodyErr(ctx, "put", *k, body, err)
 	}
 	return s.etagMD5(out), nil
+}
+
+// objectHeaders are the object headers of a direct PutObject.
+func objectHeaders(opts backend.PutOptions) map[string]string {
+	h := make(map[string]string, 2)
+	if opts.ContentType != "" {
+		h["Content-Type"] = opts.ContentType
+	}
+	if opts.CacheControl != "" {
+		h["Cache-Control"] = opts.CacheControl
+	}
+	return h
 }
 
 // bodyErr prefers the failure of the caller's body (what the engine must see: the client's

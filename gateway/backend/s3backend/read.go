@@ -22,8 +22,18 @@ func (s *Store) Open(ctx context.Context, key string, r backend.Range) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
+	h := rangeHeader(r)
+	if s.direct != nil {
+		body, ok, err := s.direct.get(ctx, *k, h)
+		if err != nil {
+			return nil, s.mapErr(ctx, "get", key, err)
+		}
+		if ok {
+			return body, nil
+		}
+	}
 	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: k}
-	if h := rangeHeader(r); h != "" {
+	if h != "" {
 		in.Range = &h
 	}
 	out, err := s.client.GetObject(ctx, in)
@@ -77,6 +87,15 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(ids) == 1 {
 		cctx, cancel := s.callContext(ctx)
 		defer cancel()
+		if s.direct != nil {
+			ok, err := s.direct.del(cctx, *ids[0].Key)
+			if err != nil {
+				return s.mapErr(ctx, "delete", keys[0], err)
+			}
+			if ok {
+				return nil
+			}
+		}
 		_, err := s.client.DeleteObject(cctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: ids[0].Key})
 		// A key the upstream cannot hold (ErrInvalidKey) holds nothing to delete either.
 		if err = s.mapErr(ctx, "delete", keys[0], err); errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrInvalidKey) {

@@ -10,7 +10,9 @@
 // uploading, one filling) and becomes a PutObject if the body fits in the first one.
 //
 // Calls that carry a body are never retried (the body is spent); the others are retried by
-// the SDK's standard retryer. Upstream failures that are not the client's or the key's
+// the SDK's standard retryer. With a path-style custom endpoint (MinIO), GetObject,
+// PutObject and a single-key DeleteObject skip the SDK's per-call middleware (direct.go); a
+// GetObject or DeleteObject that fails that way goes again through the SDK. Upstream failures that are not the client's or the key's
 // (refused connections, timeouts, 5xx, a missing upstream bucket) wrap backend.ErrUnavailable.
 package s3backend
 
@@ -91,6 +93,7 @@ type Options struct {
 // Store keeps blobs in an upstream S3 bucket. It is safe for concurrent use.
 type Store struct {
 	client   *s3.Client
+	direct   *direct // nil: every call goes through client
 	bucket   string
 	prefix   string
 	timeout  time.Duration
@@ -143,8 +146,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	s := &Store{client: client, bucket: opts.Bucket, prefix: opts.Prefix, timeout: opts.Timeout,
-		partSize: partSize, singlePutMax: maxPartSize}
+	s := &Store{client: client, direct: newDirect(opts, httpClient, cfg), bucket: opts.Bucket, prefix: opts.Prefix,
+		timeout: opts.Timeout, partSize: partSize, singlePutMax: maxPartSize}
 	s.bufs.New = func() any { b := make([]byte, s.partSize); return &b }
 	return s, nil
 }

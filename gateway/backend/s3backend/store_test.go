@@ -42,6 +42,11 @@ func newStore(t *testing.T, m *miniotest.MinIO, edit func(*Options)) *Store {
 func TestContract(t *testing.T) {
 	m := miniotest.Start(t)
 	s := newStore(t, m, nil)
+	runContract(t, s)
+}
+
+func runContract(t *testing.T, s *Store) {
+	t.Helper()
 	if err := s.Check(t.Context()); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
