@@ -669,33 +669,42 @@ func TestConcurrentTransforms(t *testing.T) {
 	f := newFixture(t, Config{Timeout: time.Minute})
 	f.put(t, "pub", "large.jpg", "image/jpeg", encodeJPEG(t, testImage(2000, 1500)))
 	before := peakRSS(t)
-	errs := make(chan error, 16)
+	// The answers are decoded here, one at a time: govips' lazy start-up is not safe for
+	// concurrent first calls (a data race under -race when the goroutines decoded).
+	type answer struct {
+		width int
+		body  []byte
+		err   error
+	}
+	answers := make(chan answer, 16)
 	for i := range 16 {
 		go func() {
 			w := 400 + 8*i
 			r, err := f.do(http.MethodGet, fmt.Sprintf("/render/image/public/pub/large.jpg?width=%d&format=webp", w), nil, nil)
-			if err != nil {
-				errs <- fmt.Errorf("width %d: %w", w, err)
-				return
+			switch {
+			case err != nil:
+				err = fmt.Errorf("width %d: %w", w, err)
+			case r.status != 200:
+				err = fmt.Errorf("width %d: status %d %s", w, r.status, r.body)
 			}
-			if r.status != 200 {
-				errs <- fmt.Errorf("width %d: status %d %s", w, r.status, r.body)
-				return
-			}
-			img, err := vips.NewImageFromBuffer(r.body)
-			if err == nil {
-				defer img.Close()
-				if img.Width() != w {
-					err = fmt.Errorf("width %d, want %d", img.Width(), w)
-				}
-			}
-			errs <- err
+			answers <- answer{w, r.body, err}
 		}()
 	}
 	for range 16 {
-		if err := <-errs; err != nil {
-			t.Error(err)
+		a := <-answers
+		if a.err != nil {
+			t.Error(a.err)
+			continue
 		}
+		img, err := vips.NewImageFromBuffer(a.body)
+		if err != nil {
+			t.Errorf("width %d: %v", a.width, err)
+			continue
+		}
+		if img.Width() != a.width {
+			t.Errorf("width %d, want %d", img.Width(), a.width)
+		}
+		img.Close()
 	}
 	t.Logf("peak RSS before %d MiB, after 16 concurrent transforms %d MiB", before>>20, peakRSS(t)>>20)
 }

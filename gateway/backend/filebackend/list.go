@@ -137,6 +137,11 @@ func (w *lister) pass(dirfd int, base, last string, first bool) ([]entry, bool, 
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
+		if errors.Is(err, unix.ENOENT) && base != "" {
+			// The folder was removed after we opened it (a Delete or an upload's parts
+			// cleaned up): it holds nothing any more, as if it had been missing.
+			return nil, false, nil
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("filebackend: list %s: %w", base, err)
 		}

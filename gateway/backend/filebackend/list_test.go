@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -57,5 +59,28 @@ func TestListManyPasses(t *testing.T) {
 		if !slices.Equal(got, want[i+1:]) {
 			t.Fatalf("List after %q = %q\nwant %q", want[i], got, want[i+1:])
 		}
+	}
+}
+
+// TestListFolderRemovedMidWalk: a folder removed after the walk opened it (an upload's parts
+// cleaned up while fsck lists) reads as empty, not as an error.
+func TestListFolderRemovedMidWalk(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, testMode{}, Options{NoFsync: true})
+	if err := os.MkdirAll(filepath.Join(s.Dir(), "t/b/k/v.parts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := s.openDir([]string{"t", "b", "k", "v.parts"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(s.Dir(), "t/b/k/v.parts")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	w := lister{s: s, ctx: t.Context(), fn: func(l backend.Listed) error { got = append(got, l.Key); return nil },
+		buf: make([]byte, 32<<10), batch: defaultListBatch}
+	if err := w.dir(fd, "t/b/k/v.parts/"); err != nil || len(got) != 0 {
+		t.Fatalf("listing a removed folder: %v, %v; want nothing, no error", got, err)
 	}
 }
