@@ -138,12 +138,7 @@ func BenchmarkPlainRead16MiB(b *testing.B) {
 // PutObject does (<tenant>/<bucket>/<key>/<version>), with fsync. scripts/write-counts.sh
 // runs it under strace -c to count the syscalls per op.
 func BenchmarkPutNewKey4KiB(b *testing.B) {
-	s, err := New(b.TempDir(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	data := bytes.Repeat([]byte("x"), 4096)
+	s, data := newPutBench(b)
 	ctx := b.Context()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -158,12 +153,7 @@ func BenchmarkPutNewKey4KiB(b *testing.B) {
 // BenchmarkPutNewKey4KiBParallel is BenchmarkPutNewKey4KiB from 8 goroutines per CPU, as a
 // loaded gateway writes: new key folders in one bucket folder, fsyncs overlapping.
 func BenchmarkPutNewKey4KiBParallel(b *testing.B) {
-	s, err := New(b.TempDir(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	data := bytes.Repeat([]byte("x"), 4096)
+	s, data := newPutBench(b)
 	ctx := b.Context()
 	var next atomic.Int64
 	b.ReportAllocs()
@@ -178,4 +168,14 @@ func BenchmarkPutNewKey4KiBParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// newPutBench is a store with fsync (closed when b ends) and a 4 KiB body.
+func newPutBench(b *testing.B) (*Store, []byte) {
+	s, err := New(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s, bytes.Repeat([]byte("x"), 4096)
 }
