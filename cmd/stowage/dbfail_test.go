@@ -144,8 +144,10 @@ func TestDatabaseSessionEndedAnswers503(t *testing.T) {
 func TestHungDatabaseAnswers503(t *testing.T) {
 	t.Parallel()
 	proxy, dbURL := pgtest.NewProxy(t, pgtest.URL(t))
+	// The connection timeout also bounds the start-up's migration: 500 ms ran out on a
+	// loaded machine ("migrate: context deadline exceeded") before the test began.
 	s := harness.Start(t, harness.Options{DatabaseURL: dbURL, Env: map[string]string{
-		"DATABASE_STATEMENT_TIMEOUT": "500", "DATABASE_CONNECTION_TIMEOUT": "500"}})
+		"DATABASE_STATEMENT_TIMEOUT": "500", "DATABASE_CONNECTION_TIMEOUT": "3000"}})
 	if code, body := servedEventually(t, "POST", s.URL+"/bucket", s.ServiceKey, `{"name":"hung"}`); code != 200 {
 		t.Fatalf("create bucket: %d %s", code, body)
 	}
