@@ -53,7 +53,7 @@ func database(ctx context.Context, cfg *Config, log *slog.Logger) (d *db.DB, sto
 				log.Warn("stop embedded postgres", "err", err)
 			}
 		}
-		url = cluster.URL("postgres")
+		url = cluster.LocalURL("postgres")
 		installRoles = true
 		log.Info("embedded postgres running", "url", url)
 	}

@@ -195,3 +195,38 @@ func alive(pid int) bool {
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z")
 }
+
+// TestLocalURL: the embedded default's URL reaches the server over its unix socket (no
+// server address: inet_server_addr is null), and a folder too deep for a socket path
+// falls back to loopback TCP.
+func TestLocalURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startCluster(t, filepath.Join(t.TempDir(), "pg"))
+	conn, err := pgx.Connect(ctx, c.LocalURL("postgres"))
+	if err != nil {
+		t.Fatalf("connect %s: %v", c.LocalURL("postgres"), err)
+	}
+	defer conn.Close(ctx)
+	var addr *string
+	if err := conn.QueryRow(ctx, "select host(inet_server_addr())").Scan(&addr); err != nil {
+		t.Fatal(err)
+	}
+	if addr != nil {
+		t.Fatalf("LocalURL %s connected over TCP to %s, want the unix socket", c.LocalURL("postgres"), *addr)
+	}
+
+	deep := filepath.Join(t.TempDir(), strings.Repeat("d", 90), "pg")
+	d := startCluster(t, deep)
+	if got, want := d.LocalURL("postgres"), d.URL("postgres"); got != want {
+		t.Fatalf("LocalURL with a socket path too long = %s, want the TCP URL %s", got, want)
+	}
+	conn2, err := pgx.Connect(ctx, d.LocalURL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close(ctx)
+	if err := conn2.QueryRow(ctx, "select host(inet_server_addr())").Scan(&addr); err != nil || addr == nil || *addr != "127.0.0.1" {
+		t.Fatalf("TCP fallback: server address %v, %v", addr, err)
+	}
+}
