@@ -367,7 +367,7 @@ func (t Tx) CommitObject(ctx context.Context, o Object, intentKeys ...string) (O
 		out, scanErr = scanObject(row)
 		return nil
 	})
-	b.Queue(`delete from stowage.blob_intents where key = any($1)`, intentKeys)
+	queueForget(b, intentKeys)
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 		return Object{}, Classify(err)
 	}

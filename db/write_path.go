@@ -172,17 +172,23 @@ const bypassesRLSSQL = `select coalesce((select rolsuper or rolbypassrls from pg
 // transaction is visible at once and the WAL writer flushes it within wal_writer_delay.
 const asyncCommit = `set local synchronous_commit = off`
 
+// intentsByIndex makes the rest of the transaction find intents by their primary key
+// rather than by a sequential scan. stowage.blob_intents is a queue: every upload inserts
+// a row and deletes it a moment later, so between autovacuum's visits (a minute apart by
+// default) it holds few live rows in many pages, and its key index grows with the dead
+// entries. Estimated from few rows in many pages, the index costs about as much as reading
+// the whole table, and the generic plan a pooled connection keeps flips to a sequential scan
+// of every page (seen under a steady PUT load: one in two deletes of an intent). Sent just
+// before the delete (at COMMIT, after the object's own statements).
+const intentsByIndex = `set local enable_seqscan = off`
+
 // ForgetIntents removes the intents of keys in one round trip (see asyncCommit): the work
 // they guarded is done.
 func (d *DB) ForgetIntents(ctx context.Context, keys ...string) error {
 	b := &pgx.Batch{}
 	b.Queue(`begin`)
-	if len(keys) == 1 { // as in queueForget: a generic plan
-		b.Queue(`delete from stowage.blob_intents where key = $1`, keys[0])
-	} else {
-		b.Queue(`delete from stowage.blob_intents where key = any($1)`, keys)
-	}
 	b.Queue(asyncCommit)
+	queueForget(b, keys)
 	b.Queue(`commit`)
 	return d.sendBatch(ctx, b)
 }
@@ -244,6 +250,7 @@ func (t Tx) QueueCommitObject(o Object, out *Object, scanErr *error, intentKeys 
 // "key = any($1)" (an array of unknown length makes its generic plan look dearer), but
 // settles on the generic plan of "key = $1" after five, so a new key plans nothing.
 func queueForget(b *pgx.Batch, keys []string) {
+	b.Queue(intentsByIndex)
 	if len(keys) == 1 {
 		b.Queue(`delete from stowage.blob_intents where key = $1`, keys[0])
 		return
