@@ -19,8 +19,8 @@
 // file store (make bench-stores).
 //
 // -cpu name=PID (repeatable) reports the CPU that process and its children spent per
-// operation; -rounds N runs every case N times with the targets taking turns and prints
-// medians; -also-vs NAME prints ratios against a second target; -payload unsigned sends
+// operation; -rounds N runs every case N times with the targets taking turns (each round
+// starting one target later) and prints medians; -also-vs NAME prints ratios against a second target; -payload unsigned sends
 // UNSIGNED-PAYLOAD bodies. `stowage-bench relay LISTEN UPSTREAM` is a bare TCP relay, the
 // physical-limit peer for a gateway in front of an S3 server (make bench-load runs both).
 package main
@@ -176,21 +176,35 @@ func main() {
 		}
 		all := make([]series, len(ts))
 		for round := range *rounds {
+			// Each round starts one target later: a target measured right after a peer that
+			// left the disk busy (writeback of its writes, its own background work) would
+			// otherwise pay for it in every round.
+			results := make([]result, len(ts))
+			for k := range ts {
+				i := (round + k) % len(ts)
+				results[i] = run(ctx, ts[i].t, c, prefix, payload, *workers, *duration, *count, watches)
+			}
 			var base, base2 float64
+			if r := results[0]; r.elapsed > 0 {
+				base = float64(r.ops) / r.elapsed.Seconds()
+			}
 			for i, nt := range ts {
-				r := run(ctx, nt.t, c, prefix, payload, *workers, *duration, *count, watches)
-				opsPerSec := float64(r.ops) / r.elapsed.Seconds()
-				if i == 0 {
-					base = opsPerSec
+				if nt.name == *baseline2 && results[i].elapsed > 0 {
+					base2 = float64(results[i].ops) / results[i].elapsed.Seconds()
 				}
+			}
+			for i, nt := range ts {
+				r := results[i]
+				if r.elapsed <= 0 {
+					continue // interrupted before its turn
+				}
+				opsPerSec := float64(r.ops) / r.elapsed.Seconds()
 				ratio := "-"
 				if i > 0 && base > 0 {
 					ratio = fmt.Sprintf("%.2fx", opsPerSec/base)
 					all[i].ratio = append(all[i].ratio, opsPerSec/base)
 				}
-				if nt.name == *baseline2 {
-					base2 = opsPerSec
-				} else if base2 > 0 {
+				if nt.name != *baseline2 && base2 > 0 {
 					ratio += fmt.Sprintf("  %.2fx vs %s", opsPerSec/base2, *baseline2)
 					all[i].ratio2 = append(all[i].ratio2, opsPerSec/base2)
 				}
