@@ -179,7 +179,9 @@ const asyncCommit = `set local synchronous_commit = off`
 // entries. Estimated from few rows in many pages, the index costs about as much as reading
 // the whole table, and the generic plan a pooled connection keeps flips to a sequential scan
 // of every page (seen under a steady PUT load: one in two deletes of an intent). Sent just
-// before the delete (at COMMIT, after the object's own statements).
+// before the delete; it holds for the rest of the transaction, whose statements after it are
+// all keyed (the event row, delete intents, a completion's upload and part rows) and where
+// a table without a usable index is still scanned (the setting only makes scans dearer).
 const intentsByIndex = `set local enable_seqscan = off`
 
 // ForgetIntents removes the intents of keys in one round trip (see asyncCommit): the work
