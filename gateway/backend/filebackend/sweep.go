@@ -52,6 +52,11 @@ func (s *Store) sweepDir(ctx context.Context, dirfd int, path string, cutoff tim
 		if errors.Is(err, io.EOF) {
 			return removed, nil
 		}
+		if errors.Is(err, unix.ENOENT) && path != s.base {
+			// The folder was removed after we opened it (a Delete, or an upload's parts
+			// cleaned up by its completion): nothing is left in it to sweep.
+			return removed, nil
+		}
 		if err != nil {
 			return removed, err
 		}

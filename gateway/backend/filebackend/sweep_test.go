@@ -237,3 +237,25 @@ func (*announceAndBlock) Read([]byte) (int, error) {
 	time.Sleep(time.Hour) // not select{}: the runtime would call that a deadlock and exit
 	return 0, io.EOF
 }
+
+// TestSweepFolderRemovedMidWalk: a folder removed after the sweep opened it (an upload's
+// parts cleaned up by its completion while fsck sweeps) holds nothing left to sweep; it is
+// not an error (getdents on a removed folder answers ENOENT).
+func TestSweepFolderRemovedMidWalk(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, testMode{}, Options{NoFsync: true})
+	dir := filepath.Join(s.Dir(), "t/b/k/v.parts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := openDirAt(s.baseFD, "t/b/k/v.parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.sweepDir(t.Context(), fd, s.base+"/t/b/k/v.parts", time.Now()); err != nil || n != 0 {
+		t.Fatalf("sweeping a removed folder: %d removed, %v; want 0, no error", n, err)
+	}
+}
