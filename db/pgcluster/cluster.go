@@ -388,7 +388,8 @@ func (c *Cluster) launch(ctx context.Context, opts Options) error {
 }
 
 // socketSetting is the unix socket folder, or "" (no unix socket) when the path would
-// pass the kernel's ~107-byte limit for socket names; we only connect over TCP.
+// pass the kernel's ~107-byte limit for socket names: the server then listens on TCP
+// only, which URL always uses and LocalURL falls back to.
 func (c *Cluster) socketSetting() string {
 	if !c.socketFits() {
 		c.logf("pgcluster: %s is too long for a unix socket; TCP only", c.sockDir)
