@@ -21,8 +21,9 @@
 // -cpu name=PID (repeatable) reports the CPU that process and its children spent per
 // operation; -rounds N runs every case N times with the targets taking turns (each round
 // starting one target later) and prints medians; -also-vs NAME prints ratios against a
-// second target; -payload unsigned sends UNSIGNED-PAYLOAD bodies. `stowage-bench relay LISTEN UPSTREAM` is a bare TCP relay, the
-// physical-limit peer for a gateway in front of an S3 server (make bench-load runs both).
+// second target; -payload unsigned sends UNSIGNED-PAYLOAD bodies. `stowage-bench relay
+// LISTEN UPSTREAM` is a bare TCP relay, the physical-limit peer for a gateway in front of
+// an S3 server (make bench-load runs both).
 package main
 
 import (
