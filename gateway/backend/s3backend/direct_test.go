@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/stowage/stowage/gateway/backend"
 	"github.com/stowage/stowage/gateway/backend/s3backend/miniotest"
@@ -85,6 +86,30 @@ func TestDirectKeysMatchSDK(t *testing.T) {
 			s.direct = d
 			if got := get(t, s, key); got != "sdk "+key {
 				t.Errorf("direct read %q, want %q", got, "sdk "+key)
+			}
+			// Open goes again through the SDK when the direct GET does not succeed, so
+			// the read above alone would pass with a direct GET of the wrong name.
+			k, err := s.objectKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, ok, err := d.get(t.Context(), *k, "")
+			if err != nil || !ok {
+				t.Fatalf("direct GET of %q did not succeed (ok %v, err %v): it asked for another name", key, ok, err)
+			}
+			b, err := io.ReadAll(body)
+			body.Close()
+			if err != nil || string(b) != "sdk "+key {
+				t.Errorf("direct GET read %q, %v; want %q", b, err, "sdk "+key)
+			}
+			// S3 answers a DELETE of any name 204: only the upstream shows it hit the key.
+			if err := s.Delete(t.Context(), key); err != nil {
+				t.Fatalf("direct Delete(%q): %v", key, err)
+			}
+			_, err = m.Client().HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &m.Bucket, Key: aws.String(key)})
+			var nf *types.NotFound
+			if !errors.As(err, &nf) {
+				t.Errorf("upstream HeadObject(%q) after a direct Delete: %v, want NotFound", key, err)
 			}
 		})
 	}
