@@ -42,14 +42,6 @@ pids+=($!)
 minio_pid=$!
 wait_http "http://127.0.0.1:$mport/minio/health/live"
 
-start_stowage() { # name port extra-env...
-  local name=$1 p=$2; shift 2
-  env -i PATH="$PATH" HOME="$HOME" SERVER_HOST=127.0.0.1 SERVER_PORT="$p" STOWAGE_DATA_DIR="$tmp/$name" LOG_LEVEL=error \
-    S3_PROTOCOL_ACCESS_KEY_ID=$ak S3_PROTOCOL_ACCESS_KEY_SECRET=$sk "$@" bin/stowage serve >"$tmp/$name.log" 2>&1 &
-  pids+=($!)
-  echo $! >"$tmp/$name.pid"
-  wait_http "http://127.0.0.1:$p/status"
-}
 start_stowage_bin() { # binary name port extra-env...
   local bin=$1 name=$2 p=$3; shift 3
   env -i PATH="$PATH" HOME="$HOME" SERVER_HOST=127.0.0.1 SERVER_PORT="$p" STOWAGE_DATA_DIR="$tmp/$name" LOG_LEVEL=error \
@@ -58,6 +50,7 @@ start_stowage_bin() { # binary name port extra-env...
   echo $! >"$tmp/$name.pid"
   wait_http "http://127.0.0.1:$p/status"
 }
+start_stowage() { start_stowage_bin bin/stowage "$@"; } # name port extra-env...
 service_key() { sed -n 's/^SUPABASE_SERVICE_ROLE_KEY=//p' "$tmp/$1.log" | head -1; }
 pg_pid() { pgrep -P "$(cat "$tmp/$1.pid")" -x postgres | head -1; }
 rport=$(port)
@@ -65,9 +58,10 @@ bin/stowage-bench relay "127.0.0.1:$rport" "127.0.0.1:$mport" >"$tmp/relay.log" 
 pids+=($!)
 relay_pid=$!
 fport=$(port); start_stowage file "$fport"
-pport=$(port); start_stowage proxy "$pport" STORAGE_BACKEND=s3 STORAGE_S3_BUCKET=upstream \
-  STORAGE_S3_ENDPOINT="http://127.0.0.1:$mport" STORAGE_S3_REGION=us-east-1 STORAGE_S3_FORCE_PATH_STYLE=true \
-  AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk
+# The s3 backend on the MinIO above (each server names its own upstream bucket after it).
+s3_backend=(STORAGE_BACKEND=s3 STORAGE_S3_ENDPOINT="http://127.0.0.1:$mport" STORAGE_S3_REGION=us-east-1
+  STORAGE_S3_FORCE_PATH_STYLE=true AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk)
+pport=$(port); start_stowage proxy "$pport" "${s3_backend[@]}" STORAGE_S3_BUCKET=upstream
 
 targets=()
 cpus=(-cpu "minio=$minio_pid" -cpu "relay=$relay_pid" -cpu "stowage-file=$(cat "$tmp/file.pid")" -cpu "file-pg=$(pg_pid file)"
@@ -77,9 +71,7 @@ case $before_backend in file|s3) ;; *) echo "STOWAGE_BEFORE_BACKEND: want file o
 if [ -n "${STOWAGE_BEFORE:-}" ]; then
   bport=$(port)
   if [ "$before_backend" = s3 ]; then
-    start_stowage_bin "$STOWAGE_BEFORE" before "$bport" STORAGE_BACKEND=s3 STORAGE_S3_BUCKET=upstream-before \
-      STORAGE_S3_ENDPOINT="http://127.0.0.1:$mport" STORAGE_S3_REGION=us-east-1 STORAGE_S3_FORCE_PATH_STYLE=true \
-      AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk
+    start_stowage_bin "$STOWAGE_BEFORE" before "$bport" "${s3_backend[@]}" STORAGE_S3_BUCKET=upstream-before
   else
     start_stowage_bin "$STOWAGE_BEFORE" before "$bport"
   fi
