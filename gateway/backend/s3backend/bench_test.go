@@ -53,16 +53,10 @@ func BenchmarkOpen4KiB(b *testing.B) {
 
 func benchStore(b *testing.B) *Store {
 	b.Helper()
-	m := miniotest.Start(b)
-	s, err := New(b.Context(), Options{Bucket: m.Bucket, Endpoint: m.Endpoint, Region: m.Region, ForcePathStyle: true,
-		AccessKeyID: m.AccessKey, SecretAccessKey: m.Secret})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s
+	return newStore(b, miniotest.Start(b), nil)
 }
 
-// benchPaths runs op from 8 goroutines, through the SDK and then direct.
+// benchPaths runs op from 4 goroutines per CPU, through the SDK and then direct.
 func benchPaths(b *testing.B, s *Store, op func(b *testing.B, n int64)) {
 	d := s.direct
 	for _, path := range []string{"sdk", "direct"} {

@@ -25,7 +25,7 @@ import (
 const mib = 1 << 20
 
 // newStore returns a store on m's bucket with static credentials; edit adjusts the options.
-func newStore(t *testing.T, m *miniotest.MinIO, edit func(*Options)) *Store {
+func newStore(t testing.TB, m *miniotest.MinIO, edit func(*Options)) *Store {
 	t.Helper()
 	opts := Options{Bucket: m.Bucket, Endpoint: m.Endpoint, Region: m.Region, ForcePathStyle: true,
 		AccessKeyID: m.AccessKey, SecretAccessKey: m.Secret}
