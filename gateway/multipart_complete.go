@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/google/uuid"
@@ -283,11 +282,11 @@ func (e *Engine) assembleLocal(ctx context.Context, c Caller, u db.Upload, m Mul
 		}
 		return w.Size, "", nil
 	}
-	pr := &partsReader{ctx: ctx, store: e.store, keys: srcs}
-	defer pr.close()
+	pr := &backend.Concat{Ctx: ctx, Store: e.store, Keys: srcs}
+	defer pr.Close()
 	size, etag, err := e.writeBlob(ctx, c, key, pr, total, total, opts)
-	if err != nil && pr.err != nil {
-		return 0, "", assembleErr(pr.err)
+	if err != nil && pr.Err != nil {
+		return 0, "", assembleErr(pr.Err)
 	}
 	return size, etag, err
 }
@@ -342,48 +341,4 @@ func (e *Engine) finishUpload(ctx context.Context, tx db.Tx, u db.Upload, used [
 	}
 	keys := e.partBlobs(u, parts)
 	return keys, e.unlinkParts(ctx, tx, keys)
-}
-
-// partsReader concatenates blobs, opening each only when the previous one ended.
-type partsReader struct {
-	ctx   context.Context
-	store backend.Store
-	keys  []string
-	cur   io.ReadCloser
-	err   error // the store's failure, distinct from the writer's
-}
-
-func (p *partsReader) Read(b []byte) (int, error) {
-	for {
-		if p.cur == nil {
-			if len(p.keys) == 0 {
-				return 0, io.EOF
-			}
-			r, err := p.store.Open(p.ctx, p.keys[0], backend.Whole)
-			if err != nil {
-				p.err = err
-				return 0, err
-			}
-			p.cur, p.keys = r, p.keys[1:]
-		}
-		n, err := p.cur.Read(b)
-		if err == io.EOF {
-			p.cur.Close()
-			p.cur = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		if err != nil {
-			p.err = err
-		}
-		return n, err
-	}
-}
-
-func (p *partsReader) close() {
-	if p.cur != nil {
-		p.cur.Close()
-	}
 }
