@@ -27,12 +27,14 @@ type Object struct {
 const objectColumns = `id::text, bucket_id, name, coalesce(owner::text, ''), coalesce(owner_id, ''), coalesce(version, ''),
 	coalesce(metadata, '{}'::jsonb), user_metadata, coalesce(created_at, now()), coalesce(updated_at, now()), coalesce(last_accessed_at, now())`
 
-func scanObject(row pgx.Row) (Object, error) {
+// scanObject scans objectColumns, then into extra whatever columns follow them.
+func scanObject(row pgx.Row, extra ...any) (Object, error) {
 	var o Object
 	// The documents are scanned as bytes: into a json.RawMessage pgx would run
 	// json.Unmarshal, validating what Postgres already validated.
 	var m, um []byte
-	err := row.Scan(&o.ID, &o.BucketID, &o.Name, &o.Owner, &o.OwnerID, &o.Version, &m, &um, &o.CreatedAt, &o.UpdatedAt, &o.LastAccessedAt)
+	dst := []any{&o.ID, &o.BucketID, &o.Name, &o.Owner, &o.OwnerID, &o.Version, &m, &um, &o.CreatedAt, &o.UpdatedAt, &o.LastAccessedAt}
+	err := row.Scan(append(dst, extra...)...)
 	o.Metadata = m
 	if um != nil {
 		o.UserMetadata = um
@@ -103,7 +105,9 @@ func (t Tx) ReserveWrite(ctx context.Context, caller Scope, probe Object, upsert
 		insert = upsertObjectSQL
 	}
 	b := &pgx.Batch{}
-	b.Queue(addIntentSQL, key, IntentWrite, expires)
+	if key != "" { // "": bytes that commit with the row record no intent (Reservation.Key)
+		b.Queue(addIntentSQL, key, IntentWrite, expires)
+	}
 	b.Queue(setScope, anyArgs(t.db.scopeValues(caller))...)
 	b.Queue(`savepoint reserve_write`)
 	b.Queue(insert, objectArgs(probe)...)
@@ -256,17 +260,55 @@ func (t Tx) ObjectsInBucket(ctx context.Context, bucket, startAfter string, limi
 	return t.ListObjects(ctx, bucket, "", startAfter, "", limit)
 }
 
+// SmallBlobRead asks an object read for the object's bytes kept in stowage.small_blobs
+// (gateway/inline) in the same statement, so a small GET needs no second round
+// trip. The blob key is Prefix followed by the row's version. Only a scope whose role may
+// read stowage.small_blobs (the service role) may ask.
+type SmallBlobRead struct {
+	Prefix string
+	// Data is what the read found: nil when the row has no bytes kept there (or there was
+	// no row); Version is the version of the row they belong to.
+	Data    []byte
+	Version string
+}
+
+// objectRead is the select of bucket/name's row, with its small blob's bytes after the
+// row's columns when blob asks for them.
+func objectRead(b *pgx.Batch, bucket, name string, blob *SmallBlobRead, scan func(o Object, err error)) {
+	if blob == nil {
+		b.Queue(`select `+objectColumns+` from storage.objects where bucket_id = $1 and name = $2`, bucket, name).
+			QueryRow(func(row pgx.Row) error {
+				scan(scanObject(row))
+				return nil
+			})
+		return
+	}
+	// The subquery's "version" is the row's: small_blobs has no column of that name.
+	b.Queue(`select `+objectColumns+`, (select data from stowage.small_blobs where key = $3 || coalesce(version, ''))
+		from storage.objects where bucket_id = $1 and name = $2`, bucket, name, blob.Prefix).
+		QueryRow(func(row pgx.Row) error {
+			var data []byte
+			o, err := scanObject(row, &data)
+			if err == nil && data != nil {
+				blob.Data, blob.Version = data, o.Version
+			}
+			scan(o, err)
+			return nil
+		})
+}
+
 // ReadObject is GetObject in a transaction of its own, sent as one pipeline (the scope and
 // the select, readPipeline): one round trip instead of three for the most frequent query of
 // all (every GET and HEAD).
 func (d *DB) ReadObject(ctx context.Context, s Scope, bucket, name string) (Object, error) {
-	o, _, err := d.ReadObjectAsking(ctx, s, bucket, name, false)
+	o, _, err := d.ReadObjectAsking(ctx, s, bucket, name, false, nil)
 	return o, err
 }
 
 // ReadObjectAsking is ReadObject that, with askBypass, also asks in the same round trip
-// whether s.Role bypasses RLS (as BypassesRLS does): bypass is nil when not asked.
-func (d *DB) ReadObjectAsking(ctx context.Context, s Scope, bucket, name string, askBypass bool) (o Object, bypass *bool, err error) {
+// whether s.Role bypasses RLS (as BypassesRLS does): bypass is nil when not asked. A
+// non-nil blob gets the row's small blob (SmallBlobRead).
+func (d *DB) ReadObjectAsking(ctx context.Context, s Scope, bucket, name string, askBypass bool, blob *SmallBlobRead) (o Object, bypass *bool, err error) {
 	var scanErr error
 	err = d.readPipeline(ctx, s, func(b *pgx.Batch) {
 		if askBypass {
@@ -278,11 +320,7 @@ func (d *DB) ReadObjectAsking(ctx context.Context, s Scope, bucket, name string,
 				return nil
 			})
 		}
-		b.Queue(`select `+objectColumns+` from storage.objects where bucket_id = $1 and name = $2`, bucket, name).
-			QueryRow(func(row pgx.Row) error {
-				o, scanErr = scanObject(row)
-				return nil
-			})
+		objectRead(b, bucket, name, blob, func(row Object, err error) { o, scanErr = row, err })
 	})
 	if err != nil {
 		return Object{}, nil, err
@@ -308,8 +346,9 @@ type ObjectAccess struct {
 // bucket, if public, is read without RLS needs the bucket's settings before it knows which
 // row applies, and asking for both rows costs one index lookup instead of a second round
 // trip. With askBypass it also asks, as BypassesRLS does, whether the service's role
-// bypasses RLS, so a cache of that answer fills at no round trip of its own.
-func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope, bucket, name string, askBypass bool) (ObjectAccess, error) {
+// bypasses RLS, so a cache of that answer fills at no round trip of its own. A non-nil
+// blob gets the small blob of the service's row (SmallBlobRead).
+func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope, bucket, name string, askBypass bool, blob *SmallBlobRead) (ObjectAccess, error) {
 	var a ObjectAccess
 	err := d.readPipeline(ctx, service, func(b *pgx.Batch) {
 		b.Queue(`select `+bucketColumns+` from storage.buckets where id = $1`, bucket).
@@ -318,10 +357,7 @@ func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope,
 				return nil
 			})
 		const q = `select ` + objectColumns + ` from storage.objects where bucket_id = $1 and name = $2`
-		b.Queue(q, bucket, name).QueryRow(func(row pgx.Row) error {
-			a.AsService, a.AsServiceErr = scanObject(row)
-			return nil
-		})
+		objectRead(b, bucket, name, blob, func(o Object, err error) { a.AsService, a.AsServiceErr = o, err })
 		if askBypass {
 			b.Queue(bypassesRLSSQL, service.Role).QueryRow(func(row pgx.Row) error {
 				a.BypassKnown = row.Scan(&a.ServiceBypassesRLS) == nil

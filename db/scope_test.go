@@ -139,13 +139,13 @@ func TestReadObjectPipeline(t *testing.T) {
 		s      Scope
 		bypass bool
 	}{{Scope{Role: "service_role", Sub: "someone"}, true}, {Scope{Role: "anon"}, false}} {
-		_, bypass, err := d.ReadObjectAsking(ctx, tc.s, "rp", "a.txt", true)
+		_, bypass, err := d.ReadObjectAsking(ctx, tc.s, "rp", "a.txt", true, nil)
 		if bypass == nil || *bypass != tc.bypass || (err != nil) == tc.bypass {
 			t.Fatalf("%s: bypass %v, %v; want %v", tc.s.Role, bypass, err, tc.bypass)
 		}
 		clean("after asking")
 	}
-	o, bypass, err := d.ReadObjectAsking(ctx, Scope{Role: "service_role", Sub: "someone", BypassesRLS: true}, "rp", "a.txt", false)
+	o, bypass, err := d.ReadObjectAsking(ctx, Scope{Role: "service_role", Sub: "someone", BypassesRLS: true}, "rp", "a.txt", false, nil)
 	if err != nil || o.Version != "v1" || bypass != nil {
 		t.Fatalf("read marked BypassesRLS: %+v, %v, %v", o, bypass, err)
 	}

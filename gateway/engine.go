@@ -11,6 +11,7 @@ import (
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/auth"
 	"github.com/stowage/stowage/gateway/backend"
+	"github.com/stowage/stowage/gateway/inline"
 )
 
 // NoLimit marks an absent bucket size limit (a limit of 0 means 0 bytes).
@@ -56,6 +57,11 @@ type Options struct {
 	Region string
 	// NotificationARNs are the targets S3 bucket notification configurations may name.
 	NotificationARNs []string
+	// InlineMax is the largest object (bytes) whose bytes are kept in Postgres instead of
+	// the store (STOWAGE_INLINE_MAX_BYTES; gateway/inline), for stores that keep
+	// files (not an upstream S3); 0 keeps new objects in the store. Whatever it is, reads
+	// find bytes kept in Postgres before.
+	InlineMax int64
 	// Credentials, when set, keeps the tenant's admin-created S3 credentials and JWKs
 	// instead of its database (multi-tenant mode: the control database; credentials.go).
 	Credentials CredentialStore
@@ -112,6 +118,11 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 	if opts.EmptyBucketMax <= 0 {
 		opts.EmptyBucketMax = 200000
 	}
+	if files, ok := store.(inline.Files); ok {
+		if _, upstream := store.(backend.Multipart); !upstream {
+			store = inline.New(files, d, opts.InlineMax)
+		}
+	}
 	e := &Engine{db: d, store: store, opts: opts, log: opts.Logger, now: opts.Now}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -120,6 +131,16 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 		e.now = time.Now
 	}
 	return e
+}
+
+// SpillSmallBlobs moves the bytes of small objects kept in Postgres into the store's files
+// (inline.Store.Spill; `stowage spill`), telling fn of each; 0 when the store keeps none there.
+func (e *Engine) SpillSmallBlobs(ctx context.Context, fn func(key string, size int64) error) (int, error) {
+	s, ok := e.store.(*inline.Store)
+	if !ok {
+		return 0, nil
+	}
+	return s.Spill(ctx, fn)
 }
 
 // Caller is who asks for an operation and the request it came in, for RLS policies that

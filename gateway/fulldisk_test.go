@@ -52,6 +52,7 @@ func TestFullDisk(t *testing.T) {
 	root := backendtest.SmallDisk(t, 512<<10)
 	logs := &recordHandler{}
 	f := newFixtureOn(t, root, slog.New(logs))
+	f.filesOnly() // the small writes below must reach the disk
 	f.bucket(t, "full")
 	big := bytes.Repeat([]byte("x"), 1<<20)
 	wantFull := func(t *testing.T, what string, err error, why string) {

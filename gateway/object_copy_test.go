@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/gateway/backend"
-	"github.com/stowage/stowage/gateway/backend/filebackend"
+	"github.com/stowage/stowage/gateway/inline"
 )
 
 // copyHookStore is the file store with a hook run after each server-side copy.
 type copyHookStore struct {
-	*filebackend.Store
+	*inline.Store
 	afterCopy func()
 }
 
@@ -34,7 +34,7 @@ func TestMoveRacingSourceOverwrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	var overwrite error
-	f.e.store = copyHookStore{Store: f.e.store.(*filebackend.Store), afterCopy: func() {
+	f.e.store = copyHookStore{Store: f.e.store.(*inline.Store), afterCopy: func() {
 		_, overwrite = f.put(t, service(), "b", "src", []byte("newer bytes"), true)
 	}}
 	_, err := f.e.MoveObject(ctx, service(), CopyObject{SrcBucket: "b", SrcKey: "src", DstBucket: "b", DstKey: "dst"})

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/backend"
+	"github.com/stowage/stowage/gateway/inline"
 )
 
 // ByteRange is a resolved, satisfiable range of an object.
@@ -128,6 +130,9 @@ type GetObject struct {
 	// instead of a stream being opened: a small object is read in one go (the file store:
 	// one pread, backend.ReaderInto) and can be answered in one write with its headers.
 	Buffer []byte
+
+	// blob, set by GetObject, asks the row's read for bytes kept in Postgres (smallBlobRead).
+	blob *db.SmallBlobRead
 }
 
 // PublicRule is how a read depends on whether its bucket is public.
@@ -164,6 +169,12 @@ type ObjectReader struct {
 
 // HeadObject returns an object's info; RLS SELECT decides unless asService.
 func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, asService bool) (Object, error) {
+	return e.headObject(ctx, c, bucket, key, asService, nil)
+}
+
+// headObject is HeadObject that, with a non-nil blob, also reads the object's small blob
+// when the read runs as the service role (smallBlobRead).
+func (e *Engine) headObject(ctx context.Context, c Caller, bucket, key string, asService bool, blob *db.SmallBlobRead) (Object, error) {
 	if err := ValidateBucketName(bucket); err != nil {
 		return Object{}, err
 	}
@@ -175,7 +186,10 @@ func (e *Engine) HeadObject(ctx context.Context, c Caller, bucket, key string, a
 		scope = e.service(c)
 	}
 	known := e.readScope(&scope)
-	row, bypass, err := e.db.ReadObjectAsking(ctx, scope, bucket, key, !known)
+	if scope.Role != e.service(c).Role {
+		blob = nil // only the service role may read stowage.small_blobs
+	}
+	row, bypass, err := e.db.ReadObjectAsking(ctx, scope, bucket, key, !known, blob)
 	if bypass != nil {
 		e.cache.bypass.put(scope.Role, *bypass, time.Now(), e.cacheTTL())
 	}
@@ -199,7 +213,7 @@ func (e *Engine) readScope(s *db.Scope) (known bool) {
 // answers as if the bucket were read first. Names that fail validation, and a read the
 // database refuses (a policy that raises, a role it lacks), take the two-step way, so
 // their answers stay exactly those of reading the bucket first.
-func (e *Engine) headPublic(ctx context.Context, c Caller, bucket, key string, rule PublicRule) (Object, error) {
+func (e *Engine) headPublic(ctx context.Context, c Caller, bucket, key string, rule PublicRule, blob *db.SmallBlobRead) (Object, error) {
 	if ValidateBucketName(bucket) == nil && ValidateKey(key) == nil {
 		service := e.service(c)
 		// A caller acting as the service role, when that role bypasses RLS, sees exactly
@@ -212,7 +226,7 @@ func (e *Engine) headPublic(ctx context.Context, c Caller, bucket, key string, r
 			s := c.scope()
 			caller = &s
 		}
-		a, err := e.db.ReadObjectAccess(ctx, service, caller, bucket, key, !known)
+		a, err := e.db.ReadObjectAccess(ctx, service, caller, bucket, key, !known, blob)
 		if err == nil {
 			if a.BypassKnown {
 				e.cache.bypass.put(service.Role, a.ServiceBypassesRLS, time.Now(), e.cacheTTL())
@@ -266,15 +280,15 @@ func (e *Engine) StatObject(ctx context.Context, c Caller, in GetObject) (Object
 	case in.VersionID != "":
 		obj, err = e.statVersion(ctx, c, in.Bucket, in.Key, in.VersionID, in.AsService)
 	case in.Versions:
-		if obj, err = e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService); err == nil {
+		if obj, err = e.headObject(ctx, c, in.Bucket, in.Key, in.AsService, in.blob); err == nil {
 			err = e.currentVersionID(ctx, c, &obj)
 		} else {
 			err = e.deleteMarkerError(ctx, c, err, in.Bucket, in.Key)
 		}
 	case in.Public != PublicNone:
-		obj, err = e.headPublic(ctx, c, in.Bucket, in.Key, in.Public)
+		obj, err = e.headPublic(ctx, c, in.Bucket, in.Key, in.Public, in.blob)
 	default:
-		obj, err = e.HeadObject(ctx, c, in.Bucket, in.Key, in.AsService)
+		obj, err = e.headObject(ctx, c, in.Bucket, in.Key, in.AsService, in.blob)
 	}
 	if err != nil {
 		return ObjectReader{}, err
@@ -324,6 +338,7 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 	// A concurrent overwrite may remove the version we just read between the row lookup and
 	// opening its bytes; the row then names a newer version, so look again.
 	for attempt := 0; ; attempt++ {
+		in.blob = e.smallBlobRead(in)
 		r, err := e.StatObject(ctx, c, in)
 		if err != nil {
 			return r, err
@@ -336,6 +351,16 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		br, length := backend.Whole, obj.Size
 		if partial {
 			br, length = backend.Range{Offset: rng.Start, Length: rng.Length()}, rng.Length()
+		}
+		if b := in.blob; b != nil && b.Data != nil && b.Version == obj.Version && int64(len(b.Data)) == obj.Size {
+			// The bytes came with the row.
+			data := b.Data[br.Offset : br.Offset+length]
+			if in.Buffer != nil && length <= int64(cap(in.Buffer)) {
+				r.Data = in.Buffer[:copy(in.Buffer[:length], data)]
+			} else {
+				r.Body = io.NopCloser(bytes.NewReader(data))
+			}
+			return r, nil
 		}
 		key := e.blobKey(obj.Bucket, obj.Key, obj.Version)
 		if in.Buffer != nil && length <= int64(cap(in.Buffer)) {
@@ -352,6 +377,16 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		}
 		return r, nil
 	}
+}
+
+// smallBlobRead asks a GET's row read for the bytes kept in Postgres with it (inline.Store),
+// saving the store's own round trip for them; nil when the store keeps none there, or the
+// read is not of the current row's bytes (a version by id, a part: they take their own way).
+func (e *Engine) smallBlobRead(in GetObject) *db.SmallBlobRead {
+	if _, ok := e.store.(*inline.Store); !ok || in.VersionID != "" || in.PartNumber > 0 {
+		return nil
+	}
+	return &db.SmallBlobRead{Prefix: e.blobKey(in.Bucket, in.Key, "")}
 }
 
 // readInto fills dst with the range br of key's blob: through the store's ReaderInto, or

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/backend"
+	"github.com/stowage/stowage/gateway/inline"
 )
 
 // PutObject is the input of Engine.PutObject.
@@ -115,13 +116,21 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	}
 	version := uuid.NewString()
 	key := e.blobKey(in.Bucket, in.Key, version)
-	target, err := e.reserveWrite(ctx, c, in, key)
+	// A small body commits with its row (inline.Store): no write intent, no file.
+	withRow := e.inlinesWithRow(key, in.Size)
+	intentKey := key
+	if withRow {
+		intentKey = ""
+	}
+	target, err := e.reserveWrite(ctx, c, in, intentKey)
 	if err != nil {
 		return Object{}, err
 	}
 	body, err := newIntegrityReader(in.Body, in.Integrity)
 	if err != nil {
-		e.discardBlob(ctx, c, key)
+		if !withRow {
+			e.discardBlob(ctx, c, key)
+		}
 		return Object{}, withObject(err, in.Bucket, in.Key)
 	}
 	opts := backend.PutOptions{Size: in.Size, ContentType: in.ContentType, CacheControl: in.CacheControl}
@@ -131,7 +140,15 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if in.Integrity.ContentMD5 != "" && e.storeProvidesMD5(opts) {
 		contentMD5, body.md5 = in.Integrity.ContentMD5, nil
 	}
-	written, etag, err := e.storeBlob(ctx, c, key, body, in.Size, target.Limit, opts)
+	var written int64
+	var etag string
+	var rowBytes []byte
+	if withRow {
+		rowBytes, etag, err = e.readSmallBody(body, in.Size, target.Limit)
+		written = int64(len(rowBytes))
+	} else {
+		written, etag, err = e.storeBlob(ctx, c, key, body, in.Size, target.Limit, opts)
+	}
 	if err != nil {
 		return Object{}, withObject(err, in.Bucket, in.Key)
 	}
@@ -148,7 +165,40 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	row := db.Object{BucketID: in.Bucket, Name: in.Key, Owner: owner, OwnerID: ownerID, Version: version,
 		Metadata:     buildMetadataExtra(written, etag, in.ContentType, in.CacheControl, in.XRobotsTag, e.now(), in.Extra),
 		UserMetadata: in.UserMetadata}
-	return e.commitVersionWith(ctx, c, row, key, in.Upsert, commitExtra{cond: in.Conditions})
+	return e.commitVersionWith(ctx, c, row, key, in.Upsert, commitExtra{cond: in.Conditions, rowBytes: rowBytes})
+}
+
+// inlinesWithRow reports whether a body of size bytes for blob key is kept in Postgres with
+// its object's row (the store keeps small blobs there, inline.Store).
+func (e *Engine) inlinesWithRow(key string, size int64) bool {
+	s, ok := e.store.(*inline.Store)
+	return ok && s.Inlines(key, size)
+}
+
+// readSmallBody reads a body of exactly size bytes (a small one: inlinesWithRow) into
+// memory while hashing it, as storeBlob streams a larger one into the store, and returns it
+// with its quoted MD5 ETag.
+func (e *Engine) readSmallBody(body io.Reader, size, limit int64) ([]byte, string, error) {
+	src := &bodyReader{r: body, limit: limit, h: md5.New()}
+	// One byte more than declared is enough to tell a long body.
+	buf := make([]byte, size+1)
+	n, err := io.ReadFull(src, buf)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		err = nil
+	case err == nil:
+		err = fmt.Errorf("%w: body is longer than the declared %d bytes", backend.ErrSizeMismatch, size)
+	}
+	if err == nil && int64(n) != size {
+		err = fmt.Errorf("%w: declared %d bytes, got %d", backend.ErrSizeMismatch, size, n)
+	}
+	if err == nil && e.hooks.afterBlobWrite != nil {
+		err = e.hooks.afterBlobWrite()
+	}
+	if err != nil {
+		return nil, "", src.classify(err)
+	}
+	return buf[:n], `"` + hex.EncodeToString(src.h.Sum(nil)) + `"`, nil
 }
 
 // reserveWrite is PrepareUpload, preflight and the write intent of key: the bucket's
@@ -296,11 +346,25 @@ func (e *Engine) intentExpiry(kind string) time.Time {
 func (e *Engine) discardBlob(ctx context.Context, c Caller, key string) {
 	dctx, cancel := detached(ctx)
 	defer cancel()
-	if err := e.store.Delete(dctx, key); err != nil {
+	if err := e.deleteBlobs(dctx, key); err != nil {
 		e.log.Warn("discard blob", "key", key, "err", err)
-		return
 	}
-	_ = e.db.ForgetIntents(dctx, key)
+}
+
+// deleteBlobs removes the bytes of keys and then their intents. With small blobs kept in
+// Postgres (inline.Store) their rows go with the intents, in one round trip, so an engine
+// whose store keeps them pays no extra round trip for a blob kept elsewhere.
+func (e *Engine) deleteBlobs(ctx context.Context, keys ...string) error {
+	if s, ok := e.store.(*inline.Store); ok {
+		if err := s.Files().Delete(ctx, keys...); err != nil {
+			return err
+		}
+		return e.db.ForgetSmallBlobs(ctx, keys...)
+	}
+	if err := e.store.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	return e.db.ForgetIntents(ctx, keys...)
 }
 
 // commitVersion swaps row in (as the service role, after the caller's preflight) under the
@@ -328,6 +392,9 @@ type commitExtra struct {
 	onRefused func(tx db.Tx) (unlinked []string, err error)
 	// event names the event the commit records (zero: derived, see commitEvent).
 	event eventSpec
+	// rowBytes, when set, are the blob's bytes, stored under key with the row (inline.Store):
+	// key has no write intent and nothing to discard when the commit fails.
+	rowBytes []byte
 }
 
 // commitVersionWith is commitVersion plus extra's work in the same transaction.
@@ -366,6 +433,9 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 			if unlinked, err = extra.inTx(tx); err != nil {
 				return err
 			}
+		} else if extra.rowBytes != nil {
+			tx.QueueSmallBlob(key, extra.rowBytes)
+			tx.QueueCommitObject(row, &out, &scanErr)
 		} else {
 			tx.QueueCommitObject(row, &out, &scanErr, key)
 		}
@@ -403,7 +473,7 @@ func (e *Engine) commitVersionWith(ctx context.Context, c Caller, row db.Object,
 		}
 	}
 	if err != nil {
-		if !extra.keepOnFailure {
+		if !extra.keepOnFailure && extra.rowBytes == nil {
 			e.discardBlob(ctx, c, key)
 		}
 		return Object{}, dbErr(err, CodeNoSuchBucket, row.BucketID, row.Name)
@@ -428,12 +498,8 @@ func (e *Engine) removeSuperseded(ctx context.Context, c Caller, keys ...string)
 	}
 	dctx, cancel := detached(ctx)
 	defer cancel()
-	if err := e.store.Delete(dctx, keys...); err != nil {
+	if err := e.deleteBlobs(dctx, keys...); err != nil {
 		e.log.Warn("remove superseded blobs", "keys", len(keys), "err", err)
-		return
-	}
-	if err := e.db.ForgetIntents(dctx, keys...); err != nil {
-		e.log.Warn("forget delete intents", "err", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/db/pgtest"
 	"github.com/stowage/stowage/gateway/backend/filebackend"
+	"github.com/stowage/stowage/gateway/inline"
 )
 
 // rtConn counts round trips on a database socket: a read that follows a write is one
@@ -78,27 +79,39 @@ func TestWriteRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	// Events on must not add a round trip: the outbox row goes with COMMIT.
-	for _, events := range []bool{false, true} {
-		bucket := "rt"
-		if events {
-			bucket = "rtev"
+	// Events on must not add a round trip: the outbox row goes with COMMIT. Small objects
+	// kept in Postgres (inline.Store, the server's default) save the reservation.
+	for _, inlined := range []bool{false, true} {
+		for _, events := range []bool{false, true} {
+			bucket := "rt"
+			if events {
+				bucket += "ev"
+			}
+			if inlined {
+				bucket += "in"
+			}
+			name := map[bool]string{false: "events off", true: "events on"}[events] + ", " +
+				map[bool]string{false: "files", true: "small objects in postgres"}[inlined]
+			t.Run(name, func(t *testing.T) {
+				writeRoundTrips(t, d, counter, bucket, events, inlined)
+			})
 		}
-		t.Run(map[bool]string{false: "events off", true: "events on"}[events], func(t *testing.T) {
-			writeRoundTrips(t, d, counter, bucket, events)
-		})
 	}
 }
 
-func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, events bool) {
+func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, events, inlined bool) {
 	ctx := context.Background()
 	store, err := filebackend.New(t.TempDir(), filebackend.Options{NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A long cache bound: a slow machine must not turn a cached bucket into a round trip.
+	var inlineMax int64
+	if inlined {
+		inlineMax = inline.DefaultMax
+	}
 	e := New(d, store, Options{Roles: testRoles, MaxObjectSize: 1 << 30, WriteTimeout: time.Minute, CacheTTL: time.Hour,
-		Events: events})
+		Events: events, InlineMax: inlineMax})
 	if _, err := e.CreateBucket(ctx, service(), CreateBucket{ID: bucket, FileSizeLimit: NoLimit}); err != nil {
 		t.Fatal(err)
 	}
@@ -153,17 +166,24 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 		getPublicRule(c, "warm")
 		getS3Missing(c, "none")
 	}
+	// With the bytes in Postgres: no reservation for the service role (no intent to record,
+	// no policy to ask), and a read as the caller, when not the service role, fetches the
+	// bytes in a round trip of its own (only the service role reads stowage.small_blobs).
+	saved, userGet := 0, 1
+	if inlined {
+		saved, userGet = 1, 2
+	}
 	cases := []struct {
 		name string
 		fn   func()
 		want int
 	}{
-		{"put new key, service role", func() { put(service(), "new-service") }, 3},
-		{"put overwrite, service role", func() { put(service(), "new-service") }, 4},
+		{"put new key, service role", func() { put(service(), "new-service") }, 3 - saved},
+		{"put overwrite, service role", func() { put(service(), "new-service") }, 4 - saved},
 		{"get, service role", func() { get(service(), "new-service") }, 1},
 		{"put new key, user", func() { put(usr, "new-user") }, 3},
 		{"put overwrite, user", func() { put(usr, "new-user") }, 4},
-		{"get, user", func() { get(usr, "new-user") }, 1},
+		{"get, user", func() { get(usr, "new-user") }, userGet},
 		{"bucket settings for a download, user", func() { bucketSettings(usr) }, 1},
 		{"get under the public-bucket rule (REST download), user", func() { getPublicRule(usr, "new-user") }, 1},
 		{"get under the public-bucket rule (REST download), service role", func() { getPublicRule(service(), "new-user") }, 1},
@@ -179,5 +199,14 @@ func writeRoundTrips(t *testing.T, d *db.DB, counter *rtCounter, bucket string, 
 		if got > tc.want {
 			t.Errorf("%s: %d round trips, want at most %d", tc.name, got, tc.want)
 		}
+	}
+	// Where the bytes went: the count above means what it says only if they went there.
+	var rows int
+	if err := d.Pool().QueryRow(ctx, `select count(*) from stowage.small_blobs where key like $1`,
+		e.opts.TenantID+"/"+bucket+"/new-%").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{false: 0, true: 2}[inlined]; rows != want {
+		t.Errorf("%d small blobs in Postgres, want %d", rows, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/gateway/inline"
 )
 
 // SweepStats reports one sweep.
@@ -47,7 +48,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepStats, error) {
 				if live {
 					st.Kept++
 				} else {
-					if err := e.store.Delete(ctx, in.Key); err != nil {
+					if err := e.deleteBlobInTx(ctx, tx, in.Key); err != nil {
 						// Typed here, so dbErr below keeps it: a read-only disk is not a
 						// database error.
 						return storeErr(err, "", "")
@@ -131,4 +132,17 @@ func (e *Engine) sweepOnce(ctx context.Context) {
 	} else if st.Removed > 0 {
 		e.log.Info("sweep", "removed", st.Removed, "kept", st.Kept)
 	}
+}
+
+// deleteBlobInTx removes key's bytes for a transaction that holds its intent: a small blob
+// kept in Postgres (inline.Store) is deleted in tx itself rather than on a connection of
+// its own beside it.
+func (e *Engine) deleteBlobInTx(ctx context.Context, tx db.Tx, key string) error {
+	if s, ok := e.store.(*inline.Store); ok {
+		if err := s.Files().Delete(ctx, key); err != nil {
+			return err
+		}
+		return tx.DeleteSmallBlob(ctx, key)
+	}
+	return e.store.Delete(ctx, key)
 }

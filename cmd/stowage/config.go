@@ -12,6 +12,7 @@ import (
 
 	"github.com/stowage/stowage/cdn"
 	"github.com/stowage/stowage/gateway"
+	"github.com/stowage/stowage/gateway/inline"
 )
 
 // Secret is a configuration value that must never reach a log line or an error message.
@@ -92,6 +93,7 @@ type Config struct {
 	MultipartExpiry int    `env:"STOWAGE_MULTIPART_EXPIRY" default:"86400" help:"seconds an S3 multipart upload may stay incomplete before a sweep aborts it and deletes its parts (1 to 2592000, 30 days); resumable (TUS) uploads expire by TUS_URL_EXPIRY_MS instead"`
 	RequestBodyJSON int    `env:"STOWAGE_JSON_BODY_LIMIT" default:"1048576" help:"largest JSON/XML request body (bytes)"`
 	LifecycleDay    int    `env:"STOWAGE_LIFECYCLE_DAY_SECONDS" default:"86400" help:"seconds one \"day\" of an S3 lifecycle rule lasts (1 to 86400); shrink it only to test expiry rules in seconds"`
+	InlineMax       int    `env:"STOWAGE_INLINE_MAX_BYTES" default:"8192" help:"file backend: objects of at most this many bytes (0 to 1048576) keep their bytes in Postgres (stowage.small_blobs) instead of a file each; 0 = every object in a file (docs/engine.md, docs/compatibility.md)"`
 	HostRegexp      string `env:"REQUEST_X_FORWARDED_HOST_REGEXP,X_FORWARDED_HOST_REGEXP" default:"" help:"multi-tenant mode: regular expression matched against X-Forwarded-Host; its first capture group is the request's tenant id (requests that do not match answer 400 InvalidRequest)"`
 
 	ImageTransform     bool   `env:"IMAGE_TRANSFORMATION_ENABLED,ENABLE_IMAGE_TRANSFORMATION" default:"true" help:"mount /render/image; on by default because libvips is built in (a cgo-free build answers FeatureNotEnabled unless IMGPROXY_URL is set)"`
@@ -253,6 +255,9 @@ func (c *Config) validate() error {
 	}
 	if c.TUSURLExpiry < 1 || c.TUSURLExpiry > 86400000 {
 		errs = append(errs, fmt.Errorf("TUS_URL_EXPIRY_MS=%d: must be between 1 and 86400000 (24 h)", c.TUSURLExpiry))
+	}
+	if c.InlineMax < 0 || c.InlineMax > inline.MaxLimit {
+		errs = append(errs, fmt.Errorf("STOWAGE_INLINE_MAX_BYTES=%d: must be between 0 and %d", c.InlineMax, inline.MaxLimit))
 	}
 	if c.LifecycleDay < 1 || c.LifecycleDay > 86400 {
 		errs = append(errs, fmt.Errorf("STOWAGE_LIFECYCLE_DAY_SECONDS=%d: must be between 1 and 86400", c.LifecycleDay))

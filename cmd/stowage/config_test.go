@@ -71,6 +71,8 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"multipart expiry negative", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "-60"}, "STOWAGE_MULTIPART_EXPIRY"},
 		{"multipart expiry not a number", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "24h"}, "STOWAGE_MULTIPART_EXPIRY"},
 		{"multipart expiry over 30 days", map[string]string{"STOWAGE_MULTIPART_EXPIRY": "2592001"}, "STOWAGE_MULTIPART_EXPIRY"},
+		{"inline max negative", map[string]string{"STOWAGE_INLINE_MAX_BYTES": "-1"}, "STOWAGE_INLINE_MAX_BYTES"},
+		{"inline max over 1 MiB", map[string]string{"STOWAGE_INLINE_MAX_BYTES": "1048577"}, "STOWAGE_INLINE_MAX_BYTES"},
 		{"cdn purge endpoint not a URL", map[string]string{"CDN_PURGE_ENDPOINT_URL": "cdn.local/api"}, "CDN_PURGE_ENDPOINT_URL"},
 		{"webhook url not http", map[string]string{"WEBHOOK_URL": "ftp://x"}, "WEBHOOK_URL"},
 		{"notify webhook without url", map[string]string{"STOWAGE_NOTIFY_WEBHOOKS": "a=http://x,b"}, "STOWAGE_NOTIFY_WEBHOOKS"},

@@ -38,6 +38,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	case "fsck":
 		return runFsck(args[1:], getenv, stdout, stderr)
+	case "spill":
+		return runSpill(args[1:], getenv, stdout, stderr)
 	case "serve", "migrate", "events":
 	default:
 		fmt.Fprintf(stderr, "stowage: unknown command %q\n\n%s", cmd, usage())
@@ -84,6 +86,9 @@ Usage:
   stowage migrate     apply database migrations and exit
   stowage fsck        check (and with --fix repair) rows against the store's keys;
                       stowage fsck --help for its flags
+  stowage spill       move the bytes of small objects kept in Postgres into the file
+                      backend's folders (the reference server's layout); run it with
+                      STOWAGE_INLINE_MAX_BYTES=0 on every gateway
   stowage events dead [LIMIT]            list dead-lettered event deliveries
   stowage events redrive all|SEQ...      deliver dead-lettered events again
   stowage version     print the version

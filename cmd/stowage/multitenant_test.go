@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +24,7 @@ import (
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stowage/stowage/conformance/harness"
 	"github.com/stowage/stowage/db/pgcluster"
@@ -239,10 +242,23 @@ func TestMultiTenantIsolation(t *testing.T) {
 				t.Errorf("%s reads %s's key: %d %s, want the not-found envelope", tn, other, code, body)
 			}
 		}
-		// Bytes of each tenant are under its id in the shared store.
+		// Bytes of each tenant are under its id: these small objects in its own database
+		// (STOWAGE_INLINE_MAX_BYTES), nothing of theirs in the shared store's folders.
+		dbURL := map[string]string{"alpha": alphaURL, "beta": cluster.URL("postgres")}
 		for _, tn := range []string{"alpha", "beta"} {
-			if _, err := os.Stat(filepath.Join(s.store, tn)); err != nil {
-				t.Errorf("store has no %s/ folder: %v", tn, err)
+			conn, err := pgx.Connect(t.Context(), dbURL[tn])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var own, foreign int
+			err = conn.QueryRow(t.Context(), `select count(*) filter (where key like $1 || '/%'),
+				count(*) filter (where key not like $1 || '/%') from stowage.small_blobs`, tn).Scan(&own, &foreign)
+			conn.Close(context.Background())
+			if err != nil || own != 2 || foreign != 0 {
+				t.Errorf("%s's database keeps %d blobs under its id and %d others (%v), want 2 and 0", tn, own, foreign, err)
+			}
+			if _, err := os.Stat(filepath.Join(s.store, tn)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("store has a %s/ folder for objects kept in Postgres: %v", tn, err)
 			}
 		}
 	})

@@ -332,7 +332,7 @@ func engineOptions(cfg Config, tenantID string, roles auth.Roles, serviceKey str
 		MaxObjectSize: maxSize, WriteTimeout: time.Duration(cfg.RequestTimeout) * time.Second,
 		EmptyBucketMax: cfg.EmptyBucketMax, UploadExpiry: time.Duration(cfg.MultipartExpiry) * time.Second,
 		Logger: log, EncryptionKey: string(cfg.EncryptionKey), Region: cfg.Region,
-		LifecycleDay: time.Duration(cfg.LifecycleDay) * time.Second}
+		LifecycleDay: time.Duration(cfg.LifecycleDay) * time.Second, InlineMax: int64(cfg.InlineMax)}
 }
 
 // tusHandler builds the TUS dialect over engine (single-tenant mode and each tenant's stack).

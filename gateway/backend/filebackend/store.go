@@ -101,6 +101,14 @@ func (s *Store) Close() error {
 	return unix.Close(s.baseFD)
 }
 
+// CheckKey reports whether key can be stored (backend.ErrInvalidKey when not), as Put would
+// find it, without touching the disk: a store that keeps some blobs elsewhere (package
+// inline) refuses the same keys.
+func (s *Store) CheckKey(key string) error {
+	_, err := s.segments(key)
+	return err
+}
+
 // segments validates key and returns its path segments below the base.
 func (s *Store) segments(key string) ([]string, error) {
 	segs, err := splitKey(key)

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stowage/stowage/db/pgtest"
+)
+
+// TestSpillCommand: `stowage spill` moves a blob kept in Postgres to the file backend's
+// folder, at the path the reference server reads (<root>/<bucket>/<tenant>/<key>/<version>).
+func TestSpillCommand(t *testing.T) {
+	t.Parallel()
+	root, url := t.TempDir(), pgtest.URL(t)
+	env := map[string]string{
+		"DATABASE_URL":              url,
+		"AUTH_JWT_SECRET":           "spill-test-secret-spill-test-secret-0123",
+		"STORAGE_BACKEND":           "file",
+		"STORAGE_FILE_BACKEND_PATH": root,
+		"STORAGE_S3_BUCKET":         "stub",
+		"LOG_LEVEL":                 "error",
+	}
+	getenv := func(k string) string { return env[k] }
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"migrate"}, getenv, &stdout, &stderr); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, stderr.String())
+	}
+	const key = "storage-single-tenant/b/photo.jpg/2b1c5c8e-0000-4000-8000-000000000001"
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), `insert into stowage.small_blobs (key, data) values ($1, 'small bytes')`, key); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"spill"}, getenv, &stdout, &stderr); code != 0 {
+		t.Fatalf("spill: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "moved 1 blobs (11 bytes)") {
+		t.Errorf("spill said %q", stdout.String())
+	}
+	got, err := os.ReadFile(filepath.Join(root, "stub", key))
+	if err != nil || string(got) != "small bytes" {
+		t.Fatalf("file after spill: %q, %v", got, err)
+	}
+	var left int
+	if err := conn.QueryRow(t.Context(), `select count(*) from stowage.small_blobs`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("rows left: %d, %v", left, err)
+	}
+	if code := run([]string{"spill", "extra"}, getenv, &stdout, &stderr); code != 2 {
+		t.Errorf("spill with an argument: exit %d, want 2", code)
+	}
+}
