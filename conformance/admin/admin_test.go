@@ -53,11 +53,21 @@ func start(t *testing.T) *env {
 // startOn starts the server on a byte store: "file" or "s3" (a fresh MinIO).
 func startOn(t *testing.T, backend string) *env {
 	t.Helper()
+	return startWith(t, backend, nil)
+}
+
+// startWith is startOn with the variables of extra added.
+func startWith(t *testing.T, backend string, extra map[string]string) *env {
+	t.Helper()
 	url := pgtest.URL(t)
 	port := harness.FreePort(t)
-	srv := harness.Start(t, harness.Options{DatabaseURL: url, Backend: backend, Env: map[string]string{
+	vars := map[string]string{
 		"SERVER_ADMIN_PORT": strconv.Itoa(port), "ADMIN_API_KEYS": "other-key," + apiKey,
-		"ENCRYPTION_KEY": "encryption-key-for-tests", "TENANT_ID": tenantID, "STORAGE_S3_REGION": region}})
+		"ENCRYPTION_KEY": "encryption-key-for-tests", "TENANT_ID": tenantID, "STORAGE_S3_REGION": region}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	srv := harness.Start(t, harness.Options{DatabaseURL: url, Backend: backend, Env: vars})
 	e := &env{srv: srv, admin: "http://127.0.0.1:" + strconv.Itoa(port), dbURL: url}
 	waitStatus(t, e.admin+"/status")
 	return e

@@ -3,6 +3,7 @@ package storagejs
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stowage/stowage/conformance/harness"
 	"github.com/stowage/stowage/db/pgtest"
@@ -75,7 +79,8 @@ func validation(msg string) string { return envelope("400", "Error", msg, "Inval
 const errUser = "7a1d6c1e-8a55-4a6b-a3c2-8f0f0a4a1b11"
 
 func referenceErrorBodies(t *testing.T, backend string) {
-	srv := harness.Start(t, harness.Options{DatabaseURL: pgtest.URL(t), Backend: backend,
+	dbURL := pgtest.URL(t)
+	srv := harness.Start(t, harness.Options{DatabaseURL: dbURL, Backend: backend,
 		Env: map[string]string{"STORAGE_EMPTY_BUCKET_MAX": "2", "UPLOAD_FILE_SIZE_LIMIT": "1GB"}})
 	keys := map[string]string{"svc": srv.ServiceKey, "anon": srv.AnonKey, "user": srv.UserKey(t, errUser), "garbage": "garbage"}
 	noRole, err := srv.Verifier.Sign(map[string]any{"role": "no_such_role", "exp": time.Now().Add(time.Hour).Unix()})
@@ -352,7 +357,7 @@ func referenceErrorBodies(t *testing.T, backend string) {
 
 	if backend == "file" {
 		t.Run("row without bytes", func(t *testing.T) {
-			removeBlob(t, srv.DataDir, "errs", "gone.txt")
+			removeBlob(t, srv.DataDir, dbURL, "errs", "gone.txt")
 			resp, body := send(t, "GET", "/object/authenticated/errs/gone.txt", "svc", nil)
 			checkBody(t, resp, body, 400, envelope("404", "Not found", "The resource was not found", "NoSuchKey"))
 			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
@@ -417,9 +422,9 @@ func abortedUpload(t *testing.T, port int, path, key string, declared, sent int)
 	return resp.StatusCode, body
 }
 
-// removeBlob deletes the bytes of bucket/key from the file backend under dataDir, leaving
-// the row.
-func removeBlob(t *testing.T, dataDir, bucket, key string) {
+// removeBlob deletes the bytes of bucket/key from the file backend under dataDir, or from
+// Postgres where the server keeps small objects (STOWAGE_INLINE_MAX_BYTES), leaving the row.
+func removeBlob(t *testing.T, dataDir, dbURL, bucket, key string) {
 	t.Helper()
 	suffix := string(filepath.Separator) + filepath.Join(bucket, key)
 	removed := 0
@@ -436,7 +441,17 @@ func removeBlob(t *testing.T, dataDir, bucket, key string) {
 		}
 		return nil
 	})
+	if err == nil {
+		var conn *pgx.Conn
+		if conn, err = pgx.Connect(context.Background(), dbURL); err == nil {
+			var ct pgconn.CommandTag
+			ct, err = conn.Exec(context.Background(), `delete from stowage.small_blobs where key like '%/' || $1`,
+				bucket+"/"+key+"/%")
+			removed += int(ct.RowsAffected())
+			conn.Close(context.Background())
+		}
+	}
 	if err != nil || removed != 1 {
-		t.Fatalf("removing the bytes of %s/%s: %d folders, %v", bucket, key, removed, err)
+		t.Fatalf("removing the bytes of %s/%s: %d folders or rows, %v", bucket, key, removed, err)
 	}
 }
