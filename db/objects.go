@@ -266,10 +266,27 @@ func (t Tx) ObjectsInBucket(ctx context.Context, bucket, startAfter string, limi
 // read stowage.small_blobs (the service role) may ask.
 type SmallBlobRead struct {
 	Prefix string
+	// Buffer, when its capacity holds the bytes, receives them (Data is then a slice of it):
+	// no allocation per read.
+	Buffer []byte
 	// Data is what the read found: nil when the row has no bytes kept there (or there was
 	// no row); Version is the version of the row they belong to.
 	Data    []byte
 	Version string
+}
+
+// ScanBytes (pgtype.BytesScanner) copies the bytes out of the driver's buffer while the row
+// is scanned, into Buffer when it is large enough.
+func (b *SmallBlobRead) ScanBytes(v []byte) error {
+	switch {
+	case v == nil:
+		b.Data = nil
+	case b.Buffer != nil && cap(b.Buffer) >= len(v):
+		b.Data = b.Buffer[:copy(b.Buffer[:len(v)], v)]
+	default:
+		b.Data = append(make([]byte, 0, len(v)), v...)
+	}
+	return nil
 }
 
 // objectRead is the select of bucket/name's row, with its small blob's bytes after the
@@ -287,10 +304,12 @@ func objectRead(b *pgx.Batch, bucket, name string, blob *SmallBlobRead, scan fun
 	b.Queue(`select `+objectColumns+`, (select data from stowage.small_blobs where key = $3 || coalesce(version, ''))
 		from storage.objects where bucket_id = $1 and name = $2`, bucket, name, blob.Prefix).
 		QueryRow(func(row pgx.Row) error {
-			var data []byte
-			o, err := scanObject(row, &data)
-			if err == nil && data != nil {
-				blob.Data, blob.Version = data, o.Version
+			o, err := scanObject(row, blob)
+			if err != nil {
+				blob.Data = nil
+			}
+			if blob.Data != nil {
+				blob.Version = o.Version
 			}
 			scan(o, err)
 			return nil

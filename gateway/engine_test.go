@@ -122,12 +122,31 @@ func (f *fixture) readBuffered(t *testing.T, c Caller, bucket, key string, n int
 	return io.ReadAll(r.Body)
 }
 
-// blobs lists the committed blob files under the store root (temp files excluded).
+// blobs lists the committed blobs: files under the store root (temp files excluded) and
+// rows of stowage.small_blobs.
 func (f *fixture) blobs(t *testing.T) []string {
 	t.Helper()
 	if f.upstream != nil {
 		return f.upstream(t)
 	}
+	out := f.files(t)
+	// Small blobs kept in Postgres (inline.Store) are blobs too, under the same keys.
+	rows, err := f.db.Pool().Query(context.Background(), `select key from stowage.small_blobs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, keys...)
+	slices.Sort(out)
+	return out
+}
+
+// files lists the blob files below the fixture's root, as keys.
+func (f *fixture) files(t *testing.T) []string {
+	t.Helper()
 	var out []string
 	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -142,17 +161,6 @@ func (f *fixture) blobs(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Small blobs kept in Postgres (inline.Store) are blobs too, under the same keys.
-	rows, err := f.db.Pool().Query(context.Background(), `select key from stowage.small_blobs`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	out = append(out, keys...)
-	slices.Sort(out)
 	return out
 }
 

@@ -353,10 +353,10 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 			br, length = backend.Range{Offset: rng.Start, Length: rng.Length()}, rng.Length()
 		}
 		if b := in.blob; b != nil && b.Data != nil && b.Version == obj.Version && int64(len(b.Data)) == obj.Size {
-			// The bytes came with the row.
+			// The bytes came with the row (into in.Buffer when it holds them).
 			data := b.Data[br.Offset : br.Offset+length]
 			if in.Buffer != nil && length <= int64(cap(in.Buffer)) {
-				r.Data = in.Buffer[:copy(in.Buffer[:length], data)]
+				r.Data = data
 			} else {
 				r.Body = io.NopCloser(bytes.NewReader(data))
 			}
@@ -386,7 +386,7 @@ func (e *Engine) smallBlobRead(in GetObject) *db.SmallBlobRead {
 	if _, ok := e.store.(*inline.Store); !ok || in.VersionID != "" || in.PartNumber > 0 {
 		return nil
 	}
-	return &db.SmallBlobRead{Prefix: e.blobKey(in.Bucket, in.Key, "")}
+	return &db.SmallBlobRead{Prefix: e.blobKey(in.Bucket, in.Key, ""), Buffer: in.Buffer}
 }
 
 // readInto fills dst with the range br of key's blob: through the store's ReaderInto, or

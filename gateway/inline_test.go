@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+
+	"github.com/stowage/stowage/gateway/inline"
+)
+
+// Small objects kept in Postgres (inline.Store, the fixture's default) read back whole, by
+// range, into a caller's buffer, under the public-bucket rule and as a user under RLS; a
+// copy and an overwrite leave exactly one row per live version; a body larger than the
+// bound goes to a file.
+func TestSmallObjectsInPostgres(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.e.CreateBucket(ctx, service(), CreateBucket{ID: "pub", Public: true, FileSizeLimit: NoLimit}); err != nil {
+		t.Fatal(err)
+	}
+	f.ownFolderPolicies(t, "pub", "select", "insert")
+	body := []byte("0123456789 small object body")
+	if _, err := f.put(t, service(), "pub", "a.txt", body, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.blobs(t); len(got) != 1 || got[0] != f.e.blobKey("pub", "a.txt", mustVersion(t, f, "pub", "a.txt")) {
+		t.Fatalf("blobs %v, want the one version's key", got)
+	}
+	if files := f.files(t); len(files) != 0 {
+		t.Fatalf("a small object made files: %v", files)
+	}
+	if got, err := f.read(t, service(), "pub", "a.txt"); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read: %q %v", got, err)
+	}
+	if got, err := f.readBuffered(t, service(), "pub", "a.txt", 64); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("buffered read: %q %v", got, err)
+	}
+	for _, rng := range []struct{ header, want string }{{"bytes=2-5", "2345"}, {"bytes=-4", "body"}, {"bytes=24-", "body"}} {
+		r, err := f.e.GetObject(ctx, service(), GetObject{Bucket: "pub", Key: "a.txt", Range: rng.header, Buffer: make([]byte, 0, 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.Data
+		if r.Body != nil {
+			got, _ = io.ReadAll(r.Body)
+			r.Body.Close()
+		}
+		if string(got) != rng.want || !r.Partial {
+			t.Errorf("range %s: %q (partial %v), want %q", rng.header, got, r.Partial, rng.want)
+		}
+	}
+	// The public-bucket rule (REST downloads), anonymously: the service's row brings the bytes.
+	r, err := f.e.GetObject(ctx, anon(), GetObject{Bucket: "pub", Key: "a.txt", Public: PublicRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatalf("public read: %q", got)
+	}
+	// A user under RLS reads its own object (the bytes come in a round trip of their own).
+	uid := "00000000-0000-0000-0000-00000000000a"
+	if _, err := f.put(t, user(uid), "pub", uid+"/mine.txt", []byte("mine"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.read(t, user(uid), "pub", uid+"/mine.txt"); err != nil || string(got) != "mine" {
+		t.Fatalf("user read: %q %v", got, err)
+	}
+	// Copy, then overwrite the source: each live version keeps one row, the superseded
+	// one's goes.
+	if _, err := f.e.CopyObject(ctx, service(), CopyObject{SrcBucket: "pub", SrcKey: "a.txt", DstBucket: "pub", DstKey: "b.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.put(t, service(), "pub", "a.txt", []byte("new"), true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.read(t, service(), "pub", "b.txt"); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("copy reads %q %v", got, err)
+	}
+	if got, err := f.read(t, service(), "pub", "a.txt"); err != nil || string(got) != "new" {
+		t.Fatalf("overwritten reads %q %v", got, err)
+	}
+	if got := f.blobs(t); len(got) != 3 {
+		t.Fatalf("blobs %v, want 3 (a.txt, b.txt, mine.txt)", got)
+	}
+	// One byte over the bound: a file.
+	large := bytes.Repeat([]byte("x"), inline.DefaultMax+1)
+	if _, err := f.put(t, service(), "pub", "large.bin", large, false); err != nil {
+		t.Fatal(err)
+	}
+	if files := f.files(t); len(files) != 1 {
+		t.Fatalf("files %v, want large.bin's", files)
+	}
+	if got, err := f.read(t, service(), "pub", "large.bin"); err != nil || !bytes.Equal(got, large) {
+		t.Fatalf("large read: %d bytes, %v", len(got), err)
+	}
+}
+
+func mustVersion(t *testing.T, f *fixture, bucket, key string) string {
+	t.Helper()
+	o, err := f.e.HeadObject(context.Background(), service(), bucket, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Version
+}
