@@ -3,7 +3,6 @@ package s3backend
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -81,7 +80,14 @@ func (s *Store) Compose(ctx context.Context, dst string, srcs []string, opts bac
 	case len(nonEmpty) > 1 && composable(nonEmpty):
 		return s.copyParts(ctx, dk, nonEmpty, opts)
 	}
-	return s.Put(ctx, dst, &concatReader{ctx: ctx, s: s, srcs: nonEmpty}, opts)
+	keys := make([]string, len(nonEmpty))
+	for i, src := range nonEmpty {
+		keys[i] = src.key
+	}
+	// The Concat lives only as long as this call (its Ctx is the call's).
+	r := &backend.Concat{Ctx: ctx, Store: s, Keys: keys}
+	defer r.Close()
+	return s.Put(ctx, dst, r, opts)
 }
 
 // source is an existing blob being copied.
@@ -193,38 +199,4 @@ func (s *Store) copySource(key string) *string {
 	}
 	out := b.String()
 	return &out
-}
-
-// concatReader reads sources one after the other, opening each only when the previous one
-// is exhausted.
-type concatReader struct {
-	ctx  context.Context // the Compose call's: the reader lives only as long as that call
-	s    *Store
-	srcs []source
-	cur  io.ReadCloser
-}
-
-func (c *concatReader) Read(p []byte) (int, error) {
-	for {
-		if c.cur == nil {
-			if len(c.srcs) == 0 {
-				return 0, io.EOF
-			}
-			rc, err := c.s.Open(c.ctx, c.srcs[0].key, backend.Whole)
-			if err != nil {
-				return 0, err
-			}
-			c.cur, c.srcs = rc, c.srcs[1:]
-		}
-		n, err := c.cur.Read(p)
-		if err == io.EOF {
-			c.cur.Close()
-			c.cur = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
 }
