@@ -10,6 +10,9 @@
 #                    so a change is measured before/after in the same run
 #   before-proxy     with STOWAGE_BEFORE and STOWAGE_BEFORE_BACKEND=s3: that binary on the s3
 #                    backend (its own upstream bucket in the same MinIO), beside stowage-proxy
+#                    STOWAGE_BEFORE_ENV="NAME=value ..." is added to the before server's
+#                    environment, so a setting can be measured on and off with one binary
+#                    (STOWAGE_BEFORE=bin/stowage STOWAGE_BEFORE_ENV=STOWAGE_INLINE_MAX_BYTES=0)
 #   hook-s3/-rest    with STOWAGE_WEBHOOK=1: a Stowage like stowage-s3 with WEBHOOK_URL set to a
 #                    receiver that acknowledges everything (its own process, reported as
 #                    "receiver"), so writes with events delivered compare with stowage-s3/-rest
@@ -70,10 +73,11 @@ before_backend=${STOWAGE_BEFORE_BACKEND:-file}
 case $before_backend in file|s3) ;; *) echo "STOWAGE_BEFORE_BACKEND: want file or s3" >&2; exit 2 ;; esac
 if [ -n "${STOWAGE_BEFORE:-}" ]; then
   bport=$(port)
+  read -r -a before_env <<<"${STOWAGE_BEFORE_ENV:-}"
   if [ "$before_backend" = s3 ]; then
-    start_stowage_bin "$STOWAGE_BEFORE" before "$bport" "${s3_backend[@]}" STORAGE_S3_BUCKET=upstream-before
+    start_stowage_bin "$STOWAGE_BEFORE" before "$bport" "${s3_backend[@]}" STORAGE_S3_BUCKET=upstream-before ${before_env[@]+"${before_env[@]}"}
   else
-    start_stowage_bin "$STOWAGE_BEFORE" before "$bport"
+    start_stowage_bin "$STOWAGE_BEFORE" before "$bport" ${before_env[@]+"${before_env[@]}"}
   fi
   cpus+=(-cpu "before=$(cat "$tmp/before.pid")" -cpu "before-pg=$(pg_pid before)")
 fi
