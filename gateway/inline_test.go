@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"io"
 	"testing"
 
@@ -106,4 +108,44 @@ func mustVersion(t *testing.T, f *fixture, bucket, key string) string {
 		t.Fatal(err)
 	}
 	return o.Version
+}
+
+// A small body the engine refuses after reading it (a Content-MD5 that does not match, a
+// body longer or shorter than declared) leaves no object, no row in small_blobs and no file:
+// its bytes were only in memory.
+func TestSmallObjectRefusedLeavesNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.bucket(t, "b")
+	ctx := context.Background()
+	body := []byte("a small body")
+	badMD5 := base64.StdEncoding.EncodeToString(make([]byte, md5.Size))
+	for _, tc := range []struct {
+		name string
+		in   PutObject
+		want Code
+	}{
+		{"bad Content-MD5", PutObject{Body: bytes.NewReader(body), Size: int64(len(body)), Integrity: Integrity{ContentMD5: badMD5}}, CodeBadDigest},
+		{"longer than declared", PutObject{Body: bytes.NewReader(body), Size: int64(len(body) - 1)}, CodeIncompleteBody},
+		{"shorter than declared", PutObject{Body: bytes.NewReader(body), Size: int64(len(body) + 1)}, CodeIncompleteBody},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Bucket, tc.in.Key = "b", "k"
+			_, err := f.e.PutObject(ctx, service(), tc.in)
+			wantCode(t, err, tc.want)
+			if _, err := f.e.HeadObject(ctx, service(), "b", "k", false); CodeOf(err) != CodeNoSuchKey {
+				t.Errorf("refused put left an object: %v", err)
+			}
+			if got := f.blobs(t); len(got) != 0 {
+				t.Errorf("refused put left blobs %v", got)
+			}
+		})
+	}
+	// The same body, declared right, is kept in Postgres: the cases above took the inline path.
+	if _, err := f.e.PutObject(ctx, service(), PutObject{Bucket: "b", Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	if files, blobs := f.files(t), f.blobs(t); len(files) != 0 || len(blobs) != 1 {
+		t.Fatalf("files %v, blobs %v: want one blob in Postgres", files, blobs)
+	}
 }

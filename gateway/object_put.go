@@ -155,7 +155,9 @@ func (e *Engine) PutObject(ctx context.Context, c Caller, in PutObject) (Object,
 	if contentMD5 != "" {
 		want, _ := base64.StdEncoding.DecodeString(contentMD5) // checked by newIntegrityReader
 		if etag != `"`+hex.EncodeToString(want)+`"` {
-			e.discardBlob(ctx, c, key)
+			if !withRow { // a small body was only in memory
+				e.discardBlob(ctx, c, key)
+			}
 			return Object{}, &Error{Code: CodeBadDigest, Bucket: in.Bucket, Key: in.Key,
 				Message: "The Content-MD5 you specified did not match what we received."}
 		}
