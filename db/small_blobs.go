@@ -76,24 +76,58 @@ func (d *DB) ForgetSmallBlobs(ctx context.Context, keys ...string) error {
 	b := &pgx.Batch{}
 	b.Queue(`begin`)
 	b.Queue(asyncCommit)
+	// The intents first: the sweep locks an intent, then deletes its row (gateway
+	// deleteBlobInTx), so taking them the other way round here could deadlock with it.
+	queueForget(b, keys)
 	if len(keys) == 1 {
 		b.Queue(`delete from stowage.small_blobs where key = $1`, keys[0])
 	} else {
 		b.Queue(`delete from stowage.small_blobs where key = any($1)`, keys)
 	}
-	queueForget(b, keys)
 	b.Queue(`commit`)
 	return d.sendBatch(ctx, b)
 }
 
-// TakeSmallBlob deletes the row of key, committed synchronously (its bytes were just
-// written elsewhere, durably), and reports whether there was one.
-func (d *DB) TakeSmallBlob(ctx context.Context, key string) (bool, error) {
-	ct, err := d.pool.Exec(ctx, `delete from stowage.small_blobs where key = $1`, key)
-	if err != nil {
-		return false, Classify(err)
+// SpillSmallBlob moves key's bytes out of this table, in one transaction that holds the
+// row's lock: write is given the bytes (to store them elsewhere, durably), then the row is
+// deleted. A blob that an intent names (a write not committed yet, or bytes being deleted,
+// whose deleter may have removed the elsewhere copy before write made it) stays here: when
+// the intent is there before write, write is not called; when it appears during write,
+// undo is called (to remove what write stored) and the row stays. moved reports whether the
+// row went. A concurrent spill of the same key waits for the lock, then finds no row.
+func (d *DB) SpillSmallBlob(ctx context.Context, key string, write func(data []byte) error, undo func() error) (moved bool, err error) {
+	const noIntent = `not exists (select 1 from stowage.blob_intents i where i.key = $1)`
+	var callerErr error // write's or undo's, returned as it is
+	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		var data []byte
+		err := tx.QueryRow(ctx, `select data from stowage.small_blobs s where s.key = $1 and `+noIntent+` for update of s`, key).Scan(&data)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if callerErr = write(data); callerErr != nil {
+			return callerErr
+		}
+		ct, err := tx.Exec(ctx, `delete from stowage.small_blobs s where s.key = $1 and `+noIntent, key)
+		if err != nil {
+			return err
+		}
+		if ct.RowsAffected() == 0 {
+			callerErr = undo()
+			return callerErr
+		}
+		moved = true
+		return nil
+	})
+	if err != nil && callerErr == nil {
+		err = Classify(err)
 	}
-	return ct.RowsAffected() == 1, nil
+	if err != nil {
+		moved = false
+	}
+	return moved, err
 }
 
 // DeleteSmallBlob removes the bytes of key kept here, in t.

@@ -134,11 +134,12 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 }
 
 // SpillSmallBlobs moves the bytes of small objects kept in Postgres into the store's files
-// (inline.Store.Spill; `stowage spill`), telling fn of each; 0 when the store keeps none there.
-func (e *Engine) SpillSmallBlobs(ctx context.Context, fn func(key string, size int64) error) (int, error) {
+// (inline.Store.Spill; `stowage spill`), telling fn of each; left counts those not moved
+// because a write or delete of them was under way. 0, 0 when the store keeps none there.
+func (e *Engine) SpillSmallBlobs(ctx context.Context, fn func(key string, size int64) error) (moved, left int, err error) {
 	s, ok := e.store.(*inline.Store)
 	if !ok {
-		return 0, nil
+		return 0, 0, nil
 	}
 	return s.Spill(ctx, fn)
 }

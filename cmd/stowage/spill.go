@@ -13,8 +13,8 @@ import (
 // (STOWAGE_INLINE_MAX_BYTES, stowage.small_blobs) move into the file backend's folders, so
 // that the reference server, which reads only files, finds every object again. Each blob is
 // written and flushed before its row goes; reads look in the files first, so nothing is
-// unreadable meanwhile. Exit 0 when every blob moved, 1 on failure (run it again: it goes
-// on where it stopped), 2 on bad usage.
+// unreadable meanwhile. Exit 0 when every blob moved, 1 on failure or when a blob being
+// written or deleted was left (run it again: it goes on where it stopped), 2 on bad usage.
 func runSpill(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "Usage: stowage spill\n\nMoves the bytes of small objects kept in Postgres into the file backend's folders.\n")
@@ -26,6 +26,12 @@ func runSpill(args []string, getenv func(string) string, stdout, stderr io.Write
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "stowage: invalid configuration:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return 2
+	}
+	if cfg.MultiTenant {
+		// One engine serves one database: spill each tenant's on its own (the keys carry the
+		// tenant, so the files land where the multi-tenant server reads them).
+		fmt.Fprintf(stderr, "stowage spill: MULTI_TENANT is set; spill one tenant at a time, with MULTI_TENANT=false and DATABASE_URL set to that tenant's database\n")
 		return 2
 	}
 	if cfg.Backend != "file" {
@@ -42,13 +48,17 @@ func runSpill(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	defer closeAll()
 	var bytes int64
-	n, err := engine.SpillSmallBlobs(ctx, func(_ string, size int64) error {
+	n, left, err := engine.SpillSmallBlobs(ctx, func(_ string, size int64) error {
 		bytes += size
 		return nil
 	})
 	fmt.Fprintf(stdout, "moved %d blobs (%d bytes) from Postgres to %s\n", n, bytes, "the file backend")
 	if err != nil {
 		fmt.Fprintf(stderr, "stowage spill: %v\n", err)
+		return 1
+	}
+	if left > 0 {
+		fmt.Fprintf(stderr, "stowage spill: %d blobs left in Postgres: a write or delete of them was under way; run stowage spill again\n", left)
 		return 1
 	}
 	return 0

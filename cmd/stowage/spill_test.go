@@ -59,4 +59,35 @@ func TestSpillCommand(t *testing.T) {
 	if code := run([]string{"spill", "extra"}, getenv, &stdout, &stderr); code != 2 {
 		t.Errorf("spill with an argument: exit %d, want 2", code)
 	}
+
+	// A blob whose delete is under way (an intent names it) is left for a later run: exit 1.
+	const busy = "storage-single-tenant/b/busy.txt/2b1c5c8e-0000-4000-8000-000000000002"
+	for _, q := range []string{`insert into stowage.small_blobs (key, data) values ($1, 'busy')`,
+		`insert into stowage.blob_intents (key, kind, expires_at) values ($1, 'delete', now() + interval '1 hour')`} {
+		if _, err := conn.Exec(t.Context(), q, busy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"spill"}, getenv, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "1 blobs left in Postgres") {
+		t.Errorf("spill with a blob under way: exit %d, %q; want 1 and the count left", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(root, "stub", busy)); !os.IsNotExist(err) {
+		t.Errorf("file of the blob under way: %v, want none", err)
+	}
+
+	// One engine serves one database: multi-tenant settings are refused, not half-served.
+	mt := map[string]string{"MULTI_TENANT": "true", "DATABASE_MULTITENANT_URL": url,
+		"REQUEST_X_FORWARDED_HOST_REGEXP": `^([a-z]+)\.local$`, "ENCRYPTION_KEY": "spill-test-encryption-key"}
+	stderr.Reset()
+	code := run([]string{"spill"}, func(k string) string {
+		if v, ok := mt[k]; ok {
+			return v
+		}
+		return env[k]
+	}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "one tenant at a time") {
+		t.Errorf("spill with MULTI_TENANT: exit %d, %q; want 2 and why", code, stderr.String())
+	}
 }

@@ -77,6 +77,9 @@ type Store struct {
 	db    *db.DB
 	max   int64
 	bufs  sync.Pool // *[]byte of cap max+1
+	// afterSpillWrite, when set (tests), runs after Spill wrote a blob's file and before
+	// its row goes.
+	afterSpillWrite func(key string)
 }
 
 // New returns files with blobs of at most max bytes kept in d (max is capped at MaxLimit;
@@ -403,52 +406,71 @@ func (r *rowLister) emitBefore(key string, fn func(backend.Listed) error) error 
 // Spill moves every blob kept in Postgres into the files, a page at a time: each is written
 // (durably, as any Put to the files) before its row is deleted, and reads look in the files
 // first, so a blob is readable throughout. This is the way back to a layout the reference
-// server reads (`stowage spill`). fn, when set, is told of each key moved. A row deleted
-// meanwhile (its object deleted or overwritten while Spill ran) has its new file removed
-// again; run Spill with small blobs off (Max 0) on every gateway so no new rows arrive.
-func (s *Store) Spill(ctx context.Context, fn func(key string, size int64) error) (moved int, err error) {
+// server reads (`stowage spill`). fn, when set, is told of each key moved. A blob whose
+// write or delete is under way (an intent names it) is not moved: left counts those still
+// in Postgres at the end, for a later run. Run Spill with small blobs off (Max 0) on every
+// gateway so no new rows arrive.
+func (s *Store) Spill(ctx context.Context, fn func(key string, size int64) error) (moved, left int, err error) {
 	after := ""
+	var skipped []string
 	for {
 		page, err := s.db.ListSmallBlobs(ctx, "", after, listPage)
 		if err != nil {
-			return moved, dbErr("spill", after, err)
+			return moved, 0, dbErr("spill", after, err)
 		}
 		for _, b := range page {
-			if err := s.spillOne(ctx, b.Key); err != nil {
-				return moved, err
+			ok, err := s.spillOne(ctx, b.Key)
+			if err != nil {
+				return moved, 0, err
+			}
+			if !ok {
+				skipped = append(skipped, b.Key)
+				continue
 			}
 			moved++
 			if fn != nil {
 				if err := fn(b.Key, b.Size); err != nil {
-					return moved, err
+					return moved, 0, err
 				}
 			}
 		}
 		if len(page) < listPage {
-			return moved, nil
+			break
 		}
 		after = page[len(page)-1].Key
 	}
+	if len(skipped) == 0 {
+		return moved, 0, nil
+	}
+	// Skipped keys whose rows went meanwhile (their objects deleted) are not left.
+	still, err := s.db.SmallBlobKeys(ctx, skipped)
+	if err != nil {
+		return moved, 0, dbErr("spill", skipped[0], err)
+	}
+	return moved, len(still), nil
 }
 
-func (s *Store) spillOne(ctx context.Context, key string) error {
-	data, err := s.db.ReadSmallBlob(ctx, key)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil // deleted since the page was read
+// spillOne moves key's row into a file (db.SpillSmallBlob), and reports whether it did. The
+// row stays locked while the file is written, so a concurrent Spill cannot remove the file
+// this one made; a delete that starts meanwhile has an intent, which keeps the row and has
+// the new file removed again (its deleter may have removed the file before it was written).
+func (s *Store) spillOne(ctx context.Context, key string) (bool, error) {
+	var filesErr error
+	moved, err := s.db.SpillSmallBlob(ctx, key, func(data []byte) error {
+		_, filesErr = s.files.Put(ctx, key, bytes.NewReader(data), backend.PutOptions{Size: int64(len(data))})
+		if filesErr == nil && s.afterSpillWrite != nil {
+			s.afterSpillWrite(key)
+		}
+		return filesErr
+	}, func() error {
+		filesErr = s.files.Delete(ctx, key)
+		return filesErr
+	})
+	switch {
+	case filesErr != nil:
+		return false, filesErr
+	case err != nil:
+		return false, dbErr("spill", key, err)
 	}
-	if err != nil {
-		return dbErr("spill", key, err)
-	}
-	if _, err := s.files.Put(ctx, key, bytes.NewReader(data), backend.PutOptions{Size: int64(len(data))}); err != nil {
-		return err
-	}
-	gone, err := s.db.TakeSmallBlob(ctx, key)
-	if err != nil {
-		return dbErr("spill", key, err)
-	}
-	if !gone {
-		// Deleted meanwhile: the file we wrote names nothing.
-		return s.files.Delete(ctx, key)
-	}
-	return nil
+	return moved, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stowage/stowage/db"
@@ -295,15 +296,15 @@ func TestSpill(t *testing.T) {
 	put(t, s, "t/b/large/v1", "a body too large for a row")
 	want["t/b/large/v1"] = "a body too large for a row"
 	var told int
-	n, err := s.Spill(t.Context(), func(key string, size int64) error {
+	n, leftN, err := s.Spill(t.Context(), func(key string, size int64) error {
 		if size != int64(len(want[key])) {
 			t.Errorf("spill told %q of %d bytes, want %d", key, size, len(want[key]))
 		}
 		told++
 		return nil
 	})
-	if err != nil || n != listPage+3 || told != n {
-		t.Fatalf("Spill = %d, %v (told %d), want %d", n, err, told, listPage+3)
+	if err != nil || n != listPage+3 || told != n || leftN != 0 {
+		t.Fatalf("Spill = %d, %d left, %v (told %d), want %d, 0 left", n, leftN, err, told, listPage+3)
 	}
 	left, err := d.ListSmallBlobs(t.Context(), "", "", 10)
 	if err != nil || len(left) != 0 {
@@ -314,7 +315,84 @@ func TestSpill(t *testing.T) {
 			t.Fatalf("file of %q holds %q, want %q", key, got, body)
 		}
 	}
-	if n, err := s.Spill(t.Context(), nil); err != nil || n != 0 {
+	if n, _, err := s.Spill(t.Context(), nil); err != nil || n != 0 {
 		t.Errorf("a second Spill = %d, %v; want nothing to move", n, err)
+	}
+}
+
+// A delete that starts while Spill writes a blob's file (an overwrite's commit records the
+// delete intent, its deleter removes the file, which is not written yet, then the row):
+// Spill keeps the row and removes the file it wrote, so the deleter leaves nothing behind.
+// A blob an intent names before Spill reaches it is not written at all.
+func TestSpillRacesDelete(t *testing.T) {
+	s, files, d := newStore(t, 16)
+	ctx := t.Context()
+	addIntent := func(key string) {
+		t.Helper()
+		if _, err := d.Pool().Exec(ctx, `insert into stowage.blob_intents (key, kind, expires_at) values ($1, 'delete', now())`, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, s, "t/b/racing/v1", "racing")
+	put(t, s, "t/b/pending/v1", "pending")
+	addIntent("t/b/pending/v1")
+	s.afterSpillWrite = func(key string) {
+		if key != "t/b/racing/v1" {
+			t.Errorf("spill wrote %q, whose intent was there before", key)
+			return
+		}
+		addIntent(key)
+		if err := files.Delete(ctx, key); err != nil { // the deleter, before the file existed
+			t.Error(err)
+		}
+	}
+	moved, left, err := s.Spill(ctx, nil)
+	if err != nil || moved != 0 || left != 2 {
+		t.Fatalf("Spill = %d moved, %d left, %v; want 0, 2", moved, left, err)
+	}
+	for _, key := range []string{"t/b/racing/v1", "t/b/pending/v1"} {
+		if _, err := files.Stat(ctx, key); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("file of %q after Spill: %v, want none", key, err)
+		}
+		// The deleter goes on: the row and its intent.
+		if err := d.ForgetSmallBlobs(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Open(ctx, key, backend.Whole); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("Open %q after its delete: %v, want ErrNotFound", key, err)
+		}
+	}
+}
+
+// Two Spills at once move each blob once, and neither removes a file the other made.
+func TestSpillTwiceAtOnce(t *testing.T) {
+	s, files, d := newStore(t, 16)
+	want := map[string]string{}
+	for i := range 40 {
+		key := "t/b/k" + itoa(i) + "/v1"
+		want[key] = "body " + itoa(i)
+		put(t, s, key, want[key])
+	}
+	var wg sync.WaitGroup
+	counts := make([]int, 2)
+	errs := make([]error, 2)
+	for i := range counts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			counts[i], _, errs[i] = s.Spill(t.Context(), nil)
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || counts[0]+counts[1] != len(want) {
+		t.Fatalf("Spills moved %v (%v), want %d in all", counts, errs, len(want))
+	}
+	if left, err := d.ListSmallBlobs(t.Context(), "", "", 10); err != nil || len(left) != 0 {
+		t.Fatalf("rows left: %v, %v", left, err)
+	}
+	for key, body := range want {
+		if got := read(t, files, key); got != body {
+			t.Fatalf("file of %q holds %q, want %q", key, got, body)
+		}
 	}
 }
