@@ -300,8 +300,9 @@ func objectRead(b *pgx.Batch, bucket, name string, blob *SmallBlobRead, scan fun
 			})
 		return
 	}
-	// The subquery's "version" is the row's: small_blobs has no column of that name.
-	b.Queue(`select `+objectColumns+`, (select data from stowage.small_blobs where key = $3 || coalesce(version, ''))
+	// The subquery's version is the row's, named in full so that a column of that name
+	// added to small_blobs could not take its place.
+	b.Queue(`select `+objectColumns+`, (select data from stowage.small_blobs where key = $3 || coalesce(storage.objects.version, ''))
 		from storage.objects where bucket_id = $1 and name = $2`, bucket, name, blob.Prefix).
 		QueryRow(func(row pgx.Row) error {
 			o, err := scanObject(row, blob)

@@ -270,7 +270,7 @@ func (s *Store) Copy(ctx context.Context, srcKey, dstKey string) (backend.Writte
 		}
 		return s.files.Copy(ctx, srcKey, dstKey)
 	}
-	if !s.inlined(dstKey, 0) {
+	if !s.Inlines(dstKey, 0) {
 		// A destination key the files keep differently: through the files.
 		return s.concatThrough(ctx, dstKey, []string{srcKey}, backend.PutOptions{Size: -1})
 	}
