@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/db"
+	"github.com/stowage/stowage/gateway/backend"
 	"github.com/stowage/stowage/gateway/inline"
 )
 
@@ -18,12 +19,6 @@ type SweepStats struct {
 
 // sweepBatch bounds one sweep transaction.
 const sweepBatch = 100
-
-// TempSweeper is implemented by stores that leave temporary files behind when a process
-// dies mid-write.
-type TempSweeper interface {
-	SweepTemp(ctx context.Context, olderThan time.Duration) (int, error)
-}
 
 // Sweep removes what interrupted operations left behind: bytes of writes that never
 // committed (their write intent expired) and superseded bytes whose removal after commit did
@@ -68,7 +63,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepStats, error) {
 			break
 		}
 	}
-	if ts, ok := e.store.(TempSweeper); ok {
+	if ts, ok := e.store.(backend.TempSweeper); ok {
 		if _, err := ts.SweepTemp(ctx, e.opts.WriteTimeout+e.opts.WriteTimeout/4); err != nil {
 			return st, storeErr(fmt.Errorf("sweep temporary files: %w", err), "", "")
 		}

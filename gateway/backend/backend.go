@@ -160,3 +160,10 @@ type Lister interface {
 type SegmentFolder interface {
 	FoldsEmptySegments() bool
 }
+
+// TempSweeper is implemented by stores that leave temporary files behind when a process
+// dies mid-write: SweepTemp removes those older than olderThan and reports how many. The
+// engine's sweep calls it; a store that wraps another forwards it.
+type TempSweeper interface {
+	SweepTemp(ctx context.Context, olderThan time.Duration) (int, error)
+}

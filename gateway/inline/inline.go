@@ -51,11 +51,6 @@ type keyChecker interface {
 	CheckKey(key string) error
 }
 
-// tempSweeper is the engine's TempSweeper (gateway/sweep.go), forwarded to the files.
-type tempSweeper interface {
-	SweepTemp(ctx context.Context, olderThan time.Duration) (int, error)
-}
-
 // MaxLimit caps Max: a row's bytes are read whole into memory, by Put and by every read.
 const MaxLimit = 1 << 20
 
@@ -69,6 +64,7 @@ var (
 	_ backend.Composer      = (*Store)(nil)
 	_ backend.Lister        = (*Store)(nil)
 	_ backend.SegmentFolder = (*Store)(nil)
+	_ backend.TempSweeper   = (*Store)(nil)
 )
 
 // Store is Files plus small blobs in Postgres.
@@ -327,7 +323,7 @@ func (s *Store) FoldsEmptySegments() bool {
 
 // SweepTemp sweeps the files' temporary data (Postgres leaves none).
 func (s *Store) SweepTemp(ctx context.Context, olderThan time.Duration) (int, error) {
-	if ts, ok := s.files.(tempSweeper); ok {
+	if ts, ok := s.files.(backend.TempSweeper); ok {
 		return ts.SweepTemp(ctx, olderThan)
 	}
 	return 0, nil

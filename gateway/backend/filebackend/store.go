@@ -37,6 +37,8 @@ var (
 	_ backend.Copier     = (*Store)(nil)
 	_ backend.Composer   = (*Store)(nil)
 	_ backend.ReaderInto = (*Store)(nil)
+	// The engine's sweep finds temporary files through it (the inline store forwards it).
+	_ backend.TempSweeper = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value is safe: blobs directly below root, fsync on.
