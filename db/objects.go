@@ -376,7 +376,6 @@ func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope,
 				a.Bucket, a.BucketErr = scanBucket(row)
 				return nil
 			})
-		const q = `select ` + objectColumns + ` from storage.objects where bucket_id = $1 and name = $2`
 		objectRead(b, bucket, name, blob, func(o Object, err error) { a.AsService, a.AsServiceErr = o, err })
 		if askBypass {
 			b.Queue(bypassesRLSSQL, service.Role).QueryRow(func(row pgx.Row) error {
@@ -388,10 +387,7 @@ func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope,
 			return
 		}
 		b.Queue(setScope, anyArgs(d.scopeValues(*caller))...)
-		b.Queue(q, bucket, name).QueryRow(func(row pgx.Row) error {
-			a.AsCaller, a.CallerErr = scanObject(row)
-			return nil
-		})
+		objectRead(b, bucket, name, nil, func(o Object, err error) { a.AsCaller, a.CallerErr = o, err })
 	})
 	return a, err
 }
