@@ -2,7 +2,10 @@ package db
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Intent kinds: a blob being written that no row references yet, or a superseded blob to
@@ -55,6 +58,21 @@ func (t Tx) DueIntents(ctx context.Context, now time.Time, limit int) ([]Intent,
 		out = append(out, in)
 	}
 	return out, Classify(rows.Err())
+}
+
+// BlobHeaders returns the content type and cache control of the object, current or
+// not, whose bytes are bucket/name/version's blob; "" when no row names it (the blob of a
+// part, of an object deleted since).
+func (d *DB) BlobHeaders(ctx context.Context, bucket, name, version string) (contentType, cacheControl string, err error) {
+	err = d.pool.QueryRow(ctx, `select coalesce(metadata->>'mimetype', ''), coalesce(metadata->>'cacheControl', '') from (
+		select metadata from storage.objects where bucket_id = $1 and name = $2 and version = $3
+		union all
+		select metadata from stowage.object_versions where bucket_id = $1 and name = $2 and blob_version = $3
+		limit 1) m`, bucket, name, version).Scan(&contentType, &cacheControl)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", nil
+	}
+	return contentType, cacheControl, Classify(err)
 }
 
 // VersionReferenced reports whether a row of bucket/name points at version.

@@ -134,14 +134,23 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 }
 
 // SpillSmallBlobs moves the bytes of small objects kept in Postgres into the store's files
-// (inline.Store.Spill; `stowage spill`), telling fn of each; left counts those not moved
-// because a write or delete of them was under way. 0, 0 when the store keeps none there.
+// (inline.Store.Spill; `stowage spill`), each with its object's content type and cache
+// control (the reference server serves a file with what the file store keeps beside it),
+// telling fn of each; left counts those not moved because a write or delete of them was
+// under way. 0, 0 when the store keeps none there.
 func (e *Engine) SpillSmallBlobs(ctx context.Context, fn func(key string, size int64) error) (moved, left int, err error) {
 	s, ok := e.store.(*inline.Store)
 	if !ok {
 		return 0, 0, nil
 	}
-	return s.Spill(ctx, fn)
+	return s.Spill(ctx, func(ctx context.Context, key string) (backend.PutOptions, error) {
+		bucket, name, version, ok := e.blobObject(key)
+		if !ok {
+			return backend.PutOptions{}, nil // a part's bytes: no object's headers
+		}
+		ct, cc, err := e.db.BlobHeaders(ctx, bucket, name, version)
+		return backend.PutOptions{ContentType: ct, CacheControl: cc}, err
+	}, fn)
 }
 
 // Caller is who asks for an operation and the request it came in, for RLS policies that

@@ -5,8 +5,13 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"errors"
 	"io"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stowage/stowage/gateway/inline"
 )
@@ -147,5 +152,50 @@ func TestSmallObjectRefusedLeavesNothing(t *testing.T) {
 	}
 	if files, blobs := f.files(t), f.blobs(t); len(files) != 0 || len(blobs) != 1 {
 		t.Fatalf("files %v, blobs %v: want one blob in Postgres", files, blobs)
+	}
+}
+
+// Spilled objects keep their content type and cache control: the file store writes them
+// beside the bytes (the reference server serves a file with them), though a row in
+// Postgres keeps neither.
+func TestSpillKeepsHeaders(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.bucket(t, "b")
+	ctx := context.Background()
+	put := func(body, contentType, cacheControl string) Object {
+		t.Helper()
+		o, err := f.e.PutObject(ctx, service(), PutObject{Bucket: "b", Key: "pic.png", Body: strings.NewReader(body),
+			Size: int64(len(body)), ContentType: contentType, CacheControl: cacheControl, Upsert: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := put("png bytes", "image/png", "max-age=60")
+	if files := f.files(t); len(files) != 0 {
+		t.Fatalf("files before spill: %v", files)
+	}
+	moved, left, err := f.e.SpillSmallBlobs(ctx, nil)
+	if err != nil || moved != 1 || left != 0 {
+		t.Fatalf("SpillSmallBlobs = %d, %d, %v; want 1, 0", moved, left, err)
+	}
+	p := filepath.Join(f.root, f.e.blobKey("b", "pic.png", o.Version))
+	xattr := func(name string) string {
+		buf := make([]byte, 256)
+		n, err := unix.Getxattr(p, name, buf)
+		if errors.Is(err, unix.ENOTSUP) {
+			t.Skip("no extended attributes on this file system")
+		}
+		if err != nil {
+			t.Fatalf("xattr %s of %s: %v", name, p, err)
+		}
+		return string(buf[:n])
+	}
+	if ct, cc := xattr("user.supabase.content-type"), xattr("user.supabase.cache-control"); ct != "image/png" || cc != "max-age=60" {
+		t.Errorf("spilled file's xattrs: %q, %q; want image/png, max-age=60", ct, cc)
+	}
+	if got, err := f.read(t, service(), "b", "pic.png"); err != nil || string(got) != "png bytes" {
+		t.Fatalf("read after spill: %q %v", got, err)
 	}
 }

@@ -73,16 +73,26 @@ func (e *Engine) Sweep(ctx context.Context) (SweepStats, error) {
 
 // blobReferenced parses <tenant>/<bucket>/<name>/<version> and asks whether that row exists.
 func (e *Engine) blobReferenced(ctx context.Context, tx db.Tx, key string) (bool, error) {
-	rest, ok := strings.CutPrefix(key, e.opts.TenantID+"/")
+	bucket, name, version, ok := e.blobObject(key)
 	if !ok {
 		return false, nil
 	}
-	bucket, rest, ok1 := strings.Cut(rest, "/")
-	i := strings.LastIndexByte(rest, '/')
-	if !ok1 || i < 0 {
-		return false, nil
+	return tx.VersionReferenced(ctx, bucket, name, version)
+}
+
+// blobObject is blobKey read backwards: the bucket, name and version of an object's blob key
+// of this tenant; ok is false for any other key (a part, another tenant's).
+func (e *Engine) blobObject(key string) (bucket, name, version string, ok bool) {
+	rest, ok := strings.CutPrefix(key, e.opts.TenantID+"/")
+	if !ok {
+		return "", "", "", false
 	}
-	return tx.VersionReferenced(ctx, bucket, rest[:i], rest[i+1:])
+	bucket, rest, ok = strings.Cut(rest, "/")
+	i := strings.LastIndexByte(rest, '/')
+	if !ok || i < 0 {
+		return "", "", "", false
+	}
+	return bucket, rest[:i], rest[i+1:], true
 }
 
 // RunSweeper sweeps every interval until ctx ends.

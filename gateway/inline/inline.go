@@ -402,11 +402,15 @@ func (r *rowLister) emitBefore(key string, fn func(backend.Listed) error) error 
 // Spill moves every blob kept in Postgres into the files, a page at a time: each is written
 // (durably, as any Put to the files) before its row is deleted, and reads look in the files
 // first, so a blob is readable throughout. This is the way back to a layout the reference
-// server reads (`stowage spill`). fn, when set, is told of each key moved. A blob whose
+// server reads (`stowage spill`). headers, when set, gives the content type and cache
+// control each file is written with (the file store keeps them beside the bytes, where the
+// reference server reads them; a row keeps neither). fn, when set, is told of each key
+// moved. A blob whose
 // write or delete is under way (an intent names it) is not moved: left counts those still
 // in Postgres at the end, for a later run. Run Spill with small blobs off (Max 0) on every
 // gateway so no new rows arrive.
-func (s *Store) Spill(ctx context.Context, fn func(key string, size int64) error) (moved, left int, err error) {
+func (s *Store) Spill(ctx context.Context, headers func(ctx context.Context, key string) (backend.PutOptions, error),
+	fn func(key string, size int64) error) (moved, left int, err error) {
 	after := ""
 	var skipped []string
 	for {
@@ -415,7 +419,7 @@ func (s *Store) Spill(ctx context.Context, fn func(key string, size int64) error
 			return moved, 0, dbErr("spill", after, err)
 		}
 		for _, b := range page {
-			ok, err := s.spillOne(ctx, b.Key)
+			ok, err := s.spillOne(ctx, b.Key, headers)
 			if err != nil {
 				return moved, 0, err
 			}
@@ -450,10 +454,18 @@ func (s *Store) Spill(ctx context.Context, fn func(key string, size int64) error
 // row stays locked while the file is written, so a concurrent Spill cannot remove the file
 // this one made; a delete that starts meanwhile has an intent, which keeps the row and has
 // the new file removed again (its deleter may have removed the file before it was written).
-func (s *Store) spillOne(ctx context.Context, key string) (bool, error) {
+func (s *Store) spillOne(ctx context.Context, key string, headers func(ctx context.Context, key string) (backend.PutOptions, error)) (bool, error) {
+	var opts backend.PutOptions
+	if headers != nil {
+		var err error
+		if opts, err = headers(ctx, key); err != nil {
+			return false, dbErr("spill", key, err)
+		}
+	}
 	var filesErr error
 	moved, err := s.db.SpillSmallBlob(ctx, key, func(data []byte) error {
-		_, filesErr = s.files.Put(ctx, key, bytes.NewReader(data), backend.PutOptions{Size: int64(len(data))})
+		opts.Size = int64(len(data))
+		_, filesErr = s.files.Put(ctx, key, bytes.NewReader(data), opts)
 		if filesErr == nil && s.afterSpillWrite != nil {
 			s.afterSpillWrite(key)
 		}

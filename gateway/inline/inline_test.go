@@ -296,7 +296,7 @@ func TestSpill(t *testing.T) {
 	put(t, s, "t/b/large/v1", "a body too large for a row")
 	want["t/b/large/v1"] = "a body too large for a row"
 	var told int
-	n, leftN, err := s.Spill(t.Context(), func(key string, size int64) error {
+	n, leftN, err := s.Spill(t.Context(), nil, func(key string, size int64) error {
 		if size != int64(len(want[key])) {
 			t.Errorf("spill told %q of %d bytes, want %d", key, size, len(want[key]))
 		}
@@ -315,7 +315,7 @@ func TestSpill(t *testing.T) {
 			t.Fatalf("file of %q holds %q, want %q", key, got, body)
 		}
 	}
-	if n, _, err := s.Spill(t.Context(), nil); err != nil || n != 0 {
+	if n, _, err := s.Spill(t.Context(), nil, nil); err != nil || n != 0 {
 		t.Errorf("a second Spill = %d, %v; want nothing to move", n, err)
 	}
 }
@@ -346,7 +346,7 @@ func TestSpillRacesDelete(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	moved, left, err := s.Spill(ctx, nil)
+	moved, left, err := s.Spill(ctx, nil, nil)
 	if err != nil || moved != 0 || left != 2 {
 		t.Fatalf("Spill = %d moved, %d left, %v; want 0, 2", moved, left, err)
 	}
@@ -380,7 +380,7 @@ func TestSpillTwiceAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			counts[i], _, errs[i] = s.Spill(t.Context(), nil)
+			counts[i], _, errs[i] = s.Spill(t.Context(), nil, nil)
 		}()
 	}
 	wg.Wait()
