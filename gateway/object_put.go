@@ -182,25 +182,15 @@ func (e *Engine) inlinesWithRow(key string, size int64) bool {
 // with its quoted MD5 ETag.
 func (e *Engine) readSmallBody(body io.Reader, size, limit int64) ([]byte, string, error) {
 	src := &bodyReader{r: body, limit: limit, h: md5.New()}
-	// One byte more than declared is enough to tell a long body.
-	buf := make([]byte, size+1)
-	n, err := io.ReadFull(src, buf)
-	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		err = nil
-	case err == nil:
-		err = fmt.Errorf("%w: body is longer than the declared %d bytes", backend.ErrSizeMismatch, size)
-	}
-	if err == nil && int64(n) != size {
-		err = fmt.Errorf("%w: declared %d bytes, got %d", backend.ErrSizeMismatch, size, n)
-	}
+	// Not from the store's pool: the bytes live until the commit has run.
+	data, err := inline.ReadDeclared(src, make([]byte, size+1))
 	if err == nil && e.hooks.afterBlobWrite != nil {
 		err = e.hooks.afterBlobWrite()
 	}
 	if err != nil {
 		return nil, "", src.classify(err)
 	}
-	return buf[:n], `"` + hex.EncodeToString(src.h.Sum(nil)) + `"`, nil
+	return data, `"` + hex.EncodeToString(src.h.Sum(nil)) + `"`, nil
 }
 
 // reserveWrite is PrepareUpload, preflight and the write intent of key: the bucket's

@@ -138,38 +138,46 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, opts backen
 	}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
-	// One byte more than declared is enough to tell a long body.
-	buf := (*bp)[:opts.Size+1]
-	n, err := io.ReadFull(body, buf)
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		// Shorter than declared plus one: the size check below tells.
-	case err != nil:
+	data, err := ReadDeclared(body, (*bp)[:opts.Size+1])
+	if err != nil {
 		return backend.Written{}, fmt.Errorf("inline: put %q: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return backend.Written{}, fmt.Errorf("inline: put %q: %w", key, err)
-	}
-	if int64(n) != opts.Size {
-		if int64(n) > opts.Size {
-			return backend.Written{}, fmt.Errorf("inline: put %q: %w: body is longer than the declared %d bytes",
-				key, backend.ErrSizeMismatch, opts.Size)
-		}
-		return backend.Written{}, fmt.Errorf("inline: put %q: %w: declared %d bytes, got %d",
-			key, backend.ErrSizeMismatch, opts.Size, n)
 	}
 	// A file of this key (the store contract allows overwriting; the engine never does)
 	// would shadow the row: remove it first. For a new key this is one failed lookup.
 	if err := s.files.Delete(ctx, key); err != nil {
 		return backend.Written{}, err
 	}
-	if err := s.db.PutSmallBlob(ctx, key, buf[:n]); err != nil {
+	if err := s.db.PutSmallBlob(ctx, key, data); err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return backend.Written{}, fmt.Errorf("inline: put %q: %w", key, cerr)
 		}
 		return backend.Written{}, dbErr("put", key, err)
 	}
-	return backend.Written{Size: int64(n)}, nil
+	return backend.Written{Size: int64(len(data))}, nil
+}
+
+// ReadDeclared reads a body declared to be len(buf)-1 bytes long into buf and returns those
+// bytes. It reads one byte more than declared, which is enough to tell a longer body: a
+// body shorter or longer than declared is backend.ErrSizeMismatch; r's own failure comes
+// back as it is. Both single-request uploads kept with their row (the engine) and Put use
+// it.
+func ReadDeclared(r io.Reader, buf []byte) ([]byte, error) {
+	size := len(buf) - 1
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("%w: body is longer than the declared %d bytes", backend.ErrSizeMismatch, size)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	default:
+		return nil, err
+	}
+	if n != size {
+		return nil, fmt.Errorf("%w: declared %d bytes, got %d", backend.ErrSizeMismatch, size, n)
+	}
+	return buf[:n], nil
 }
 
 // read returns the blob of key from Postgres, when the files have none.
