@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 
 	"github.com/stowage/stowage/gateway/inline"
@@ -146,7 +147,8 @@ func TestSmallObjectRefusedLeavesNothing(t *testing.T) {
 			}
 		})
 	}
-	// The same body, declared right, is kept in Postgres: the cases above took the inline path.
+	// The same body, declared right, is kept in Postgres (bodies of this size take the inline
+	// path, which TestWriteRoundTrips pins by its round trips).
 	if _, err := f.e.PutObject(ctx, service(), PutObject{Bucket: "b", Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
 		t.Fatal(err)
 	}
@@ -197,5 +199,37 @@ func TestSpillKeepsHeaders(t *testing.T) {
 	}
 	if got, err := f.read(t, service(), "b", "pic.png"); err != nil || string(got) != "png bytes" {
 		t.Fatalf("read after spill: %q %v", got, err)
+	}
+}
+
+// The bytes of a small upload go in the commit's own transaction: when that transaction
+// fails after they were sent (here the bucket is deleted under the commit, so the row's
+// foreign key fails in the same pipeline), they are rolled back with the row, and nothing
+// is left to sweep.
+func TestSmallObjectCommitFailsLeavesNothing(t *testing.T) {
+	f := newFixture(t)
+	f.bucket(t, "gone")
+	ctx := context.Background()
+	f.e.hooks.beforeCommit = func() {
+		err := pgx.BeginFunc(ctx, f.db.Pool(), func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `select set_config('storage.allow_delete_query', 'true', true)`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `delete from storage.buckets where id = 'gone'`)
+			return err
+		})
+		if err != nil {
+			t.Errorf("delete the bucket under the commit: %v", err)
+		}
+	}
+	body := "a small body"
+	_, err := f.e.PutObject(ctx, service(), PutObject{Bucket: "gone", Key: "k", Body: strings.NewReader(body), Size: int64(len(body))})
+	wantCode(t, err, CodeNoSuchBucket)
+	var rows, intents int
+	if err := f.db.Pool().QueryRow(ctx, `select (select count(*) from stowage.small_blobs), (select count(*) from stowage.blob_intents)`).Scan(&rows, &intents); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 || intents != 0 || len(f.files(t)) != 0 {
+		t.Fatalf("after the failed commit: %d small_blobs rows, %d intents, files %v; want nothing", rows, intents, f.files(t))
 	}
 }
