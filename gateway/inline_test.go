@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 
+	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway/inline"
 )
 
@@ -231,5 +232,30 @@ func TestSmallObjectCommitFailsLeavesNothing(t *testing.T) {
 	}
 	if rows != 0 || intents != 0 || len(f.files(t)) != 0 {
 		t.Fatalf("after the failed commit: %d small_blobs rows, %d intents, files %v; want nothing", rows, intents, f.files(t))
+	}
+}
+
+// A GET uses the bytes its row read brought only when they are the answered row's: same
+// version, same size. Otherwise (the caller's row read after an overwrite the service's
+// did not see) it reads the store.
+func TestPrefetchedOnlyForItsRow(t *testing.T) {
+	obj := Object{Version: "v2", Size: 3}
+	for _, tc := range []struct {
+		name string
+		b    *db.SmallBlobRead
+		want string
+	}{
+		{"not asked", nil, ""},
+		{"none found", &db.SmallBlobRead{Version: "v2"}, ""},
+		{"another version", &db.SmallBlobRead{Data: []byte("old"), Version: "v1"}, ""},
+		{"another size", &db.SmallBlobRead{Data: []byte("four"), Version: "v2"}, ""},
+		{"its row's", &db.SmallBlobRead{Data: []byte("new"), Version: "v2"}, "new"},
+	} {
+		if got := prefetched(tc.b, obj); string(got) != tc.want || (tc.want == "") != (got == nil) {
+			t.Errorf("%s: prefetched = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := prefetched(&db.SmallBlobRead{Data: []byte{}, Version: "v0"}, Object{Version: "v0"}); got == nil {
+		t.Error("an empty object's bytes: nil, want an empty slice")
 	}
 }

@@ -352,9 +352,9 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		if partial {
 			br, length = backend.Range{Offset: rng.Start, Length: rng.Length()}, rng.Length()
 		}
-		if b := in.blob; b != nil && b.Data != nil && b.Version == obj.Version && int64(len(b.Data)) == obj.Size {
+		if whole := prefetched(in.blob, obj); whole != nil {
 			// The bytes came with the row (into in.Buffer when it holds them).
-			data := b.Data[br.Offset : br.Offset+length]
+			data := whole[br.Offset : br.Offset+length]
 			if in.Buffer != nil && length <= int64(cap(in.Buffer)) {
 				r.Data = data
 			} else {
@@ -377,6 +377,18 @@ func (e *Engine) GetObject(ctx context.Context, c Caller, in GetObject) (ObjectR
 		}
 		return r, nil
 	}
+}
+
+// prefetched returns the bytes b read with obj's row when they are obj's: the version the
+// service's row had when its read took them, and obj's size. nil otherwise: no bytes were
+// asked for or found, or obj is another row (a REST read of a private bucket answers with
+// the caller's row, read by a statement of its own after the service's, so an overwrite
+// committed between the two gives them different versions); the store is then read.
+func prefetched(b *db.SmallBlobRead, obj Object) []byte {
+	if b == nil || b.Data == nil || b.Version != obj.Version || int64(len(b.Data)) != obj.Size {
+		return nil
+	}
+	return b.Data
 }
 
 // smallBlobRead asks a GET's row read for the bytes kept in Postgres with it (inline.Store),
