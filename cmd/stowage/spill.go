@@ -38,6 +38,12 @@ func runSpill(args []string, getenv func(string) string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "stowage spill: STORAGE_BACKEND=%s keeps no small objects in Postgres\n", cfg.Backend)
 		return 2
 	}
+	if cfg.InlineMax != 0 {
+		// The same setting as the gateways': one that still keeps small objects in Postgres
+		// would write new rows behind the spill, and "moved N" would not mean "done".
+		fmt.Fprintf(stderr, "stowage spill: STOWAGE_INLINE_MAX_BYTES=%d; set it to 0 here and on every gateway first\n", cfg.InlineMax)
+		return 2
+	}
 	log := newLogger(stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -47,12 +53,12 @@ func runSpill(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	defer closeAll()
-	var bytes int64
+	var total int64
 	n, left, err := engine.SpillSmallBlobs(ctx, func(_ string, size int64) error {
-		bytes += size
+		total += size
 		return nil
 	})
-	fmt.Fprintf(stdout, "moved %d blobs (%d bytes) from Postgres to %s\n", n, bytes, "the file backend")
+	fmt.Fprintf(stdout, "moved %d blobs (%d bytes) from Postgres to the file backend\n", n, total)
 	if err != nil {
 		fmt.Fprintf(stderr, "stowage spill: %v\n", err)
 		return 1

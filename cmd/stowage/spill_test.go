@@ -25,6 +25,7 @@ func TestSpillCommand(t *testing.T) {
 		"STORAGE_FILE_BACKEND_PATH": root,
 		"STORAGE_S3_BUCKET":         "stub",
 		"LOG_LEVEL":                 "error",
+		"STOWAGE_INLINE_MAX_BYTES":  "0",
 	}
 	getenv := func(k string) string { return env[k] }
 	var stdout, stderr bytes.Buffer
@@ -58,6 +59,16 @@ func TestSpillCommand(t *testing.T) {
 	}
 	if code := run([]string{"spill", "extra"}, getenv, &stdout, &stderr); code != 2 {
 		t.Errorf("spill with an argument: exit %d, want 2", code)
+	}
+	// Small objects still kept in Postgres by this configuration: refused, nothing read.
+	stderr.Reset()
+	if code := run([]string{"spill"}, func(k string) string {
+		if k == "STOWAGE_INLINE_MAX_BYTES" {
+			return ""
+		}
+		return env[k]
+	}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "STOWAGE_INLINE_MAX_BYTES=8192") {
+		t.Errorf("spill with the default STOWAGE_INLINE_MAX_BYTES: exit %d, %q; want 2 and why", code, stderr.String())
 	}
 
 	// A blob whose delete is under way (an intent names it) is left for a later run: exit 1.
