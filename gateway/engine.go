@@ -119,7 +119,8 @@ func New(d *db.DB, store backend.Store, opts Options) *Engine {
 		opts.EmptyBucketMax = 200000
 	}
 	if files, ok := store.(inline.Files); ok {
-		if _, upstream := store.(backend.Multipart); !upstream {
+		_, upstream := store.(backend.Multipart)
+		if _, wrapped := store.(*inline.Store); !upstream && !wrapped {
 			store = inline.New(files, d, opts.InlineMax)
 		}
 	}

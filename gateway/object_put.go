@@ -348,10 +348,7 @@ func (e *Engine) discardBlob(ctx context.Context, c Caller, key string) {
 // whose store keeps them pays no extra round trip for a blob kept elsewhere.
 func (e *Engine) deleteBlobs(ctx context.Context, keys ...string) error {
 	if s, ok := e.store.(*inline.Store); ok {
-		if err := s.Files().Delete(ctx, keys...); err != nil {
-			return err
-		}
-		return e.db.ForgetSmallBlobs(ctx, keys...)
+		return s.DeleteThen(ctx, keys, func() error { return e.db.ForgetSmallBlobs(ctx, keys...) })
 	}
 	if err := e.store.Delete(ctx, keys...); err != nil {
 		return err

@@ -144,10 +144,7 @@ func (e *Engine) sweepOnce(ctx context.Context) {
 // its own beside it.
 func (e *Engine) deleteBlobInTx(ctx context.Context, tx db.Tx, key string) error {
 	if s, ok := e.store.(*inline.Store); ok {
-		if err := s.Files().Delete(ctx, key); err != nil {
-			return err
-		}
-		return tx.DeleteSmallBlob(ctx, key)
+		return s.DeleteThen(ctx, []string{key}, func() error { return tx.DeleteSmallBlob(ctx, key) })
 	}
 	return e.store.Delete(ctx, key)
 }

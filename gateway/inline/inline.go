@@ -256,13 +256,24 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	return s.DeleteThen(ctx, keys, func() error {
+		if err := s.db.DeleteSmallBlobs(ctx, keys...); err != nil {
+			return dbErr("delete", keys[0], err)
+		}
+		return nil
+	})
+}
+
+// DeleteThen removes keys' files, then runs rows, which must delete their rows in Postgres:
+// the engine's own statement, which also forgets their intents in the same round trip
+// (db.ForgetSmallBlobs) or runs in a transaction it holds (the sweep's). Files first, rows
+// after, everywhere: Spill relies on that order (a row it finds gone means its file may be
+// gone too), and so does the sweep's lock order (db.ForgetSmallBlobs).
+func (s *Store) DeleteThen(ctx context.Context, keys []string, rows func() error) error {
 	if err := s.files.Delete(ctx, keys...); err != nil {
 		return err
 	}
-	if err := s.db.DeleteSmallBlobs(ctx, keys...); err != nil {
-		return dbErr("delete", keys[0], err)
-	}
-	return nil
+	return rows()
 }
 
 // Copy copies a blob kept in Postgres within Postgres (one statement, no bytes through the
