@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/db"
 	"github.com/stowage/stowage/gateway"
 	"github.com/stowage/stowage/gateway/events"
 )
@@ -22,20 +25,30 @@ import (
 // events recorded but not delivered (outbox), and with a dispatcher delivering every event
 // to a loopback webhook meanwhile (on one machine, it competes with the writers for CPU).
 // The receiver runs in a process of its own (testdata/receiver): cpu-ms/op is Stowage's
-// CPU (writers and dispatcher), recv-cpu-ms/op the receiver's.
+// CPU (writers and dispatcher), recv-cpu-ms/op the receiver's. post-only is the floor of
+// any design that delivers every event over HTTP: events off, and each upload followed by
+// one webhook POST of an event body to the receiver (16 at a time, as the dispatcher's
+// in-flight limit), with nothing recorded, routed or acknowledged in Postgres.
 //
 //	go test -run '^$' -bench WriteThroughput -benchtime 2000x ./gateway/events/
 func BenchmarkWriteThroughput(b *testing.B) {
-	for _, mode := range []string{"off", "outbox", "webhook", "off"} {
+	for _, mode := range []string{"off", "outbox", "webhook", "post-only", "off"} {
 		b.Run(mode, func(b *testing.B) {
 			e := newEnv(b)
 			e.bucket(b, "bench")
-			if mode == "off" {
-				e.engine = gateway.New(e.db, e.store, gateway.Options{Roles: roles, TenantID: "ref1"})
-			}
+			// Objects as small as these keep their bytes in Postgres, as the server's default
+			// STOWAGE_INLINE_MAX_BYTES does.
+			e.engine = gateway.New(e.db, e.store, gateway.Options{Roles: roles, TenantID: "ref1", Region: "local",
+				Events: mode == "outbox" || mode == "webhook", InlineMax: 8192})
 			var rc *benchReceiver
-			if mode == "webhook" {
+			if mode == "webhook" || mode == "post-only" {
 				rc = startReceiver(b)
+			}
+			post := func(string) {}
+			if mode == "post-only" {
+				post = postOnly(b, rc.url)
+			}
+			if mode == "webhook" {
 				d := events.New(events.Options{DB: e.db, Scope: serviceScope, Targets: []events.Target{
 					&events.Webhook{URL: rc.url, Client: events.NewHTTPClient(30*time.Second, 16)}}, Poll: 50 * time.Millisecond})
 				ctx, cancel := context.WithCancel(context.Background())
@@ -60,8 +73,10 @@ func BenchmarkWriteThroughput(b *testing.B) {
 						b.Error(err)
 						return
 					}
+					post(key)
 				}
 			})
+			post("")
 			b.StopTimer()
 			cpu.report(b, self0, pg0)
 			if rc != nil {
@@ -79,6 +94,65 @@ func BenchmarkWriteThroughput(b *testing.B) {
 				b.ReportMetric(float64(backlog), "backlog")
 			}
 		})
+	}
+}
+
+// postOnly returns post: post(key) notes an upload of key, and the events of the uploads
+// noted are posted as a dispatcher with nothing to hold back posts them: whatever came in
+// during the last 50 ms (the dispatcher's linger), 16 at a time. post("") posts the rest
+// and waits until every one was acknowledged.
+func postOnly(b *testing.B, url string) func(key string) {
+	w := &events.Webhook{URL: url, Client: events.NewHTTPClient(30*time.Second, 16)}
+	var mu sync.Mutex
+	var keys []string
+	deliver := func(batch []string) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for _, key := range batch {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				body := fmt.Sprintf(`{"type":"ObjectCreated:Post","region":"local","$version":"v1","applyTime":%d,"payload":{"bucketId":"bench","name":%q,`+
+					`"version":"%s","metadata":{"eTag":"\"0f343b0931126a20f133d67c2b018a3b\"","size":1024,"mimetype":"application/octet-stream",`+
+					`"cacheControl":"no-cache","lastModified":"2026-12-03T16:00:00.000Z","contentLength":1024,"httpStatusCode":200},`+
+					`"uploadType":"standard","reqId":"","tenant":{"ref":"ref1","host":""}}}`, time.Now().UnixMilli(), key, uuid.NewString())
+				if err := w.Deliver(context.Background(), db.Delivery{Event: db.Event{EventID: uuid.NewString(), Body: []byte(body)}, Attempts: 1}); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	take := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		batch := keys
+		keys = nil
+		return batch
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				deliver(take())
+				return
+			case <-time.After(50 * time.Millisecond):
+				deliver(take())
+			}
+		}
+	}()
+	return func(key string) {
+		if key == "" {
+			close(stop)
+			<-stopped
+			return
+		}
+		mu.Lock()
+		keys = append(keys, key)
+		mu.Unlock()
 	}
 }
 
