@@ -44,6 +44,8 @@ type DB struct {
 	eventHooks atomic.Pointer[[]*eventHook]
 	// hw is what the event router has learnt of which event ids are final (eventsHighWater).
 	hw highWater
+	// reads combines concurrent reads of roles that bypass RLS (combinedRead).
+	reads readCombiner
 }
 
 // Open connects to url; search_path is storage,public,extensions as in the reference.

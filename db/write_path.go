@@ -58,12 +58,14 @@ func (d *DB) pipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) er
 // after them and end with it, as in an explicit transaction, for two statements fewer per
 // read. A failed statement fails the pipeline as pipeline's does; nothing is left open.
 func (d *DB) readPipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) error {
-	b := &pgx.Batch{}
 	if s.BypassesRLS {
-		b.Queue(setBypassScope, s.Role, d.statementTimeout())
-	} else {
-		b.Queue(setScope, anyArgs(d.scopeValues(s))...)
+		if err := d.combinedRead(ctx, s.Role, queue); err != nil {
+			return fmt.Errorf("pipeline as %q: %w", s.Role, err)
+		}
+		return nil
 	}
+	b := &pgx.Batch{}
+	b.Queue(setScope, anyArgs(d.scopeValues(s))...)
 	queue(b)
 	if err := d.sendBatch(ctx, b); err != nil {
 		return fmt.Errorf("pipeline as %q: %w", s.Role, err)

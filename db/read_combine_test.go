@@ -1,0 +1,305 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stowage/stowage/db/pgtest"
+)
+
+// laneBlocker holds every lane of d's read combiner with reads that wait for an advisory
+// lock the test holds, so that the reads started next are all pending when release lets the
+// lanes go: they then go in combined pipelines, whatever the machine's speed.
+type laneBlocker struct {
+	t       *testing.T
+	conn    *pgx.Conn
+	done    chan error
+	release func()
+}
+
+const blockerLock = 0x5465737442 // "TestB"
+
+func blockLanes(t *testing.T, d *DB, url string) *laneBlocker {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, `select pg_advisory_lock($1)`, blockerLock); err != nil {
+		t.Fatal(err)
+	}
+	lb := &laneBlocker{t: t, conn: conn, done: make(chan error, combineLanes)}
+	for range combineLanes {
+		go func() {
+			lb.done <- d.combinedRead(ctx, "service_role", func(b *pgx.Batch) {
+				b.Queue(`select pg_advisory_xact_lock_shared($1)`, blockerLock)
+			})
+		}()
+	}
+	waitFor(t, "the lanes to be taken", func() bool {
+		var waiting int
+		err := conn.QueryRow(ctx, `select count(*) from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`).Scan(&waiting)
+		return err == nil && waiting == combineLanes
+	})
+	lb.release = func() {
+		if _, err := conn.Exec(ctx, `select pg_advisory_unlock($1)`, blockerLock); err != nil {
+			t.Fatal(err)
+		}
+		for range combineLanes {
+			if err := <-lb.done; err != nil {
+				t.Fatalf("lane blocker: %v", err)
+			}
+		}
+	}
+	return lb
+}
+
+// waitFor polls cond until it holds (no time budget: the test's own timeout bounds it).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func pendingReads(d *DB) int {
+	d.reads.mu.Lock()
+	defer d.reads.mu.Unlock()
+	return len(d.reads.pending)
+}
+
+func combineDB(t *testing.T) (*DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	d, err := Open(ctx, url, Options{MaxConns: int32(combineLanes + 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
+		if _, err := tx.tx.Exec(ctx, `insert into storage.buckets (id, name) values ('rc', 'rc')`); err != nil {
+			return err
+		}
+		for i := range 100 {
+			if _, err := tx.InsertObject(ctx, Object{BucketID: "rc", Name: fmt.Sprintf("k%d", i), Version: fmt.Sprintf("v%d", i),
+				Metadata: json.RawMessage(`{"size":1}`)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return d, url
+}
+
+// Reads that went together each get their own row (or their own not-found), run as their
+// own role, and leave no transaction open on the pooled connections.
+func TestCombinedReadsAnswerTheirOwn(t *testing.T) {
+	d, url := combineDB(t)
+	ctx := context.Background()
+	lb := blockLanes(t, d, url)
+	const n = 80 // more than one pipeline's worth
+	type answer struct {
+		o    Object
+		err  error
+		user string
+	}
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Every fourth read asks for a key that does not exist, every other one runs
+			// as postgres (which bypasses RLS too) instead of service_role.
+			role := "service_role"
+			if i%2 == 1 {
+				role = "postgres"
+			}
+			name := fmt.Sprintf("k%d", i)
+			if i%4 == 3 {
+				name = "missing"
+			}
+			var scanErr error
+			answers[i].err = d.readPipeline(ctx, Scope{Role: role, BypassesRLS: true}, func(b *pgx.Batch) {
+				b.Queue(`select current_user::text`).QueryRow(func(row pgx.Row) error {
+					return row.Scan(&answers[i].user)
+				})
+				objectRead(b, "rc", name, nil, func(o Object, err error) { answers[i].o, scanErr = o, err })
+			})
+			if answers[i].err == nil {
+				answers[i].err = scanErr
+			}
+		}()
+	}
+	waitFor(t, "the reads to queue", func() bool { return pendingReads(d) == n })
+	lb.release()
+	wg.Wait()
+	for i, a := range answers {
+		role := "service_role"
+		if i%2 == 1 {
+			role = "postgres"
+		}
+		switch {
+		case a.user != role:
+			t.Errorf("read %d ran as %q, want %q", i, a.user, role)
+		case i%4 == 3 && !errors.Is(a.err, ErrNotFound):
+			t.Errorf("read %d of a missing key: %+v, %v", i, a.o, a.err)
+		case i%4 != 3 && (a.err != nil || a.o.Name != fmt.Sprintf("k%d", i) || a.o.Version != fmt.Sprintf("v%d", i)):
+			t.Errorf("read %d: %s %s, %v", i, a.o.Name, a.o.Version, a.err)
+		}
+	}
+	if got := d.reads.combined.Load(); got < 2 {
+		t.Fatalf("%d combined pipelines, want at least 2 (%d reads, %d at most in each)", got, n, combineMaxReads)
+	}
+	assertIdleConnections(t, d)
+}
+
+// A read that fails in a combined pipeline fails alone: the others are answered, and each
+// one's error is its own.
+func TestCombinedReadFailsAlone(t *testing.T) {
+	d, url := combineDB(t)
+	ctx := context.Background()
+	lb := blockLanes(t, d, url)
+	const n = 10
+	errs := make([]error, n)
+	objs := make([]Object, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scanErr error
+			errs[i] = d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+				if i == 4 {
+					b.Queue(`select 1/0`)
+				}
+				objectRead(b, "rc", fmt.Sprintf("k%d", i), nil, func(o Object, err error) { objs[i], scanErr = o, err })
+			})
+			if errs[i] == nil {
+				errs[i] = scanErr
+			}
+		}()
+	}
+	waitFor(t, "the reads to queue", func() bool { return pendingReads(d) == n })
+	lb.release()
+	wg.Wait()
+	for i := range n {
+		if i == 4 {
+			if errs[i] == nil || !strings.Contains(errs[i].Error(), "division by zero") {
+				t.Errorf("the failing read: %v, want division by zero", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || objs[i].Version != fmt.Sprintf("v%d", i) {
+			t.Errorf("read %d: %+v, %v", i, objs[i], errs[i])
+		}
+	}
+	if d.reads.combined.Load() == 0 || d.reads.rerun.Load() == 0 {
+		t.Fatalf("%d combined pipelines, %d reads run again", d.reads.combined.Load(), d.reads.rerun.Load())
+	}
+	assertIdleConnections(t, d)
+}
+
+// A caller that gives up while its read waits in a combined pipeline does not fail the
+// reads that went with it; when every caller of a pipeline gave up, it is cancelled.
+func TestCombinedReadCancel(t *testing.T) {
+	d, url := combineDB(t)
+	lb := blockLanes(t, d, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var kept, gaveUp error
+	var keptObj Object
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		gaveUp = d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+			objectRead(b, "rc", "k1", nil, func(Object, error) {})
+		})
+	}()
+	waitFor(t, "the first read to queue", func() bool { return pendingReads(d) == 1 })
+	go func() {
+		defer wg.Done()
+		var scanErr error
+		kept = d.readPipeline(context.Background(), Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+			objectRead(b, "rc", "k2", nil, func(o Object, err error) { keptObj, scanErr = o, err })
+		})
+		if kept == nil {
+			kept = scanErr
+		}
+	}()
+	waitFor(t, "the second read to queue", func() bool { return pendingReads(d) == 2 })
+	cancel()
+	lb.release()
+	wg.Wait()
+	if kept != nil || keptObj.Version != "v2" || d.reads.combined.Load() != 1 || d.reads.rerun.Load() != 0 {
+		t.Fatalf("the read beside one whose caller gave up: %+v, %v; %d combined pipelines, %d reads run again",
+			keptObj, kept, d.reads.combined.Load(), d.reads.rerun.Load())
+	}
+	_ = gaveUp // answered or cancelled, either is right for a caller that gave up
+
+	// Every caller gone: the pipeline is cancelled rather than left to run for no one.
+	// The two reads wait for a lock the test holds, so only their callers' giving up can
+	// end them.
+	const held = blockerLock + 1
+	if _, err := lb.conn.Exec(context.Background(), `select pg_advisory_lock($1)`, held); err != nil {
+		t.Fatal(err)
+	}
+	lb = blockLanes(t, d, url)
+	ctx, cancel = context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			errs <- d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+				b.Queue(`select pg_advisory_xact_lock_shared($1)`, held)
+			})
+		}()
+	}
+	waitFor(t, "the reads to queue", func() bool { return pendingReads(d) == 2 })
+	lb.release()
+	waitFor(t, "the combined reads to wait for the lock", func() bool {
+		var waiting int
+		err := lb.conn.QueryRow(context.Background(), `select count(*) from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`).Scan(&waiting)
+		return err == nil && waiting == 1
+	})
+	cancel()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("a read whose caller gave up: %v, want context.Canceled", err)
+		}
+	}
+}
+
+// assertIdleConnections checks that every pooled connection is idle outside a transaction
+// and runs as the pool's own user.
+func assertIdleConnections(t *testing.T, d *DB) {
+	t.Helper()
+	ctx := context.Background()
+	conns := d.pool.AcquireAllIdle(ctx)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for _, c := range conns {
+		var user string
+		if err := c.QueryRow(ctx, `select current_user::text`).Scan(&user); err != nil {
+			t.Fatal(err)
+		}
+		if tx := c.Conn().PgConn().TxStatus(); tx != 'I' || user == "service_role" {
+			t.Fatalf("a pooled connection left in state %c as %q", tx, user)
+		}
+	}
+}
