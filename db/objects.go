@@ -370,7 +370,7 @@ type ObjectAccess struct {
 // blob gets the small blob of the service's row (SmallBlobRead).
 func (d *DB) ReadObjectAccess(ctx context.Context, service Scope, caller *Scope, bucket, name string, askBypass bool, blob *SmallBlobRead) (ObjectAccess, error) {
 	var a ObjectAccess
-	err := d.readPipeline(ctx, service, func(b *pgx.Batch) {
+	err := d.readPipelineScoped(ctx, service, caller != nil, func(b *pgx.Batch) {
 		b.Queue(`select `+bucketColumns+` from storage.buckets where id = $1`, bucket).
 			QueryRow(func(row pgx.Row) error {
 				a.Bucket, a.BucketErr = scanBucket(row)

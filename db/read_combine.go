@@ -25,7 +25,9 @@ import (
 // A combined pipeline is one implicit transaction (one Sync). Each read in it starts with
 // its own setBypassScope, which sets everything such a read depends on (the role and
 // statement_timeout), so a read sees what it would see alone: its statements take their
-// own snapshots (READ COMMITTED), and nothing else is set that a later read could inherit.
+// own snapshots (READ COMMITTED). A read that applies another scope among its statements
+// (ReadObjectAccess's caller) leaves that scope's settings set until the pipeline ends, so
+// the read after it sets its whole scope (setScope) instead, and inherits nothing.
 // A statement that fails skips the rest of the pipeline, so when a combined pipeline fails,
 // each of its reads runs again alone and gets its own answer (reads are repeatable; their
 // callbacks only assign).
@@ -37,7 +39,9 @@ const combineMaxReads = 32
 type combinedRead struct {
 	ctx   context.Context
 	queue func(b *pgx.Batch) // queues the read's statements (after its scope)
-	role  string
+	scope Scope
+	// setsScope: queue applies another scope, whose settings outlast the read.
+	setsScope bool
 	// ready receives nil when the read was answered, or the reads this one now sends
 	// (itself first) when it takes over a lane.
 	ready chan []*combinedRead
@@ -54,8 +58,8 @@ type readCombiner struct {
 }
 
 // combinedRead runs r's statements as readPipeline does for a scope that bypasses RLS.
-func (d *DB) combinedRead(ctx context.Context, role string, queue func(b *pgx.Batch)) error {
-	r := &combinedRead{ctx: ctx, queue: queue, role: role, ready: make(chan []*combinedRead, 1)}
+func (d *DB) combinedRead(ctx context.Context, s Scope, setsScope bool, queue func(b *pgx.Batch)) error {
+	r := &combinedRead{ctx: ctx, queue: queue, scope: s, setsScope: setsScope, ready: make(chan []*combinedRead, 1)}
 	c := &d.reads
 	c.mu.Lock()
 	if c.lanes < combineLanes {
@@ -80,12 +84,14 @@ func (d *DB) combinedRead(ctx context.Context, role string, queue func(b *pgx.Ba
 // reads[0] is the caller's own read.
 func (d *DB) sendReads(reads []*combinedRead) {
 	if len(reads) == 1 {
-		reads[0].err = d.sendBatch(reads[0].ctx, d.readBatch(reads[0]))
+		reads[0].err = d.sendBatch(reads[0].ctx, d.readBatch(reads[0], false))
 	} else {
 		d.reads.combined.Add(1)
 		b := &pgx.Batch{}
+		after := false // the read before set a scope of its own
 		for _, r := range reads {
-			b.QueuedQueries = append(b.QueuedQueries, d.readBatch(r).QueuedQueries...)
+			b.QueuedQueries = append(b.QueuedQueries, d.readBatch(r, after).QueuedQueries...)
+			after = r.setsScope
 		}
 		ctx, cancel := combinedContext(reads)
 		err := d.sendBatch(ctx, b)
@@ -93,7 +99,7 @@ func (d *DB) sendReads(reads []*combinedRead) {
 		if err != nil {
 			d.reads.rerun.Add(int64(len(reads)))
 			for _, r := range reads {
-				r.err = d.sendBatch(r.ctx, d.readBatch(r))
+				r.err = d.sendBatch(r.ctx, d.readBatch(r, false))
 			}
 		}
 	}
@@ -133,10 +139,15 @@ func combinedContext(reads []*combinedRead) (ctx context.Context, cancel context
 	return ctx, cancel
 }
 
-// readBatch is r's statements after its scope, as a batch of their own.
-func (d *DB) readBatch(r *combinedRead) *pgx.Batch {
+// readBatch is r's statements after its scope, as a batch of their own; whole sets every
+// setting of the scope, not only those a read of a role that bypasses RLS depends on.
+func (d *DB) readBatch(r *combinedRead, whole bool) *pgx.Batch {
 	b := &pgx.Batch{}
-	b.Queue(setBypassScope, r.role, d.statementTimeout())
+	if whole {
+		b.Queue(setScope, anyArgs(d.scopeValues(r.scope))...)
+	} else {
+		b.Queue(setBypassScope, r.scope.Role, d.statementTimeout())
+	}
 	r.queue(b)
 	return b
 }

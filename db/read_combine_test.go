@@ -41,7 +41,7 @@ func blockLanes(t *testing.T, d *DB, url string) *laneBlocker {
 	lb := &laneBlocker{t: t, conn: conn, done: make(chan error, combineLanes)}
 	for range combineLanes {
 		go func() {
-			lb.done <- d.combinedRead(ctx, "service_role", func(b *pgx.Batch) {
+			lb.done <- d.combinedRead(ctx, Scope{Role: "service_role", BypassesRLS: true}, false, func(b *pgx.Batch) {
 				b.Queue(`select pg_advisory_xact_lock_shared($1)`, blockerLock)
 			})
 		}()
@@ -165,6 +165,44 @@ func TestCombinedReadsAnswerTheirOwn(t *testing.T) {
 		t.Fatalf("%d combined pipelines, want at least 2 (%d reads, %d at most in each)", got, n, combineMaxReads)
 	}
 	assertIdleConnections(t, d)
+}
+
+// A read that applies a caller's scope among its statements (ReadObjectAccess) leaves
+// nothing of it to the read that goes after it in the same pipeline.
+func TestCombinedReadAfterCallerScope(t *testing.T) {
+	d, url := combineDB(t)
+	ctx := context.Background()
+	lb := blockLanes(t, d, url)
+	service := Scope{Role: "service_role", BypassesRLS: true}
+	var first ObjectAccess
+	var firstErr, secondErr error
+	var sub, claims, user string
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		first, firstErr = d.ReadObjectAccess(ctx, service, &Scope{Role: "authenticated", Sub: "someone"}, "rc", "k1", false, nil)
+	}()
+	waitFor(t, "the first read to queue", func() bool { return pendingReads(d) == 1 })
+	go func() {
+		defer wg.Done()
+		secondErr = d.readPipeline(ctx, service, func(b *pgx.Batch) {
+			b.Queue(`select coalesce(current_setting('request.jwt.claim.sub', true), ''), coalesce(current_setting('request.jwt.claims', true), ''), current_user::text`).
+				QueryRow(func(row pgx.Row) error { return row.Scan(&sub, &claims, &user) })
+		})
+	}()
+	waitFor(t, "the second read to queue", func() bool { return pendingReads(d) == 2 })
+	lb.release()
+	wg.Wait()
+	if firstErr != nil || first.AsServiceErr != nil || first.AsService.Version != "v1" {
+		t.Fatalf("the read with a caller: %+v, %v", first, firstErr)
+	}
+	if secondErr != nil || sub != "" || strings.Contains(claims, "someone") || user != "service_role" {
+		t.Fatalf("the read after it saw sub %q, claims %q as %q (%v)", sub, claims, user, secondErr)
+	}
+	if d.reads.combined.Load() != 1 {
+		t.Fatalf("%d combined pipelines, want 1", d.reads.combined.Load())
+	}
 }
 
 // A read that fails in a combined pipeline fails alone: the others are answered, and each

@@ -58,8 +58,14 @@ func (d *DB) pipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) er
 // after them and end with it, as in an explicit transaction, for two statements fewer per
 // read. A failed statement fails the pipeline as pipeline's does; nothing is left open.
 func (d *DB) readPipeline(ctx context.Context, s Scope, queue func(b *pgx.Batch)) error {
+	return d.readPipelineScoped(ctx, s, false, queue)
+}
+
+// readPipelineScoped is readPipeline for a queue that applies another scope among its
+// statements when setsScope is true (db/read_combine.go).
+func (d *DB) readPipelineScoped(ctx context.Context, s Scope, setsScope bool, queue func(b *pgx.Batch)) error {
 	if s.BypassesRLS {
-		if err := d.combinedRead(ctx, s.Role, queue); err != nil {
+		if err := d.combinedRead(ctx, s, setsScope, queue); err != nil {
 			return fmt.Errorf("pipeline as %q: %w", s.Role, err)
 		}
 		return nil
