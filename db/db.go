@@ -46,6 +46,8 @@ type DB struct {
 	hw highWater
 	// reads combines concurrent reads of roles that bypass RLS (combinedRead).
 	reads readCombiner
+	// deliveries keeps stowage.event_deliveries analyzed as a backlog grows.
+	deliveries deliveryStats
 }
 
 // Open connects to url; search_path is storage,public,extensions as in the reference.

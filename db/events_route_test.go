@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,5 +289,53 @@ func TestDispatchTxSettings(t *testing.T) {
 			t.Fatalf("after it, a pooled connection has plan_cache_mode %s, synchronous_commit %s; want %s, %s",
 				plan, commit, defPlan, defCommit)
 		}
+	}
+}
+
+// The claim's probes for earlier pending deliveries stay probes (one index lookup per
+// candidate), whatever the table's statistics say: as anti-joins they made a claim read
+// every pending delivery of the target once per candidate, quadratic in a backlog. The
+// dispatcher plans it generically (inDispatchTx), so that is the plan checked.
+func TestClaimProbesStayProbes(t *testing.T) {
+	ctx := context.Background()
+	d, _ := snapshotFixture(t)
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `analyze stowage.event_deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `set local plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `prepare claim_plan(text, int, float8) as `+claimSQL); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, `explain execute claim_plan('webhook', 16, 1000)`, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subplans int
+	for _, line := range plan {
+		if strings.Contains(line, "Anti Join") {
+			t.Fatalf("the claim joins instead of probing:\n%s", strings.Join(plan, "\n"))
+		}
+		if strings.Contains(line, "SubPlan") && !strings.Contains(line, "(SubPlan") {
+			subplans++
+		}
+	}
+	if subplans != 3 {
+		t.Fatalf("%d probes in the claim's plan, want 3:\n%s", subplans, strings.Join(plan, "\n"))
 	}
 }
