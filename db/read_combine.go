@@ -17,10 +17,10 @@ import (
 // benchmark machine the wake-ups, not the statements, were most of a small GET's Postgres
 // time (a point read costs Postgres 0.03–0.05 ms when its backend is kept busy, 0.11 ms
 // when each read wakes it; docs/engine.md, "A small GET"). A read that finds a lane free
-// goes at once, so an idle gateway adds no wait. There is a lane per core of the gateway,
-// at least two: more lanes are more reads at once but fewer in each pipeline (on two cores,
-// two or three lanes cost 0.24–0.29 ms of CPU per S3 GET, four 0.29–0.34, a pipeline per
-// read as before 0.32–0.39).
+// goes at once, so an idle gateway adds no wait. There is a lane per core of the gateway
+// and one more: more lanes are more reads at once but fewer in each pipeline (on two
+// cores, two or three lanes cost 0.24–0.29 ms of CPU per S3 GET, four 0.29–0.34, a
+// pipeline per read as before 0.32–0.39).
 //
 // A combined pipeline is one implicit transaction (one Sync). Each read in it starts with
 // its own setBypassScope, which sets everything such a read depends on (the role and
