@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -79,10 +80,15 @@ func (d *DB) combinedRead(ctx context.Context, s Scope, setsScope bool, queue fu
 	return r.err
 }
 
-// sendReads sends reads on one connection, tells each that it was answered, and hands the
-// lane to the reads that arrived meanwhile (the first of them sends them) or frees it.
-// reads[0] is the caller's own read.
+// sendReads sends reads on one connection, then passes the lane on (passLane).
+// reads[0] is the caller's own read. The hand-over is deferred: were a read's callback to
+// panic, the lane would otherwise stay taken for good and the reads waiting behind it would
+// never be answered; they get errReadNotAnswered instead, and the panic goes on up.
 func (d *DB) sendReads(reads []*combinedRead) {
+	for _, r := range reads {
+		r.err = errReadNotAnswered
+	}
+	defer d.passLane(reads)
 	if len(reads) == 1 {
 		reads[0].err = d.sendBatch(reads[0].ctx, d.readBatch(reads[0], false))
 	} else {
@@ -96,6 +102,9 @@ func (d *DB) sendReads(reads []*combinedRead) {
 		ctx, cancel := combinedContext(reads)
 		err := d.sendBatch(ctx, b)
 		cancel()
+		for _, r := range reads {
+			r.err = nil
+		}
 		if err != nil {
 			d.reads.rerun.Add(int64(len(reads)))
 			for _, r := range reads {
@@ -103,6 +112,14 @@ func (d *DB) sendReads(reads []*combinedRead) {
 			}
 		}
 	}
+}
+
+// errReadNotAnswered is the error of a read whose pipeline ended without answering it.
+var errReadNotAnswered = errors.New("db: read not answered")
+
+// passLane tells reads that they were answered and hands the lane to the reads that
+// arrived meanwhile (the first of them sends them), or frees it.
+func (d *DB) passLane(reads []*combinedRead) {
 	c := &d.reads
 	c.mu.Lock()
 	var next []*combinedRead

@@ -341,3 +341,60 @@ func assertIdleConnections(t *testing.T, d *DB) {
 		}
 	}
 }
+
+// A read whose callback panics in a combined pipeline does not keep the lane: the reads
+// that went with it are answered or told they were not, and later reads go on.
+func TestCombinedReadPanicFreesLane(t *testing.T) {
+	d, url := combineDB(t)
+	ctx := context.Background()
+	lb := blockLanes(t, d, url)
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { _ = recover() }() // the pipeline's sender panics, whichever read it is
+			errs[i] = d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+				b.Queue(`select 1`).QueryRow(func(pgx.Row) error {
+					if i == 0 {
+						panic("callback")
+					}
+					return nil
+				})
+			})
+		}()
+		waitFor(t, "the read to queue", func() bool { return pendingReads(d) == i+1 })
+	}
+	lb.release()
+	wg.Wait()
+	for i := 1; i < n; i++ {
+		if errs[i] != nil && !errors.Is(errs[i], errReadNotAnswered) {
+			t.Errorf("read %d beside the panic: %v", i, errs[i])
+		}
+	}
+	// Every lane is free again: as many reads at once as there are lanes, and one more,
+	// are all answered.
+	var after sync.WaitGroup
+	for range combineLanes + 1 {
+		after.Add(1)
+		go func() {
+			defer after.Done()
+			var o Object
+			var scanErr error
+			err := d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+				objectRead(b, "rc", "k3", nil, func(row Object, err error) { o, scanErr = row, err })
+			})
+			if err != nil || scanErr != nil || o.Version != "v3" {
+				t.Errorf("a read after the panic: %+v, %v, %v", o, err, scanErr)
+			}
+		}()
+	}
+	after.Wait()
+	d.reads.mu.Lock()
+	defer d.reads.mu.Unlock()
+	if d.reads.lanes != 0 {
+		t.Fatalf("%d lanes still taken", d.reads.lanes)
+	}
+}
