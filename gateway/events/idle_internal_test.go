@@ -19,12 +19,14 @@ func TestIdleTargetIsNotClaimedUntilOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	// A delivery waiting for its retry, as a receiver that is down leaves it.
+	// A delivery waiting for its retry, as a receiver that is down leaves it, its event
+	// routed: the steps below only claim (a fast batch's outcome would end the idle time).
 	if _, err := d.Pool().Exec(ctx, `
 		with e as (insert into stowage.events (event_id, type, bucket_id, name, body)
 			values (gen_random_uuid(), 'ObjectCreated:Put', 'b', 'k', '{}') returning id)
 		insert into stowage.event_deliveries (event_id, target, okey, attempts, next_at)
-			select id, 'webhook', 'b/k', 1, now() + interval '1 hour' from e`); err != nil {
+			select id, 'webhook', 'b/k', 1, now() + interval '1 hour' from e;
+		update stowage.event_route_mark set routed_to = (select max(id) from stowage.events)`); err != nil {
 		t.Fatal(err)
 	}
 	disp := New(Options{DB: d, Scope: db.Scope{Role: "service_role"}, Poll: time.Hour,
