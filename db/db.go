@@ -116,7 +116,10 @@ type Scope struct {
 	Operation string // storage.operation()
 	Method    string
 	Path      string
-	Headers   string // JSON object of request headers
+	// Headers returns the JSON object of request headers; nil: none. It is called only
+	// when the whole scope is applied (not for a read by a role that bypasses RLS), so a
+	// caller may build the object lazily (gateway.RequestHeaders).
+	Headers func() string
 	// BypassesRLS says the role is a superuser or BYPASSRLS (as the engine's role cache
 	// knows it). A read pipeline (readPipeline) then sets only the role and
 	// statement_timeout: no policy applies to such a role, and a select of the storage
@@ -133,9 +136,11 @@ var scopeSettings = []string{"role", "request.jwt.claim.role", "request.jwt", "r
 
 // values are the setting values of s, one per scopeSettings entry.
 func (d *DB) scopeValues(s Scope) []string {
-	headers := s.Headers
-	if headers == "" {
-		headers = "{}"
+	headers := "{}"
+	if s.Headers != nil {
+		if h := s.Headers(); h != "" {
+			headers = h
+		}
 	}
 	claims := s.Claims
 	if claims == "" {

@@ -28,7 +28,7 @@ func TestScopeValuesArriveVerbatim(t *testing.T) {
 	}
 	for _, v := range nasty {
 		s := Scope{Role: "authenticated", Sub: v, Path: v, Method: "PUT", Operation: v,
-			Headers: `{"x":` + jsonString(v) + `}`, Claims: `{"role":"authenticated","sub":` + jsonString(v) + `}`}
+			Headers: func() string { return `{"x":` + jsonString(v) + `}` }, Claims: `{"role":"authenticated","sub":` + jsonString(v) + `}`}
 		var sub, path, op, headers, role, timeout string
 		err := d.InTx(ctx, s, func(tx Tx) error {
 			return tx.tx.QueryRow(ctx, `select current_setting('request.jwt.claim.sub'), current_setting('request.path'),

@@ -161,7 +161,9 @@ type Caller struct {
 	Operation string
 	Method    string
 	Path      string
-	Headers   string // JSON object of lower-case request header names to values
+	// Headers returns the JSON object of lower-case request header names to values
+	// (RequestHeaders builds it when first asked); nil: no headers.
+	Headers func() string
 }
 
 func (c Caller) scope() db.Scope {

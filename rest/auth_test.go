@@ -84,6 +84,27 @@ func TestRowLevelSecurity(t *testing.T) {
 	})
 }
 
+// TestPoliciesSeeRequestHeaders: a policy may read the request's headers
+// (request.headers, lower-case names, as the reference sets them), on reads and on writes;
+// the headers reach Postgres although the engine builds their JSON only when asked.
+func TestPoliciesSeeRequestHeaders(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	f.bucket("hdr", nil)
+	f.sql(`create policy hdr_read on storage.objects for select to authenticated
+		using (bucket_id = 'hdr' and current_setting('request.headers', true)::json->>'x-tenant' = 'acme')`)
+	f.sql(`create policy hdr_write on storage.objects for insert to authenticated
+		with check (bucket_id = 'hdr' and current_setting('request.headers', true)::json->>'x-tenant' = 'acme'
+			and current_setting('request.headers', true)::json->>'authorization' like 'Bearer %')`)
+	alice := f.user(aliceID)
+	f.checkError(f.do("POST", "/object/hdr/a.txt", alice, "a", "Content-Type", "text/plain", "X-Tenant", "other"),
+		envelope{400, "403", "AccessDenied", "new row violates row-level security policy"})
+	f.must(f.do("POST", "/object/hdr/a.txt", alice, "a", "Content-Type", "text/plain", "X-Tenant", "acme"), 200)
+	f.checkError(f.do("GET", "/object/authenticated/hdr/a.txt", alice, nil), envelope{400, "404", "NoSuchKey", ""})
+	if got := f.must(f.do("GET", "/object/authenticated/hdr/a.txt", alice, nil, "X-Tenant", "acme"), 200).body; string(got) != "a" {
+		t.Fatalf("%q", got)
+	}
+}
+
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // TestJWKSTokens verifies asymmetric tokens from a configured JWKS end to end, and that

@@ -224,12 +224,8 @@ func (h *Handler) caller(c *fiber.Ctx, p auth.Principal, op string) gateway.Call
 // and the request line and all headers (lower-case names, authorization included, as the
 // reference sets request.headers), for every dialect that speaks over fiber and JWTs.
 func NewCaller(c *fiber.Ctx, p auth.Principal, op string) gateway.Caller {
-	headers := make(map[string]string)
-	c.Request().Header.VisitAll(func(k, v []byte) {
-		headers[strings.ToLower(string(k))] = string(v)
-	})
-	hj, _ := json.Marshal(headers)
-	return gateway.Caller{Principal: p, Operation: op, Method: c.Method(), Path: c.OriginalURL(), Headers: string(hj)}
+	return gateway.Caller{Principal: p, Operation: op, Method: c.Method(), Path: c.OriginalURL(),
+		Headers: gateway.RequestHeaders(c.Request().Header.VisitAll, nil)}
 }
 
 // objectPath returns the bucket and the once-percent-decoded key of an /object route.

@@ -5,7 +5,6 @@
 package s3proto
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/url"
@@ -136,16 +135,11 @@ type request struct {
 
 // caller is the engine's view of this request for RLS policies.
 func (h *Handler) caller(c *fiber.Ctx, req *request) gateway.Caller {
-	headers := make(map[string]string)
-	c.Request().Header.VisitAll(func(k, v []byte) {
-		name := strings.ToLower(string(k))
-		if name != "authorization" && name != "x-amz-security-token" {
-			headers[name] = string(v)
-		}
+	headers := gateway.RequestHeaders(c.Request().Header.VisitAll, func(name string) bool {
+		return name == "authorization" || name == "x-amz-security-token"
 	})
-	hj, _ := json.Marshal(headers)
 	return gateway.Caller{Principal: req.principal, Operation: "storage.s3." + req.op.String(),
-		Method: c.Method(), Path: c.OriginalURL(), Headers: string(hj)}
+		Method: c.Method(), Path: c.OriginalURL(), Headers: headers}
 }
 
 func (h *Handler) serve(prefix string, virtualHost bool) fiber.Handler {
