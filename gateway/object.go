@@ -66,7 +66,12 @@ func objectFromRow(r db.Object) Object {
 		Extra
 	}
 	m, ok := &both.systemMetadata, true
-	if json.Unmarshal(r.Metadata, &both) == nil {
+	if decodeMetadataFast(r.Metadata, &both.systemMetadata, &both.Extra) {
+		o.Extra = both.Extra
+	} else if both = struct {
+		systemMetadata
+		Extra
+	}{}; json.Unmarshal(r.Metadata, &both) == nil {
 		o.Extra = both.Extra
 	} else {
 		*m = systemMetadata{}
