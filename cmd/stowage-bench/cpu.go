@@ -110,3 +110,36 @@ func parseCPUWatch(v string) (cpuWatch, error) {
 	}
 	return cpuWatch{name, pid}, nil
 }
+
+// machineTicks reads the machine's CPU time from /proc/stat's first line: all of it, and
+// the part the hypervisor gave to other guests ("steal"). A round with much steal measured
+// a slower machine than its neighbours did; its ratios say little.
+func machineTicks() (total, steal int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i < 8 { // user nice system idle iowait irq softirq steal; guest time is in user
+			total += n
+		}
+		if i == 7 {
+			steal = n
+		}
+	}
+	return total, steal
+}
+
+// stealShare is the share of the machine's CPU time stolen between two machineTicks.
+func stealShare(total0, steal0, total1, steal1 int64) float64 {
+	if total1 <= total0 {
+		return 0
+	}
+	return float64(steal1-steal0) / float64(total1-total0)
+}

@@ -19,7 +19,9 @@
 // file store (make bench-stores).
 //
 // -cpu name=PID (repeatable) reports the CPU that process and its children spent per
-// operation; -rounds N runs every case N times with the targets taking turns (each round
+// operation, and each run's line ends with the share of the machine's CPU the hypervisor
+// took meanwhile (steal: a round where it differs much between targets compared a slower
+// machine with a faster one); -rounds N runs every case N times with the targets taking turns (each round
 // starting one target later) and prints medians; -also-vs NAME prints ratios against a
 // second target; -payload unsigned sends UNSIGNED-PAYLOAD bodies. `stowage-bench relay
 // LISTEN UPSTREAM` is a bare TCP relay, the physical-limit peer for a gateway in front of
@@ -75,6 +77,7 @@ type result struct {
 	errs     int
 	firstErr error
 	cpu      []float64 // ms of CPU per operation: the client, then each -cpu process
+	steal    float64   // share of the machine's CPU time the hypervisor took meanwhile
 }
 
 func main() {
@@ -222,7 +225,9 @@ func main() {
 					float64(r.bytes)/r.elapsed.Seconds()/1e6, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errs, ratio)
 				if r.cpu != nil {
 					all[i].cpu = append(all[i].cpu, r.cpu)
-					fmt.Printf("%-10s %-14s   %s\n", "", "", formatCPU(watches, r.cpu))
+					fmt.Printf("%-10s %-14s   %s steal=%.0f%%\n", "", "", formatCPU(watches, r.cpu), 100*r.steal)
+				} else if r.steal > 0 {
+					fmt.Printf("%-10s %-14s   steal=%.0f%%\n", "", "", 100*r.steal)
 				}
 				if r.firstErr != nil {
 					fmt.Fprintf(os.Stderr, "  first error (%s, %s): %v\n", c.name, nt.name, r.firstErr)
@@ -271,6 +276,7 @@ func run(ctx context.Context, t target, c benchCase, prefix string, payload []by
 		deadline = time.Now().Add(d)
 	)
 	cpu0 := sampleCPU(watches)
+	total0, steal0 := machineTicks()
 	start := time.Now()
 	for w := range workers {
 		wg.Go(func() {
@@ -313,6 +319,8 @@ func run(ctx context.Context, t target, c benchCase, prefix string, payload []by
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	total1, steal1 := machineTicks()
+	res.steal = stealShare(total0, steal0, total1, steal1)
 	res.ops = len(lat)
 	if len(watches) > 0 {
 		res.cpu = cpuPerOp(cpu0, sampleCPU(watches), res.ops)

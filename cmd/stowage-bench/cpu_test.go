@@ -1,0 +1,25 @@
+package main
+
+import "testing"
+
+// TestMachineTicks: /proc/stat's totals grow and steal is a share of them.
+func TestMachineTicks(t *testing.T) {
+	total0, steal0 := machineTicks()
+	x := 0
+	for i := range 50_000_000 { // spend some CPU, so that the machine's total moves
+		x ^= i
+	}
+	total1, steal1 := machineTicks()
+	if total0 <= 0 || total1 < total0 || steal0 < 0 || steal1 < steal0 || steal1 > total1 {
+		t.Fatalf("total %d -> %d, steal %d -> %d (%d)", total0, total1, steal0, steal1, x)
+	}
+	if s := stealShare(total0, steal0, total1, steal1); s < 0 || s > 1 {
+		t.Fatalf("steal share %v", s)
+	}
+	if s := stealShare(100, 10, 200, 60); s != 0.5 {
+		t.Fatalf("stealShare = %v, want 0.5", s)
+	}
+	if s := stealShare(100, 10, 100, 10); s != 0 {
+		t.Fatalf("no time passed: %v", s)
+	}
+}
