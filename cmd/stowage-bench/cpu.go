@@ -22,8 +22,11 @@ type cpuWatch struct {
 	pid  int
 }
 
-// treeCPU sums utime+stime of pid and every live descendant. Descendants that exited are
-// lost, which is fine for servers whose workers live as long as they do.
+// treeCPU sums the CPU time of pid and its descendants: each live one's utime+stime, and
+// the cutime+cstime of each live one, which hold the time of its children that exited and
+// were waited for. Without the latter a descendant that exited between two samples (a
+// Postgres autovacuum worker, a pooled connection's backend closed when idle) took its
+// time with it, and a run's CPU came out too low, even below zero.
 func treeCPU(root int) time.Duration {
 	parent := map[int]int{}
 	ticks := map[int]int64{}
@@ -44,14 +47,15 @@ func treeCPU(root int) time.Duration {
 			continue
 		}
 		f := strings.Fields(s[i+1:])
-		if len(f) < 13 {
+		if len(f) < 15 {
 			continue
 		}
 		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
 		parent[pid] = ppid
-		ticks[pid] = ut + st
+		for _, v := range f[11:15] { // utime stime cutime cstime
+			n, _ := strconv.ParseInt(v, 10, 64)
+			ticks[pid] += n
+		}
 	}
 	var sum int64
 	for pid, t := range ticks {

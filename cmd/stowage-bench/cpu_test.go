@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
 
 // TestMachineTicks: /proc/stat's totals grow and steal is a share of them.
 func TestMachineTicks(t *testing.T) {
@@ -21,5 +26,19 @@ func TestMachineTicks(t *testing.T) {
 	}
 	if s := stealShare(100, 10, 100, 10); s != 0 {
 		t.Fatalf("no time passed: %v", s)
+	}
+}
+
+// TestTreeCPUKeepsExitedChildren: the CPU of a child that exited and was waited for stays
+// in its parent's tree.
+func TestTreeCPUKeepsExitedChildren(t *testing.T) {
+	before := treeCPU(os.Getpid())
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := cmd.Run(); err != nil { // Run waits: the child's time goes to our cutime
+		t.Fatal(err)
+	}
+	child := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	if after := treeCPU(os.Getpid()); after-before < child-20*time.Millisecond {
+		t.Fatalf("tree CPU grew by %v, the exited child used %v", after-before, child)
 	}
 }
