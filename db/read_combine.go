@@ -25,8 +25,9 @@ import (
 //
 // A combined pipeline is one implicit transaction (one Sync). Each read in it starts with
 // its own setBypassScope, which sets everything such a read depends on (the role and
-// statement_timeout), so a read sees what it would see alone: its statements take their
-// own snapshots (READ COMMITTED). A read that applies another scope among its statements
+// statement_timeout), unless the read before it left exactly those settings (same role;
+// combinedBatch), so a read sees what it would see alone: its statements take their own
+// snapshots (READ COMMITTED). A read that applies another scope among its statements
 // (ReadObjectAccess's caller) leaves that scope's settings set until the pipeline ends, so
 // the read after it sets its whole scope (setScope) instead, and inherits nothing.
 // A statement that fails skips the rest of the pipeline, so when a combined pipeline fails,
@@ -90,15 +91,10 @@ func (d *DB) sendReads(reads []*combinedRead) {
 	}
 	defer d.passLane(reads)
 	if len(reads) == 1 {
-		reads[0].err = d.sendBatch(reads[0].ctx, d.readBatch(reads[0], false))
+		reads[0].err = d.sendBatch(reads[0].ctx, d.readBatch(reads[0]))
 	} else {
 		d.reads.combined.Add(1)
-		b := &pgx.Batch{}
-		after := false // the read before set a scope of its own
-		for _, r := range reads {
-			b.QueuedQueries = append(b.QueuedQueries, d.readBatch(r, after).QueuedQueries...)
-			after = r.setsScope
-		}
+		b := d.combinedBatch(reads)
 		ctx, cancel := combinedContext(reads)
 		err := d.sendBatch(ctx, b)
 		cancel()
@@ -108,7 +104,7 @@ func (d *DB) sendReads(reads []*combinedRead) {
 		if err != nil {
 			d.reads.rerun.Add(int64(len(reads)))
 			for _, r := range reads {
-				r.err = d.sendBatch(r.ctx, d.readBatch(r, false))
+				r.err = d.sendBatch(r.ctx, d.readBatch(r))
 			}
 		}
 	}
@@ -156,15 +152,29 @@ func combinedContext(reads []*combinedRead) (ctx context.Context, cancel context
 	return ctx, cancel
 }
 
-// readBatch is r's statements after its scope, as a batch of their own; whole sets every
-// setting of the scope, not only those a read of a role that bypasses RLS depends on.
-func (d *DB) readBatch(r *combinedRead, whole bool) *pgx.Batch {
+// combinedBatch is the pipeline of several reads. A read whose settings are already in
+// place, because the read before it had the same role and applied no scope of its own,
+// does without its setBypassScope: the settings it would apply are exactly those left
+// (statement_timeout is the same for every read), so it sees what it would see alone, and
+// Postgres runs one statement less for it. The read after one that applied a scope sets
+// its whole scope.
+func (d *DB) combinedBatch(reads []*combinedRead) *pgx.Batch {
 	b := &pgx.Batch{}
-	if whole {
-		b.Queue(setScope, anyArgs(d.scopeValues(r.scope))...)
-	} else {
-		b.Queue(setBypassScope, r.scope.Role, d.statementTimeout())
+	var prev *combinedRead
+	for _, r := range reads {
+		switch {
+		case prev != nil && prev.setsScope:
+			b.Queue(setScope, anyArgs(d.scopeValues(r.scope))...)
+		case prev == nil || prev.scope.Role != r.scope.Role:
+			b.Queue(setBypassScope, r.scope.Role, d.statementTimeout())
+		}
+		r.queue(b)
+		prev = r
 	}
-	r.queue(b)
 	return b
+}
+
+// readBatch is r's statements after its scope, as a batch of their own.
+func (d *DB) readBatch(r *combinedRead) *pgx.Batch {
+	return d.combinedBatch([]*combinedRead{r})
 }

@@ -167,6 +167,66 @@ func TestCombinedReadsAnswerTheirOwn(t *testing.T) {
 	assertIdleConnections(t, d)
 }
 
+// A read queued after one of the same role goes without its own setBypassScope; a read of
+// another role, or after a read that applied a caller's scope, sets its own. Each then runs
+// as its role with the statement timeout, whatever came before it in the pipeline.
+func TestCombinedReadsShareSettings(t *testing.T) {
+	d, url := combineDB(t)
+	ctx := context.Background()
+	reads := []*combinedRead{
+		{scope: Scope{Role: "service_role"}}, {scope: Scope{Role: "service_role"}}, {scope: Scope{Role: "postgres"}},
+		{scope: Scope{Role: "postgres"}, setsScope: true}, {scope: Scope{Role: "postgres"}}, {scope: Scope{Role: "service_role"}},
+	}
+	for _, r := range reads {
+		r.queue = func(b *pgx.Batch) { b.Queue("read") }
+	}
+	var got []string
+	for _, q := range d.combinedBatch(reads).QueuedQueries {
+		switch q.SQL {
+		case setBypassScope:
+			got = append(got, "bypass "+q.Arguments[0].(string))
+		case setScope:
+			got = append(got, "scope "+q.Arguments[0].(string))
+		default:
+			got = append(got, q.SQL)
+		}
+	}
+	want := "bypass service_role,read,read,bypass postgres,read,read,scope postgres,read,bypass service_role,read"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("pipeline %s\nwant     %s", strings.Join(got, ","), want)
+	}
+
+	// The same shapes against Postgres: reads queued one after another (so in this order)
+	// behind blocked lanes.
+	lb := blockLanes(t, d, url)
+	roles := []string{"service_role", "service_role", "postgres", "postgres", "service_role", "service_role"}
+	type seen struct{ user, timeout string }
+	answers := make([]seen, len(roles))
+	errs := make([]error, len(roles))
+	var wg sync.WaitGroup
+	for i, role := range roles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.readPipeline(ctx, Scope{Role: role, BypassesRLS: true}, func(b *pgx.Batch) {
+				b.Queue(`select current_user::text, current_setting('statement_timeout')`).QueryRow(func(row pgx.Row) error {
+					return row.Scan(&answers[i].user, &answers[i].timeout)
+				})
+			})
+		}()
+		waitFor(t, "the read to queue", func() bool { return pendingReads(d) == i+1 })
+	}
+	lb.release()
+	wg.Wait()
+	want0 := d.statementTimeout()
+	for i, a := range answers {
+		if errs[i] != nil || a.user != roles[i] || (a.timeout != want0 && !(want0 == "0" && a.timeout == "0")) {
+			t.Errorf("read %d: %+v, %v; want %s with statement_timeout %s", i, a, errs[i], roles[i], want0)
+		}
+	}
+	assertIdleConnections(t, d)
+}
+
 // A read that applies a caller's scope among its statements (ReadObjectAccess) leaves
 // nothing of it to the read that goes after it in the same pipeline.
 func TestCombinedReadAfterCallerScope(t *testing.T) {
