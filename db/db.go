@@ -88,6 +88,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database pool: %w", err)
 	}
 	d := &DB{pool: pool}
+	d.reads.overflowAfter = combineOverflowAfter
+	d.reads.maxLanes = max(combineLanes, int(cfg.MaxConns)/2)
 	if opts.StatementTimeout > 0 {
 		d.stmtTime = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10) + "ms"
 	}
@@ -98,7 +100,14 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 
 // Close closes the pool.
-func (d *DB) Close() { d.pool.Close() }
+func (d *DB) Close() {
+	d.reads.mu.Lock()
+	if d.reads.overflow != nil {
+		d.reads.overflow.Stop()
+	}
+	d.reads.mu.Unlock()
+	d.pool.Close()
+}
 
 // Ping checks the database answers within ctx.
 func (d *DB) Ping(ctx context.Context) error {

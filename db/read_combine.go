@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -18,10 +19,15 @@ import (
 // benchmark machine the wake-ups, not the statements, were most of a small GET's Postgres
 // time (a point read costs Postgres 0.03–0.05 ms when its backend is kept busy, 0.11 ms
 // when each read wakes it; docs/engine.md, "A small GET"). A read that finds a lane free
-// goes at once, so an idle gateway adds no wait. There is a lane per core of the gateway
-// and one more: more lanes are more reads at once but fewer in each pipeline (on two
-// cores, two or three lanes cost 0.24–0.29 ms of CPU per S3 GET, four 0.29–0.34, a
-// pipeline per read as before 0.32–0.39).
+// goes at once, so an idle gateway adds no wait. There is a lane per two cores of the
+// gateway (at least one): fewer lanes are fewer reads at once but more in each pipeline,
+// and since a read after one of the same role needs no settings of its own (combinedBatch)
+// a fuller pipeline costs less per read. On two cores (10 interleaved rounds, S3 GET 4 KiB,
+// 16 workers, rounds of the same steal compared) one lane cost 0.21–0.24 ms of CPU per GET
+// with Postgres 0.06, against 0.25–0.33 (Postgres 0.10) with three, and served more GETs
+// in 8 of the 10 rounds; before reads shared settings, two or three lanes had cost
+// 0.24–0.29, four 0.29–0.34, a pipeline per read 0.32–0.39. A machine with more cores has
+// more lanes, so that one pipeline at a time does not bound its reads.
 //
 // A combined pipeline is one implicit transaction (one Sync). Each read in it starts with
 // its own setBypassScope, which sets everything such a read depends on (the role and
@@ -33,9 +39,19 @@ import (
 // A statement that fails skips the rest of the pipeline, so when a combined pipeline fails,
 // each of its reads runs again alone and gets its own answer (reads are repeatable; their
 // callbacks only assign).
-var combineLanes = runtime.GOMAXPROCS(0) + 1
+//
+// Few lanes would let one slow pipeline (pages read from disk on a cold cache) hold up
+// every read behind it, and would bound how many such reads wait on the disk at once. So
+// when the oldest read queued has waited combineOverflowAfter, one more lane opens (up to
+// half the pool's connections) and takes the queued reads: a hot pipeline comes back well
+// within that time, and a stuck one holds up the reads behind it no longer than that.
+// Extra lanes close, as any lane does, once no read is left waiting.
+var combineLanes = max(1, runtime.GOMAXPROCS(0)/2)
 
-const combineMaxReads = 32
+const (
+	combineMaxReads      = 32
+	combineOverflowAfter = 2 * time.Millisecond
+)
 
 // combinedRead is one read waiting to be sent.
 type combinedRead struct {
@@ -46,14 +62,20 @@ type combinedRead struct {
 	setsScope bool
 	// ready receives nil when the read was answered, or the reads this one now sends
 	// (itself first) when it takes over a lane.
-	ready chan []*combinedRead
-	err   error
+	ready  chan []*combinedRead
+	err    error
+	queued time.Time // when it began to wait for a lane
 }
 
 type readCombiner struct {
 	mu      sync.Mutex
 	lanes   int // batches on their way
 	pending []*combinedRead
+	// overflowAfter is combineOverflowAfter unless a test set it, maxLanes the most lanes
+	// (set by Open); overflow runs overflowReads.
+	overflowAfter time.Duration
+	maxLanes      int
+	overflow      *time.Timer
 	// combined counts the pipelines that carried more than one read, rerun the reads
 	// that ran again alone after their pipeline failed.
 	combined, rerun atomic.Int64
@@ -70,7 +92,11 @@ func (d *DB) combinedRead(ctx context.Context, s Scope, setsScope bool, queue fu
 		d.sendReads([]*combinedRead{r})
 		return r.err
 	}
+	r.queued = time.Now()
 	c.pending = append(c.pending, r)
+	if len(c.pending) == 1 {
+		c.armOverflow(d, c.overflowAfter)
+	}
 	c.mu.Unlock()
 	// Waits for its answer whatever ctx does: the callbacks of a read write into its
 	// caller's memory (buffers it may return to a pool), so it must not leave while its
@@ -108,6 +134,46 @@ func (d *DB) sendReads(reads []*combinedRead) {
 			}
 		}
 	}
+}
+
+// armOverflow makes overflow look at the queue after wait. c.mu is held.
+func (c *readCombiner) armOverflow(d *DB, wait time.Duration) {
+	if c.overflow == nil {
+		c.overflow = time.AfterFunc(wait, d.overflowReads)
+	} else {
+		c.overflow.Reset(wait)
+	}
+}
+
+// overflowReads opens one more lane for the queued reads when the oldest of them has
+// waited overflowAfter (the lanes are slow), unless every lane there may be is taken: one
+// of those then takes them as it comes back. The first of them sends them, as when a lane
+// is passed on.
+func (d *DB) overflowReads() {
+	c := &d.reads
+	c.mu.Lock()
+	if len(c.pending) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	if wait := time.Since(c.pending[0].queued); wait < c.overflowAfter {
+		c.armOverflow(d, c.overflowAfter-wait)
+		c.mu.Unlock()
+		return
+	}
+	if c.lanes >= c.maxLanes {
+		c.mu.Unlock()
+		return
+	}
+	c.lanes++
+	n := min(len(c.pending), combineMaxReads)
+	batch := append([]*combinedRead(nil), c.pending[:n]...)
+	c.pending = append(c.pending[:0], c.pending[n:]...)
+	if len(c.pending) > 0 {
+		c.armOverflow(d, max(0, c.overflowAfter-time.Since(c.pending[0].queued)))
+	}
+	c.mu.Unlock()
+	batch[0].ready <- batch
 }
 
 // errReadNotAnswered is the error of a read whose pipeline ended without answering it.

@@ -87,6 +87,9 @@ func combineDB(t *testing.T) (*DB, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
+	// The lanes these tests block stay blocked as long as they need: no read may open
+	// another (TestSlowLanesOverflow sets its own).
+	d.reads.overflowAfter = time.Hour
 	if err := d.InTx(ctx, Scope{Role: "service_role"}, func(tx Tx) error {
 		if _, err := tx.tx.Exec(ctx, `insert into storage.buckets (id, name) values ('rc', 'rc')`); err != nil {
 			return err
@@ -225,6 +228,49 @@ func TestCombinedReadsShareSettings(t *testing.T) {
 		}
 	}
 	assertIdleConnections(t, d)
+}
+
+// When every lane is held by a pipeline that does not come back, the reads queued behind
+// them get another lane once the oldest has waited combineOverflowAfter: they are answered
+// while the blocked lanes still wait. (Without it this test hangs until its timeout.)
+func TestSlowLanesOverflow(t *testing.T) {
+	d, url := combineDB(t)
+	ctx := context.Background()
+	lb := blockLanes(t, d, url)
+	defer lb.release()
+	d.reads.mu.Lock()
+	d.reads.overflowAfter = 0 // any wait is too long
+	d.reads.maxLanes = combineLanes + 1
+	d.reads.mu.Unlock()
+	names := []string{"k1", "k2", "k3"}
+	got := make([]Object, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scanErr error
+			errs[i] = d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+				objectRead(b, "rc", name, nil, func(o Object, err error) { got[i], scanErr = o, err })
+			})
+			if errs[i] == nil {
+				errs[i] = scanErr
+			}
+		}()
+	}
+	wg.Wait() // the lanes are still blocked: every read had to queue
+	for i, name := range names {
+		if errs[i] != nil || got[i].Name != name {
+			t.Errorf("read %s: %+v, %v", name, got[i], errs[i])
+		}
+	}
+	d.reads.mu.Lock()
+	lanes := d.reads.lanes
+	d.reads.mu.Unlock()
+	if lanes != combineLanes {
+		t.Fatalf("%d lanes taken after the overflow was answered, want the %d blocked ones", lanes, combineLanes)
+	}
 }
 
 // A read that applies a caller's scope among its statements (ReadObjectAccess) leaves
