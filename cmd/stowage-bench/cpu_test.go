@@ -42,3 +42,14 @@ func TestTreeCPUKeepsExitedChildren(t *testing.T) {
 		t.Fatalf("tree CPU grew by %v, the exited child used %v", after-before, child)
 	}
 }
+
+// TestOnlyQuiet keeps the entries of quiet rounds, in order.
+func TestOnlyQuiet(t *testing.T) {
+	got := onlyQuiet([]float64{1, 2, 3, 4}, []bool{true, false, false, true})
+	if len(got) != 2 || got[0] != 1 || got[1] != 4 {
+		t.Fatalf("%v", got)
+	}
+	if got := onlyQuiet([]float64{1}, []bool{false}); got != nil {
+		t.Fatalf("%v", got)
+	}
+}

@@ -22,7 +22,8 @@
 // operation, and each run's line ends with the share of the machine's CPU the hypervisor
 // took meanwhile (steal: a round where it differs much between targets compared a slower
 // machine with a faster one); -rounds N runs every case N times with the targets taking turns (each round
-// starting one target later) and prints medians; -also-vs NAME prints ratios against a
+// starting one target later) and prints medians, then the same medians over the quiet
+// rounds alone (every target's steal at most 5 %), when some rounds were and some not; -also-vs NAME prints ratios against a
 // second target; -payload unsigned sends UNSIGNED-PAYLOAD bodies. `stowage-bench relay
 // LISTEN UPSTREAM` is a bare TCP relay, the physical-limit peer for a gateway in front of
 // an S3 server (make bench-load runs both).
@@ -68,6 +69,10 @@ var allCases = []benchCase{
 	{"get-16MiB", "get", 16 << 20},
 	{"list-1000", "list", 4 << 10},
 }
+
+// quietSteal is the most steal (share of the machine's CPU time the hypervisor took) a
+// round's targets may each have run under for the round to count as quiet.
+const quietSteal = 0.05
 
 type result struct {
 	ops      int
@@ -177,8 +182,11 @@ func main() {
 		type series struct {
 			ops, ratio, ratio2 []float64
 			cpu                [][]float64
+			// Per entry of ops, ratio, ratio2, cpu: its round was quiet.
+			quiet, ratioQ, ratio2Q, cpuQ []bool
 		}
 		all := make([]series, len(ts))
+		quietRounds := 0
 		for round := range *rounds {
 			// Each round starts one target later: a target measured right after a peer that
 			// left the disk busy (writeback of its writes, its own background work) would
@@ -187,6 +195,13 @@ func main() {
 			for k := range ts {
 				i := (round + k) % len(ts)
 				results[i] = run(ctx, ts[i].t, c, prefix, payload, *workers, *duration, *count, watches)
+			}
+			quiet := true // no target of the round ran with much steal
+			for _, r := range results {
+				quiet = quiet && r.steal <= quietSteal
+			}
+			if quiet {
+				quietRounds++
 			}
 			var base, base2 float64
 			if r := results[0]; r.elapsed > 0 {
@@ -207,10 +222,12 @@ func main() {
 				if i > 0 && base > 0 {
 					ratio = fmt.Sprintf("%.2fx", opsPerSec/base)
 					all[i].ratio = append(all[i].ratio, opsPerSec/base)
+					all[i].ratioQ = append(all[i].ratioQ, quiet)
 				}
 				if nt.name != *baseline2 && base2 > 0 {
 					ratio += fmt.Sprintf("  %.2fx vs %s", opsPerSec/base2, *baseline2)
 					all[i].ratio2 = append(all[i].ratio2, opsPerSec/base2)
+					all[i].ratio2Q = append(all[i].ratio2Q, quiet)
 				}
 				name := nt.name
 				if *rounds > 1 {
@@ -221,10 +238,12 @@ func main() {
 					continue
 				}
 				all[i].ops = append(all[i].ops, opsPerSec)
+				all[i].quiet = append(all[i].quiet, quiet)
 				fmt.Printf("%-10s %-14s %7d %10.1f %9.1f %9s %9s %6d  %s\n", c.name, name, r.ops, opsPerSec,
 					float64(r.bytes)/r.elapsed.Seconds()/1e6, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errs, ratio)
 				if r.cpu != nil {
 					all[i].cpu = append(all[i].cpu, r.cpu)
+					all[i].cpuQ = append(all[i].cpuQ, quiet)
 					fmt.Printf("%-10s %-14s   %s steal=%.0f%%\n", "", "", formatCPU(watches, r.cpu), 100*r.steal)
 				} else if r.steal > 0 {
 					fmt.Printf("%-10s %-14s   steal=%.0f%%\n", "", "", 100*r.steal)
@@ -247,6 +266,29 @@ func main() {
 			}
 			if len(all[i].cpu) > 0 {
 				line += ", " + formatCPU(watches, medianCPU(all[i].cpu))
+			}
+			fmt.Println(line)
+		}
+		if quietRounds == 0 || quietRounds == *rounds {
+			continue
+		}
+		// The same medians over the quiet rounds alone: a round where the hypervisor took
+		// much of the machine from some targets compared machines of different speeds.
+		for i, nt := range ts {
+			s := all[i]
+			ops, ratio, ratio2, cpu := onlyQuiet(s.ops, s.quiet), onlyQuiet(s.ratio, s.ratioQ), onlyQuiet(s.ratio2, s.ratio2Q), onlyQuiet(s.cpu, s.cpuQ)
+			if len(ops) == 0 {
+				continue
+			}
+			line := fmt.Sprintf("%-10s %-14s median of %d quiet rounds (steal <= %.0f%%): %.1f ops/s", c.name, nt.name, len(ops), 100*quietSteal, median(ops))
+			if len(ratio) > 0 {
+				line += fmt.Sprintf(", %.2fx %s", median(ratio), ts[0].name)
+			}
+			if len(ratio2) > 0 {
+				line += fmt.Sprintf(", %.2fx %s", median(ratio2), *baseline2)
+			}
+			if len(cpu) > 0 {
+				line += ", " + formatCPU(watches, medianCPU(cpu))
 			}
 			fmt.Println(line)
 		}
@@ -368,6 +410,17 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// onlyQuiet is the entries of v whose quiet flag is set.
+func onlyQuiet[T any](v []T, quiet []bool) []T {
+	var out []T
+	for k, q := range quiet {
+		if q {
+			out = append(out, v[k])
+		}
+	}
+	return out
 }
 
 // medianCPU is the per-process median over rounds of CPU-per-op vectors.
