@@ -23,7 +23,7 @@
 // took meanwhile (steal: a round where it differs much between targets compared a slower
 // machine with a faster one); -rounds N runs every case N times with the targets taking turns (each round
 // starting one target later) and prints medians, then the same medians over the quiet
-// rounds alone (every target's steal at most 5 %), when some rounds were and some not; -also-vs NAME prints ratios against a
+// runs alone (steal at most 5 %; a ratio, where both its runs were), unless all were; -also-vs NAME prints ratios against a
 // second target; -payload unsigned sends UNSIGNED-PAYLOAD bodies. `stowage-bench relay
 // LISTEN UPSTREAM` is a bare TCP relay, the physical-limit peer for a gateway in front of
 // an S3 server (make bench-load runs both).
@@ -70,8 +70,8 @@ var allCases = []benchCase{
 	{"list-1000", "list", 4 << 10},
 }
 
-// quietSteal is the most steal (share of the machine's CPU time the hypervisor took) a
-// round's targets may each have run under for the round to count as quiet.
+// quietSteal is the most steal (share of the machine's CPU time the hypervisor took
+// meanwhile) a run may have to count as quiet.
 const quietSteal = 0.05
 
 type result struct {
@@ -182,11 +182,10 @@ func main() {
 		type series struct {
 			ops, ratio, ratio2 []float64
 			cpu                [][]float64
-			// Per entry of ops, ratio, ratio2, cpu: its round was quiet.
+			// Per entry of ops, ratio, ratio2, cpu: its run (both runs of a ratio) was quiet.
 			quiet, ratioQ, ratio2Q, cpuQ []bool
 		}
 		all := make([]series, len(ts))
-		quietRounds := 0
 		for round := range *rounds {
 			// Each round starts one target later: a target measured right after a peer that
 			// left the disk busy (writeback of its writes, its own background work) would
@@ -196,12 +195,13 @@ func main() {
 				i := (round + k) % len(ts)
 				results[i] = run(ctx, ts[i].t, c, prefix, payload, *workers, *duration, *count, watches)
 			}
-			quiet := true // no target of the round ran with much steal
-			for _, r := range results {
-				quiet = quiet && r.steal <= quietSteal
-			}
-			if quiet {
-				quietRounds++
+			// A run is quiet when the hypervisor took little of the machine meanwhile; a
+			// ratio, when both its runs were.
+			var steal2 float64
+			for i, nt := range ts {
+				if nt.name == *baseline2 {
+					steal2 = results[i].steal
+				}
 			}
 			var base, base2 float64
 			if r := results[0]; r.elapsed > 0 {
@@ -218,16 +218,17 @@ func main() {
 					continue // interrupted before its turn
 				}
 				opsPerSec := float64(r.ops) / r.elapsed.Seconds()
+				quiet := r.steal <= quietSteal
 				ratio := "-"
 				if i > 0 && base > 0 {
 					ratio = fmt.Sprintf("%.2fx", opsPerSec/base)
 					all[i].ratio = append(all[i].ratio, opsPerSec/base)
-					all[i].ratioQ = append(all[i].ratioQ, quiet)
+					all[i].ratioQ = append(all[i].ratioQ, quiet && results[0].steal <= quietSteal)
 				}
 				if nt.name != *baseline2 && base2 > 0 {
 					ratio += fmt.Sprintf("  %.2fx vs %s", opsPerSec/base2, *baseline2)
 					all[i].ratio2 = append(all[i].ratio2, opsPerSec/base2)
-					all[i].ratio2Q = append(all[i].ratio2Q, quiet)
+					all[i].ratio2Q = append(all[i].ratio2Q, quiet && steal2 <= quietSteal)
 				}
 				name := nt.name
 				if *rounds > 1 {
@@ -269,23 +270,28 @@ func main() {
 			}
 			fmt.Println(line)
 		}
-		if quietRounds == 0 || quietRounds == *rounds {
-			continue
+		// The same medians over the quiet runs alone (a ratio: over the rounds where both
+		// its runs were quiet), unless every run was: a run during which the hypervisor took
+		// much of the machine measured a slower machine than its peers did.
+		allQuiet := true
+		for _, s := range all {
+			allQuiet = allQuiet && !slices.Contains(s.quiet, false)
 		}
-		// The same medians over the quiet rounds alone: a round where the hypervisor took
-		// much of the machine from some targets compared machines of different speeds.
 		for i, nt := range ts {
+			if allQuiet {
+				break
+			}
 			s := all[i]
 			ops, ratio, ratio2, cpu := onlyQuiet(s.ops, s.quiet), onlyQuiet(s.ratio, s.ratioQ), onlyQuiet(s.ratio2, s.ratio2Q), onlyQuiet(s.cpu, s.cpuQ)
 			if len(ops) == 0 {
 				continue
 			}
-			line := fmt.Sprintf("%-10s %-14s median of %d quiet rounds (steal <= %.0f%%): %.1f ops/s", c.name, nt.name, len(ops), 100*quietSteal, median(ops))
+			line := fmt.Sprintf("%-10s %-14s quiet (steal <= %.0f%%): median of %d: %.1f ops/s", c.name, nt.name, 100*quietSteal, len(ops), median(ops))
 			if len(ratio) > 0 {
-				line += fmt.Sprintf(", %.2fx %s", median(ratio), ts[0].name)
+				line += fmt.Sprintf(", %.2fx %s (%d rounds)", median(ratio), ts[0].name, len(ratio))
 			}
 			if len(ratio2) > 0 {
-				line += fmt.Sprintf(", %.2fx %s", median(ratio2), *baseline2)
+				line += fmt.Sprintf(", %.2fx %s (%d rounds)", median(ratio2), *baseline2, len(ratio2))
 			}
 			if len(cpu) > 0 {
 				line += ", " + formatCPU(watches, medianCPU(cpu))
