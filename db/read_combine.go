@@ -77,8 +77,9 @@ type readCombiner struct {
 	maxLanes      int
 	overflow      *time.Timer
 	// combined counts the pipelines that carried more than one read, rerun the reads
-	// that ran again alone after their pipeline failed.
-	combined, rerun atomic.Int64
+	// that ran again alone after their pipeline failed, overflowed the lanes opened
+	// because the queued reads had waited too long.
+	combined, rerun, overflowed atomic.Int64
 }
 
 // combinedRead runs r's statements as readPipeline does for a scope that bypasses RLS.
@@ -166,6 +167,7 @@ func (d *DB) overflowReads() {
 		return
 	}
 	c.lanes++
+	c.overflowed.Add(1)
 	n := min(len(c.pending), combineMaxReads)
 	batch := append([]*combinedRead(nil), c.pending[:n]...)
 	c.pending = append(c.pending[:0], c.pending[n:]...)

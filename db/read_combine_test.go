@@ -273,6 +273,54 @@ func TestSlowLanesOverflow(t *testing.T) {
 	}
 }
 
+// Many readers at once, with lanes opening for any wait at all: every read is answered
+// with its own row, exactly once, and every lane is given back.
+func TestOverflowingLanesUnderLoad(t *testing.T) {
+	d, _ := combineDB(t)
+	ctx := context.Background()
+	d.reads.mu.Lock()
+	d.reads.overflowAfter = 0
+	d.reads.maxLanes = combineLanes + 2 // within combineDB's pool
+	d.reads.mu.Unlock()
+	const readers, each = 24, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for g := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				name := fmt.Sprintf("k%d", (g*each+i)%100)
+				var got Object
+				var scanErr error
+				err := d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+					objectRead(b, "rc", name, nil, func(o Object, err error) { got, scanErr = o, err })
+				})
+				if err == nil {
+					err = scanErr
+				}
+				if err != nil || got.Name != name {
+					errs <- fmt.Errorf("read %s: %+v, %v", name, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	d.reads.mu.Lock()
+	lanes, pending := d.reads.lanes, len(d.reads.pending)
+	d.reads.mu.Unlock()
+	if lanes != 0 || pending != 0 {
+		t.Fatalf("%d lanes taken and %d reads pending once every read was answered", lanes, pending)
+	}
+	t.Logf("%d lanes opened for waiting reads, %d combined pipelines", d.reads.overflowed.Load(), d.reads.combined.Load())
+	assertIdleConnections(t, d)
+}
+
 // A read that applies a caller's scope among its statements (ReadObjectAccess) leaves
 // nothing of it to the read that goes after it in the same pipeline.
 func TestCombinedReadAfterCallerScope(t *testing.T) {
