@@ -157,7 +157,10 @@ func (e *Engine) eventRows(ctx context.Context, evs []outboxEvent) ([]db.Event, 
 		var etag string
 		if len(ev.meta) > 0 {
 			var m systemMetadata
-			_ = json.Unmarshal(ev.meta, &m)
+			if !decodeMetadataFast(ev.meta, &m, &Extra{}) { // FuzzDecodeMetadataFast
+				m = systemMetadata{}
+				_ = json.Unmarshal(ev.meta, &m)
+			}
 			p.Metadata, size, etag = &m, m.Size, m.ETag
 		}
 		body, err := json.Marshal(eventBody{Type: ev.refType, Region: e.opts.Region, Version: eventVersion,
