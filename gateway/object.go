@@ -61,17 +61,9 @@ func objectFromRow(r db.Object) Object {
 		UserMetadata: r.UserMetadata, Metadata: r.Metadata, LastModified: r.UpdatedAt}
 	// One decoding of the document for both halves (a listing page decodes 1,000 of them);
 	// a document of an unexpected shape is read again per half, as each half alone allows.
-	var both struct {
-		systemMetadata
-		Extra
-	}
+	var both metadataDoc
 	m, ok := &both.systemMetadata, true
-	if decodeMetadataFast(r.Metadata, &both.systemMetadata, &both.Extra) {
-		o.Extra = both.Extra
-	} else if both = struct {
-		systemMetadata
-		Extra
-	}{}; json.Unmarshal(r.Metadata, &both) == nil {
+	if decodeMetadata(r.Metadata, &both) == nil {
 		o.Extra = both.Extra
 	} else {
 		*m = systemMetadata{}

@@ -2,11 +2,29 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
+
+// metadataDoc is an object's metadata document as the engine reads it: the reference's
+// half and the S3 half (Extra), whose keys differ.
+type metadataDoc struct {
+	systemMetadata
+	Extra
+}
+
+// decodeMetadata decodes doc into *d as encoding/json does (d is zero), with the fast path
+// where the document's shape allows it; the error is encoding/json's.
+func decodeMetadata(doc []byte, d *metadataDoc) error {
+	if decodeMetadataFast(doc, &d.systemMetadata, &d.Extra) {
+		return nil
+	}
+	*d = metadataDoc{} // what the fast path set before it gave up
+	return json.Unmarshal(doc, d)
+}
 
 // parsers are fastjson parsers to reuse (a Parser is not safe for concurrent use).
 var parsers sync.Pool

@@ -81,10 +81,7 @@ func FuzzDecodeMetadataFast(f *testing.F) {
 
 func checkLikeEncodingJSON(t *testing.T, doc []byte, m systemMetadata, e Extra) {
 	t.Helper()
-	var both struct {
-		systemMetadata
-		Extra
-	}
+	var both metadataDoc
 	if err := json.Unmarshal(doc, &both); err != nil {
 		t.Fatalf("%s: the fast path took what encoding/json refuses: %v", doc, err)
 	}

@@ -156,8 +156,10 @@ func (e *Engine) eventRows(ctx context.Context, evs []outboxEvent) ([]db.Event, 
 		var size int64
 		var etag string
 		if len(ev.meta) > 0 {
-			var m systemMetadata
-			if !decodeMetadataFast(ev.meta, &m, &Extra{}) { // FuzzDecodeMetadataFast
+			var doc metadataDoc
+			err := decodeMetadata(ev.meta, &doc)
+			m := doc.systemMetadata
+			if err != nil { // the S3 half may be what encoding/json refused: read this half alone
 				m = systemMetadata{}
 				_ = json.Unmarshal(ev.meta, &m)
 			}
