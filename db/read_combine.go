@@ -78,8 +78,9 @@ type readCombiner struct {
 	overflow      *time.Timer
 	// combined counts the pipelines that carried more than one read, rerun the reads
 	// that ran again alone after their pipeline failed, overflowed the lanes opened
-	// because the queued reads had waited too long.
-	combined, rerun, overflowed atomic.Int64
+	// because the queued reads had waited too long, fullLooks the times overflowReads
+	// found every lane taken.
+	combined, rerun, overflowed, fullLooks atomic.Int64
 }
 
 // combinedRead runs r's statements as readPipeline does for a scope that bypasses RLS.
@@ -147,9 +148,9 @@ func (c *readCombiner) armOverflow(d *DB, wait time.Duration) {
 }
 
 // overflowReads opens one more lane for the queued reads when the oldest of them has
-// waited overflowAfter (the lanes are slow), unless every lane there may be is taken: one
-// of those then takes them as it comes back. The first of them sends them, as when a lane
-// is passed on.
+// waited overflowAfter (the lanes are slow), unless every lane there may be is taken (it
+// then looks again after overflowAfter, unless a lane that comes back took them meanwhile).
+// The first of them sends them, as when a lane is passed on.
 func (d *DB) overflowReads() {
 	c := &d.reads
 	c.mu.Lock()
@@ -163,6 +164,11 @@ func (d *DB) overflowReads() {
 		return
 	}
 	if c.lanes >= c.maxLanes {
+		// Every lane there may be is taken: look again later. Were it left to the lanes,
+		// reads queued behind lanes that all stay stuck would wait for them, and the
+		// timer is armed again only when the queue next fills from empty.
+		c.fullLooks.Add(1)
+		c.armOverflow(d, c.overflowAfter)
 		c.mu.Unlock()
 		return
 	}

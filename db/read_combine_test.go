@@ -273,6 +273,35 @@ func TestSlowLanesOverflow(t *testing.T) {
 	}
 }
 
+// A read queued while every lane there may be is taken keeps being looked at: once room
+// for another lane appears it gets one, though no other read arrives and no lane comes
+// back. (Without the second look it waits for the blocked lanes: this test hangs.)
+func TestOverflowLooksAgainWhenLanesAreFull(t *testing.T) {
+	d, url := combineDB(t)
+	ctx := context.Background()
+	lb := blockLanes(t, d, url)
+	defer lb.release()
+	d.reads.mu.Lock()
+	d.reads.overflowAfter = time.Millisecond
+	d.reads.maxLanes = combineLanes // no room: the blocked lanes are all there may be
+	d.reads.mu.Unlock()
+	var got Object
+	var scanErr error
+	done := make(chan error, 1)
+	go func() {
+		done <- d.readPipeline(ctx, Scope{Role: "service_role", BypassesRLS: true}, func(b *pgx.Batch) {
+			objectRead(b, "rc", "k7", nil, func(o Object, err error) { got, scanErr = o, err })
+		})
+	}()
+	waitFor(t, "a look at full lanes", func() bool { return d.reads.fullLooks.Load() > 0 })
+	d.reads.mu.Lock()
+	d.reads.maxLanes = combineLanes + 1 // room for one more
+	d.reads.mu.Unlock()
+	if err := <-done; err != nil || scanErr != nil || got.Name != "k7" {
+		t.Fatalf("read: %+v, %v, %v", got, err, scanErr)
+	}
+}
+
 // Many readers at once, with lanes opening for any wait at all: every read is answered
 // with its own row, exactly once, and every lane is given back.
 func TestOverflowingLanesUnderLoad(t *testing.T) {
