@@ -302,11 +302,15 @@ func TestOverflowLooksAgainWhenLanesAreFull(t *testing.T) {
 	}
 }
 
-// Many readers at once, with lanes opening for any wait at all: every read is answered
-// with its own row, exactly once, and every lane is given back.
+// Many readers at once, with lanes opening for any wait at all and the usual lanes blocked
+// at first: every read is answered with its own row, exactly once, and every lane is
+// given back.
 func TestOverflowingLanesUnderLoad(t *testing.T) {
-	d, _ := combineDB(t)
+	d, url := combineDB(t)
 	ctx := context.Background()
+	// The lanes start blocked, so the first reads can only go in lanes opened for them;
+	// the blocked lanes join in once released.
+	lb := blockLanes(t, d, url)
 	d.reads.mu.Lock()
 	d.reads.overflowAfter = 0
 	d.reads.maxLanes = combineLanes + 2 // within combineDB's pool
@@ -335,6 +339,8 @@ func TestOverflowingLanesUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	waitFor(t, "a lane opened for waiting reads", func() bool { return d.reads.overflowed.Load() > 0 })
+	lb.release()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
