@@ -22,12 +22,13 @@ import (
 // goes at once, so an idle gateway adds no wait. There is a lane per two cores of the
 // gateway (at least one): fewer lanes are fewer reads at once but more in each pipeline,
 // and since a read after one of the same role needs no settings of its own (combinedBatch)
-// a fuller pipeline costs less per read. On two cores (10 interleaved rounds, S3 GET 4 KiB,
-// 16 workers, rounds of the same steal compared) one lane cost 0.21–0.24 ms of CPU per GET
-// with Postgres 0.06, against 0.25–0.33 (Postgres 0.10) with three, and served more GETs
-// in 8 of the 10 rounds; before reads shared settings, two or three lanes had cost
-// 0.24–0.29, four 0.29–0.34, a pipeline per read 0.32–0.39. A machine with more cores has
-// more lanes, so that one pipeline at a time does not bound its reads.
+// a fuller pipeline costs less per read. On two cores (S3 GET 4 KiB, 16 workers, the
+// rounds of two interleaved runs in which the hypervisor took nothing) one lane cost
+// 0.21–0.22 and 0.19–0.21 ms of CPU per GET (Postgres 0.05–0.06) against 0.25–0.26 and
+// 0.22–0.23 (Postgres 0.07–0.09) with three, and served more GETs in 8 of the first run's
+// 10 rounds; before reads shared settings, two or three lanes had cost 0.24–0.29, four
+// 0.29–0.34, a pipeline per read 0.32–0.39. A machine with more cores has more lanes, so
+// that one pipeline at a time does not bound its reads.
 //
 // A combined pipeline is one implicit transaction (one Sync). Each read in it starts with
 // its own setBypassScope, which sets everything such a read depends on (the role and
