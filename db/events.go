@@ -595,9 +595,14 @@ func (d *DB) FinishFast(ctx context.Context, s Scope, fb *FastBatch, ds []Delive
 	return Classify(err)
 }
 
+// bodyDest scans an event's jsonb body as bytes: into a json.RawMessage, pgx would hand them
+// to json.Unmarshal, which reads the whole body to validate what Postgres already holds as
+// jsonb (a fifth of the gateway's CPU for routing a batch of events).
+func bodyDest(b *json.RawMessage) *[]byte { return (*[]byte)(b) }
+
 func scanEvent(r pgx.CollectableRow) (Event, error) {
 	var e Event
-	err := r.Scan(&e.ID, &e.EventID, &e.Type, &e.S3Name, &e.BucketID, &e.Name, &e.Version, &e.Size, &e.ETag, &e.Body, &e.CreatedAt)
+	err := r.Scan(&e.ID, &e.EventID, &e.Type, &e.S3Name, &e.BucketID, &e.Name, &e.Version, &e.Size, &e.ETag, bodyDest(&e.Body), &e.CreatedAt)
 	return e, err
 }
 
@@ -656,7 +661,7 @@ func (t Tx) claimDeliveries(ctx context.Context, target string, limit int, lease
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
 		var x Delivery
 		err := r.Scan(&x.ID, &x.EventID, &x.Type, &x.S3Name, &x.BucketID, &x.Name, &x.Version, &x.Size, &x.ETag,
-			&x.Body, &x.CreatedAt, &x.ConfigID, &x.Attempts)
+			bodyDest(&x.Body), &x.CreatedAt, &x.ConfigID, &x.Attempts)
 		x.Target = target
 		return x, err
 	})
