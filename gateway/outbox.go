@@ -170,7 +170,16 @@ func (e *Engine) eventRows(ctx context.Context, evs []outboxEvent) ([]db.Event, 
 		if err != nil {
 			return nil, err
 		}
-		rows[i] = db.Event{EventID: uuid.NewString(), Type: ev.refType, S3Name: ev.s3Name, BucketID: ev.bucket,
+		// Time-ordered (UUID version 7): the outbox's unique index on event_id then takes
+		// each new id at one place, as its other indexes do, where random ids dirtied a
+		// random leaf page of an index holding a day of events per upload, and after each
+		// checkpoint put that page's full image in the WAL the upload's commit flushes
+		// (db BenchmarkAddEventsLargeOutbox, docs/events.md run 12).
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = db.Event{EventID: id.String(), Type: ev.refType, S3Name: ev.s3Name, BucketID: ev.bucket,
 			Name: ev.name, Version: ev.version, Size: size, ETag: etag, Body: body}
 	}
 	return rows, nil

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // outbox reads the recorded events as "type s3name bucket/name" lines, in order.
@@ -128,6 +131,20 @@ func TestOutboxRecordsEveryChange(t *testing.T) {
 		ev.Payload.BucketID != "ev" || ev.Payload.Name != "s3.txt" || ev.Payload.Version == "" || ev.Payload.ReqID != "req-1" ||
 		ev.Payload.Tenant.Ref != "tenant-ref" || ev.Payload.Metadata.Size != 2 || ev.Payload.Metadata.ETag == "" || upload != "s3" {
 		t.Errorf("event body %s (uploadType %q)", body, upload)
+	}
+	// Event ids are time-ordered (version 7): the outbox's index on them grows at one end.
+	rows, err := f.db.Pool().Query(ctx, `select event_id::text from stowage.events order by id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if u, err := uuid.Parse(id); err != nil || u.Version() != 7 || (i > 0 && id <= ids[i-1]) {
+			t.Errorf("event ids in commit order %v: %s is not a version 7 UUID after the one before (%v)", ids, id, err)
+		}
 	}
 }
 
