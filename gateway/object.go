@@ -59,17 +59,9 @@ func objectFromRow(r db.Object) Object {
 	o := Object{ID: r.ID, Bucket: r.BucketID, Key: r.Name, Version: r.Version, CreatedAt: r.CreatedAt,
 		UpdatedAt: r.UpdatedAt, LastAccessedAt: r.LastAccessedAt, Owner: r.Owner, OwnerID: r.OwnerID,
 		UserMetadata: r.UserMetadata, Metadata: r.Metadata, LastModified: r.UpdatedAt}
-	// One decoding of the document for both halves (a listing page decodes 1,000 of them);
-	// a document of an unexpected shape is read again per half, as each half alone allows.
-	var both metadataDoc
-	m, ok := &both.systemMetadata, true
-	if decodeMetadata(r.Metadata, &both) == nil {
-		o.Extra = both.Extra
-	} else {
-		*m = systemMetadata{}
-		ok = json.Unmarshal(r.Metadata, m) == nil
-		o.Extra = extraFromMetadata(r.Metadata)
-	}
+	// One decoding of the document for both halves (a listing page decodes 1,000 of them).
+	m, ok, extra := readMetadata(r.Metadata)
+	o.Extra = extra
 	if ok {
 		o.Size, o.ETag, o.ContentType, o.CacheControl, o.XRobotsTag = m.Size, m.ETag, m.Mimetype, m.CacheControl, m.XRobotsTag
 		if t, err := time.Parse(time.RFC3339Nano, m.LastModified); err == nil {

@@ -26,6 +26,19 @@ func decodeMetadata(doc []byte, d *metadataDoc) error {
 	return json.Unmarshal(doc, d)
 }
 
+// readMetadata decodes both halves of doc in one go; a document of an unexpected shape is
+// read again per half, as each half alone allows. ok reports whether the reference half
+// decoded (m may hold part of it when it did not).
+func readMetadata(doc []byte) (m systemMetadata, ok bool, extra Extra) {
+	var both metadataDoc // the one value that escapes (to encoding/json): m is read into it too
+	if decodeMetadata(doc, &both) == nil {
+		return both.systemMetadata, true, both.Extra
+	}
+	both = metadataDoc{}
+	ok = json.Unmarshal(doc, &both.systemMetadata) == nil
+	return both.systemMetadata, ok, extraFromMetadata(doc)
+}
+
 // parsers are fastjson parsers to reuse (a Parser is not safe for concurrent use).
 var parsers sync.Pool
 

@@ -156,13 +156,7 @@ func (e *Engine) eventRows(ctx context.Context, evs []outboxEvent) ([]db.Event, 
 		var size int64
 		var etag string
 		if len(ev.meta) > 0 {
-			var doc metadataDoc
-			err := decodeMetadata(ev.meta, &doc)
-			m := doc.systemMetadata
-			if err != nil { // the S3 half may be what encoding/json refused: read this half alone
-				m = systemMetadata{}
-				_ = json.Unmarshal(ev.meta, &m)
-			}
+			m, _, _ := readMetadata(ev.meta)
 			p.Metadata, size, etag = &m, m.Size, m.ETag
 		}
 		body, err := json.Marshal(eventBody{Type: ev.refType, Region: e.opts.Region, Version: eventVersion,
