@@ -72,6 +72,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// setOverflow sets when queued reads get a lane of their own (after waiting after) and how
+// many lanes there may be.
+func setOverflow(d *DB, after time.Duration, maxLanes int) {
+	d.reads.mu.Lock()
+	defer d.reads.mu.Unlock()
+	d.reads.overflowAfter, d.reads.maxLanes = after, maxLanes
+}
+
 func pendingReads(d *DB) int {
 	d.reads.mu.Lock()
 	defer d.reads.mu.Unlock()
@@ -238,10 +246,7 @@ func TestSlowLanesOverflow(t *testing.T) {
 	ctx := context.Background()
 	lb := blockLanes(t, d, url)
 	defer lb.release()
-	d.reads.mu.Lock()
-	d.reads.overflowAfter = 0 // any wait is too long
-	d.reads.maxLanes = combineLanes + 1
-	d.reads.mu.Unlock()
+	setOverflow(d, 0, combineLanes+1) // any wait is too long
 	names := []string{"k1", "k2", "k3"}
 	got := make([]Object, len(names))
 	errs := make([]error, len(names))
@@ -281,10 +286,7 @@ func TestOverflowLooksAgainWhenLanesAreFull(t *testing.T) {
 	ctx := context.Background()
 	lb := blockLanes(t, d, url)
 	defer lb.release()
-	d.reads.mu.Lock()
-	d.reads.overflowAfter = time.Millisecond
-	d.reads.maxLanes = combineLanes // no room: the blocked lanes are all there may be
-	d.reads.mu.Unlock()
+	setOverflow(d, time.Millisecond, combineLanes) // no room: the blocked lanes are all there may be
 	var got Object
 	var scanErr error
 	done := make(chan error, 1)
@@ -294,9 +296,7 @@ func TestOverflowLooksAgainWhenLanesAreFull(t *testing.T) {
 		})
 	}()
 	waitFor(t, "a look at full lanes", func() bool { return d.reads.fullLooks.Load() > 0 })
-	d.reads.mu.Lock()
-	d.reads.maxLanes = combineLanes + 1 // room for one more
-	d.reads.mu.Unlock()
+	setOverflow(d, time.Millisecond, combineLanes+1) // room for one more
 	if err := <-done; err != nil || scanErr != nil || got.Name != "k7" {
 		t.Fatalf("read: %+v, %v, %v", got, err, scanErr)
 	}
@@ -311,10 +311,7 @@ func TestOverflowingLanesUnderLoad(t *testing.T) {
 	// The lanes start blocked, so the first reads can only go in lanes opened for them;
 	// the blocked lanes join in once released.
 	lb := blockLanes(t, d, url)
-	d.reads.mu.Lock()
-	d.reads.overflowAfter = 0
-	d.reads.maxLanes = combineLanes + 2 // within combineDB's pool
-	d.reads.mu.Unlock()
+	setOverflow(d, 0, combineLanes+2) // within combineDB's pool
 	const readers, each = 24, 40
 	var wg sync.WaitGroup
 	errs := make(chan error, readers)
