@@ -749,19 +749,34 @@ func (d *DB) CountEvents(ctx context.Context, s Scope) (EventCounts, error) {
 	return c, Classify(err)
 }
 
+// sweepBatch bounds one statement of SweepEvents: a sweep that meets days of events at
+// once (dispatch was off meanwhile, or the retention was shortened) deletes them in
+// transactions of this many rows, each short, rather than in one that holds its row locks
+// and the vacuum horizon for as long as millions of deletes take. A variable for tests.
+var sweepBatch = 5000
+
 // SweepEvents deletes events older than retention all of whose deliveries were delivered
-// (or that had none). Dead deliveries keep their event until they are re-driven.
+// (or that had none), oldest first, sweepBatch at a time, until none is left or ctx ends.
+// Dead deliveries keep their event until they are re-driven. It returns how many it deleted.
 func (d *DB) SweepEvents(ctx context.Context, s Scope, retention time.Duration) (int64, error) {
-	var n int64
-	err := d.InTx(ctx, s, func(tx Tx) error {
-		tag, err := tx.tx.Exec(ctx, `delete from stowage.events e
-			where (e.id <= (select routed_to from stowage.event_route_mark) or e.routed) and e.created_at < now() - $1::float8 * interval '1 millisecond'
-			and not exists (select 1 from stowage.event_deliveries d where d.event_id = e.id and d.state <> 'delivered')`,
-			retention.Milliseconds())
-		n = tag.RowsAffected()
-		return err
-	})
-	return n, Classify(err)
+	var total int64
+	for {
+		var n int64
+		err := d.InTx(ctx, s, func(tx Tx) error {
+			tag, err := tx.tx.Exec(ctx, `delete from stowage.events where id in (
+				select e.id from stowage.events e
+				where (e.id <= (select routed_to from stowage.event_route_mark) or e.routed) and e.created_at < now() - $1::float8 * interval '1 millisecond'
+				and not exists (select 1 from stowage.event_deliveries d where d.event_id = e.id and d.state <> 'delivered')
+				order by e.created_at limit $2)`,
+				retention.Milliseconds(), sweepBatch)
+			n = tag.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < int64(sweepBatch) {
+			return total, Classify(err)
+		}
+	}
 }
 
 // DeadDelivery is a delivery that gave up.

@@ -1,0 +1,59 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The sweep deletes the events past retention whose deliveries are all done, oldest first
+// and sweepBatch at a time, and keeps the rest: younger events, events not yet routed
+// (above the router's mark), and events with a pending or dead delivery.
+func TestSweepEvents(t *testing.T) {
+	ctx := context.Background()
+	d, _ := snapshotFixture(t)
+	defer func(n int) { sweepBatch = n }(sweepBatch)
+	sweepBatch = 3
+	for i := range 10 {
+		commitEvent(t, d, fmt.Sprintf("e%d", i))
+	}
+	if ids := routeIDs(t, d); len(ids) != 10 {
+		t.Fatalf("routed %d events, want 10", len(ids))
+	}
+	commitEvent(t, d, "unrouted")
+	if _, err := d.Pool().Exec(ctx, `update stowage.events set created_at = now() - interval '2 hours' where name <> 'e9';
+		insert into stowage.event_deliveries (event_id, target, okey, state)
+			select id, 't', 'b/' || name, case name when 'e6' then 'delivered' when 'e7' then 'pending' else 'dead' end
+			from stowage.events where name in ('e6', 'e7', 'e8')`); err != nil {
+		t.Fatal(err)
+	}
+
+	// Batches of 3, 3 and 1: all seven of e0–e6 (e6's delivery was delivered).
+	n, err := d.SweepEvents(ctx, Scope{Role: "service_role"}, time.Hour)
+	if err != nil || n != 7 {
+		t.Fatalf("swept %d (%v), want 7", n, err)
+	}
+	rows, err := d.Pool().Query(ctx, `select name from stowage.events order by id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"e7", "e8", "e9", "unrouted"}; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+	if n, err := d.SweepEvents(ctx, Scope{Role: "service_role"}, time.Hour); err != nil || n != 0 {
+		t.Fatalf("second sweep deleted %d (%v), want 0", n, err)
+	}
+}
