@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The sweep deletes the events past retention whose deliveries are all done, oldest first
@@ -39,15 +41,8 @@ func TestSweepEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var left []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		left = append(left, name)
-	}
-	if err := rows.Err(); err != nil {
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"e7", "e8", "e9", "unrouted"}; !slices.Equal(left, want) {
