@@ -766,6 +766,16 @@ func (d *DB) CountEvents(ctx context.Context, s Scope) (EventCounts, error) {
 // and the vacuum horizon for as long as millions of deletes take. A variable for tests.
 var sweepBatch = 5000
 
+// sweepSQL deletes up to $2 of the events older than $1 ms that SweepEvents may delete, oldest
+// first. The ids are gathered into an array: "id in (select … limit n)" let the planner join
+// them to the whole outbox, which with 20,000 ids it did by a sequential scan of 2M events
+// (2.2 s instead of 0.4); "id = any(array)" is always probed through the primary key.
+const sweepSQL = `delete from stowage.events where id = any(array(
+	select e.id from stowage.events e
+	where (e.id <= (select routed_to from stowage.event_route_mark) or e.routed) and e.created_at < now() - $1::float8 * interval '1 millisecond'
+	and not exists (select 1 from stowage.event_deliveries d where d.event_id = e.id and d.state <> 'delivered')
+	order by e.created_at limit $2))`
+
 // SweepEvents deletes events older than retention all of whose deliveries were delivered
 // (or that had none), oldest first, sweepBatch at a time, until none is left or ctx ends.
 // Dead deliveries keep their event until they are re-driven. It returns how many it deleted.
@@ -774,12 +784,7 @@ func (d *DB) SweepEvents(ctx context.Context, s Scope, retention time.Duration) 
 	for {
 		var n int64
 		err := d.InTx(ctx, s, func(tx Tx) error {
-			tag, err := tx.tx.Exec(ctx, `delete from stowage.events where id in (
-				select e.id from stowage.events e
-				where (e.id <= (select routed_to from stowage.event_route_mark) or e.routed) and e.created_at < now() - $1::float8 * interval '1 millisecond'
-				and not exists (select 1 from stowage.event_deliveries d where d.event_id = e.id and d.state <> 'delivered')
-				order by e.created_at limit $2)`,
-				retention.Milliseconds(), sweepBatch)
+			tag, err := tx.tx.Exec(ctx, sweepSQL, retention.Milliseconds(), sweepBatch)
 			n = tag.RowsAffected()
 			return err
 		})

@@ -54,11 +54,11 @@ func TestSweepEvents(t *testing.T) {
 	}
 }
 
-// The gauge's count of unrouted events reads the backlog through the id index, not the
-// whole outbox, however large the outbox has grown. (Half the rows are rewritten so that
+// The gauge's count of unrouted events and the retention sweep read the outbox through its
+// indexes, not whole, however large it has grown. (Half the rows are rewritten so that
 // their order on disk no longer follows their ids, as in an outbox that retention has
 // swept for a while: then "id above the mark" alone was planned as a sequential scan.)
-func TestCountUnroutedStaysInIndex(t *testing.T) {
+func TestHousekeepingStaysInIndexes(t *testing.T) {
 	ctx := context.Background()
 	d, _ := snapshotFixture(t)
 	if _, err := d.Pool().Exec(ctx, `insert into stowage.events (event_id, type, bucket_id, name, body)
@@ -68,16 +68,24 @@ func TestCountUnroutedStaysInIndex(t *testing.T) {
 		analyze stowage.events`); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := d.Pool().Query(ctx, `explain `+countUnroutedSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := strings.Join(plan, "\n"); strings.Contains(p, "Seq Scan on events") || !strings.Contains(p, "events_pkey") {
-		t.Fatalf("the count scans the outbox instead of its id index:\n%s", p)
+	for _, q := range []struct {
+		what, sql string
+		args      []any
+	}{
+		{"the count of unrouted events", countUnroutedSQL, nil},
+		{"a sweep of 20,000", sweepSQL, []any{float64(0), 20000}},
+	} {
+		rows, err := d.Pool().Query(ctx, `explain `+q.sql, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := strings.Join(plan, "\n"); strings.Contains(p, "Seq Scan on events") || !strings.Contains(p, "events_pkey") {
+			t.Fatalf("%s scans the outbox instead of its indexes:\n%s", q.what, p)
+		}
 	}
 	c, err := d.CountEvents(ctx, Scope{Role: "service_role"})
 	if err != nil || c.Unrouted != 100 {
