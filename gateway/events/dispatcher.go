@@ -79,6 +79,9 @@ type Dispatcher struct {
 	// under way (it routes nothing meanwhile: the batch's lease holds routing back).
 	owner string
 	fast  atomic.Bool
+	// fastDone is signalled when a fast batch has been recorded (Run waits for it after a
+	// full one).
+	fastDone chan struct{}
 	// held has a token per claimed delivery of a target whose outcome is not recorded yet;
 	// sems one per attempt under way (InFlight).
 	held    map[string]chan struct{}
@@ -143,7 +146,7 @@ func New(opts Options) *Dispatcher {
 		opts.Metrics = NewMetrics()
 	}
 	d := &Dispatcher{opts: opts, held: map[string]chan struct{}{}, sems: map[string]chan struct{}{}, metrics: opts.Metrics,
-		wake: make(chan struct{}, 1), outcomes: make(chan outcome, 64)}
+		wake: make(chan struct{}, 1), fastDone: make(chan struct{}, 1), outcomes: make(chan outcome, 64)}
 	d.targets = append(d.targets, opts.Targets...)
 	for _, t := range opts.S3Targets {
 		d.targets = append(d.targets, t)
@@ -176,13 +179,24 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	var lastSweep time.Time
 	for ctx.Err() == nil {
 		start := time.Now()
-		found, full := d.step(ctx, true)
+		found, full, more := d.step(ctx, true)
 		if time.Since(lastSweep) > d.opts.Poll*10 || lastSweep.IsZero() {
 			d.housekeep(ctx)
 			lastSweep = time.Now()
 		}
 		if full {
 			continue // more is waiting: no pause
+		}
+		if more {
+			// A full fast batch is under way and more events wait behind it: look again as
+			// soon as it is recorded, not a linger after this look. The linger gathers a
+			// trickle of events into batches; after a full batch it would cap delivery at
+			// Batch per Linger (2,000 events a second by default) however fast events come.
+			select {
+			case <-ctx.Done():
+			case <-d.fastDone:
+			}
+			continue
 		}
 		wait := d.opts.Poll
 		if found || d.opts.DB.RoutingHeldBack() {
@@ -211,7 +225,7 @@ func (d *Dispatcher) Drain(ctx context.Context) {
 	for ctx.Err() == nil {
 		// Read before the step: an outcome recorded during it pokes the loop for one more.
 		before := d.underway.Load()
-		busy, full := d.step(ctx, false)
+		busy, full, _ := d.step(ctx, false)
 		if full {
 			continue
 		}
@@ -248,10 +262,11 @@ func (d *Dispatcher) pause(ctx context.Context, wait time.Duration, wake <-chan 
 }
 
 // step routes what is unrouted and starts the deliveries that are due and fit the
-// in-flight limits; it reports whether it found work, and whether it stopped at a limit
-// (a full batch routed or claimed: the next step has work at once). With skipIdle, targets
+// in-flight limits; it reports whether it found work, whether it stopped at a limit (a
+// full batch routed or claimed: the next step has work at once), and whether it started a
+// full fast batch (more may be routed once that one is recorded). With skipIdle, targets
 // whose last claim found nothing due are not claimed for until their idle time ends.
-func (d *Dispatcher) step(ctx context.Context, skipIdle bool) (busy, full bool) {
+func (d *Dispatcher) step(ctx context.Context, skipIdle bool) (busy, full, more bool) {
 	for ctx.Err() == nil {
 		// One transaction routes a batch and claims what fits the in-flight limits.
 		claims := d.claimsNow(time.Now(), skipIdle)
@@ -264,10 +279,15 @@ func (d *Dispatcher) step(ctx context.Context, skipIdle bool) (busy, full bool) 
 			if ctx.Err() == nil {
 				d.opts.Logger.Warn("events: route and claim", "err", err)
 			}
-			return busy, false
+			return busy, false, false
 		}
 		busy = busy || n > 0 || len(ds) > 0
 		if fb != nil {
+			select { // a signal of an earlier batch
+			case <-d.fastDone:
+			default:
+			}
+			more = n == d.opts.Batch
 			d.fast.Store(true)
 			d.wg.Add(1)
 			d.underway.Add(1)
@@ -297,7 +317,7 @@ func (d *Dispatcher) step(ctx context.Context, skipIdle bool) (busy, full bool) 
 			break
 		}
 	}
-	return busy, full
+	return busy, full, more
 }
 
 // claimsNow is what a step claims: up to the free in-flight room of each target, except
@@ -353,6 +373,10 @@ func (d *Dispatcher) runFast(ctx context.Context, fb *db.FastBatch) {
 		d.fast.Store(false)
 		d.underway.Add(-1)
 		d.poke()
+		select {
+		case d.fastDone <- struct{}{}:
+		default:
+		}
 		d.wg.Done()
 	}()
 	leaseEnd := time.Now().Add(d.opts.Lease)

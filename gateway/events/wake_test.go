@@ -136,3 +136,23 @@ func TestCommitWakesAnIdleDispatcher(t *testing.T) {
 		waitFor(t, fmt.Sprintf("round %d delivered", i), func() bool { return e.pending(t) == 0 && len(rc.acked()) == 2+i })
 	}
 }
+
+// TestFullBatchesFollowEachOther: after a full fast batch the dispatcher looks again as soon
+// as that batch is recorded, not a linger after its look. The linger gathers a trickle of
+// events into batches; after a full batch it capped delivery at Batch per Linger (2,000
+// events a second by default) however fast events came. With a poll and a linger far
+// longer than the test, 51 events in batches of 10 are all delivered only when full
+// batches follow each other (without, the dispatcher waits an hour after the first).
+func TestFullBatchesFollowEachOther(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, func(int, receipt) int { return http.StatusOK })
+	e.bucket(t, "full") // Bucket:Created, then 50 object events
+	for i := range 50 {
+		e.put(t, "full", fmt.Sprintf("k%d", i), "x")
+	}
+	opts := fastOptions(e, webhook(rc))
+	opts.Poll, opts.Linger, opts.Batch = time.Hour, time.Hour, 10
+	run(t, opts)
+	waitFor(t, "all 51 events delivered", func() bool { return len(rc.acked()) == 51 })
+}
