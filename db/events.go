@@ -763,8 +763,11 @@ func (d *DB) CountEvents(ctx context.Context, s Scope) (EventCounts, error) {
 // sweepBatch bounds one statement of SweepEvents: a sweep that meets days of events at
 // once (dispatch was off meanwhile, or the retention was shortened) deletes them in
 // transactions of this many rows, each short, rather than in one that holds its row locks
-// and the vacuum horizon for as long as millions of deletes take. A variable for tests.
-var sweepBatch = 5000
+// and the vacuum horizon for as long as millions of deletes take. sweepBatches bounds one
+// call: the dispatcher sweeps between two looks at the outbox, so a sweep of millions would
+// hold its deliveries up for minutes; 20 batches (100,000 events, about half a second) per
+// call, every ten polls, still delete far more than any write rate adds. Variables for tests.
+var sweepBatch, sweepBatches = 5000, 20
 
 // sweepSQL deletes up to $2 of the events older than $1 ms that SweepEvents may delete, oldest
 // first. The ids are gathered into an array: "id in (select … limit n)" let the planner join
@@ -777,11 +780,12 @@ const sweepSQL = `delete from stowage.events where id = any(array(
 	order by e.created_at limit $2))`
 
 // SweepEvents deletes events older than retention all of whose deliveries were delivered
-// (or that had none), oldest first, sweepBatch at a time, until none is left or ctx ends.
-// Dead deliveries keep their event until they are re-driven. It returns how many it deleted.
+// (or that had none), oldest first, sweepBatch at a time, until none is left, sweepBatches
+// were deleted (the rest is left for the next call) or ctx ends. Dead deliveries keep their
+// event until they are re-driven. It returns how many it deleted.
 func (d *DB) SweepEvents(ctx context.Context, s Scope, retention time.Duration) (int64, error) {
 	var total int64
-	for {
+	for range sweepBatches {
 		var n int64
 		err := d.InTx(ctx, s, func(tx Tx) error {
 			tag, err := tx.tx.Exec(ctx, sweepSQL, retention.Milliseconds(), sweepBatch)
@@ -793,6 +797,7 @@ func (d *DB) SweepEvents(ctx context.Context, s Scope, retention time.Duration) 
 			return total, Classify(err)
 		}
 	}
+	return total, nil
 }
 
 // DeadDelivery is a delivery that gave up.

@@ -33,6 +33,16 @@ func TestSweepEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// One statement deletes no more than its batch (tried in a transaction rolled back).
+	tx, err := d.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := tx.Exec(ctx, sweepSQL, float64(time.Hour.Milliseconds()), 3)
+	if rerr := tx.Rollback(ctx); err != nil || rerr != nil || tag.RowsAffected() != 3 {
+		t.Fatalf("one sweep statement deleted %d (%v, %v), want its batch of 3", tag.RowsAffected(), err, rerr)
+	}
+
 	// Batches of 3, 3 and 1: all seven of e0–e6 (e6's delivery was delivered).
 	n, err := d.SweepEvents(ctx, Scope{Role: "service_role"}, time.Hour)
 	if err != nil || n != 7 {
@@ -51,6 +61,30 @@ func TestSweepEvents(t *testing.T) {
 	}
 	if n, err := d.SweepEvents(ctx, Scope{Role: "service_role"}, time.Hour); err != nil || n != 0 {
 		t.Fatalf("second sweep deleted %d (%v), want 0", n, err)
+	}
+}
+
+// One call sweeps at most sweepBatches batches and leaves the rest to the next: the
+// dispatcher sweeps between two looks at the outbox, which a sweep of millions would hold
+// up for minutes.
+func TestSweepStopsAfterItsBatches(t *testing.T) {
+	ctx := context.Background()
+	d, _ := snapshotFixture(t)
+	defer func(n, m int) { sweepBatch, sweepBatches = n, m }(sweepBatch, sweepBatches)
+	sweepBatch, sweepBatches = 3, 2
+	for i := range 7 {
+		commitEvent(t, d, fmt.Sprintf("e%d", i))
+	}
+	if ids := routeIDs(t, d); len(ids) != 7 {
+		t.Fatalf("routed %d events, want 7", len(ids))
+	}
+	if _, err := d.Pool().Exec(ctx, `update stowage.events set created_at = now() - interval '2 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{6, 1, 0} {
+		if n, err := d.SweepEvents(ctx, Scope{Role: "service_role"}, time.Hour); err != nil || n != want {
+			t.Fatalf("sweep %d deleted %d (%v), want %d", i+1, n, err, want)
+		}
 	}
 }
 
