@@ -192,10 +192,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			// soon as it is recorded, not a linger after this look. The linger gathers a
 			// trickle of events into batches; after a full batch it would cap delivery at
 			// Batch per Linger (2,000 events a second by default) however fast events come.
-			select {
-			case <-ctx.Done():
-			case <-d.fastDone:
-			}
+			// At most a linger, though: a batch held up by a slow receiver must not hold up
+			// the claims of retries due meanwhile, which a look makes while it runs.
+			d.pause(ctx, d.opts.Linger, d.fastDone)
 			continue
 		}
 		wait := d.opts.Poll
