@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,50 @@ var allCases = []benchCase{
 	{"get-16MiB", "get", 16 << 20},
 	{"list-1000", "list", 4 << 10},
 }
+
+// parseCases reads -cases: the named cases, and put-SIZE / get-SIZE for any size of the
+// payload (4KiB, 64KiB, 1MiB, ... up to 16MiB), so a cost per operation can be followed
+// across object sizes.
+func parseCases(list string) ([]benchCase, error) {
+	var out []benchCase
+	for _, name := range strings.Split(list, ",") {
+		if i := slices.IndexFunc(allCases, func(c benchCase) bool { return c.name == name }); i >= 0 {
+			out = append(out, allCases[i])
+			continue
+		}
+		op, size, ok := strings.Cut(name, "-")
+		if !ok || (op != "put" && op != "get") {
+			return nil, fmt.Errorf("unknown case %q", name)
+		}
+		n, err := parseSize(size)
+		if err != nil || n < 1 || n > maxPayload {
+			return nil, fmt.Errorf("case %q: want a size from 1B to 16MiB, such as 64KiB", name)
+		}
+		out = append(out, benchCase{name, op, n})
+	}
+	return out, nil
+}
+
+func parseSize(s string) (int, error) {
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n > maxPayload/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+// maxPayload is the largest object a case writes (the random payload every put slices).
+const maxPayload = 16 << 20
 
 // quietSteal is the most steal (share of the machine's CPU time the hypervisor took
 // meanwhile) a run may have to count as quiet.
@@ -164,15 +209,14 @@ func main() {
 	}
 	cases := allCases
 	if *caseList != "" {
-		cases = nil
-		for _, c := range allCases {
-			if slices.Contains(strings.Split(*caseList, ","), c.name) {
-				cases = append(cases, c)
-			}
+		var err error
+		if cases, err = parseCases(*caseList); err != nil {
+			fmt.Fprintln(os.Stderr, "stowage-bench:", err)
+			os.Exit(2)
 		}
 	}
 	prefix := fmt.Sprintf("stowage-bench-%d-%04x/", time.Now().Unix(), rand.N(1<<16))
-	payload := make([]byte, 16<<20)
+	payload := make([]byte, maxPayload)
 	for i := range payload {
 		payload[i] = byte(rand.Uint32())
 	}
