@@ -23,6 +23,8 @@
 # embedded Postgres counts towards it) spent per operation, and each Stowage's peak RSS.
 # Asserts nothing.
 # Usage: scripts/bench-load.sh [stowage-bench flags, e.g. -duration 10s -workers 8]
+#   -only a,b measures only those targets (ratios against the first), -cases put-64KiB,...
+#   any size: STOWAGE_WEBHOOK=1 scripts/bench-load.sh -only stowage-s3,hook-s3 -cases put-4KiB,put-1MiB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset AWS_CA_BUNDLE

@@ -151,6 +151,7 @@ func main() {
 	flag.Var(&cpuSpecs, "cpu", "name=pid of a server process whose CPU (with its children) to report per operation (repeatable)")
 	local := flag.String("local-minio", "", "MinIO binary: start it and compare MinIO, the s3 store on it and the file store (before any -target)")
 	payloadMode := flag.String("payload", "signed", "how s3 targets send PutObject bodies: signed (the payload SHA-256, as SDKs must over plain http) or unsigned (UNSIGNED-PAYLOAD, as SDKs do over TLS)")
+	only := flag.String("only", "", "comma list of target names: measure only these, in this order (the first is the one ratios are taken against)")
 	baseline2 := flag.String("also-vs", "", "name of a second target to print ratios against (e.g. MinIO behind a bare relay)")
 	if len(os.Args) == 4 && os.Args[1] == "relay" {
 		if err := relay(os.Args[2], os.Args[3]); err != nil {
@@ -206,6 +207,18 @@ func main() {
 			return
 		}
 		ts = append(ts, named{n, t})
+	}
+	if *only != "" {
+		var kept []named
+		for _, name := range strings.Split(*only, ",") {
+			i := slices.IndexFunc(ts, func(t named) bool { return t.name == name })
+			if i < 0 {
+				fmt.Fprintf(os.Stderr, "stowage-bench: -only: no target %q\n", name)
+				os.Exit(2)
+			}
+			kept = append(kept, ts[i])
+		}
+		ts = kept
 	}
 	cases := allCases
 	if *caseList != "" {
