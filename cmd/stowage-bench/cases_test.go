@@ -28,3 +28,32 @@ func TestParseCases(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectTargets(t *testing.T) {
+	ts := []named{{name: "minio"}, {name: "stowage-s3"}, {name: "hook-s3"}}
+	got, err := selectTargets(ts, "hook-s3,minio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].name != "hook-s3" || got[1].name != "minio" {
+		t.Fatalf("got %v, want hook-s3 then minio", got)
+	}
+	for _, bad := range []string{"nope", "minio,minio", "minio,", ""} {
+		if _, err := selectTargets(ts, bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// The seed a get case writes first stays within seedBytes per worker (or two objects), and
+// the sizes the default cases had keep their counts (64 of 4 KiB, 2 of 16 MiB).
+func TestSeedCount(t *testing.T) {
+	for _, c := range []struct{ size, want int }{{4 << 10, 64}, {64 << 10, 64}, {1 << 20, 4}, {16 << 20, 2}, {1, 64}} {
+		if got := seedCount(c.size); got != c.want {
+			t.Errorf("seedCount(%d) = %d, want %d", c.size, got, c.want)
+		}
+		if n := seedCount(c.size); n > 2 && n*c.size > seedBytes {
+			t.Errorf("seedCount(%d): %d bytes of seed per worker", c.size, seedCount(c.size)*c.size)
+		}
+	}
+}

@@ -94,6 +94,25 @@ func parseCases(list string) ([]benchCase, error) {
 	return out, nil
 }
 
+// selectTargets returns the targets of ts named in only (a comma list), in its order: the
+// first is the one ratios are taken against. A name twice would measure one server as two.
+func selectTargets(ts []named, only string) ([]named, error) {
+	var kept []named
+	for _, name := range strings.Split(only, ",") {
+		i := slices.IndexFunc(ts, func(t named) bool { return t.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("no target %q", name)
+		}
+		if slices.ContainsFunc(kept, func(t named) bool { return t.name == name }) {
+			return nil, fmt.Errorf("target %q named twice", name)
+		}
+		kept = append(kept, ts[i])
+	}
+	return kept, nil
+}
+
+// parseSize reads a case's size in binary units, as the case names have them (4KiB, 16MiB,
+// 512B). Not gateway.ParseSize: that one reads the reference's decimal units (1 KB = 1000).
 func parseSize(s string) (int, error) {
 	mult := 1
 	for _, u := range []struct {
@@ -209,16 +228,11 @@ func main() {
 		ts = append(ts, named{n, t})
 	}
 	if *only != "" {
-		var kept []named
-		for _, name := range strings.Split(*only, ",") {
-			i := slices.IndexFunc(ts, func(t named) bool { return t.name == name })
-			if i < 0 {
-				fmt.Fprintf(os.Stderr, "stowage-bench: -only: no target %q\n", name)
-				os.Exit(2)
-			}
-			kept = append(kept, ts[i])
+		var err error
+		if ts, err = selectTargets(ts, *only); err != nil {
+			fmt.Fprintln(os.Stderr, "stowage-bench: -only:", err)
+			os.Exit(2)
 		}
-		ts = kept
 	}
 	cases := allCases
 	if *caseList != "" {
@@ -440,11 +454,12 @@ func run(ctx context.Context, t target, c benchCase, prefix string, payload []by
 
 // seedCount is how many objects per worker a get case cycles through.
 func seedCount(size int) int {
-	if size > 1<<20 {
-		return 2
-	}
-	return 64
+	// 64 each for small objects; larger ones fewer, so that a get case writes at most
+	// seedBytes per worker first (64 of 1 MiB under 16 workers would be 1 GiB of seed).
+	return min(64, max(2, seedBytes/size))
 }
+
+const seedBytes = 4 << 20
 
 // seed makes sure the objects a get or list case reads exist: the put case of the same
 // size normally wrote them already.
